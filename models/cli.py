@@ -1,0 +1,132 @@
+"""`radsynth` command line: train generators and classifiers, generate, explain, run QC."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def progress_bar(total: int, desc: str):
+    """A tqdm bar plus a callback (step, total, message, metrics) that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+
+    def update(step: int, total_: int, message: str, metrics: dict) -> None:
+        bar.total = total_
+        bar.n = step
+        post = {k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)}
+        bar.set_postfix(post | ({"stage": message} if message != "training" else {}), refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_train_generator(args: argparse.Namespace) -> int:
+    from models.data.registry import open_dataset
+    from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+
+    train = open_dataset(args.data, "train", args.resolution, fmt=args.format)
+    val = open_dataset(args.data, "val", args.resolution, fmt=args.format)
+    channels = tuple(int(c) for c in args.channels.split(","))
+    cfg = GeneratorConfig(resolution=args.resolution, block_out_channels=channels, layers_per_block=args.layers,
+                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                          sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                          fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
+                          dataset_name=args.name or Path(args.data).name)
+    features = None
+    if args.fid_every:
+        from models.metrics.features import load_feature_extractor
+
+        features = load_feature_extractor(args.features)
+    print(f"training on {len(train)} images ({len(val)} held out); findings: "
+          + ", ".join(f"{k} {v}" for k, v in train.label_counts().items() if v), file=sys.stderr)
+    bar, update = progress_bar(cfg.steps, "train-generator")
+    trainer = GeneratorTrainer(train, args.out, cfg, val_ds=val, features=features, progress=update)
+    final = trainer.run(resume=not args.fresh)
+    bar.close()
+    print(final)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from models.generate import generate_to_folder
+
+    bar, update = progress_bar(args.steps or 0, f"generate {args.finding}")
+    result = generate_to_folder(
+        model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
+        sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
+        bits=args.bits, device=args.device, progress=lambda s, t: update(s, t, "sampling", {}),
+    )
+    bar.close()
+    for item in result["images"]:
+        print(f"seed {item['seed']}: " + " ".join(item["files"]))
+    if result.get("gif"):
+        print(f"denoising GIF: {result['gif']}")
+    print(f"grid: {result['grid']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="radsynth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tg = sub.add_parser("train-generator", help="train a finding-conditional DDPM on a data source")
+    tg.add_argument("data", help="NIH folder, MedMNIST .npz, DICOM folder (with labels.csv) or image folder")
+    tg.add_argument("--out", required=True, help="run folder (checkpoints, plots); the model lands in OUT/model")
+    tg.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tg.add_argument("--name", default=None, help="data set name recorded in the model's metadata")
+    tg.add_argument("--resolution", type=int, default=64)
+    tg.add_argument("--channels", default="32,64,128,128", help="UNet block widths, comma-separated")
+    tg.add_argument("--layers", type=int, default=1, help="ResNet layers per UNet block")
+    tg.add_argument("--steps", type=int, default=10_000)
+    tg.add_argument("--batch-size", type=int, default=32)
+    tg.add_argument("--lr", type=float, default=2e-4)
+    tg.add_argument("--seed", type=int, default=0)
+    tg.add_argument("--sample-every", type=int, default=1000)
+    tg.add_argument("--checkpoint-every", type=int, default=250)
+    tg.add_argument("--fid-every", type=int, default=0, help="FID/KID on the held-out split every N steps")
+    tg.add_argument("--fid-samples", type=int, default=200)
+    tg.add_argument("--features", default=None, help="feature extractor for FID: a classifier folder "
+                    "(domain features, the default bundled one if omitted) or inception:PATH")
+    tg.add_argument("--device", default=None)
+    tg.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    tg.set_defaults(func=cmd_train_generator)
+
+    gen = sub.add_parser("generate", help="generate images of a finding into a folder")
+    gen.add_argument("finding", help="finding name(s), e.g. consolidation or 'effusion+cardiomegaly'")
+    gen.add_argument("--model", default="nih-cxr14-64", help="bundled model name or model folder")
+    gen.add_argument("-n", type=int, default=4)
+    gen.add_argument("--out", default="generated")
+    gen.add_argument("--format", choices=["png", "dicom", "both"], default="png")
+    gen.add_argument("--sampler", default="dpmsolver++")
+    gen.add_argument("--steps", type=int, default=None)
+    gen.add_argument("--guidance", type=float, default=2.0)
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
+    gen.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    gen.add_argument("--device", default=None)
+    gen.set_defaults(func=cmd_generate)
+
+    from models.cli_more import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"radsynth: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

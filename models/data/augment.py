@@ -1,0 +1,40 @@
+"""Augmentations that keep chest anatomy plausible: small affine jitter and exposure, never flips."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def random_affine(images: torch.Tensor, *, max_degrees: float = 5.0, max_shift: float = 0.04,
+                  scale_range: tuple[float, float] = (0.95, 1.05), generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate, shift and scale a batch (B, C, H, W) slightly; borders fill with the image minimum (-1)."""
+    b = images.shape[0]
+    dev = images.device
+    u = torch.rand(b, 4, generator=generator).to(dev)
+    angle = (u[:, 0] * 2 - 1) * math.radians(max_degrees)
+    scale = scale_range[0] + u[:, 1] * (scale_range[1] - scale_range[0])
+    tx = (u[:, 2] * 2 - 1) * max_shift * 2
+    ty = (u[:, 3] * 2 - 1) * max_shift * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    shifted = F.grid_sample(images + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return shifted - 1
+
+
+def random_exposure(images: torch.Tensor, *, contrast: float = 0.1, brightness: float = 0.05,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Jitter contrast and brightness in [-1, 1] space, then clip."""
+    b = images.shape[0]
+    u = torch.rand(b, 2, generator=generator).to(images.device)
+    c = 1 + (u[:, 0] * 2 - 1) * contrast
+    br = (u[:, 1] * 2 - 1) * brightness * 2
+    return (images * c.view(b, 1, 1, 1) + br.view(b, 1, 1, 1)).clamp(-1, 1)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The default training augmentation (no horizontal flip: the heart is on the left)."""
+    return random_exposure(random_affine(images, generator=generator), generator=generator)

@@ -1,0 +1,48 @@
+"""Open any supported data source by format name, or detect the format from the path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from models.data.base import ImageDataset, Split
+
+DataFormat = Literal["nih", "medmnist", "dicom_folder", "image_folder"]
+FORMATS: tuple[str, ...] = ("nih", "medmnist", "dicom_folder", "image_folder")
+
+
+def detect_format(path: str | Path) -> DataFormat:
+    """Guess the layout: .npz -> medmnist; Data_Entry_2017.csv -> nih; labels.csv -> dicom_folder."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        return "medmnist"
+    if (path / "Data_Entry_2017.csv").exists():
+        return "nih"
+    if (path / "labels.csv").exists():
+        return "dicom_folder"
+    if path.is_dir():
+        return "image_folder"
+    raise FileNotFoundError(f"{path} is not a known data layout (NIH folder, .npz, DICOM folder, image folder)")
+
+
+def open_dataset(path: str | Path, split: Split = "train", resolution: int = 64, *,
+                 fmt: DataFormat | None = None) -> ImageDataset:
+    """Open `path` as a dataset of the given (or detected) format."""
+    fmt = fmt or detect_format(path)
+    if fmt == "nih":
+        from models.data.nih import NIHChestXray
+
+        return NIHChestXray(path, split, resolution)
+    if fmt == "medmnist":
+        from models.data.medmnist import MedMNIST
+
+        return MedMNIST(path, split, resolution)
+    if fmt == "dicom_folder":
+        from models.data.folders import DicomFolder
+
+        return DicomFolder(path, split, resolution)
+    if fmt == "image_folder":
+        from models.data.folders import ImageFolder
+
+        return ImageFolder(path, split, resolution)
+    raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")

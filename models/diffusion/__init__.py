@@ -1,0 +1,1 @@
+"""Finding-conditional DDPM: network, pipeline, samplers and training."""

@@ -1,0 +1,36 @@
+"""Sampler names -> diffusers schedulers built from one training scheduler config."""
+
+from __future__ import annotations
+
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+SAMPLERS: dict[str, tuple[type, dict]] = {
+    "ddpm": (DDPMScheduler, {}),
+    "ddim": (DDIMScheduler, {"timestep_spacing": "trailing"}),
+    "dpmsolver++": (DPMSolverMultistepScheduler, {
+        "algorithm_type": "dpmsolver++", "solver_order": 2, "thresholding": True,
+        "timestep_spacing": "trailing", "final_sigmas_type": "zero",
+    }),
+    "unipc": (UniPCMultistepScheduler, {"timestep_spacing": "trailing"}),
+    "euler": (EulerDiscreteScheduler, {"timestep_spacing": "trailing"}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "trailing"}),
+}
+DEFAULT_SAMPLER = "dpmsolver++"
+DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpmsolver++": 25, "unipc": 20, "euler": 30, "euler_a": 30}
+
+
+def make_scheduler(name: str, base_config: dict) -> SchedulerMixin:
+    """Build sampler `name` from the training scheduler's config (betas and prediction type kept)."""
+    key = name.lower()
+    if key not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+    cls, overrides = SAMPLERS[key]
+    return cls.from_config(base_config, **overrides)

@@ -1,0 +1,288 @@
+"""Train a finding-conditional DDPM: AdamW, EMA, clipping, warmup, bf16 on GPU, atomic resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers.training_utils import EMAModel
+
+from models.data.augment import augment
+from models.data.base import ImageDataset
+from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
+from models.diffusion.unet import FindingUNet, drop_labels, with_null
+from models.io.writers import grid, write_png
+from models.runtime_info import code_version, hardware, pick_device
+from models.training_utils import (
+    ProgressFn,
+    atomic_torch_save,
+    batch_indices,
+    load_batch,
+    maybe_cache,
+    plot_curves,
+    rng_state,
+    set_rng_state,
+    smooth,
+    step_generator,
+)
+
+CHECKPOINT = "checkpoint.pt"
+FeatureFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class GeneratorConfig:
+    """Hyperparameters of a generator training run (all recorded in the model's metadata)."""
+
+    resolution: int = 64
+    block_out_channels: Sequence[int] = (32, 64, 128, 128)
+    layers_per_block: int = 2
+    attention_head_dim: int = 8
+    norm_num_groups: int = 32
+    steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 2e-4
+    weight_decay: float = 1e-2
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    label_dropout: float = 0.15
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 1000
+    samples_per_finding: int = 4
+    fid_every: int = 0
+    fid_samples: int = 200
+    num_workers: int = 0
+    device: str | None = None
+    dataset_name: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def unet_kwargs(self) -> dict:
+        levels = len(self.block_out_channels)
+        down = ["DownBlock2D"] * levels
+        up = ["UpBlock2D"] * levels
+        if levels >= 3:  # attention at the second-lowest resolution, as in the DDPM paper's 16x16
+            down[-2] = "AttnDownBlock2D"
+            up[1] = "AttnUpBlock2D"
+        return {"sample_size": self.resolution, "block_out_channels": tuple(self.block_out_channels),
+                "layers_per_block": self.layers_per_block, "down_block_types": tuple(down),
+                "up_block_types": tuple(up), "attention_head_dim": self.attention_head_dim,
+                "norm_num_groups": self.norm_num_groups}
+
+
+def lr_factor(step: int, warmup: int) -> float:
+    return min(1.0, (step + 1) / max(1, warmup))
+
+
+class GeneratorTrainer:
+    """Owns the model, optimiser, EMA and output folder of one run; `run()` trains to `config.steps`."""
+
+    def __init__(self, train_ds: ImageDataset, out_dir: str | Path, config: GeneratorConfig, *,
+                 val_ds: ImageDataset | None = None, features: FeatureFn | None = None,
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None):
+        self.cfg = config
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(pick_device(config.device))
+        self.train_ds = maybe_cache(train_ds, config.resolution)
+        self.labels = list(train_ds.label_names)
+        self.label_counts = train_ds.label_counts()
+        self.val_ds = val_ds
+        self.features = features
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+        torch.manual_seed(config.seed)
+        self.unet = FindingUNet(findings=self.labels, **config.unet_kwargs()).to(self.device)
+        self.scheduler = new_scheduler()
+        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, use_ema_warmup=True)
+        self.ema.to(self.device)
+        self.step = 0
+        self.losses: list[float] = []
+        self.fid_history: list[dict] = []
+        self.started = time.time()
+        self.wall_before = 0.0
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        state = {"unet": self.unet.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict(),
+                 "step": self.step, "losses": self.losses, "fid": self.fid_history, "rng": rng_state(),
+                 "config": asdict(self.cfg), "labels": self.labels, "wall": self.wall()}
+        path = self.out / CHECKPOINT
+        atomic_torch_save(state, path)
+        return path
+
+    def try_resume(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["labels"] != self.labels:
+            raise ValueError(f"checkpoint in {self.out} was trained on other findings: {state['labels']}")
+        self.unet.load_state_dict(state["unet"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.load_state_dict(state["ema"])
+        self.ema.to(self.device)
+        self.step = state["step"]
+        self.losses = state["losses"]
+        self.fid_history = state["fid"]
+        self.wall_before = state.get("wall", 0.0)
+        set_rng_state(state["rng"])
+        return True
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.started
+
+    # -- one step --------------------------------------------------------------------------------------
+    def train_step(self) -> float:
+        cfg = self.cfg
+        idx = batch_indices(len(self.train_ds), cfg.batch_size, self.step, cfg.seed)
+        batch = load_batch(self.train_ds, idx)
+        gen = step_generator(cfg.seed, self.step)
+        images = batch["image"]
+        if cfg.augment:
+            images = augment(images, generator=gen)
+        labels = drop_labels(with_null(batch["labels"]), cfg.label_dropout, generator=gen)
+        noise = torch.randn(images.shape, generator=gen)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (images.shape[0],), generator=gen)
+        images, noise, t, labels = (x.to(self.device) for x in (images, noise, t, labels))
+        noisy = self.scheduler.add_noise(images, noise, t)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(self.step, cfg.warmup_steps)
+        use_bf16 = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            pred = self.unet(noisy, t, labels)
+        loss = F.mse_loss(pred.float(), noise)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.ema.step(self.unet.parameters())
+        self.step += 1
+        return float(loss.detach())
+
+    # -- evaluation and outputs ------------------------------------------------------------------------
+    def ema_pipeline(self) -> RadSynthPipeline:
+        """A pipeline over a copy of the UNet carrying the EMA weights."""
+        unet = FindingUNet.from_config(self.unet.config).to(self.device)
+        self.ema.copy_to(unet.parameters())
+        return RadSynthPipeline(unet=unet.eval(), scheduler=self.scheduler)
+
+    def sample_grid(self, pipe: RadSynthPipeline) -> Path:
+        k = self.cfg.samples_per_finding
+        present = [name for name in self.labels if self.label_counts.get(name, 0) > 0]
+        rows = []
+        for j, name in enumerate(present):
+            out = pipe(name, k, seeds=[1000 * j + i for i in range(k)], num_inference_steps=20)
+            rows.extend(list(out.images))
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        write_png(path, grid(rows, cols=k), text={"findings": present, "step": self.step})
+        (self.out / "samples" / "rows.json").write_text(json.dumps(present))
+        return path
+
+    def measure_fid(self, pipe: RadSynthPipeline) -> dict:
+        from models.metrics.fid import fid_kid_from_features
+
+        real = real_images(self.val_ds, self.cfg.fid_samples)
+        n = len(real)
+        counts = real_label_mix(self.val_ds, n)
+        fake = []
+        seed = 10_000
+        for name, count in counts.items():
+            if count:
+                fake.append(pipe(name, count, seeds=list(range(seed, seed + count)), num_inference_steps=25).images)
+                seed += count
+        fake_arr = np.concatenate(fake)
+        result = fid_kid_from_features(self.features(real), self.features(fake_arr))
+        result["step"] = self.step
+        return result
+
+    def write_plots(self) -> None:
+        steps = list(range(1, len(self.losses) + 1))
+        sm = smooth(self.losses)
+        plot_curves(self.out / "loss.png", {"loss (smoothed)": list(zip(steps, sm, strict=True))},
+                    title="denoising loss", ylabel="MSE", log=True)
+        if self.fid_history:
+            plot_curves(self.out / "fid.png", {"FID": [(h["step"], h["fid"]) for h in self.fid_history]},
+                        title="FID vs held-out (domain features)", ylabel="FID")
+            plot_curves(self.out / "kid.png", {"KID": [(h["step"], h["kid_mean"]) for h in self.fid_history]},
+                        title="KID vs held-out (domain features)", ylabel="KID")
+            (self.out / "fid.json").write_text(json.dumps(self.fid_history, indent=2))
+
+    def report(self, message: str, **metrics) -> None:
+        if self.progress:
+            self.progress(self.step, self.cfg.steps, message, metrics)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def run(self, *, resume: bool = True) -> Path:
+        """Train (resuming from the folder's checkpoint if present) and write the final model folder."""
+        cfg = self.cfg
+        if resume and self.try_resume():
+            self.report(f"resumed at step {self.step}")
+        self.unet.train()
+        while self.step < cfg.steps:
+            if self.should_stop():
+                self.save_checkpoint()
+                raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
+            self.losses.append(self.train_step())
+            if self.step % 10 == 0 or self.step == cfg.steps:
+                self.report("training", loss=float(np.mean(self.losses[-10:])))
+            if cfg.sample_every and self.step % cfg.sample_every == 0:
+                self.report("sampling preview grid")
+                self.sample_grid(self.ema_pipeline())
+            if cfg.fid_every and self.features and self.val_ds and self.step % cfg.fid_every == 0:
+                self.report("measuring FID/KID")
+                self.fid_history.append(self.measure_fid(self.ema_pipeline()))
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save_checkpoint()
+                self.write_plots()
+        return self.export()
+
+    def export(self) -> Path:
+        pipe = self.ema_pipeline()
+        final = self.out / "model"
+        meta = {
+            "dataset": cfg_dataset(self.cfg), "images": len(self.train_ds), "images_per_finding": self.label_counts,
+            "steps": self.step, "epochs": round(self.step * self.cfg.batch_size / max(1, len(self.train_ds)), 2),
+            "hardware": hardware(), "wall_time_s": round(self.wall(), 1), "code_version": code_version(),
+            "config": asdict(self.cfg), "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None,
+            "fid_history": self.fid_history,
+        }
+        pipe.save(final, metadata=meta)
+        (final / "training.json").write_text(json.dumps(meta, indent=2, default=str))
+        self.write_plots()
+        if self.cfg.sample_every:
+            self.sample_grid(pipe)
+        return final
+
+
+def cfg_dataset(cfg: GeneratorConfig) -> str:
+    return cfg.dataset_name or "unnamed"
+
+
+def real_images(ds: ImageDataset, n: int) -> np.ndarray:
+    """The first `n` images of a dataset in [0, 1] (N, H, W), in a fixed order."""
+    n = min(n, len(ds))
+    return np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(n)])
+
+
+def real_label_mix(ds: ImageDataset, n: int) -> dict[str, int]:
+    """How many of the first `n` images carry each label combination's primary label (for matched FID)."""
+    counts: dict[str, int] = {}
+    for record in ds.records[:n]:
+        primary = record.labels[0] if record.labels else ds.label_names[-1]
+        counts[primary] = counts.get(primary, 0) + 1
+    return counts
+
+
+def train_generator(train_ds: ImageDataset, out_dir: str | Path, config: GeneratorConfig, **kw) -> Path:
+    """Train and export; returns the final model folder (`out_dir/model`)."""
+    return GeneratorTrainer(train_ds, out_dir, config, **kw).run()

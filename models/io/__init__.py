@@ -1,0 +1,1 @@
+"""Reading, de-identifying and writing images: PNG, JPEG, DICOM, GIF. Torch-free."""

@@ -1,0 +1,115 @@
+"""Read a DICOM image into float grey [0, 1]: modality LUT, VOI window, MONOCHROME1 inversion.
+
+Never reads with force=True. Every parse or decode failure, whatever pydicom raises, becomes one
+CorruptImageError; a compressed syntax without a decoder becomes UnsupportedTransferSyntaxError.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+
+from models.errors import (
+    CorruptImageError,
+    ImageTooLargeError,
+    UnsupportedFormatError,
+    UnsupportedTransferSyntaxError,
+)
+from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage
+
+
+def parse_dicom(data: bytes) -> Dataset:
+    """Parse DICOM bytes (Part 10 with preamble); any failure is a CorruptImageError."""
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=False)
+    except Exception as exc:  # pydicom raises many exception types on corrupt input
+        raise CorruptImageError(f"not a readable DICOM file: {type(exc).__name__}: {exc}") from exc
+
+
+def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse before decoding: no pixels, too many pixels, or a syntax nobody here can decode."""
+    try:
+        if "PixelData" not in ds:
+            raise UnsupportedFormatError("the DICOM file holds no image (no Pixel Data element)")
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        syntax = ds.file_meta.TransferSyntaxUID
+    except (UnsupportedFormatError, ImageTooLargeError):
+        raise
+    except Exception as exc:
+        raise CorruptImageError(f"DICOM image attributes are missing or invalid: {exc}") from exc
+    if rows <= 0 or cols <= 0 or frames <= 0:
+        raise CorruptImageError(f"DICOM image has an invalid size {rows}x{cols}x{frames}")
+    if rows * cols * frames > max_pixels:
+        raise ImageTooLargeError(
+            f"DICOM image is {rows}x{cols}x{frames} = {rows * cols * frames} pixels; "
+            f"the limit is {max_pixels}"
+        )
+    if syntax.is_compressed:
+        try:
+            available = get_decoder(syntax).is_available
+        except Exception:
+            available = False
+        if not available:
+            raise UnsupportedTransferSyntaxError(
+                f"DICOM transfer syntax {syntax.name} ({syntax}) cannot be decoded here; "
+                "send it uncompressed (Explicit VR Little Endian) or as JPEG baseline"
+            )
+
+
+def window_to_unit(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Apply the file's VOI (window or LUT) and scale to [0, 1]; without one, use min-max."""
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        center = ds.WindowCenter
+        width = ds.WindowWidth
+        center = float(center[0] if isinstance(center, pydicom.multival.MultiValue) else center)
+        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+        if width > 1:
+            # DICOM PS3.3 C.11.2.1.2.1 linear window, expressed in [0, 1].
+            out = ((values - (center - 0.5)) / (width - 1)) + 0.5
+            return np.clip(out, 0.0, 1.0).astype(np.float32)
+    if "VOILUTSequence" in ds:
+        values = apply_voi_lut(values, ds).astype(np.float64)
+    lo, hi = float(values.min()), float(values.max())
+    return ((values - lo) / (hi - lo or 1.0)).astype(np.float32)
+
+
+def read_dicom(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode a DICOM image to grey [0, 1] with 0 = black, whatever its photometric form."""
+    ds = parse_dicom(data)
+    return dataset_to_image(ds, max_pixels=max_pixels)
+
+
+def dataset_to_image(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode an already parsed dataset (see read_dicom)."""
+    check_decodable(ds, max_pixels=max_pixels)
+    try:
+        arr = ds.pixel_array
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            arr = arr[0]
+        if arr.ndim == 3:  # colour: RGB or YBR already converted by pydicom
+            arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+            photometric = "MONOCHROME2"
+        values = apply_modality_lut(arr, ds).astype(np.float64)
+        unit = window_to_unit(values, ds)
+    except (UnsupportedTransferSyntaxError, ImageTooLargeError):
+        raise
+    except Exception as exc:  # decoders and LUT code raise many types on corrupt data
+        raise CorruptImageError(f"DICOM pixel data could not be decoded: {type(exc).__name__}: {exc}") from exc
+    if photometric == "MONOCHROME1":
+        unit = 1.0 - unit
+    if unit.ndim != 2 or not np.isfinite(unit).all():
+        raise CorruptImageError("DICOM pixel data did not decode to a finite 2D image")
+    info = {
+        "modality": str(ds.get("Modality", "")),
+        "photometric": photometric,
+        "transfer_syntax": ds.file_meta.TransferSyntaxUID.name,
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+    }
+    return LoadedImage(pixels=unit, source_format="dicom", bits=int(ds.get("BitsStored", 8)), info=info)

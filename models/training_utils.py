@@ -1,0 +1,118 @@
+"""Pieces shared by generator and classifier training: deterministic batches, caching, checkpoints, plots."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+ProgressFn = Callable[[int, int, str, dict], None]
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """A generator determined by (seed, step, stream): resumed runs draw exactly the same numbers."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7919 + stream * 104_729) % (2**63 - 1))
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> list[int]:
+    """Indices of batch `step` in an endless stream of seeded epoch permutations."""
+    start = step * batch
+    out: list[int] = []
+    while len(out) < batch:
+        epoch, offset = divmod(start + len(out), n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1009 + epoch)).tolist()
+        out.extend(perm[offset: offset + batch - len(out)])
+    return out
+
+
+class CachedDataset(Dataset):
+    """Keeps decoded items of a small dataset in memory (used only when they fit a small budget)."""
+
+    def __init__(self, base: Dataset):
+        self.base = base
+        self.cache: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        if i not in self.cache:
+            self.cache[i] = self.base[i]
+        return self.cache[i]
+
+
+def maybe_cache(ds: Dataset, resolution: int, budget_bytes: int = 512 * 2**20) -> Dataset:
+    return CachedDataset(ds) if len(ds) * resolution * resolution * 4 <= budget_bytes else ds
+
+
+def load_batch(ds: Dataset, indices: list[int], pool=None) -> dict:
+    items = list(pool.map(ds.__getitem__, indices)) if pool else [ds[i] for i in indices]
+    return {"image": torch.stack([it["image"] for it in items]), "labels": torch.stack([it["labels"] for it in items])}
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, fsync, then rename: a crash never leaves a half checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_curves(path: Path, series: dict[str, list[tuple[int, float]]], *, title: str, ylabel: str,
+                log: bool = False) -> None:
+    """Line plot of named (step, value) series to PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for name, points in series.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if log:
+        ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def smooth(values: list[float], window: int = 50) -> list[float]:
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out

@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to real data fixtures and tiny seeded models (CPU only, no downloads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+FIXTURES = Path(__file__).parent / "fixtures"
+NIH = FIXTURES / "nih"
+UPLOADS = FIXTURES / "uploads"
+PNEUMONIA_NPZ = FIXTURES / "pneumoniamnist_small.npz"
+SIIM = UPLOADS / "siim_chest_cr.dcm"
+SIIM_MONO1 = UPLOADS / "siim_chest_cr_monochrome1.dcm"
+NIH_UPLOAD = UPLOADS / "00000001_000.png"
+
+TINY_UNET = {
+    "sample_size": 16, "block_out_channels": (8, 16), "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "AttnDownBlock2D"), "up_block_types": ("AttnUpBlock2D", "UpBlock2D"),
+    "norm_num_groups": 4, "attention_head_dim": 4,
+}
+
+
+def tiny_pipeline(findings, seed: int = 0):
+    """A seeded, untrained tiny RadSynthPipeline (like diffusers' own fast pipeline tests)."""
+    import torch
+
+    from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
+    from models.diffusion.unet import FindingUNet
+
+    torch.manual_seed(seed)
+    return RadSynthPipeline(FindingUNet(findings=list(findings), **TINY_UNET).eval(), new_scheduler())
+
+
+@pytest.fixture(scope="session")
+def tiny_generator_dir(tmp_path_factory) -> Path:
+    """A tiny NIH-vocabulary generator saved as a model folder."""
+    from models.findings import NIH_LABELS
+
+    path = tmp_path_factory.mktemp("models") / "tiny-gen"
+    tiny_pipeline(NIH_LABELS).save(path, metadata={"dataset": "tiny test"})
+    return path
