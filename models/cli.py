@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -60,11 +61,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     result = generate_to_folder(
         model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
-        bits=args.bits, device=args.device, progress=lambda s, t: update(s, t, "sampling", {}),
+        bits=args.bits, device=args.device, qc=args.qc, reject_copies=args.reject_copies,
+        progress=lambda s, t: update(s, t, "sampling", {}),
     )
     bar.close()
     for item in result["images"]:
-        print(f"seed {item['seed']}: " + " ".join(item["files"]))
+        line = f"seed {item['seed']}: " + " ".join(item["files"])
+        if "qc" in item:
+            agree = ", ".join(f"{k} p={v['probability']:.2f}" for k, v in item["qc"]["label_agreement"].items())
+            mem = item["qc"]["memorisation"]
+            line += f"  [{agree}{'; FLAGGED as copy' if mem and mem['flagged'] else ''}]"
+        print(line)
+    if "qc_summary" in result:
+        print(f"QC: {json.dumps(result['qc_summary'])}")
     if result.get("gif"):
         print(f"denoising GIF: {result['gif']}")
     print(f"grid: {result['grid']}")
@@ -110,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)
     gen.add_argument("--device", default=None)
+    gen.add_argument("--qc", action="store_true", help="score label agreement and memorisation per image")
+    gen.add_argument("--reject-copies", action="store_true", help="regenerate images flagged as training copies")
     gen.set_defaults(func=cmd_generate)
 
     from models.cli_more import add_commands

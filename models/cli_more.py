@@ -3,8 +3,160 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from models.classifier.train import ClassifierConfig, SyntheticSpec, train_classifier
+    from models.cli import progress_bar
+    from models.data.registry import open_dataset
+
+    splits = {s: open_dataset(args.data, s, args.resolution, fmt=args.format) for s in ("train", "val", "test")}
+    synthetic = []
+    for spec in args.synthetic or []:
+        gen, finding, n = spec.rsplit(":", 2)
+        synthetic.append(SyntheticSpec(gen, finding, int(n)))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = {}
+    for seed in seeds:
+        cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs,
+                               batch_size=args.batch_size, lr=args.lr, seed=seed, synthetic=synthetic,
+                               device=args.device, dataset_name=args.name or Path(args.data).name)
+        out = Path(args.out) / f"seed{seed}" if len(seeds) > 1 else Path(args.out)
+        bar, update = progress_bar(1, f"train-classifier seed {seed}")
+        folder, report = train_classifier(splits["train"], splits["val"], out, cfg, test_ds=splits["test"],
+                                          progress=update)
+        bar.close()
+        results[seed] = report
+        print(f"model: {folder}", file=sys.stderr)
+    names = list(splits["train"].label_names)
+    summary = {}
+    print(f"{'finding':<20} {'test AUROC (mean +/- sd over seeds)':<38} positives")
+    for name in names:
+        vals = [r["test"][name]["auroc"] for r in results.values()]
+        if all(np.isnan(vals)):
+            continue
+        entry = {"mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals)), "per_seed": vals,
+                 "ci95_first_seed": results[seeds[0]]["test"][name]["ci95"],
+                 "positives": results[seeds[0]]["test"][name]["positives"]}
+        summary[name] = entry
+        print(f"{name:<20} {entry['mean']:.3f} +/- {entry['sd']:.3f}{'':<22} {entry['positives']}")
+    label = "real+synthetic" if synthetic else "real only"
+    (Path(args.out) / "summary.json").write_text(json.dumps({"setting": label, "seeds": seeds, "test_auroc": summary,
+                                                            "synthetic": [vars(s) for s in synthetic]}, indent=2))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from models.catalog import resolve_model
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.data.preprocess import load_image_file
+    from models.explain.attribution import explain
+    from models.explain.report import write_explanation
+
+    folder = resolve_model(args.model, kind="classifier")
+    ens = ClassifierEnsemble.load(folder)
+    image = load_image_file(args.image)
+    findings = args.findings.split(",") if args.findings else None
+    expl = explain(ens, image.pixels, findings, method=args.method, n_steps=args.n_steps, baseline=args.baseline)
+    files = write_explanation(expl, image.pixels, args.out, source_format=image.source_format,
+                              model_name=folder.name)
+    print(f"{'finding':<20} {'probability':>11} {'ensemble sd':>12}")
+    ranked = sorted(expl.probabilities.items(), key=lambda kv: -kv[1]["probability"])
+    for name, p in ranked:
+        mark = " *" if name in expl.findings else ""
+        print(f"{name:<20} {p['probability']:>11.3f} {p['std']:>12.3f}{mark}")
+    print("* explained; files in " + str(args.out) + ": " + ", ".join(files))
+    return 0
+
+
+def cmd_qc(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from models.catalog import resolve_model
+    from models.data.preprocess import load_image_file
+    from models.qc.checks import summarise
+    from models.qc.context import load_qc
+
+    folder = resolve_model(args.generator, kind="generator")
+    ctx = load_qc(folder, args.classifier)
+    files = sorted(p for p in Path(args.folder).iterdir() if p.suffix.lower() in (".png", ".dcm"))
+    if not files:
+        raise FileNotFoundError(f"no PNG or DICOM images in {args.folder}")
+    rows = []
+    for path in files:
+        finding = args.finding
+        if finding is None and path.suffix.lower() == ".png":
+            finding = Image.open(path).text.get("finding")
+        if not finding:
+            raise ValueError(f"{path.name}: no finding recorded; pass --finding")
+        img = load_image_file(path).pixels
+        q = ctx.run(np.asarray(img)[None], finding.split("+"))[0]
+        rows.append({"file": path.name, "finding": finding} | q)
+        mem = q["memorisation"]
+        flag = "COPY?" if mem and mem["flagged"] else ""
+        probs = ", ".join(f"{k} {v['probability']:.2f}" for k, v in q["label_agreement"].items())
+        print(f"{path.name:<32} {probs:<28} {'agrees' if q['agrees'] else 'disagrees':<10} {flag}")
+    summary = summarise(rows)
+    (Path(args.folder) / "qc.json").write_text(json.dumps({"summary": summary, "images": rows}, indent=2))
+    print(f"agreement rate {summary['agreement_rate']:.2f}, flagged as copies {summary['flagged']}/{summary['images']}")
+    return 0
+
+
+def cmd_qc_index(args: argparse.Namespace) -> int:
+    from models.catalog import resolve_model
+    from models.qc.context import write_index
+
+    folder = resolve_model(args.generator, kind="generator")
+    index = write_index(folder, args.data, args.classifier, args.format)
+    print(f"indexed {len(index.ids)} training images; copy threshold {index.threshold:.4g} "
+          f"(calibration {index.calibration})")
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register train-classifier, explain and qc (filled in by models.classifier / explain / qc)."""
-    return None
+    """Register train-classifier, explain, qc and qc-index."""
+    tc = sub.add_parser("train-classifier", help="train a classifier ensemble (optionally with synthetic images)")
+    tc.add_argument("data")
+    tc.add_argument("--out", required=True)
+    tc.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tc.add_argument("--name", default=None)
+    tc.add_argument("--resolution", type=int, default=64)
+    tc.add_argument("--members", type=int, default=3)
+    tc.add_argument("--epochs", type=int, default=30)
+    tc.add_argument("--batch-size", type=int, default=64)
+    tc.add_argument("--lr", type=float, default=1e-3)
+    tc.add_argument("--seeds", default="0", help="comma-separated; one ensemble per seed, AUROC spread reported")
+    tc.add_argument("--synthetic", action="append", metavar="GENERATOR:FINDING:N",
+                    help="add N generated images of FINDING (repeatable)")
+    tc.add_argument("--device", default=None)
+    tc.set_defaults(func=cmd_train_classifier)
+
+    ex = sub.add_parser("explain", help="explain a PNG, JPEG or DICOM X-ray with integrated gradients")
+    ex.add_argument("image")
+    ex.add_argument("--findings", default=None, help="comma-separated; default: the 3 most probable")
+    ex.add_argument("--model", default="nih-cxr14-64-classifier")
+    ex.add_argument("--method", choices=["ig", "smoothgrad"], default="ig")
+    ex.add_argument("--n-steps", type=int, default=50)
+    ex.add_argument("--baseline", choices=["black", "blur"], default="black")
+    ex.add_argument("--out", default="explanation")
+    ex.set_defaults(func=cmd_explain)
+
+    qc = sub.add_parser("qc", help="label agreement and memorisation check of generated images in a folder")
+    qc.add_argument("folder")
+    qc.add_argument("--generator", default="nih-cxr14-64")
+    qc.add_argument("--classifier", default=None)
+    qc.add_argument("--finding", default=None, help="default: read from each PNG's provenance")
+    qc.set_defaults(func=cmd_qc)
+
+    qi = sub.add_parser("qc-index", help="build a generator's memorisation index from its training data")
+    qi.add_argument("--generator", required=True)
+    qi.add_argument("--data", required=True)
+    qi.add_argument("--classifier", default=None)
+    qi.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    qi.set_defaults(func=cmd_qc_index)

@@ -6,8 +6,6 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from models import __version__
 from models.catalog import resolve_model
 from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
@@ -44,20 +42,67 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     return result
 
 
+REPLACEMENT_SEED_STRIDE = 1_000_003
+
+
+def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, qc=None, reject_copies: bool = False,
+                     max_attempts: int = 3, callback: Callable[[int, int], None] | None = None,
+                     **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
+    """Generate; with `qc`, score every image, and with `reject_copies` regenerate flagged ones on new seeds.
+
+    A replacement's seed is its original seed plus a fixed stride per attempt, so it is reported and reproducible.
+    """
+    out = pipe(finding, len(seeds), seeds=seeds, callback=callback, **kwargs)
+    if qc is None:
+        return out, None
+    report = qc.run(out.images, out.findings)
+    for attempt in range(1, max_attempts + 1):
+        flagged = [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
+        if not reject_copies or not flagged:
+            break
+        new_seeds = [out.seeds[i] + attempt * REPLACEMENT_SEED_STRIDE for i in flagged]
+        kw = dict(kwargs, return_frames=False)
+        redo = pipe(finding, len(flagged), seeds=new_seeds, **kw)
+        redo_qc = qc.run(redo.images, redo.findings)
+        for j, i in enumerate(flagged):
+            out.images[i], out.seeds[i] = redo.images[j], new_seeds[j]
+            report[i] = redo_qc[j] | {"replaced_attempts": attempt}
+    if reject_copies:
+        still = [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
+        if still:  # never deliver a flagged image when rejection is on
+            keep = [i for i in range(len(report)) if i not in still]
+            out.images, out.seeds = out.images[keep], [out.seeds[i] for i in keep]
+            report = [report[i] for i in keep]
+            out.extra["dropped_as_copies"] = len(still)
+    return out, report
+
+
 def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path, formats: str = "png",
                        sampler: str = "dpmsolver++", steps: int | None = None, guidance: float = 2.0,
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
+                       qc: bool = False, reject_copies: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> dict:
-    """Load `model`, generate `n` images of `finding`, write them; returns files and the seeds used."""
+    """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
     from models.runtime_info import pick_device
 
     folder = resolve_model(model, kind="generator")
-    pipe = RadSynthPipeline.load(folder, device=pick_device(device))
+    dev = pick_device(device)
+    pipe = RadSynthPipeline.load(folder, device=dev)
+    checker = None
+    if qc or reject_copies:
+        from models.qc.context import load_qc
+
+        checker = load_qc(folder, device=dev)
     base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
-    out = pipe(finding, n, seeds=[base + i for i in range(n)], sampler=sampler, num_inference_steps=steps,
-               guidance_scale=guidance, return_frames=gif, callback=progress)
-    return write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
+    out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
+                                   reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
+                                   guidance_scale=guidance, return_frames=gif, callback=progress)
+    result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
+    if report is not None:
+        from models.qc.checks import summarise
 
+        for item, q in zip(result["images"], report, strict=True):
+            item["qc"] = q
+        result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
+    return result
 
-def as_uint8(images: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)

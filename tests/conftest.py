@@ -42,3 +42,17 @@ def tiny_generator_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny-gen"
     tiny_pipeline(NIH_LABELS).save(path, metadata={"dataset": "tiny test"})
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory) -> Path:
+    """A 3-member ensemble trained briefly (CPU, seconds) on the NIH fixture images at 32 px."""
+    from models.classifier.train import ClassifierConfig, train_classifier
+    from models.data.nih import NIHChestXray
+
+    out = tmp_path_factory.mktemp("models") / "tiny-clf-run"
+    cfg = ClassifierConfig(resolution=32, members=3, width=8, epochs=4, batch_size=16, bootstrap=50)
+    folder, _ = train_classifier(NIHChestXray(NIH, "all", 32), NIHChestXray(NIH, "val", 32), out, cfg)
+    target = folder.parent.parent / "tiny-clf"
+    folder.rename(target)
+    return target

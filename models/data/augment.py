@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 
 def random_affine(images: torch.Tensor, *, max_degrees: float = 5.0, max_shift: float = 0.04,
-                  scale_range: tuple[float, float] = (0.95, 1.05), generator: torch.Generator | None = None) -> torch.Tensor:
+                  scale_range: tuple[float, float] = (0.95, 1.05),
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Rotate, shift and scale a batch (B, C, H, W) slightly; borders fill with the image minimum (-1)."""
     b = images.shape[0]
     dev = images.device

@@ -52,7 +52,9 @@ class FindingUNet(ModelMixin, ConfigMixin):
             dropout=dropout,
             class_embed_type="identity",
         )
-        self.label_proj = nn.Sequential(nn.Linear(len(findings) + 1, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.label_proj = nn.Sequential(
+            nn.Linear(len(findings) + 1, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim)
+        )
 
     @property
     def findings(self) -> list[str]:

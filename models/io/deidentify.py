@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-METHOD = "RadSynth: DICOM PS3.15 E.1-1 Basic Application Level Confidentiality Profile"
+METHOD = "RadSynth: PS3.15 E.1-1 Basic Application Confidentiality Profile"
 
 # Action Z: keep the element present but empty (type 2 in common IODs).
 EMPTY = {

@@ -28,6 +28,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -65,8 +66,13 @@ def write_png(path: str | Path, pixels: np.ndarray, *, bits: int = 8, text: Mapp
 def synthetic_dicom_dataset(
     pixels: np.ndarray, provenance: Mapping[str, object], *, bits: int = 16, series_uid: str | None = None,
     study_uid: str | None = None, instance_number: int = 1, description: str = "RadSynth synthetic image",
+    synthetic: bool = True,
 ) -> Dataset:
-    """Build a Secondary Capture dataset marked synthetic, with provenance and no real identity."""
+    """Build a Secondary Capture dataset with provenance and no real identity.
+
+    Grey float [0, 1] (H, W) images are stored as `bits`-bit MONOCHROME2; RGB uint8 (H, W, 3) images (such as
+    explanation overlays, which are derived from a real upload and so not synthetic) as 8-bit RGB.
+    """
     now = dt.datetime.now(dt.UTC)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
@@ -88,8 +94,8 @@ def synthetic_dicom_dataset(
     ds.ContentTime = ds.StudyTime
     ds.AccessionNumber = ""
     ds.Modality = "OT"
-    ds.ConversionType = "SYN"
-    ds.SyntheticData = "YES"
+    ds.ConversionType = "SYN" if synthetic else "WSD"
+    ds.SyntheticData = "YES" if synthetic else "NO"
     ds.Manufacturer = "RadSynth"
     ds.ReferringPhysicianName = ""
     ds.StudyDescription = "RadSynth synthetic study"
@@ -117,10 +123,16 @@ def synthetic_dicom_dataset(
     )
     ds.ContributingEquipmentSequence = DicomSequence([_equipment()])
 
-    arr = to_uint(pixels, bits)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = arr.shape
+    if pixels.ndim == 3:
+        arr, bits = np.ascontiguousarray(pixels, dtype=np.uint8), 8
+        ds.SamplesPerPixel = 3
+        ds.PhotometricInterpretation = "RGB"
+        ds.PlanarConfiguration = 0
+    else:
+        arr = to_uint(pixels, bits)
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = arr.shape[:2]
     ds.BitsAllocated = bits
     ds.BitsStored = bits
     ds.HighBit = bits - 1
@@ -159,7 +171,8 @@ def write_synthetic_dicom(path: str | Path, pixels: np.ndarray, provenance: Mapp
     return atomic_write_bytes(path, dicom_bytes(synthetic_dicom_dataset(pixels, provenance, **kw)))
 
 
-def gif_bytes(frames: Sequence[np.ndarray], *, duration_ms: int = 80, hold_last_ms: int = 1200, scale: int = 1) -> bytes:
+def gif_bytes(frames: Sequence[np.ndarray], *, duration_ms: int = 80, hold_last_ms: int = 1200,
+              scale: int = 1) -> bytes:
     """Animated GIF of grey [0, 1] frames (e.g. a denoising trajectory); the last frame is held."""
     import io
 

@@ -1,0 +1,1 @@
+"""Ensembles of small from-scratch CNNs with one binary output per finding."""

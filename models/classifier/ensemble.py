@@ -1,0 +1,124 @@
+"""ClassifierEnsemble: M members, a self-describing folder (safetensors + config), probabilities with spread."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.classifier.network import FindingCNN
+from models.findings import resolve
+
+# Inputs are grey [0, 1]; members see (x - MEAN) / STD.
+MEAN, STD = 0.5, 0.25
+
+
+@dataclass
+class EnsemblePrediction:
+    """Per image and finding: mean probability, std across members, and each member's probability."""
+
+    findings: list[str]
+    member_probs: np.ndarray  # (M, N, K)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.member_probs.mean(0)
+
+    @property
+    def std(self) -> np.ndarray:
+        return self.member_probs.std(0)
+
+    def as_dicts(self, thresholds: dict[str, float] | None = None) -> list[dict]:
+        out = []
+        for n in range(self.member_probs.shape[1]):
+            row = {}
+            for k, name in enumerate(self.findings):
+                entry = {"probability": float(self.mean[n, k]), "std": float(self.std[n, k]),
+                         "members": [float(p) for p in self.member_probs[:, n, k]]}
+                if thresholds and name in thresholds:
+                    entry["positive"] = bool(self.mean[n, k] >= thresholds[name])
+                row[name] = entry
+            out.append(row)
+        return out
+
+
+class ClassifierEnsemble(nn.Module):
+    """M FindingCNN members over the same findings and input size."""
+
+    def __init__(self, findings: Sequence[str], members: int = 3, *, input_size: int = 64, width: int = 32,
+                 config: dict | None = None):
+        super().__init__()
+        self.findings = list(findings)
+        self.input_size = input_size
+        self.width = width
+        self.members = nn.ModuleList(FindingCNN(len(self.findings), width) for _ in range(members))
+        self.config = config or {}
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - MEAN) / STD
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> EnsemblePrediction:
+        """Probabilities for grey [0, 1] images (N, R, R) or (N, 1, R, R) at the ensemble's input size."""
+        x = torch.as_tensor(images, dtype=torch.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        device = next(self.parameters()).device
+        self.eval()
+        probs = []
+        for start in range(0, x.shape[0], batch_size):
+            xb = self.normalise(x[start:start + batch_size].to(device))
+            probs.append(torch.stack([torch.sigmoid(m(xb)) for m in self.members]).cpu())
+        return EnsemblePrediction(self.findings, torch.cat(probs, 1).numpy())
+
+    @torch.inference_mode()
+    def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Concatenated member features (N, M*D) for grey [0, 1] images: the domain feature space."""
+        x = torch.as_tensor(images, dtype=torch.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        device = next(self.parameters()).device
+        self.eval()
+        out = []
+        for start in range(0, x.shape[0], batch_size):
+            xb = self.normalise(x[start:start + batch_size].to(device))
+            out.append(torch.cat([m.features(xb) for m in self.members], 1).cpu())
+        return torch.cat(out).numpy()
+
+    def finding_index(self, name: str) -> int:
+        return self.findings.index(resolve(name, self.findings)[0])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.config.get("thresholds", {})
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for i, member in enumerate(self.members):
+            save_file({k: v.contiguous() for k, v in member.state_dict().items()}, path / f"member_{i}.safetensors")
+        config = self.config | (extra or {}) | {
+            "kind": "classifier", "findings": self.findings, "members": len(self.members),
+            "input_size": self.input_size, "resolution": self.input_size, "width": self.width,
+            "normalisation": {"input": "grey in [0, 1]", "mean": MEAN, "std": STD},
+            "architecture": "FindingCNN: 4 conv blocks (3x3 conv-BN-SiLU x2, maxpool), GAP, dropout, linear",
+        }
+        self.config = config
+        (path / "radsynth.json").write_text(json.dumps(config, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> ClassifierEnsemble:
+        path = Path(path)
+        config = json.loads((path / "radsynth.json").read_text())
+        ens = cls(config["findings"], config["members"], input_size=config["input_size"], width=config["width"],
+                  config=config)
+        for i, member in enumerate(ens.members):
+            member.load_state_dict(load_file(path / f"member_{i}.safetensors"))
+        return ens.to(device).eval()

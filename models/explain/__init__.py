@@ -1,0 +1,1 @@
+"""Integrated-gradients explanations of the classifier ensemble, overlays and sanity checks."""

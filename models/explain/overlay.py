@@ -1,0 +1,59 @@
+"""Render attribution overlays on the original image with a colour map and a legend."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from models.data.preprocess import resize
+
+
+def colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
+    """Map [0, 1] values to RGB uint8 with a matplotlib colour map."""
+    import matplotlib
+
+    return (matplotlib.colormaps[name](np.clip(values, 0, 1))[..., :3] * 255).astype(np.uint8)
+
+
+def display_map(attribution: np.ndarray, percentile: float = 99.0, smooth_frac: float = 0.01) -> np.ndarray:
+    """Positive evidence, lightly smoothed and scaled to [0, 1] by a high percentile."""
+    from scipy.ndimage import gaussian_filter
+
+    pos = np.clip(attribution, 0, None)
+    sigma = max(1.0, smooth_frac * max(pos.shape))
+    pos = gaussian_filter(pos, sigma)
+    top = np.percentile(pos, percentile) if pos.any() else 1.0
+    return np.clip(pos / (top or 1.0), 0, 1)
+
+
+def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", max_side: int = 1024,
+                alpha: float = 0.6) -> np.ndarray:
+    """RGB uint8 overlay at the original geometry (downscaled to `max_side`), with a legend strip."""
+    h, w = image.shape
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    grey = resize(image, size) if scale < 1 else image
+    heat = display_map(resize(attribution, size) if scale < 1 else attribution)
+    base = np.repeat((np.clip(grey, 0, 1) * 255)[..., None], 3, -1)
+    colour = colormap(heat).astype(np.float32)
+    a = (alpha * heat)[..., None]
+    blended = (base * (1 - a) + colour * a).astype(np.uint8)
+    return add_legend(blended, title)
+
+
+def add_legend(rgb: np.ndarray, title: str) -> np.ndarray:
+    """Append a colour bar (low -> high attribution) and a title line below the image."""
+    h, w, _ = rgb.shape
+    band = max(36, h // 12)
+    canvas = Image.new("RGB", (w, h + band), (255, 255, 255))
+    canvas.paste(Image.fromarray(rgb), (0, 0))
+    bar_w = max(40, w // 3)
+    bar = colormap(np.tile(np.linspace(0, 1, bar_w), (max(6, band // 4), 1)))
+    canvas.paste(Image.fromarray(bar), (w - bar_w - 4, h + 4))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    draw.text((w - bar_w - 4, h + 6 + bar.shape[0]), "low", fill=(0, 0, 0), font=font)
+    draw.text((w - 28, h + 6 + bar.shape[0]), "high", fill=(0, 0, 0), font=font)
+    draw.text((4, h + 4), title, fill=(0, 0, 0), font=font)
+    draw.text((4, h + 18), "integrated gradients (positive evidence)", fill=(80, 80, 80), font=font)
+    return np.asarray(canvas)

@@ -1,0 +1,49 @@
+"""Write an explanation's files: overlay PNGs, raw attributions (.npy), a JSON and, for DICOM, a Secondary Capture."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models.explain.attribution import Explanation
+from models.explain.overlay import overlay_rgb
+from models.findings import normalise
+from models.io.writers import atomic_write_bytes, dicom_bytes, synthetic_dicom_dataset
+
+
+def slug(name: str) -> str:
+    return normalise(name) or "finding"
+
+
+def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path, *, source_format: str,
+                      model_name: str = "") -> list[str]:
+    """Write all files of `expl`; returns their names. No attribute of an uploaded DICOM is copied."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    for finding in expl.findings:
+        p = expl.probabilities[finding]
+        title = f"{finding}: p = {p['probability']:.2f} +/- {p['std']:.2f} ({len(p['members'])} models)"
+        rgb = overlay_rgb(pixels, expl.attributions[finding], title=title)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG")
+        stem = f"overlay_{slug(finding)}"
+        atomic_write_bytes(out / f"{stem}.png", buf.getvalue())
+        npy = io.BytesIO()
+        np.save(npy, expl.attributions[finding].astype(np.float32))
+        atomic_write_bytes(out / f"attribution_{slug(finding)}.npy", npy.getvalue())
+        names += [f"{stem}.png", f"attribution_{slug(finding)}.npy"]
+        if source_format == "dicom":
+            prov = {"model": model_name, "finding": finding, "method": expl.settings["method"],
+                    "n_steps": expl.settings["n_steps"]}
+            ds = synthetic_dicom_dataset(rgb, prov, synthetic=False, description=f"RadSynth IG overlay {finding}")
+            atomic_write_bytes(out / f"{stem}.dcm", dicom_bytes(ds))
+            names.append(f"{stem}.dcm")
+    summary = expl.summary() | {"model": model_name, "source_format": source_format}
+    atomic_write_bytes(out / "explanation.json", json.dumps(summary, indent=2).encode())
+    names.append("explanation.json")
+    return names

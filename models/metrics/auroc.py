@@ -1,0 +1,74 @@
+"""AUROC (Mann-Whitney), bootstrap confidence intervals, ROC curves and Youden thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve; NaN when only one class is present."""
+    labels = np.asarray(labels).astype(bool)
+    pos, neg = labels.sum(), (~labels).sum()
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, *, n: int = 1000, alpha: float = 0.05,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the AUROC over resampled images."""
+    rng = np.random.default_rng(seed)
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    values = []
+    for _ in range(n):
+        idx = rng.integers(0, len(labels), len(labels))
+        value = auroc(labels[idx], scores[idx])
+        if not np.isnan(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-positive rate, true-positive rate and thresholds, from the highest score down."""
+    labels = np.asarray(labels).astype(bool)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    s, y = np.asarray(scores)[order], labels[order]
+    tps, fps = np.cumsum(y), np.cumsum(~y)
+    keep = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tpr = np.r_[0, tps[keep] / max(1, y.sum())]
+    fpr = np.r_[0, fps[keep] / max(1, (~y).sum())]
+    return fpr, tpr, np.r_[np.inf, s[keep]]
+
+
+def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold maximising sensitivity + specificity - 1 (0.5 when undefined)."""
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return 0.5
+    fpr, tpr, thr = roc_curve(labels, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thr[best], 1.0))
+
+
+def plot_roc(path, curves: dict[str, tuple[np.ndarray, np.ndarray, float, tuple[float, float]]], title: str) -> None:
+    """One ROC panel with a line per finding, labelled with AUROC and its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
+    for name, (fpr, tpr, value, (lo, hi)) in curves.items():
+        ax.plot(fpr, tpr, label=f"{name}: {value:.2f} [{lo:.2f}, {hi:.2f}]")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

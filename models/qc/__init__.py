@@ -1,0 +1,1 @@
+"""Quality control of generated images: label agreement and memorisation (nearest training image)."""

@@ -1,0 +1,66 @@
+"""Load what QC needs for a generator: the classifier ensemble and the memorisation index beside the model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.catalog import DEFAULT_CLASSIFIER, resolve_model
+from models.classifier.ensemble import ClassifierEnsemble
+from models.qc.checks import qc_images
+from models.qc.memorisation import MemorisationIndex, build_index, image_features
+
+INDEX_FILE = "qc_index.npz"
+
+
+@dataclass
+class QCContext:
+    classifier: ClassifierEnsemble
+    index: MemorisationIndex | None
+    classifier_name: str
+
+    def run(self, images: np.ndarray, findings: list[str]) -> list[dict]:
+        return qc_images(images, findings, self.classifier, self.index)
+
+
+def load_qc(generator_folder: Path, classifier: str | None = None, device: str = "cpu") -> QCContext:
+    """The classifier named in the generator's radsynth.json (or the default) and its qc_index.npz if present."""
+    info = json.loads((generator_folder / "radsynth.json").read_text())
+    name = classifier or info.get("qc", {}).get("classifier") or DEFAULT_CLASSIFIER
+    ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier"), device=device)
+    index_path = generator_folder / INDEX_FILE
+    index = MemorisationIndex.load(index_path) if index_path.exists() else None
+    return QCContext(ens, index, Path(name).name)
+
+
+def write_index(generator_folder: Path, data: str | Path, classifier: str | None = None, fmt: str | None = None,
+                batch: int = 256) -> MemorisationIndex:
+    """Build the memorisation index of the generator's training split and record it in its radsynth.json."""
+    from models.data.registry import open_dataset
+
+    info = json.loads((generator_folder / "radsynth.json").read_text())
+    name = classifier or info.get("qc", {}).get("classifier") or DEFAULT_CLASSIFIER
+    ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier"))
+    res = info.get("resolution", ens.input_size)
+
+    def feats(split: str) -> tuple[np.ndarray, list[str]]:
+        ds = open_dataset(data, split, res, fmt=fmt)
+        out, ids = [], []
+        for start in range(0, len(ds), batch):
+            items = [ds[i] for i in range(start, min(len(ds), start + batch))]
+            imgs = np.stack([((it["image"][0] + 1) / 2).numpy() for it in items])
+            out.append(image_features(ens, imgs))
+            ids += [it["id"] for it in items]
+        return np.concatenate(out), ids
+
+    train_f, train_ids = feats("train")
+    held_f, _ = feats("val")
+    index = build_index(train_f, train_ids, held_f)
+    index.save(generator_folder / INDEX_FILE)
+    info["qc"] = {"classifier": Path(name).name, "index": INDEX_FILE, "threshold": index.threshold,
+                  "calibration": index.calibration}
+    (generator_folder / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
+    return index
