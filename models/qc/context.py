@@ -26,14 +26,23 @@ class QCContext:
         return qc_images(images, findings, self.classifier, self.index)
 
 
-def load_qc(generator_folder: Path, classifier: str | None = None, device: str = "cpu") -> QCContext:
-    """The classifier named in the generator's radsynth.json (or the default) and its qc_index.npz if present."""
+def qc_classifier_name(generator_folder: Path, fallback: str = DEFAULT_CLASSIFIER) -> str:
+    """The classifier a generator's QC index was built with (radsynth.json 'qc'), else `fallback`."""
     info = json.loads((generator_folder / "radsynth.json").read_text())
-    name = classifier or info.get("qc", {}).get("classifier") or DEFAULT_CLASSIFIER
-    ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier"), device=device)
-    index_path = generator_folder / INDEX_FILE
-    index = MemorisationIndex.load(index_path) if index_path.exists() else None
-    return QCContext(ens, index, Path(name).name)
+    return info.get("qc", {}).get("classifier") or fallback
+
+
+def load_index(generator_folder: Path) -> MemorisationIndex | None:
+    path = generator_folder / INDEX_FILE
+    return MemorisationIndex.load(path) if path.exists() else None
+
+
+def load_qc(generator_folder: Path, classifier: str | None = None, device: str = "cpu",
+            extra_dirs: list[Path] | None = None) -> QCContext:
+    """The generator's QC classifier (or `classifier`) and its qc_index.npz if present."""
+    name = classifier or qc_classifier_name(generator_folder)
+    ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier", extra=extra_dirs), device=device)
+    return QCContext(ens, load_index(generator_folder), Path(name).name)
 
 
 def write_index(generator_folder: Path, data: str | Path, classifier: str | None = None, fmt: str | None = None,

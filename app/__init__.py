@@ -1,0 +1,1 @@
+"""RadSynth HTTP API (FastAPI). Nothing on its import path loads torch."""

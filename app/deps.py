@@ -1,0 +1,77 @@
+"""Dependencies: settings, stores, the Celery client, and authentication (API key -> owner)."""
+
+from __future__ import annotations
+
+import hmac
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from app.errors import ApiError
+from worker.artifacts import LocalArtifactStore
+from worker.jobs import JobStore
+from worker.settings import Settings, get_settings
+
+LOCAL_OWNER = "local"
+
+
+@lru_cache
+def _store(url: str) -> JobStore:
+    return JobStore.from_url(url)
+
+
+def settings_dep() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+
+
+def store_dep(settings: SettingsDep) -> JobStore:
+    return _store(settings.redis_url)
+
+
+def artifacts_dep(settings: SettingsDep) -> LocalArtifactStore:
+    return LocalArtifactStore(settings.artifacts_dir)
+
+
+StoreDep = Annotated[JobStore, Depends(store_dep)]
+ArtifactsDep = Annotated[LocalArtifactStore, Depends(artifacts_dep)]
+
+
+def match_key(presented: str, keys: dict[str, str]) -> str | None:
+    """Compare against every key in constant time; never stop early."""
+    owner = None
+    for key, who in keys.items():
+        if hmac.compare_digest(key.encode(), presented.encode()):
+            owner = who
+    return owner
+
+
+def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
+              x_api_key: Annotated[str | None, Header(description="API key")] = None,
+              authorization: Annotated[str | None, Header(description="Bearer API key")] = None) -> str:
+    keys = settings.key_owners()
+    if not keys:
+        owner = LOCAL_OWNER
+    else:
+        presented = x_api_key or (authorization[7:].strip() if authorization and
+                                  authorization.lower().startswith("bearer ") else None)
+        if not presented:
+            raise ApiError("unauthorized", "send your API key in the X-API-Key header or as 'Authorization: Bearer'",
+                           headers={"WWW-Authenticate": "Bearer"})
+        owner = match_key(presented, keys)
+        if owner is None:
+            raise ApiError("unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        wait = store.hit_rate(owner, settings.rate_limit_per_minute)
+    except Exception:
+        wait = None  # Redis down: the route itself answers 503
+    if wait is not None:
+        raise ApiError("rate_limited", f"more than {settings.rate_limit_per_minute} requests a minute; retry later",
+                       headers={"Retry-After": str(max(1, wait))})
+    return owner
+
+
+OwnerDep = Annotated[str, Depends(owner_dep)]

@@ -1,0 +1,39 @@
+"""create_app(): routers, error handlers, CORS. Run with `uvicorn app.main:app`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import errors
+from app.routes import explain, generate, health, jobs, models, train
+from models import __version__
+from worker.settings import get_settings
+
+log = logging.getLogger("radsynth.api")
+
+DESCRIPTION = """Synthetic chest X-rays from finding-conditional diffusion models, and integrated-gradients
+explanations of a classifier ensemble. Every POST answers 202 with a job; poll `GET /jobs/{id}` or stream
+`GET /jobs/{id}/events`, then download the artifacts. Errors have the body `{"error": {"code", "message"}}`."""
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    settings.check_timeouts()
+    app = FastAPI(title="RadSynth", version=__version__, description=DESCRIPTION)
+    errors.install(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"])
+    for module in (generate, explain, train, jobs, models, health):
+        app.include_router(module.router)
+    if not settings.key_owners():
+        log.warning("no RADSYNTH_API_KEYS set: single-user mode, every request acts as owner 'local'; "
+                    "bind to localhost only")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,47 @@
+"""POST /explain: upload an X-ray (PNG, JPEG or DICOM) and queue an integrated-gradients explanation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+
+from app.catalog import canonical_findings, model_info
+from app.deps import ArtifactsDep, OwnerDep, SettingsDep, StoreDep
+from app.errors import ApiError
+from app.schemas import ErrorBody, JobOut
+from app.submit import submit
+from app.uploads import accept_upload
+from worker.contracts import ExplainParams, JobKind
+
+router = APIRouter(tags=["explain"])
+ERRORS = {s: {"model": ErrorBody} for s in (401, 413, 415, 422, 429, 503)}
+
+
+@router.post("/explain", status_code=202, response_model=JobOut, operation_id="explain", responses=ERRORS)
+async def explain(
+    request: Request,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    artifacts: ArtifactsDep,
+    file: Annotated[UploadFile, File(description="PNG, JPEG or DICOM chest X-ray")],
+    findings: Annotated[str | None, Form(description="comma-separated findings; default: the 3 most probable")] = None,
+    method: Annotated[Literal["ig", "smoothgrad"], Form(description="ig or smoothgrad")] = "ig",
+    n_steps: Annotated[int, Form(ge=4, le=500, description="integration steps")] = 50,
+    baseline: Annotated[Literal["black", "blur"], Form(description="IG baseline")] = "black",
+    model: Annotated[str | None, Form(description="classifier name; default: the bundled one")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JobOut:
+    """Queue an explanation of an uploaded X-ray; DICOM is de-identified before it is stored."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+        raise ApiError("upload_too_large", f"the upload is larger than {settings.max_upload_bytes} bytes")
+    data = await file.read(settings.max_upload_bytes + 1)
+    info = model_info(settings, model, "classifier")
+    wanted = canonical_findings(info, findings) if findings and findings.strip() else None
+    upload_id, fmt = accept_upload(data, artifacts, max_bytes=settings.max_upload_bytes,
+                                   max_pixels=settings.max_pixels)
+    params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method, n_steps=n_steps,
+                           baseline=baseline, model=info["name"])
+    return submit(store, settings, JobKind.explain, owner, params.model_dump(mode="json"), idempotency_key)

@@ -1,0 +1,60 @@
+"""POST /generate: queue finding-conditional image generation."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from pydantic import ValidationError
+
+from app.catalog import canonical_findings, model_info
+from app.deps import OwnerDep, SettingsDep, StoreDep
+from app.errors import ApiError, readable
+from app.schemas import ErrorBody, JobOut
+from app.submit import submit
+from worker.contracts import GenerateParams, JobKind
+
+router = APIRouter(tags=["generate"])
+ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+
+
+@router.post("/generate", status_code=202, response_model=JobOut, operation_id="generate", responses=ERRORS)
+def generate(
+    request: Request,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    finding: Annotated[str | None, Query(description="finding(s), e.g. consolidation (required)")] = None,
+    n: Annotated[int | None, Query(ge=1, le=64, description="number of images, 1-64")] = None,
+    model: Annotated[str | None, Query(description="generator name; default: the bundled one")] = None,
+    format: Annotated[Literal["png", "dicom", "both"] | None, Query(description="png, dicom or both")] = None,
+    sampler: Annotated[Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] | None,
+                       Query(description="sampler")] = None,
+    steps: Annotated[int | None, Query(ge=1, le=1000, description="sampler steps")] = None,
+    guidance: Annotated[float | None, Query(ge=0, le=20, description="guidance scale")] = None,
+    seed: Annotated[int | None, Query(ge=0, le=2**31 - 1000, description="seed of the first image")] = None,
+    gif: Annotated[bool | None, Query(description="return a denoising GIF")] = None,
+    qc: Annotated[bool | None, Query(description="label agreement and memorisation per image")] = None,
+    body: Annotated[GenerateParams | None, Body(description="the same parameters as JSON")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JobOut:
+    """Queue generation of synthetic images of a finding; poll the returned job."""
+    query = {k: v for k, v in {"finding": finding, "n": n, "model": model, "format": format, "sampler": sampler,
+                               "steps": steps, "guidance": guidance, "seed": seed, "gif": gif, "qc": qc}.items()
+             if v is not None}
+    merged = (body.model_dump(exclude_unset=True, mode="json") if body else {}) | query
+    if "finding" not in merged:
+        raise ApiError("invalid_parameter", "finding is required, e.g. POST /generate?finding=consolidation")
+    try:
+        params = GenerateParams.model_validate(merged)
+    except ValidationError as exc:
+        raise ApiError("invalid_parameter", readable(exc.errors())) from exc
+    info = model_info(settings, params.model, "generator")
+    params.model = info["name"]
+    params.finding = "+".join(canonical_findings(info, params.finding))
+    if params.seed is None:
+        params.seed = secrets.randbelow(2**31 - 1000)
+    if params.steps is None:
+        params.steps = 1000 if params.sampler == "ddpm" else settings.generate_default_steps
+    return submit(store, settings, JobKind.generate, owner, params.model_dump(mode="json"), idempotency_key)

@@ -1,0 +1,71 @@
+"""GET /health and GET /metrics (Prometheus text format)."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from app.deps import SettingsDep, StoreDep
+from app.schemas import Health
+
+router = APIRouter(tags=["health"])
+_workers_cache: dict = {"at": 0.0, "value": {}}
+
+
+def live_workers(ttl: float = 5.0) -> dict[str, int]:
+    """Worker processes consuming each queue (Celery broadcast, cached for a few seconds)."""
+    if time.time() - _workers_cache["at"] < ttl:
+        return _workers_cache["value"]
+    from worker.celery_app import celery_app
+
+    counts: dict[str, int] = {"interactive": 0, "train": 0}
+    try:
+        replies = celery_app.control.inspect(timeout=1.0).active_queues() or {}
+    except Exception:
+        replies = {}
+    for queues in replies.values():
+        for q in queues:
+            counts[q["name"]] = counts.get(q["name"], 0) + 1
+    _workers_cache.update(at=time.time(), value=counts)
+    return counts
+
+
+@router.get("/health", response_model=Health, operation_id="health")
+def health(store: StoreDep, settings: SettingsDep) -> Health:
+    """API, Redis and live workers per queue; status is 'ok' only when every queue has a worker."""
+    try:
+        store.r.ping()
+        redis_ok, queues = True, store.queue_lengths()
+    except redis.RedisError:
+        redis_ok, queues = False, {}
+    workers = live_workers() if redis_ok else {}
+    ok = redis_ok and all(workers.get(q, 0) > 0 for q in ("interactive", "train"))
+    return Health(status="ok" if ok else "degraded", redis=redis_ok, workers=workers, queues=queues,
+                  single_user=not settings.key_owners())
+
+
+@router.get("/metrics", response_class=PlainTextResponse, operation_id="metrics",
+            responses={200: {"content": {"text/plain": {}}}})
+def metrics(store: StoreDep) -> PlainTextResponse:
+    """Jobs by kind and status, durations and queue lengths, in Prometheus text format."""
+    lines = ["# HELP radsynth_jobs_total Jobs entering each status, by kind.", "# TYPE radsynth_jobs_total counter"]
+    try:
+        m = store.metrics()
+    except redis.RedisError:
+        return PlainTextResponse("# redis unreachable\nradsynth_up 0\n", status_code=503)
+    for key, value in sorted(m["jobs"].items()):
+        kind, status = key.split(":", 1)
+        lines.append(f'radsynth_jobs_total{{kind="{kind}",status="{status}"}} {value}')
+    lines += ["# HELP radsynth_job_duration_seconds Run time of finished jobs.",
+              "# TYPE radsynth_job_duration_seconds summary"]
+    for kind, total in sorted(m["duration_sum"].items()):
+        lines.append(f'radsynth_job_duration_seconds_sum{{kind="{kind}"}} {float(total):.3f}')
+        lines.append(f'radsynth_job_duration_seconds_count{{kind="{kind}"}} {m["duration_count"].get(kind, 0)}')
+    lines += ["# HELP radsynth_queue_length Jobs waiting per queue.", "# TYPE radsynth_queue_length gauge"]
+    for queue, length in sorted(m["queues"].items()):
+        lines.append(f'radsynth_queue_length{{queue="{queue}"}} {length}')
+    lines.append("radsynth_up 1")
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,105 @@
+"""Job status, listing, artifacts, cancellation and a server-sent-events progress stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Literal
+
+import redis
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from sse_starlette.sse import EventSourceResponse
+
+from app.deps import ArtifactsDep, OwnerDep, StoreDep
+from app.errors import ApiError
+from app.schemas import ErrorBody, JobList, JobOut
+from app.submit import job_out
+from worker.contracts import FINAL
+from worker.jobs import JobNotFound, JobStore, k
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+NOT_FOUND = {404: {"model": ErrorBody}, 401: {"model": ErrorBody}}
+
+
+def owned(store: JobStore, job_id: str, owner: str):
+    try:
+        return store.get(job_id, owner)
+    except JobNotFound as exc:
+        raise ApiError("not_found", f"no job {job_id!r} (unknown, or not yours)") from exc
+    except redis.RedisError as exc:
+        raise ApiError("unavailable", "the job store (Redis) is unreachable", headers={"Retry-After": "5"}) from exc
+
+
+@router.get("", response_model=JobList, operation_id="list_jobs", responses=NOT_FOUND)
+def list_jobs(owner: OwnerDep, store: StoreDep,
+              kind: Annotated[Literal["generate", "explain", "train"] | None, Query()] = None,
+              status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+                                Query()] = None,
+              offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobList:
+    """Your own jobs, newest first."""
+    items, total = store.list(owner, kind=kind, status=status, offset=offset, limit=limit)
+    return JobList(items=[job_out(r) for r in items], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{job_id}", response_model=JobOut, operation_id="get_job", responses=NOT_FOUND)
+def get_job(job_id: str, owner: OwnerDep, store: StoreDep) -> JobOut:
+    """Status, progress (queue position and ETA), parameters, result and artifacts of one job."""
+    return job_out(owned(store, job_id, owner))
+
+
+@router.delete("/{job_id}", response_model=JobOut, operation_id="cancel_job", responses=NOT_FOUND)
+def cancel_job(job_id: str, owner: OwnerDep, store: StoreDep) -> JobOut:
+    """Cancel: a queued job never runs; a running job stops at its next step and keeps no results."""
+    owned(store, job_id, owner)
+    return job_out(store.cancel(job_id, owner))
+
+
+@router.get("/{job_id}/artifacts/{name}", operation_id="get_artifact", responses=NOT_FOUND | {
+    200: {"content": {"image/png": {}, "application/dicom": {}, "image/gif": {}, "application/json": {},
+                      "application/octet-stream": {}}, "description": "the file"}})
+def get_artifact(job_id: str, name: str, owner: OwnerDep, store: StoreDep, artifacts: ArtifactsDep) -> FileResponse:
+    """Download one artifact of a finished job, by name (as listed in the job's artifacts)."""
+    rec = owned(store, job_id, owner)
+    match = next((a for a in rec.artifacts if a.name == name), None)
+    path = artifacts.path(job_id, name) if match else None
+    if match is None or path is None:
+        raise ApiError("not_found", f"job {job_id} has no artifact {name!r}")
+    return FileResponse(path, media_type=match.media_type, filename=name)
+
+
+@router.get("/{job_id}/events", operation_id="job_events", responses=NOT_FOUND | {
+    200: {"content": {"text/event-stream": {}}, "description": "progress events until the job ends"}})
+async def job_events(job_id: str, owner: OwnerDep, store: StoreDep) -> EventSourceResponse:
+    """Server-sent events: the job record now, then progress and status changes until it ends."""
+    first = owned(store, job_id, owner)
+
+    async def stream():
+        import redis.asyncio as aredis
+
+        yield {"event": "job", "data": job_out(first).model_dump_json()}
+        if first.status in FINAL:
+            return
+        client = aredis.Redis.from_url(store.r.connection_pool.connection_kwargs.get("url") or _url(store),
+                                       decode_responses=True)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(k("events", job_id))
+        try:
+            while True:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
+                rec = await asyncio.to_thread(store.get, job_id, owner)
+                if msg:
+                    yield {"event": "progress", "data": json.dumps(json.loads(msg["data"]) | {"status": rec.status})}
+                if rec.status in FINAL:
+                    yield {"event": "job", "data": job_out(rec).model_dump_json()}
+                    return
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def _url(store: JobStore) -> str:
+    kw = store.r.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"

@@ -1,0 +1,39 @@
+"""POST /train: queue training of a generator or classifier on a registered data set."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+
+from app.deps import OwnerDep, SettingsDep, StoreDep
+from app.errors import ApiError
+from app.schemas import DatasetInfo, ErrorBody, JobOut
+from app.submit import submit
+from models.catalog import list_models
+from worker.contracts import JobKind, TrainParams
+
+router = APIRouter(tags=["train"])
+ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
+
+
+@router.post("/train", status_code=202, response_model=JobOut, operation_id="train", responses=ERRORS)
+def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: StoreDep,
+          idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JobOut:
+    """Queue training; on success the model appears in GET /models under `name`."""
+    roots = settings.dataset_roots()
+    if params.dataset not in roots:
+        raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; registered: {', '.join(roots)}")
+    taken = {m["name"] for m in list_models(settings.model_search_dirs())}
+    if params.name in taken and not idempotency_key:
+        raise ApiError("model_exists", f"a model named {params.name!r} exists; choose another name")
+    if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
+        raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
+    return submit(store, settings, JobKind.train, owner, params.model_dump(mode="json"), idempotency_key)
+
+
+@router.get("/datasets", response_model=list[DatasetInfo], operation_id="list_datasets")
+def datasets(owner: OwnerDep, settings: SettingsDep) -> list[DatasetInfo]:
+    """Data roots registered in settings that POST /train can use."""
+    return [DatasetInfo(name=name, format=fmt, available=path.exists())
+            for name, (path, fmt) in settings.dataset_roots().items()]

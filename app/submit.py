@@ -1,0 +1,36 @@
+"""Create a job record and queue it; the one path every POST takes."""
+
+from __future__ import annotations
+
+import redis
+
+from app.errors import ApiError
+from app.schemas import JobOut
+from worker.contracts import QUEUE_OF, JobKind, JobRecord
+from worker.jobs import JobStore
+from worker.settings import Settings
+
+
+def job_out(rec: JobRecord) -> JobOut:
+    data = rec.model_dump(exclude={"owner"})
+    return JobOut(**data, url=f"/jobs/{rec.id}", events_url=f"/jobs/{rec.id}/events")
+
+
+def submit(store: JobStore, settings: Settings, kind: JobKind, owner: str, params: dict,
+           idempotency_key: str | None) -> JobOut:
+    """Record the job (or return the one this idempotency key already made) and enqueue it by task name."""
+    from worker.celery_app import celery_app
+
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        raise ApiError("invalid_parameter", "Idempotency-Key must be 1-200 characters")
+    try:
+        if settings.max_active_jobs and store.active_jobs(owner) >= settings.max_active_jobs:
+            raise ApiError("too_many_jobs", f"you have {settings.max_active_jobs} jobs queued or running; "
+                           "wait for some to finish or cancel them", headers={"Retry-After": "30"})
+        record, created = store.create(kind, owner, params, idempotency_key=idempotency_key)
+        if created:
+            celery_app.send_task("radsynth.run_job", args=[record.id], queue=QUEUE_OF[kind], task_id=record.id)
+    except redis.RedisError as exc:
+        raise ApiError("unavailable", "the job queue (Redis) is unreachable; try again shortly",
+                       headers={"Retry-After": "5"}) from exc
+    return job_out(store.get(record.id, owner))

@@ -1,0 +1,46 @@
+"""Validate an uploaded X-ray and de-identify it before anything is stored."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+from app.errors import ApiError
+from models.errors import InputError
+from models.io.deidentify import deidentify
+from models.io.dicom_read import check_decodable, dataset_to_image, parse_dicom
+from models.io.raster import read_raster
+from models.io.sniff import sniff_format
+from worker.artifacts import LocalArtifactStore
+
+
+def accept_upload(data: bytes, store: LocalArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:
+    """Check size, magic bytes and decodability; de-identify DICOM; store. Returns (upload id, format)."""
+    if len(data) > max_bytes:
+        raise ApiError("upload_too_large", f"the upload is larger than {max_bytes} bytes")
+    if not data:
+        raise ApiError("unsupported_format", "the uploaded file is empty; send a PNG, JPEG or DICOM file")
+    fmt = sniff_format(data[:132])
+    if fmt is None:
+        raise ApiError("unsupported_format", "the file is not PNG, JPEG or DICOM (decided by its content, not "
+                       "its name); DICOM files need the 128-byte preamble and 'DICM' marker")
+    try:
+        if fmt == "dicom":
+            ds = parse_dicom(data)
+            check_decodable(ds, max_pixels=max_pixels)
+            if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+                raise ApiError("invalid_input", "the DICOM says it has burned-in annotation (patient text in the "
+                               "pixels), which cannot be de-identified; remove it and send the file again")
+            dataset_to_image(ds, max_pixels=max_pixels)  # decodes: corrupt pixel data is refused here
+            deidentify(ds)
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            stored = buf.getvalue()
+        else:
+            read_raster(data, fmt, max_pixels=max_pixels)
+            stored = data
+    except InputError as exc:
+        raise ApiError(exc.code, str(exc)) from exc
+    upload_id = uuid.uuid4().hex
+    store.put_bytes(upload_id, "input", stored)
+    return upload_id, fmt

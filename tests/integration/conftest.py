@@ -1,0 +1,123 @@
+"""A real redis-server, a real Celery worker subprocess (prefork) and the real app, with tiny models.
+
+Only the GPU is missing: workers run the same code on CPU. Two API keys: key-a (alice) and key-b (bob).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NIH
+
+KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir):
+    """Start Redis and one worker; yield a dict with the environment, paths and a client factory."""
+    from worker.redis_server import free_port, start_redis
+
+    root = tmp_path_factory.mktemp("service")
+    models_dir = root / "models"
+    models_dir.mkdir()
+    gen = models_dir / "tiny-gen"
+    shutil.copytree(tiny_generator_dir, gen)
+    shutil.copytree(tiny_classifier_dir, models_dir / "tiny-clf")
+    from models.qc.context import write_index
+
+    write_index(gen, NIH, classifier=str(models_dir / "tiny-clf"))
+
+    port = free_port()
+    redis_proc = start_redis(port, root / "redis", log=root / "redis.log")
+    env = {
+        "RADSYNTH_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "RADSYNTH_DATA_DIR": str(root / "var"),
+        "RADSYNTH_MODEL_DIRS": str(models_dir),
+        "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen",
+        "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
+        "RADSYNTH_API_KEYS": ",".join(f"{key}:{owner}" for owner, key in KEYS.items()),
+        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih",
+        "RADSYNTH_MAX_UPLOAD_BYTES": str(3_000_000),
+        "RADSYNTH_MAX_PIXELS": str(40_000_000),
+        "RADSYNTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    from worker.processes import worker_command
+
+    log = open(root / "worker.log", "wb")
+    worker = subprocess.Popen(worker_command(), env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+                              cwd=Path(__file__).resolve().parents[2])
+    from worker.celery_app import make_celery
+
+    probe = make_celery()
+    try:
+        wait_for(lambda: probe.control.ping(timeout=0.5), 60, what="the Celery worker")
+        yield {"root": root, "env": env, "worker": worker, "redis": redis_proc, "models": models_dir,
+               "worker_log": root / "worker.log"}
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+        log.close()
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def client(service):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def headers(owner: str = "alice", **extra: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[owner], **extra}
+
+
+def wait_job(client, job_id: str, owner: str = "alice", timeout: float = 120, until=None) -> dict:
+    """Poll GET /jobs/{id} until it ends (or `until(job)` holds)."""
+    done = until or (lambda j: j["status"] in ("succeeded", "failed", "cancelled"))
+
+    def poll():
+        job = client.get(f"/jobs/{job_id}", headers=headers(owner)).json()
+        return job if done(job) else None
+
+    return wait_for(poll, timeout, interval=0.25, what=f"job {job_id}")
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1)

@@ -1,0 +1,97 @@
+"""User journeys over HTTP against a real Redis and a real Celery worker: generate, explain, train."""
+
+from __future__ import annotations
+
+import io
+
+import pydicom
+import pytest
+from PIL import Image
+
+from tests.conftest import NIH_UPLOAD, SIIM, SIIM_MONO1
+from tests.integration.conftest import dump, headers, wait_job
+
+pytestmark = pytest.mark.integration
+
+
+def download(client, url: str, owner: str = "alice") -> bytes:
+    r = client.get(url, headers=headers(owner))
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def test_generate_png_dicom_and_gif(client):
+    r = client.post("/generate?finding=consolidation&n=2&format=both&gif=true&steps=3&seed=11", headers=headers())
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] == "queued" and job["params"]["seed"] == 11 and job["params"]["finding"] == "Consolidation"
+    job = wait_job(client, job["id"])
+    assert job["status"] == "succeeded", dump(job)
+    names = {a["name"]: a for a in job["artifacts"]}
+    assert {"000_seed11.png", "001_seed12.png", "000_seed11.dcm", "001_seed12.dcm", "grid.png",
+            "denoising.gif"} <= set(names)
+    png = Image.open(io.BytesIO(download(client, names["000_seed11.png"]["url"])))
+    assert png.size == (16, 16) and png.text["seed"] == "11" and png.text["finding"] == "Consolidation"
+    ds = pydicom.dcmread(io.BytesIO(download(client, names["001_seed12.dcm"]["url"])))
+    assert ds.ConversionType == "SYN" and '"seed": 12' in ds.ImageComments
+    assert Image.open(io.BytesIO(download(client, names["denoising.gif"]["url"]))).n_frames > 1
+    assert names["denoising.gif"]["media_type"] == "image/gif" and names["000_seed11.dcm"]["media_type"] == \
+        "application/dicom"
+    images = job["result"]["images"]
+    assert [im["seed"] for im in images] == [11, 12] or all("replaced_attempts" in im["qc"] for im in images)
+    for im in images:
+        assert 0 <= im["qc"]["label_agreement"]["Consolidation"]["probability"] <= 1
+        assert "flagged" in im["qc"]["memorisation"]
+    assert job["result"]["qc_summary"]["images"] == 2
+
+
+def test_generate_accepts_json_and_is_reproducible(client):
+    body = {"finding": "effusion", "n": 1, "steps": 3, "seed": 5, "qc": False, "reject_copies": False}
+    a = wait_job(client, client.post("/generate", json=body, headers=headers()).json()["id"])
+    b = wait_job(client, client.post("/generate", json=body, headers=headers()).json()["id"])
+    assert a["status"] == b["status"] == "succeeded"
+    png_a = download(client, a["artifacts"][0]["url"])
+    png_b = download(client, b["artifacts"][0]["url"])
+    assert Image.open(io.BytesIO(png_a)).tobytes() == Image.open(io.BytesIO(png_b)).tobytes()
+
+
+@pytest.mark.parametrize("path", [SIIM, SIIM_MONO1, NIH_UPLOAD], ids=["siim-jpeg", "siim-mono1", "nih-png"])
+def test_explain_upload(client, path):
+    original = pydicom.dcmread(path) if path.suffix == ".dcm" else None
+    with path.open("rb") as fh:
+        r = client.post("/explain", files={"file": (path.name, fh, "application/octet-stream")},
+                        data={"findings": "effusion,mass", "n_steps": "8"}, headers=headers())
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "succeeded", dump(job)
+    result = job["result"]
+    assert result["explained"] == ["Effusion", "Mass"]
+    assert len(result["probabilities"]["Effusion"]["members"]) == 3
+    names = {a["name"] for a in job["artifacts"]}
+    assert {"overlay_effusion.png", "attribution_effusion.npy", "explanation.json"} <= names
+    overlay = Image.open(io.BytesIO(download(client, f"/jobs/{job['id']}/artifacts/overlay_effusion.png")))
+    assert overlay.width == result["image_shape"][1]
+    if original is not None:
+        assert "overlay_effusion.dcm" in names
+        secrets = [str(original[k].value) for k in ("PatientName", "PatientID", "StudyInstanceUID") if k in original]
+        blobs = [r.text, client.get(f"/jobs/{job['id']}", headers=headers()).text]
+        blobs += [download(client, a["url"]).decode("latin-1") for a in job["artifacts"]]
+        for secret in secrets:
+            assert all(secret not in blob for blob in blobs), secret
+
+
+def test_train_a_generator_then_generate_with_it(client):
+    body = {"kind": "generator", "dataset": "fixtures", "resolution": 16, "steps": 4, "batch_size": 4,
+            "name": "my-tiny-gen", "channels": [8, 16]}
+    r = client.post("/train", json=body, headers=headers())
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"], timeout=240)
+    assert job["status"] == "succeeded", dump(job)
+    assert {"loss.png", "training.json"} <= {a["name"] for a in job["artifacts"]}
+    listed = {m["name"]: m for m in client.get("/models", headers=headers()).json()}
+    assert listed["my-tiny-gen"]["kind"] == "generator" and "Consolidation" in listed["my-tiny-gen"]["findings"]
+    r = client.post("/generate?finding=mass&model=my-tiny-gen&n=1&steps=2&qc=false", headers=headers())
+    assert r.status_code == 202, r.text
+    assert wait_job(client, r.json()["id"])["status"] == "succeeded"
+    again = client.post("/train", json=body, headers=headers())
+    assert again.status_code == 409 and "my-tiny-gen" in again.json()["error"]["message"]

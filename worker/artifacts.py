@@ -1,0 +1,86 @@
+"""Artifact storage behind one interface. Local directory now; names are validated, never client paths."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ID = re.compile(r"^[a-f0-9]{32}$")
+MEDIA_TYPES = {".dcm": "application/dicom", ".npy": "application/octet-stream", ".json": "application/json",
+               ".gif": "image/gif", ".png": "image/png"}
+
+
+def media_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid artifact name {name!r}")
+    return name
+
+
+def check_id(job_id: str) -> str:
+    if not ID.match(job_id):
+        raise ValueError(f"invalid id {job_id!r}")
+    return job_id
+
+
+class ArtifactStore(Protocol):
+    def put_file(self, job_id: str, name: str, source: Path) -> int: ...
+    def put_bytes(self, job_id: str, name: str, data: bytes) -> int: ...
+    def path(self, job_id: str, name: str) -> Path | None: ...
+    def delete_job(self, job_id: str) -> None: ...
+
+
+class LocalArtifactStore:
+    """`root/<job id>/<name>`; every write lands atomically (temp file + rename)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _target(self, job_id: str, name: str) -> Path:
+        return self.root / check_id(job_id) / check_name(name)
+
+    def put_bytes(self, job_id: str, name: str, data: bytes) -> int:
+        target = self._target(job_id, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        return len(data)
+
+    def put_file(self, job_id: str, name: str, source: Path) -> int:
+        target = self._target(job_id, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        return target.stat().st_size
+
+    def path(self, job_id: str, name: str) -> Path | None:
+        """The stored file, or None; symlinks and anything outside the store are refused."""
+        try:
+            target = self._target(job_id, name)
+        except ValueError:
+            return None
+        if target.is_symlink() or not target.is_file():
+            return None
+        if self.root.resolve() not in target.resolve().parents:
+            return None
+        return target
+
+    def delete_job(self, job_id: str) -> None:
+        shutil.rmtree(self.root / check_id(job_id), ignore_errors=True)

@@ -1,0 +1,108 @@
+"""The only app <-> worker seam: job kinds, parameters and records. Torch-free."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field, HttpUrl
+
+SAMPLER_NAMES = ("ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a")
+QUEUE_OF = {"generate": "interactive", "explain": "interactive", "train": "train"}
+
+
+class JobKind(StrEnum):
+    generate = "generate"
+    explain = "explain"
+    train = "train"
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINAL = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
+
+
+class GenerateParams(BaseModel):
+    finding: str = Field(..., description="finding name(s) of the model, e.g. consolidation or effusion+cardiomegaly")
+    n: int = Field(4, ge=1, le=64, description="number of images")
+    model: str | None = Field(None, description="generator name (GET /models); default: the bundled one")
+    format: Literal["png", "dicom", "both"] = Field("png", description="image file format(s)")
+    sampler: Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] = Field(
+        "dpmsolver++", description="sampling algorithm")
+    steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default 25; ddpm 1000)")
+    guidance: float = Field(2.0, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none)")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1000, description="seed of the first image; image i uses seed+i")
+    gif: bool = Field(False, description="also return a denoising GIF")
+    qc: bool = Field(True, description="score label agreement and memorisation per image")
+    reject_copies: bool = Field(True, description="regenerate images flagged as training copies (only with qc)")
+    bits: Literal[8, 16] = Field(8, description="PNG bit depth")
+    webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")
+
+
+class ExplainParams(BaseModel):
+    upload: str = Field(..., description="stored upload id")
+    source_format: Literal["png", "jpeg", "dicom"]
+    findings: list[str] | None = None
+    method: Literal["ig", "smoothgrad"] = "ig"
+    n_steps: int = Field(50, ge=4, le=500)
+    baseline: Literal["black", "blur"] = "black"
+    model: str | None = None
+    webhook: HttpUrl | None = None
+
+
+class TrainParams(BaseModel):
+    kind: Literal["generator", "classifier"] = Field(..., description="what to train")
+    dataset: str = Field("nih-demo", description="a data root registered in settings (GET /datasets)")
+    findings: list[str] | None = Field(None, description="restrict to these findings (default: all)")
+    resolution: int = Field(64, ge=16, le=512, description="image size in pixels")
+    steps: int = Field(500, ge=1, le=1_000_000, description="generator optimiser steps / classifier epochs")
+    batch_size: int = Field(32, ge=1, le=1024)
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique")
+    channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128)")
+    webhook: HttpUrl | None = None
+
+
+PARAMS_OF = {JobKind.generate: GenerateParams, JobKind.explain: ExplainParams, JobKind.train: TrainParams}
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total: int = 0
+    message: str = ""
+    eta_s: float | None = None
+    queue_position: int | None = None
+
+
+class Artifact(BaseModel):
+    name: str
+    media_type: str
+    size: int
+    url: str
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobRecord(BaseModel):
+    id: str
+    kind: JobKind
+    owner: str
+    status: JobStatus
+    params: dict
+    progress: Progress = Progress()
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    deliveries: int = 0
+    cancel_requested: bool = False
+    result: dict | None = None
+    artifacts: list[Artifact] = []
+    error: JobError | None = None

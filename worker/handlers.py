@@ -1,0 +1,177 @@
+"""What each job kind does: call the models/ library, report progress, store artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker import runtime
+from worker.artifacts import media_type
+from worker.contracts import Artifact, ExplainParams, GenerateParams, JobRecord, TrainParams
+from worker.settings import get_settings
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its owner cancelled it; the job stops at its next step."""
+
+
+@dataclass
+class Context:
+    job: JobRecord
+    workdir: Path
+
+    def progress(self, step: int, total: int, message: str) -> None:
+        store = runtime.job_store()
+        if store.cancel_requested(self.job.id):
+            raise JobCancelled()
+        store.progress(self.job.id, step, total, message)
+
+    def check_cancel(self) -> bool:
+        return runtime.job_store().cancel_requested(self.job.id)
+
+    def store(self, names: list[str]) -> list[Artifact]:
+        """Copy files from the work dir into the artifact store (atomically, deterministic names)."""
+        arts = []
+        for name in names:
+            size = runtime.artifact_store().put_file(self.job.id, name, self.workdir / name)
+            arts.append(Artifact(name=name, media_type=media_type(name), size=size,
+                                 url=f"/jobs/{self.job.id}/artifacts/{name}"))
+        return arts
+
+
+def find_model(name: str | None, kind: str) -> Path:
+    from models.catalog import resolve_model
+
+    s = get_settings()
+    default = s.default_generator if kind == "generator" else s.default_classifier
+    return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
+
+
+def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
+    from models.generate import generate_checked, write_outputs
+    from models.qc.checks import summarise
+
+    p = GenerateParams.model_validate(ctx.job.params)
+    folder = find_model(p.model, "generator")
+    pipe = runtime.generator(folder)
+    qc = runtime.qc_context(folder) if p.qc else None
+    seed = p.seed or 0  # the API always records the seed it chose
+    steps = p.steps or (1000 if p.sampler == "ddpm" else get_settings().generate_default_steps)
+    ctx.progress(0, steps, "sampling")
+    out, report = generate_checked(
+        pipe, p.finding, [seed + i for i in range(p.n)], qc=qc, reject_copies=p.reject_copies and qc is not None,
+        sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance, return_frames=p.gif,
+        callback=lambda s, t: ctx.progress(s, t, "sampling"))
+    ctx.progress(steps, steps, "writing files")
+    written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
+    names = [Path(f).name for item in written["images"] for f in item["files"]] + [Path(written["grid"]).name]
+    if written.get("gif"):
+        names.append(Path(written["gif"]).name)
+    images = []
+    for i, item in enumerate(written["images"]):
+        entry = {"index": i, "seed": item["seed"], "files": [Path(f).name for f in item["files"]]}
+        if report is not None:
+            entry["qc"] = report[i]
+        images.append(entry)
+    result = {"model": folder.name, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
+              "guidance": out.guidance_scale, "seeds": out.seeds, "images": images}
+    if report is not None:
+        result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
+    return result, ctx.store(names)
+
+
+def run_explain(ctx: Context) -> tuple[dict, list[Artifact]]:
+    from models.data.preprocess import load_image_bytes
+    from models.explain.attribution import explain
+    from models.explain.report import write_explanation
+
+    p = ExplainParams.model_validate(ctx.job.params)
+    s = get_settings()
+    upload = runtime.artifact_store().path(p.upload, "input")
+    if upload is None:
+        raise FileNotFoundError("the uploaded image is no longer stored")
+    image = load_image_bytes(upload.read_bytes(), max_pixels=s.max_pixels)
+    folder = find_model(p.model, "classifier")
+    ens = runtime.classifier(folder)
+    ctx.progress(0, len(p.findings or []) or 3, "explaining")
+    expl = explain(ens, image.pixels, p.findings, method=p.method, n_steps=p.n_steps, baseline=p.baseline,
+                   progress=lambda i, n: ctx.progress(i, n, "explaining"))
+    names = write_explanation(expl, image.pixels, ctx.workdir, source_format=image.source_format,
+                              model_name=folder.name)
+    result = expl.summary() | {"model": folder.name, "image_shape": list(image.pixels.shape)}
+    return result, ctx.store(names)
+
+
+def run_train(ctx: Context) -> tuple[dict, list[Artifact]]:
+    from models.data.registry import open_dataset
+
+    p = TrainParams.model_validate(ctx.job.params)
+    s = get_settings()
+    root, fmt = s.dataset_roots()[p.dataset]
+    train = open_dataset(root, "train", p.resolution, fmt=fmt)
+    val = open_dataset(root, "val", p.resolution, fmt=fmt)
+    run_dir = s.data_dir / "runs" / ctx.job.id  # survives redelivery: training resumes from its checkpoint
+    if p.kind == "generator":
+        folder, result, files = train_generator_job(ctx, p, train, val, run_dir)
+    else:
+        folder, result, files = train_classifier_job(ctx, p, train, val, run_dir)
+    target = s.trained_models_dir / p.name
+    staging = s.trained_models_dir / f".{p.name}.{ctx.job.id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(folder, staging)
+    info = json.loads((staging / "radsynth.json").read_text())
+    info |= {"created": time.time(), "trained_by_job": ctx.job.id, "owner": ctx.job.owner}
+    (staging / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    for name, src in files.items():
+        shutil.copyfile(src, ctx.workdir / name)
+    result |= {"model": p.name, "kind": p.kind, "dataset": p.dataset}
+    return result, ctx.store(list(files))
+
+
+def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path):
+    from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+
+    cfg = GeneratorConfig(resolution=p.resolution, steps=p.steps, batch_size=p.batch_size,
+                          block_out_channels=tuple(p.channels or (32, 64, 128, 128)), layers_per_block=1,
+                          sample_every=max(1, p.steps), checkpoint_every=max(1, min(250, p.steps // 4 or 1)),
+                          samples_per_finding=2, dataset_name=p.dataset,
+                          norm_num_groups=min(32, min(p.channels or (32,))))
+    trainer = GeneratorTrainer(train, run_dir, cfg, val_ds=val,
+                               progress=lambda s, t, m, _: ctx.progress(s, t, m),
+                               should_stop=ctx.check_cancel)
+    try:
+        folder = trainer.run(resume=True)
+    except InterruptedError as exc:
+        raise JobCancelled() from exc
+    files = {"loss.png": run_dir / "loss.png", "training.json": folder / "training.json"}
+    grids = sorted((run_dir / "samples").glob("step_*.png"))
+    if grids:
+        files["samples.png"] = grids[-1]
+    result = {"steps": trainer.step, "final_loss": float(sum(trainer.losses[-20:]) / max(1, len(trainer.losses[-20:])))}
+    return folder, result, files
+
+
+def train_classifier_job(ctx: Context, p: TrainParams, train, val, run_dir: Path):
+    from models.classifier.train import ClassifierConfig, train_classifier
+
+    cfg = ClassifierConfig(resolution=p.resolution, epochs=p.steps, batch_size=p.batch_size, dataset_name=p.dataset,
+                           bootstrap=200)
+    folder, report = train_classifier(train, val, run_dir, cfg, progress=lambda s, t, m, _: ctx.progress(s, t, m))
+    files = {"report.json": run_dir / "report.json"}
+    return folder, {"val_auroc": {k: v["auroc"] for k, v in report["val"].items()}}, files
+
+
+HANDLERS = {"generate": run_generate, "explain": run_explain, "train": run_train}
+
+
+def run(job: JobRecord) -> tuple[dict, list[Artifact]]:
+    base = get_settings().data_dir / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base, prefix=f"{job.id}-") as tmp:
+        return HANDLERS[job.kind](Context(job, Path(tmp)))

@@ -1,0 +1,249 @@
+"""Durable job records in Redis (AOF), owned by a user; our own, not Celery's expiring results.
+
+A job is a Redis hash whose fields are updated independently (progress by the worker, cancel by the API),
+so concurrent writers never overwrite each other. Status transitions use WATCH/MULTI transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+
+import redis
+
+from worker.contracts import FINAL, QUEUE_OF, Artifact, JobError, JobKind, JobRecord, JobStatus, Progress
+
+PREFIX = "radsynth"
+JSON_FIELDS = ("params", "progress", "result", "artifacts", "error")
+
+
+def k(*parts: str) -> str:
+    return ":".join((PREFIX, *parts))
+
+
+class JobNotFound(KeyError):
+    pass
+
+
+class JobStore:
+    """All job state, queue positions, idempotency keys, events and metrics counters."""
+
+    def __init__(self, client: redis.Redis):
+        self.r = client
+
+    @classmethod
+    def from_url(cls, url: str) -> JobStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=15,
+                                        socket_connect_timeout=5, socket_timeout=30, retry_on_timeout=True))
+
+    # -- create and read ------------------------------------------------------------------------------
+    def create(self, kind: JobKind, owner: str, params: dict, *, idempotency_key: str | None = None) -> tuple[
+            JobRecord, bool]:
+        """Create a queued job; with an idempotency key already used by this owner, return that job instead."""
+        job_id = uuid.uuid4().hex
+        if idempotency_key:
+            idem = k("idem", owner, idempotency_key)
+            if not self.r.set(idem, job_id, nx=True, ex=7 * 24 * 3600):
+                existing = self.r.get(idem)
+                return self.get(existing, owner), False
+        now = time.time()
+        record = JobRecord(id=job_id, kind=kind, owner=owner, status=JobStatus.queued, params=params, created_at=now)
+        pipe = self.r.pipeline()
+        pipe.hset(k("job", job_id), mapping=self.encode(record))
+        pipe.zadd(k("jobs", "owner", owner), {job_id: now})
+        pipe.zadd(k("queued", QUEUE_OF[kind]), {job_id: now})
+        pipe.hincrby(k("metrics", "jobs"), f"{kind}:queued", 1)
+        pipe.execute()
+        return record, True
+
+    def encode(self, record: JobRecord) -> dict[str, str]:
+        data = record.model_dump(mode="json")
+        return {key: json.dumps(value) if key in JSON_FIELDS else ("" if value is None else str(value))
+                for key, value in data.items()}
+
+    def decode(self, raw: dict[str, str]) -> JobRecord:
+        data: dict = {}
+        for key, value in raw.items():
+            if key in JSON_FIELDS:
+                data[key] = json.loads(value) if value else None
+            elif key in ("created_at", "started_at", "finished_at"):
+                data[key] = float(value) if value else None
+            elif key == "deliveries":
+                data[key] = int(value)
+            elif key == "cancel_requested":
+                data[key] = value in ("True", "1", "true")
+            else:
+                data[key] = value
+        data["artifacts"] = data.get("artifacts") or []
+        data["progress"] = data.get("progress") or {}
+        return JobRecord.model_validate(data)
+
+    def get(self, job_id: str, owner: str | None = None) -> JobRecord:
+        """The job, or JobNotFound when it does not exist or belongs to someone else."""
+        raw = self.r.hgetall(k("job", job_id)) if job_id and len(job_id) <= 64 else {}
+        if not raw or (owner is not None and raw.get("owner") != owner):
+            raise JobNotFound(job_id)
+        record = self.decode(raw)
+        if record.status == JobStatus.queued:
+            rank = self.r.zrank(k("queued", QUEUE_OF[record.kind]), job_id)
+            record.progress.queue_position = None if rank is None else rank + 1
+        return record
+
+    def list(self, owner: str, *, kind: str | None = None, status: str | None = None, offset: int = 0,
+             limit: int = 50) -> tuple[list[JobRecord], int]:
+        """Newest first; filtering is done over the owner's index."""
+        ids = self.r.zrevrange(k("jobs", "owner", owner), 0, -1)
+        out: list[JobRecord] = []
+        total = 0
+        for job_id in ids:
+            try:
+                rec = self.get(job_id, owner)
+            except JobNotFound:
+                continue
+            if (kind and rec.kind != kind) or (status and rec.status != status):
+                continue
+            if offset <= total < offset + limit:
+                out.append(rec)
+            total += 1
+        return out, total
+
+    # -- transitions ----------------------------------------------------------------------------------
+    def _transition(self, job_id: str, fn) -> JobRecord:
+        key = k("job", job_id)
+        result: list[JobRecord] = []
+
+        def tx(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.hgetall(key)
+            if not raw:
+                raise JobNotFound(job_id)
+            rec = self.decode(raw)
+            changes = fn(rec)
+            pipe.multi()
+            if changes:
+                pipe.hset(key, mapping=changes)
+            result.append(rec)
+
+        self.r.transaction(tx, key)
+        rec = self.decode(self.r.hgetall(key))
+        self.publish(rec)
+        return rec
+
+    def start(self, job_id: str) -> JobRecord:
+        """Mark running and count the delivery; a cancelled or finished job is returned unchanged."""
+        now = time.time()
+
+        def fn(rec: JobRecord) -> dict:
+            if rec.status in FINAL:
+                return {}
+            return {"status": JobStatus.running.value, "started_at": str(now), "deliveries": str(rec.deliveries + 1)}
+
+        rec = self._transition(job_id, fn)
+        self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+        if rec.status == JobStatus.running and rec.deliveries == 1:
+            self.r.hincrby(k("metrics", "jobs"), f"{rec.kind}:running", 1)
+        return rec
+
+    def progress(self, job_id: str, step: int, total: int, message: str) -> None:
+        started = self.r.hget(k("job", job_id), "started_at")
+        eta = None
+        if started and step > 0 and total > step:
+            elapsed = time.time() - float(started)
+            eta = round(elapsed / step * (total - step), 1)
+        prog = Progress(step=step, total=total, message=message, eta_s=eta)
+        self.r.hset(k("job", job_id), "progress", prog.model_dump_json())
+        self.r.publish(k("events", job_id), json.dumps({"id": job_id, "status": "running",
+                                                        "progress": prog.model_dump()}))
+
+    def finish(self, job_id: str, *, result: dict | None = None, artifacts: Iterable[Artifact] = (),
+               error: JobError | None = None) -> JobRecord:
+        """Succeed or fail; a job whose cancel was requested ends cancelled and keeps no results."""
+        now = time.time()
+        arts = [a.model_dump() for a in artifacts]
+
+        def fn(rec: JobRecord) -> dict:
+            if rec.status in FINAL:
+                return {}
+            if rec.cancel_requested:
+                return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
+            status = JobStatus.failed if error else JobStatus.succeeded
+            return {"status": status.value, "finished_at": str(now), "result": json.dumps(result),
+                    "artifacts": json.dumps(arts), "error": json.dumps(error.model_dump() if error else None),
+                    "progress": json.dumps((Progress(step=1, total=1, message=status.value)).model_dump())}
+
+        rec = self._transition(job_id, fn)
+        self.count_final(rec)
+        return rec
+
+    def cancel(self, job_id: str, owner: str) -> JobRecord:
+        """A queued job becomes cancelled at once (it never runs); a running one is asked to stop."""
+        self.get(job_id, owner)
+        now = time.time()
+
+        def fn(rec: JobRecord) -> dict:
+            if rec.status in FINAL:
+                return {}
+            if rec.status == JobStatus.queued:
+                return {"status": JobStatus.cancelled.value, "finished_at": str(now), "cancel_requested": "True"}
+            return {"cancel_requested": "True"}
+
+        rec = self._transition(job_id, fn)
+        if rec.status == JobStatus.cancelled:
+            self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+            self.count_final(rec)
+        return rec
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.r.hget(k("job", job_id), "cancel_requested") in ("True", "1", "true")
+
+    def mark_cancelled(self, job_id: str) -> JobRecord:
+        now = time.time()
+        rec = self._transition(job_id, lambda rec: {} if rec.status in FINAL else {
+            "status": JobStatus.cancelled.value, "finished_at": str(now)})
+        self.count_final(rec)
+        return rec
+
+    # -- events and metrics ---------------------------------------------------------------------------
+    def publish(self, rec: JobRecord) -> None:
+        self.r.publish(k("events", rec.id), json.dumps({"id": rec.id, "status": rec.status,
+                                                        "progress": rec.progress.model_dump()}))
+
+    def count_final(self, rec: JobRecord) -> None:
+        if rec.status not in FINAL:
+            return
+        flag = k("counted", rec.id)
+        if not self.r.set(flag, "1", nx=True, ex=30 * 24 * 3600):
+            return
+        pipe = self.r.pipeline()
+        pipe.hincrby(k("metrics", "jobs"), f"{rec.kind}:{rec.status}", 1)
+        if rec.started_at and rec.finished_at:
+            pipe.hincrbyfloat(k("metrics", "duration_sum"), str(rec.kind), rec.finished_at - rec.started_at)
+            pipe.hincrby(k("metrics", "duration_count"), str(rec.kind), 1)
+        pipe.execute()
+
+    def queue_lengths(self) -> dict[str, int]:
+        return {q: int(self.r.zcard(k("queued", q))) for q in sorted(set(QUEUE_OF.values()))}
+
+    def metrics(self) -> dict:
+        return {"jobs": self.r.hgetall(k("metrics", "jobs")),
+                "duration_sum": self.r.hgetall(k("metrics", "duration_sum")),
+                "duration_count": self.r.hgetall(k("metrics", "duration_count")), "queues": self.queue_lengths()}
+
+    def active_jobs(self, owner: str) -> int:
+        ids = self.r.zrevrange(k("jobs", "owner", owner), 0, 199)
+        pipe = self.r.pipeline()
+        for job_id in ids:
+            pipe.hget(k("job", job_id), "status")
+        return sum(1 for s in pipe.execute() if s in (JobStatus.queued, JobStatus.running))
+
+    def hit_rate(self, owner: str, limit: int) -> int | None:
+        """Count a request; returns seconds to wait when over `limit` per minute, else None."""
+        if limit <= 0:
+            return None
+        window = int(time.time() // 60)
+        key = k("rate", owner, str(window))
+        count = self.r.incr(key)
+        if count == 1:
+            self.r.expire(key, 120)
+        return None if count <= limit else 60 - int(time.time()) % 60

@@ -1,0 +1,72 @@
+"""Per-worker-process state: settings, stores, and models loaded once and cached (never per task)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+
+from worker.artifacts import LocalArtifactStore
+from worker.jobs import JobStore
+from worker.settings import get_settings
+
+_lock = threading.Lock()
+_models: OrderedDict[tuple, object] = OrderedDict()
+CACHE_SIZE = 6
+
+
+@lru_cache
+def job_store() -> JobStore:
+    return JobStore.from_url(get_settings().redis_url)
+
+
+@lru_cache
+def artifact_store() -> LocalArtifactStore:
+    return LocalArtifactStore(get_settings().artifacts_dir)
+
+
+def device() -> str:
+    from models.runtime_info import pick_device
+
+    return pick_device()
+
+
+def cached(kind: str, folder: Path, loader):
+    """Load `folder` with `loader` once per process; the key includes its config's mtime (retrained = reload)."""
+    meta = folder / "radsynth.json"
+    key = (kind, str(folder.resolve()), meta.stat().st_mtime_ns if meta.exists() else 0)
+    with _lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+    value = loader(folder)
+    with _lock:
+        _models[key] = value
+        while len(_models) > CACHE_SIZE:
+            _models.popitem(last=False)
+    return value
+
+
+def generator(folder: Path):
+    from models.diffusion.pipeline import RadSynthPipeline
+
+    return cached("generator", folder, lambda f: RadSynthPipeline.load(f, device=device()))
+
+
+def classifier(folder: Path):
+    from models.classifier.ensemble import ClassifierEnsemble
+
+    return cached("classifier", folder, lambda f: ClassifierEnsemble.load(f, device=device()))
+
+
+def qc_context(generator_folder: Path):
+    """The QC checker of a generator: its index plus the classifier it was built with (or the default)."""
+    from models.catalog import resolve_model
+    from models.qc.context import QCContext, load_index, qc_classifier_name
+
+    settings = get_settings()
+    name = qc_classifier_name(generator_folder, settings.default_classifier)
+    clf_folder = resolve_model(name, kind="classifier", extra=settings.model_search_dirs())
+    index = cached("qc-index", generator_folder, load_index)
+    return QCContext(classifier(clf_folder), index, clf_folder.name)

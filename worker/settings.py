@@ -1,0 +1,75 @@
+"""One Settings object for API and workers, read from RADSYNTH_* environment variables only."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DATASET = Path(__file__).resolve().parent.parent / "models" / "datasets" / "nih-cxr14-64"
+
+
+class Settings(BaseSettings):
+    """Every setting has a working default for a single-user local install."""
+
+    model_config = SettingsConfigDict(env_prefix="RADSYNTH_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the broker and job records")
+    data_dir: Path = Field(Path("var"), description="artifacts, uploads and trained models live here")
+    model_dirs: str = Field("", description="extra model folders, separated by ':'")
+    default_generator: str = Field("nih-cxr14-64", description="generator used when a request names none")
+    default_classifier: str = Field("nih-cxr14-64-classifier", description="classifier used by /explain and QC")
+    api_keys: str = Field("", description="'key:owner,key2:owner2'; empty = single-user mode on localhost")
+    datasets: str = Field("", description="extra training data roots: 'name=path[:format],...'")
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS")
+    max_upload_bytes: int = Field(32 * 2**20, description="largest accepted upload")
+    max_pixels: int = Field(8192 * 8192, description="largest decoded image (rows x columns x frames)")
+    max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
+    task_soft_time_limit: int = Field(4 * 3600 - 300, description="seconds before a job is asked to stop")
+    task_time_limit: int = Field(4 * 3600, description="seconds before a job is killed")
+    visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
+    rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
+    max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
+    generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def trained_models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def model_search_dirs(self) -> list[Path]:
+        extra = [Path(p) for p in self.model_dirs.split(":") if p]
+        return [self.trained_models_dir, *extra]
+
+    def key_owners(self) -> dict[str, str]:
+        pairs = [p.split(":", 1) for p in self.api_keys.split(",") if p.strip()]
+        return {k.strip(): v.strip() for k, v in pairs}
+
+    def dataset_roots(self) -> dict[str, tuple[Path, str | None]]:
+        roots: dict[str, tuple[Path, str | None]] = {"nih-demo": (DEMO_DATASET, "nih")}
+        for part in self.datasets.split(","):
+            if "=" in part:
+                name, spec = part.split("=", 1)
+                path, _, fmt = spec.partition(":") if spec.count(":") else (spec, "", "")
+                roots[name.strip()] = (Path(path.strip()), fmt.strip() or None)
+        return roots
+
+    def check_timeouts(self) -> None:
+        """Refuse configurations where Redis would redeliver a job that is still running."""
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("RADSYNTH_TASK_SOFT_TIME_LIMIT must be below RADSYNTH_TASK_TIME_LIMIT")
+        if self.visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                f"RADSYNTH_VISIBILITY_TIMEOUT ({self.visibility_timeout}s) must exceed RADSYNTH_TASK_TIME_LIMIT "
+                f"({self.task_time_limit}s), or Redis redelivers jobs that are still running")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
