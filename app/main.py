@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors
 from app.routes import explain, generate, health, jobs, models, train
+from app.schemas import ErrorBody
 from models import __version__
 from worker.settings import get_settings
 
@@ -28,8 +29,11 @@ def create_app() -> FastAPI:
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"])
-    for module in (generate, explain, train, jobs, models, health):
-        app.include_router(module.router)
+    auth_errors = {401: {"model": ErrorBody, "description": "missing or unknown API key"},
+                   429: {"model": ErrorBody, "description": "rate limit or job quota reached; see Retry-After"}}
+    for module in (generate, explain, train, jobs, models):
+        app.include_router(module.router, responses=auth_errors)
+    app.include_router(health.router, responses={503: {"model": ErrorBody, "description": "Redis unreachable"}})
     if not settings.key_owners():
         log.warning("no RADSYNTH_API_KEYS set: single-user mode, every request acts as owner 'local'; "
                     "bind to localhost only")

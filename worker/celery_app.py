@@ -24,6 +24,7 @@ def make_celery() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_max_tasks_per_child=200,
+        worker_soft_shutdown_timeout=60,  # docker-compose stop_grace_period (90 s) is longer
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],

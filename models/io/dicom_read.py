@@ -7,6 +7,7 @@ CorruptImageError; a compressed syntax without a decoder becomes UnsupportedTran
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pydicom
@@ -23,22 +24,37 @@ from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage
 
 
 def parse_dicom(data: bytes) -> Dataset:
-    """Parse DICOM bytes (Part 10 with preamble); any failure is a CorruptImageError."""
+    """Parse DICOM bytes (Part 10 with preamble); any failure, truncation or empty body is a CorruptImageError."""
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except Exception as exc:  # pydicom raises many exception types on corrupt input
         raise CorruptImageError(f"not a readable DICOM file: {type(exc).__name__}: {exc}") from exc
+    for warning in caught:
+        if "end of file" in str(warning.message).lower():
+            raise CorruptImageError("the DICOM file is truncated (it ends inside a data element)")
+    if len(ds) == 0:
+        raise CorruptImageError("the DICOM file holds no data elements after its header")
+    return ds
 
 
 def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Refuse before decoding: no pixels, too many pixels, or a syntax nobody here can decode."""
     try:
+        meta = getattr(ds, "file_meta", None)
+        if meta is None or "TransferSyntaxUID" not in meta:
+            raise CorruptImageError("the DICOM file meta header has no Transfer Syntax UID; the file is damaged")
         if "PixelData" not in ds:
-            raise UnsupportedFormatError("the DICOM file holds no image (no Pixel Data element)")
+            if "Rows" in ds or "SamplesPerPixel" in ds:
+                raise CorruptImageError("the DICOM file declares an image but its Pixel Data is missing "
+                                        "(truncated file?)")
+            raise UnsupportedFormatError("the DICOM file holds no image (no Pixel Data element): "
+                                         "send an X-ray image object, not a report or other non-image DICOM")
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         syntax = ds.file_meta.TransferSyntaxUID
-    except (UnsupportedFormatError, ImageTooLargeError):
+    except (UnsupportedFormatError, ImageTooLargeError, CorruptImageError):
         raise
     except Exception as exc:
         raise CorruptImageError(f"DICOM image attributes are missing or invalid: {exc}") from exc

