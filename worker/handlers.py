@@ -114,6 +114,9 @@ def run_train(ctx: Context) -> tuple[dict, list[Artifact]]:
     root, fmt = s.dataset_roots()[p.dataset]
     train = open_dataset(root, "train", p.resolution, fmt=fmt)
     val = open_dataset(root, "val", p.resolution, fmt=fmt)
+    if p.findings:
+        train.restrict(p.findings)
+        val.restrict(p.findings)
     run_dir = s.data_dir / "runs" / ctx.job.id  # survives redelivery: training resumes from its checkpoint
     if p.kind == "generator":
         folder, result, files = train_generator_job(ctx, p, train, val, run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -11,6 +12,7 @@ from app.errors import ApiError
 from app.schemas import DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
 from models.catalog import list_models
+from models.findings import NIH_LABELS, UnknownFindingError, resolve
 from worker.contracts import JobKind, TrainParams
 
 router = APIRouter(tags=["train"])
@@ -24,12 +26,27 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
     roots = settings.dataset_roots()
     if params.dataset not in roots:
         raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; registered: {', '.join(roots)}")
+    vocabulary = dataset_vocabulary(*roots[params.dataset])
+    if params.findings and vocabulary:
+        try:
+            params.findings = resolve(params.findings, vocabulary)
+        except UnknownFindingError as exc:
+            raise ApiError("unknown_finding", f"{exc} (dataset {params.dataset})") from exc
     taken = {m["name"] for m in list_models(settings.model_search_dirs())}
     if params.name in taken and not idempotency_key:
         raise ApiError("model_exists", f"a model named {params.name!r} exists; choose another name")
     if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
         raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
     return submit(store, settings, JobKind.train, owner, params.model_dump(mode="json"), idempotency_key)
+
+
+def dataset_vocabulary(path: Path, fmt: str | None) -> list[str] | None:
+    """Label names known without decoding data (NIH, image folders); None means the worker checks them."""
+    if fmt == "nih" or (path / "Data_Entry_2017.csv").exists():
+        return list(NIH_LABELS)
+    if fmt == "image_folder" and path.is_dir():
+        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return None
 
 
 @router.get("/datasets", response_model=list[DatasetInfo], operation_id="list_datasets")

@@ -89,6 +89,14 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def restrict(self, names: Sequence[str]) -> ImageDataset:
+        """Use only these labels (resolved forgivingly); other labels are ignored, images are kept."""
+        from models.findings import resolve
+
+        self.label_names = resolve(list(names), self.label_names)
+        self.index = {name: i for i, name in enumerate(self.label_names)}
+        return self
+
     def load_pixels(self, record: Record) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -95,3 +95,42 @@ def test_train_a_generator_then_generate_with_it(client):
     assert wait_job(client, r.json()["id"])["status"] == "succeeded"
     again = client.post("/train", json=body, headers=headers())
     assert again.status_code == 409 and "my-tiny-gen" in again.json()["error"]["message"]
+
+
+def test_train_with_chosen_findings_and_a_webhook(client):
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(_json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = {"kind": "generator", "dataset": "fixtures", "resolution": 16, "steps": 2, "batch_size": 4,
+                "name": "mass-only", "channels": [8, 16], "findings": ["mass", "no finding"],
+                "webhook": f"http://127.0.0.1:{server.server_port}/done"}
+        r = client.post("/train", json=body, headers=headers())
+        assert r.status_code == 202, r.text
+        assert r.json()["params"]["findings"] == ["Mass", "No Finding"]
+        job = wait_job(client, r.json()["id"], timeout=240)
+        assert job["status"] == "succeeded", dump(job)
+        findings = client.get("/findings?model=mass-only", headers=headers()).json()["findings"]
+        assert findings == ["Mass", "No Finding"]
+        from tests.integration.conftest import wait_for
+
+        wait_for(lambda: received, 10, what="the webhook")
+        assert received[0]["id"] == job["id"] and received[0]["status"] == "succeeded"
+        bad = client.post("/train", json=body | {"name": "x2", "findings": ["spleen"]}, headers=headers())
+        assert bad.status_code == 422 and "Consolidation" in bad.json()["error"]["message"]
+    finally:
+        server.shutdown()
