@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.routes import explain, generate, health, jobs, models, train
@@ -14,6 +17,7 @@ from models import __version__
 from worker.settings import get_settings
 
 log = logging.getLogger("radsynth.api")
+UI_DIR = Path(__file__).resolve().parent / "ui"
 
 DESCRIPTION = """Synthetic chest X-rays from finding-conditional diffusion models, and integrated-gradients
 explanations of a classifier ensemble. Every POST answers 202 with a job; poll `GET /jobs/{id}` or stream
@@ -34,6 +38,13 @@ def create_app() -> FastAPI:
     for module in (generate, explain, train, jobs, models):
         app.include_router(module.router, responses=auth_errors)
     app.include_router(health.router, responses={503: {"model": ErrorBody, "description": "Redis unreachable"}})
+    app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The web page (generate, explain, jobs, models)."""
+        return FileResponse(UI_DIR / "index.html", media_type="text/html")
+
     if not settings.key_owners():
         log.warning("no RADSYNTH_API_KEYS set: single-user mode, every request acts as owner 'local'; "
                     "bind to localhost only")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
 from app.catalog import any_model, model_info
 from app.deps import OwnerDep, SettingsDep
+from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelInfo
 from models.catalog import list_models
 
@@ -26,6 +29,17 @@ def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
                              resolution=info.get("resolution"), dataset=str(info.get("dataset") or "") or None,
                              default=info["name"] in defaults, details=details))
     return out
+
+
+@router.get("/models/{name}/samples.png", operation_id="model_samples",
+            responses={404: {"model": ErrorBody}, 200: {"content": {"image/png": {}}}})
+def model_samples(name: str, owner: OwnerDep, settings: SettingsDep) -> FileResponse:
+    """The sample grid a generator saved at the end of its training (one row per finding)."""
+    info = next((m for m in list_models(settings.model_search_dirs()) if m["name"] == name), None)
+    path = Path(info["path"]) / "samples.png" if info else None
+    if path is None or not path.is_file():
+        raise ApiError("not_found", f"model {name!r} has no sample grid")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.get("/findings", response_model=FindingsOut, operation_id="list_findings",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -260,7 +261,7 @@ class GeneratorTrainer:
         (final / "training.json").write_text(json.dumps(meta, indent=2, default=str))
         self.write_plots()
         if self.cfg.sample_every:
-            self.sample_grid(pipe)
+            shutil.copyfile(self.sample_grid(pipe), final / "samples.png")
         return final
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.data.preprocess import resize
 from models.explain.attribution import Explanation
 from models.explain.overlay import overlay_rgb
 from models.findings import normalise
-from models.io.writers import atomic_write_bytes, dicom_bytes, synthetic_dicom_dataset
+from models.io.writers import atomic_write_bytes, dicom_bytes, png_bytes, synthetic_dicom_dataset
 
 
 def slug(name: str) -> str:
@@ -24,7 +25,11 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
     """Write all files of `expl`; returns their names. No attribute of an uploaded DICOM is copied."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names: list[str] = []
+    names: list[str] = ["original.png"]
+    h, w = pixels.shape
+    scale = min(1.0, 1024 / max(h, w))
+    preview = resize(pixels, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else pixels
+    atomic_write_bytes(out / "original.png", png_bytes(preview))
     for finding in expl.findings:
         p = expl.probabilities[finding]
         title = f"{finding}: p = {p['probability']:.2f} +/- {p['std']:.2f} ({len(p['members'])} models)"

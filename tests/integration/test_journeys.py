@@ -20,6 +20,12 @@ def download(client, url: str, owner: str = "alice") -> bytes:
     return r.content
 
 
+def test_web_page_is_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "RadSynth" in page.text and "/ui/app.js" in page.text
+    assert client.get("/ui/app.js").status_code == 200 and client.get("/ui/style.css").status_code == 200
+
+
 def test_generate_png_dicom_and_gif(client):
     r = client.post("/generate?finding=consolidation&n=2&format=both&gif=true&steps=3&seed=11", headers=headers())
     assert r.status_code == 202, r.text
@@ -68,7 +74,7 @@ def test_explain_upload(client, path):
     assert result["explained"] == ["Effusion", "Mass"]
     assert len(result["probabilities"]["Effusion"]["members"]) == 3
     names = {a["name"] for a in job["artifacts"]}
-    assert {"overlay_effusion.png", "attribution_effusion.npy", "explanation.json"} <= names
+    assert {"overlay_effusion.png", "attribution_effusion.npy", "explanation.json", "original.png"} <= names
     overlay = Image.open(io.BytesIO(download(client, f"/jobs/{job['id']}/artifacts/overlay_effusion.png")))
     assert overlay.width == result["image_shape"][1]
     if original is not None:
@@ -90,6 +96,8 @@ def test_train_a_generator_then_generate_with_it(client):
     assert {"loss.png", "training.json"} <= {a["name"] for a in job["artifacts"]}
     listed = {m["name"]: m for m in client.get("/models", headers=headers()).json()}
     assert listed["my-tiny-gen"]["kind"] == "generator" and "Consolidation" in listed["my-tiny-gen"]["findings"]
+    grid = client.get("/models/my-tiny-gen/samples.png", headers=headers())
+    assert grid.status_code == 200 and Image.open(io.BytesIO(grid.content)).height > 16
     r = client.post("/generate?finding=mass&model=my-tiny-gen&n=1&steps=2&qc=false", headers=headers())
     assert r.status_code == 202, r.text
     assert wait_job(client, r.json()["id"])["status"] == "succeeded"

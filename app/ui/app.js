@@ -1,0 +1,210 @@
+"use strict";
+// RadSynth web page: plain JS over the public API. The API key (if any) is kept in localStorage.
+const $ = (sel) => document.querySelector(sel);
+const state = { key: localStorage.getItem("radsynth-key") || "", genJob: null, expJob: null, timers: {} };
+
+function headers(extra = {}) { return state.key ? { "X-API-Key": state.key, ...extra } : extra; }
+
+async function api(path, opts = {}) {
+  const res = await fetch(path, { ...opts, headers: headers(opts.headers || {}) });
+  const type = res.headers.get("content-type") || "";
+  const body = type.includes("json") ? await res.json() : await res.blob();
+  if (!res.ok) {
+    const msg = body && body.error ? body.error.message : `request failed (${res.status})`;
+    throw new Error(res.status === 401 ? `${msg}: enter your API key at the top right` : msg);
+  }
+  return body;
+}
+
+function say(text, error = false) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
+async function blobUrl(url) { return URL.createObjectURL(await api(url)); }
+async function download(url, name) {
+  try { const a = document.createElement("a"); a.href = await blobUrl(url); a.download = name; a.click(); }
+  catch (e) { say(e.message, true); }
+}
+function el(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) { if (k === "class") n.className = v; else if (k.startsWith("on")) n.addEventListener(k.slice(2), v); else n.setAttribute(k, v); }
+  for (const c of children) n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return n;
+}
+
+// ---------------------------------------------------------------- views
+function show(view) {
+  document.querySelectorAll(".tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.view === view)));
+  document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
+  if (view === "jobs") refreshJobs();
+  if (view === "models") loadModelCards();
+}
+document.querySelectorAll(".tab").forEach((t) => t.addEventListener("click", () => show(t.dataset.view)));
+$("#apikey").value = state.key;
+$("#keyform").addEventListener("submit", (e) => {
+  e.preventDefault(); state.key = $("#apikey").value.trim(); localStorage.setItem("radsynth-key", state.key);
+  say("API key saved."); loadModels();
+});
+
+// ---------------------------------------------------------------- job polling
+function poll(jobId, box, onDone) {
+  const bar = box.querySelector("progress"), label = box.querySelector("span");
+  box.hidden = false; bar.value = 0; label.textContent = "queued";
+  clearInterval(state.timers[box.id]);
+  state.timers[box.id] = setInterval(async () => {
+    try {
+      const job = await api(`/jobs/${jobId}`);
+      const p = job.progress || {};
+      bar.value = p.total ? p.step / p.total : 0;
+      label.textContent = job.status === "queued" ? `queued (position ${p.queue_position ?? "?"})`
+        : `${job.status}${p.total ? ` ${p.step}/${p.total}` : ""}${p.eta_s ? `, about ${Math.ceil(p.eta_s)} s left` : ""}`;
+      if (["succeeded", "failed", "cancelled"].includes(job.status)) {
+        clearInterval(state.timers[box.id]); box.hidden = job.status === "succeeded";
+        if (job.status === "failed") say(`Job failed: ${job.error ? job.error.message : "unknown error"}`, true);
+        if (job.status === "cancelled") say("Job cancelled.");
+        if (job.status === "succeeded") onDone(job);
+      }
+    } catch (e) { say(e.message, true); }
+  }, 700);
+}
+
+// ---------------------------------------------------------------- generate
+async function loadModels() {
+  try {
+    const models = await api("/models");
+    const sel = $("#gen-model"); sel.innerHTML = "";
+    for (const m of models.filter((m) => m.kind === "generator")) sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.name));
+    await loadFindings();
+  } catch (e) { say(e.message, true); }
+}
+async function loadFindings() {
+  const model = $("#gen-model").value; if (!model) return;
+  const f = await api(`/findings?model=${encodeURIComponent(model)}`);
+  const sel = $("#gen-finding"); sel.innerHTML = "";
+  for (const name of f.findings) sel.append(el("option", { value: name, ...(name === "Consolidation" ? { selected: "" } : {}) }, name.replace("_", " ")));
+}
+$("#gen-model").addEventListener("change", () => loadFindings().catch((e) => say(e.message, true)));
+
+$("#genform").addEventListener("submit", async (e) => {
+  e.preventDefault(); say("");
+  const form = new FormData(e.target), q = new URLSearchParams();
+  for (const [k, v] of form.entries()) if (v !== "" && k !== "gif" && k !== "qc") q.set(k, v);
+  q.set("gif", form.has("gif")); q.set("qc", form.has("qc"));
+  try {
+    const job = await api(`/generate?${q}`, { method: "POST" });
+    state.genJob = job.id; $("#gallery").innerHTML = ""; $("#gen-gif").innerHTML = "";
+    say(`Job ${job.id.slice(0, 8)} queued (seed ${job.params.seed}).`);
+    poll(job.id, $("#gen-progress"), renderGallery);
+  } catch (err) { say(err.message, true); }
+});
+$("#gen-progress .cancel").addEventListener("click", () => cancel(state.genJob));
+
+async function renderGallery(job) {
+  say(`Generated ${job.result.images.length} images of ${job.result.findings.join(" + ")} with ${job.result.sampler}, ${job.result.steps} steps.`);
+  const byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
+  for (const img of job.result.images) {
+    const png = img.files.find((f) => f.endsWith(".png")), dcm = img.files.find((f) => f.endsWith(".dcm"));
+    const card = el("div", { class: "card" });
+    if (png) { const i = el("img", { alt: `generated image, seed ${img.seed}` }); card.append(i); blobUrl(byName[png].url).then((u) => { i.src = u; }); }
+    card.append(el("div", {}, `seed ${img.seed}`));
+    if (img.qc) {
+      for (const [name, a] of Object.entries(img.qc.label_agreement))
+        card.append(el("span", { class: `badge ${a.agrees ? "ok" : "bad"}`, title: `ensemble probability for ${name}` }, `${name} p=${a.probability.toFixed(2)}`));
+      const m = img.qc.memorisation;
+      if (m) card.append(el("span", { class: `badge ${m.flagged ? "bad" : "ok"}`, title: `nearest training image ${m.nearest_train_id}, distance ${m.distance.toFixed(3)}` }, m.flagged ? "possible copy" : "not a copy"));
+    }
+    const links = el("div");
+    if (png) links.append(el("button", { type: "button", onclick: () => download(byName[png].url, png) }, "PNG"), " ");
+    if (dcm) links.append(el("button", { type: "button", onclick: () => download(byName[dcm].url, dcm) }, "DICOM"));
+    card.append(links); $("#gallery").append(card);
+  }
+  if (byName["denoising.gif"]) {
+    const g = el("img", { alt: "denoising animation", class: "gif" });
+    $("#gen-gif").append(el("h3", {}, "Denoising"), g); g.src = await blobUrl(byName["denoising.gif"].url);
+  }
+}
+
+// ---------------------------------------------------------------- explain
+const drop = $("#drop"), fileInput = $("#expfile");
+drop.addEventListener("click", () => fileInput.click());
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } });
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); fileInput.files = e.dataTransfer.files; chosen(); });
+fileInput.addEventListener("change", chosen);
+function chosen() { if (fileInput.files[0]) drop.firstChild.textContent = `Selected: ${fileInput.files[0].name} `; }
+
+$("#expform").addEventListener("submit", async (e) => {
+  e.preventDefault(); say("");
+  if (!fileInput.files[0]) { say("Choose a PNG, JPEG or DICOM file first.", true); return; }
+  const form = new FormData(e.target);
+  if (!form.get("findings")) form.delete("findings");
+  try {
+    const job = await api("/explain", { method: "POST", body: form });
+    state.expJob = job.id; $("#exp-result").hidden = true;
+    say(`Upload accepted; explanation job ${job.id.slice(0, 8)} queued.`);
+    poll(job.id, $("#exp-progress"), renderExplanation);
+  } catch (err) { say(err.message, true); }
+});
+
+async function renderExplanation(job) {
+  const r = job.result, byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
+  say(`Explained ${r.explained.join(", ")} with ${r.settings.method}, ${r.settings.n_steps} steps, ${r.settings.members} models.`);
+  $("#exp-original").src = await blobUrl(byName["original.png"].url);
+  $("#exp-base").src = $("#exp-original").src;
+  const which = $("#exp-which"); which.innerHTML = "";
+  for (const f of r.explained) which.append(el("option", { value: f }, f));
+  const showOverlay = async () => {
+    const slug = which.value.toLowerCase().replace(/[_\- ]/g, "");
+    $("#exp-overlay").src = await blobUrl(byName[`overlay_${slug}.png`].url);
+    $("#exp-links").innerHTML = "";
+    $("#exp-links").append(el("button", { type: "button", onclick: () => download(byName[`overlay_${slug}.png`].url, `overlay_${slug}.png`) }, "Download overlay"), " ",
+      el("button", { type: "button", onclick: () => download(byName["explanation.json"].url, "explanation.json") }, "Download JSON"));
+  };
+  which.onchange = showOverlay; await showOverlay();
+  const probs = $("#probs"); probs.innerHTML = "";
+  const ranked = Object.entries(r.probabilities).sort((a, b) => b[1].probability - a[1].probability);
+  for (const [name, p] of ranked) {
+    const track = el("div", { class: "track", role: "img", "aria-label": `${name}: ${(p.probability * 100).toFixed(0)} percent, spread ${(p.std * 100).toFixed(0)}` });
+    track.append(el("div", { class: "fill", style: `width:${p.probability * 100}%` }),
+      el("div", { class: "spread", style: `left:${Math.max(0, p.probability - p.std) * 100}%;width:${Math.min(1, 2 * p.std) * 100}%` }));
+    probs.append(el("div", { class: "bar" }, el("span", {}, name.replace("_", " ")), track, el("span", {}, `${p.probability.toFixed(2)} +/- ${p.std.toFixed(2)}`)));
+  }
+  $("#exp-result").hidden = false;
+}
+$("#opacity").addEventListener("input", (e) => { $("#exp-overlay").style.opacity = e.target.value; });
+
+// ---------------------------------------------------------------- jobs and models
+async function cancel(id) {
+  if (!id) return;
+  try { await api(`/jobs/${id}`, { method: "DELETE" }); say("Cancel requested."); refreshJobs(); } catch (e) { say(e.message, true); }
+}
+async function refreshJobs() {
+  try {
+    const list = await api("/jobs?limit=50"), rows = $("#jobrows"); rows.innerHTML = "";
+    $("#jobs-empty").hidden = list.items.length > 0;
+    for (const j of list.items) {
+      const p = j.progress || {}, dur = j.started_at ? (((j.finished_at || Date.now() / 1000) - j.started_at).toFixed(1) + " s") : "";
+      const act = ["queued", "running"].includes(j.status) ? el("button", { type: "button", onclick: () => cancel(j.id), "aria-label": `cancel job ${j.id.slice(0, 8)}` }, "Cancel") : "";
+      rows.append(el("tr", {}, el("td", {}, j.kind), el("td", {}, j.status), el("td", {}, p.total ? `${p.step}/${p.total}` : ""),
+        el("td", {}, dur), el("td", {}, new Date(j.created_at * 1000).toLocaleTimeString()), el("td", {}, act)));
+    }
+  } catch (e) { say(e.message, true); }
+}
+setInterval(() => { if (!$("#view-jobs").hidden) refreshJobs(); }, 3000);
+
+async function loadModelCards() {
+  try {
+    const models = await api("/models"), box = $("#modelcards"); box.innerHTML = "";
+    for (const m of models) {
+      const metrics = m.details && m.details.metrics ? Object.entries(m.details.metrics).map(([k, v]) => `${k}: ${typeof v === "number" ? v.toFixed(3) : v}`).join(" · ") : "";
+      const card = el("div", { class: "modelcard" }, el("h3", {}, `${m.name}${m.default ? " (default)" : ""}`),
+        el("p", {}, `${m.kind}, ${m.resolution || "?"} px, trained on ${m.dataset || "?"}; findings: ${m.findings.join(", ")}`));
+      if (metrics) card.append(el("p", {}, metrics));
+      if (m.kind === "generator") {
+        const img = el("img", { alt: `sample grid of ${m.name}` }); card.append(img);
+        blobUrl(`/models/${encodeURIComponent(m.name)}/samples.png`).then((u) => { img.src = u; }).catch(() => img.remove());
+      }
+      box.append(card);
+    }
+  } catch (e) { say(e.message, true); }
+}
+
+loadModels();

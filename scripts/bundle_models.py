@@ -1,0 +1,59 @@
+"""Copy trained models into models/pretrained (the bundled defaults) and build the generator's QC index.
+
+    python scripts/bundle_models.py [--generator runs/nih-cxr14-64/model] [--classifier runs/nih-classifier/model]
+
+Checks the size budget: each weights file under 16 MB, all bundled models under 40 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR  # noqa: E402
+
+MAX_FILE, MAX_TOTAL = 16 * 2**20, 40 * 2**20
+
+
+def copy_model(src: Path, name: str) -> Path:
+    target = BUNDLED_DIR / name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(src, target, ignore=shutil.ignore_patterns("checkpoint.pt", "*.tmp"))
+    return target
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--generator", default="runs/nih-cxr14-64/model")
+    ap.add_argument("--classifier", default="runs/nih-classifier/model")
+    ap.add_argument("--data", default=str(ROOT / "models" / "datasets" / "nih-cxr14-64"))
+    args = ap.parse_args()
+    gen = copy_model(Path(args.generator), DEFAULT_GENERATOR)
+    copy_model(Path(args.classifier), DEFAULT_CLASSIFIER)
+    from models.qc.context import write_index
+
+    index = write_index(gen, args.data, classifier=DEFAULT_CLASSIFIER)
+    print(f"QC index: {len(index.ids)} training images, threshold {index.threshold:.4g}")
+    total = 0
+    for path in sorted(BUNDLED_DIR.rglob("*")):
+        if path.is_file():
+            size = path.stat().st_size
+            total += size
+            if path.suffix == ".safetensors" and size > MAX_FILE:
+                raise SystemExit(f"{path} is {size / 2**20:.1f} MB; the limit per weights file is 16 MB")
+    if total > MAX_TOTAL:
+        raise SystemExit(f"bundled models total {total / 2**20:.1f} MB; the limit is 40 MB")
+    info = json.loads((gen / "radsynth.json").read_text())
+    print(f"bundled {DEFAULT_GENERATOR} ({info.get('steps')} steps) and {DEFAULT_CLASSIFIER}: "
+          f"{total / 2**20:.1f} MB in {BUNDLED_DIR}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Render docs/model-card.md from docs/model-card.json (written by scripts/model_card.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def render(c: dict) -> str:
+    g, cl = c["generator"], c["classifier"]
+    fid = c["fid"]
+    gvh, tvh = fid["generated_vs_heldout"], fid["train_vs_heldout"]
+    agree = c["label_agreement"]
+    mem = c["memorisation"]
+    lines = [
+        "# Model card: the bundled RadSynth models",
+        "",
+        f"Measured {c['generated_at']} by `python scripts/model_card.py` from the weights in `models/pretrained`"
+        f"{' (QUICK smoke run: small samples)' if c.get('quick') else ''}. Every number below states the samples "
+        "behind it. `docs/model-card.json` holds all of them with the SHA-256 of each weights file; "
+        "`tests/test_model_card.py` fails if the weights in the repository are not the ones measured here.",
+        "",
+        "## The models",
+        "",
+        "| | generator `nih-cxr14-64` | classifier ensemble `nih-cxr14-64-classifier` |",
+        "|---|---|---|",
+        f"| what | finding-conditional DDPM (diffusers UNet2DModel + finding embedding, classifier-free guidance), "
+        f"64x64 grey | {cl['config']['members']} small CNNs trained from scratch, one sigmoid output per finding |",
+        f"| training data | {g['images']} NIH ChestX-ray14 images (train split) | {cl['images_real']} images (train "
+        "split); val split chose epochs and thresholds |",
+        f"| training | {g['steps']} steps ({g['epochs']} epochs), batch {g['config']['batch_size']}, "
+        f"{f(g['wall_time_s'] / 3600, 2)} h on {g['hardware'].get('device')} ({g['hardware'].get('cpu_count')} "
+        f"cores) | {cl['config']['epochs']} epochs per member, {f(cl['wall_time_s'] / 60, 1)} min on "
+        f"{cl['hardware'].get('device')} |",
+        f"| code version | {g['code_version']} | {cl['code_version']} |",
+        "",
+        "Splits are by patient (never by image); no patient of the held-out splits is in training:",
+        "",
+        "| split | images | patients | Consolidation | Mass | Effusion | No Finding |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s, d in c["data"].items():
+        pf = d["per_finding"]
+        lines.append(f"| {s} | {d['images']} | {d['patients']} | {pf['Consolidation']} | {pf['Mass']} | "
+                     f"{pf['Effusion']} | {pf['No Finding']} |")
+    lines += [
+        "",
+        "## Pictures",
+        "",
+        "![samples per finding](figures/samples_per_finding.png)",
+        "",
+        "Denoising trajectory (consolidation, 4 seeds): ![denoising](figures/denoising_consolidation.gif)",
+        "",
+        "Explanations of real uploads (integrated gradients, 50 steps, averaged over the ensemble):",
+        "",
+    ]
+    for ex in c["explanation_examples"]:
+        lines.append(f"- `{ex['file']}`: {ex['finding']} p = {f(ex['probability'], 2)} +/- {f(ex['std'], 2)}"
+                     f"<br>![{ex['file']}]({ex['figure']})")
+    lines += [
+        "",
+        "## Image quality: FID and KID in domain features",
+        "",
+        f"Features: {fid['features']}. No Inception weights are downloaded, so these numbers are comparable only "
+        "with each other, not with published Inception FIDs. The floor is the distance between two real sets.",
+        "",
+        "| comparison | FID | KID (mean +/- std) | samples |",
+        "|---|---|---|---|",
+        f"| generated vs held-out real | {f(gvh['fid'], 2)} | {f(gvh['kid_mean'], 4)} +/- {f(gvh['kid_std'], 4)} | "
+        f"{gvh['n_fake']} generated, {gvh['n_real']} real |",
+        f"| training real vs held-out real (floor) | {f(tvh['fid'], 2)} | {f(tvh['kid_mean'], 4)} +/- "
+        f"{f(tvh['kid_std'], 4)} | {tvh['n_fake']} train, {tvh['n_real']} held-out |",
+        "",
+        f"Ratio generated / floor: **{f(fid['ratio'], 2)}** (target <= 3). Generated images follow the held-out "
+        f"label mix. MS-SSIM diversity (lower = more diverse, 200 pairs): generated "
+        f"{f(c['diversity_ms_ssim']['generated'])}, held-out real {f(c['diversity_ms_ssim']['heldout_real'])}.",
+        "",
+        "## Does a generated image show what was asked? (label agreement)",
+        "",
+        "AUROC with which the ensemble tells images generated for the finding from images generated for "
+        "\"No Finding\", for findings with at least 30 training images:",
+        "",
+        "| finding | training images | AUROC | mean p (finding images) | mean p (No Finding images) | samples |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, a in agree["per_finding"].items():
+        lines.append(f"| {name} | {a['train_images']} | {f(a['auroc'])} | {f(a['mean_prob_finding'])} | "
+                     f"{f(a['mean_prob_no_finding'])} | {a['n_finding']} + {a['n_no_finding']} |")
+    lines += [
+        "",
+        f"Mean over these findings: **{f(agree['mean_auroc'])}** (target >= 0.75).",
+        "",
+        "## Classifier ensemble: AUROC on the patient-disjoint test split",
+        "",
+        "| finding | AUROC | 95% bootstrap CI | positives / negatives |",
+        "|---|---|---|---|",
+    ]
+    for name, v in c["classifier_auroc_test"].items():
+        lines.append(f"| {name} | {f(v['auroc'])} | [{f(v['ci95'][0])}, {f(v['ci95'][1])}] | "
+                     f"{v['positives']} / {v['negatives']} |")
+    rc = c["randomisation_check"]
+    lp = c["localisation_phantom"]
+    lb = c["localisation_nih_boxes"]
+    lines += [
+        "",
+        "Findings with one or two positive test images have intervals that say little; they are listed so nobody "
+        "has to guess.",
+        "",
+        "## Is a generated image a copy of a training image? (memorisation)",
+        "",
+        f"Every generated image above ({mem['generated']}) was matched to its nearest training image in domain "
+        f"features (z-scored, cosine distance). The copy threshold, {f(mem['threshold'], 4)}, is half the 1st "
+        f"percentile of held-out-real-to-training distances ({mem['calibration']['heldout_images']} held-out "
+        "images).",
+        "",
+        f"- raw flagged rate: **{mem['flagged_rate_raw']:.1%}** ({mem['flagged_raw']} of {mem['generated']})",
+        f"- with QC rejection on (the service default): {mem['with_rejection']['flagged_delivered']} flagged among "
+        f"{mem['with_rejection']['delivered']} delivered images",
+        "",
+        "The closest generated / training pairs: ![pairs](figures/memorisation_pairs.png)",
+        "",
+        "## Explanations: sanity and localisation",
+        "",
+        f"- Model-randomisation check (Adebayo et al. 2018) on {rc['images']} held-out images, finding "
+        f"{rc['finding']}: Spearman rank correlation of |attribution| between the trained and a fully randomised "
+        f"ensemble = **{f(rc['spearman_mean'])}** (near 0 means the explanation depends on what was learned).",
+        f"- NIH boxes ({lb['images']} boxes on the images available here):",
+    ]
+    for name, v in lb["per_finding"].items():
+        lines.append(f"  - {name}: pointing-game hits {f(v['pointing_hit_rate'], 2)}, attribution share inside "
+                     f"{f(v['share_inside_mean'], 2)} (box area share {f(v['chance_share'], 2)}), {v['images']} boxes")
+    lines.append(f"- Phantom benchmark ({lp['images']} held-out phantoms with drawn lesions; a classifier trained on "
+                 "phantoms, `models/data/phantom.py`):")
+    for name, v in lp["per_finding"].items():
+        lines.append(f"  - {name}: pointing-game hits {f(v['pointing_hit_rate'], 2)}, share inside "
+                     f"{f(v['share_inside_mean'], 2)} vs chance {f(v['chance_share'], 2)} ({v['images']} images)")
+    aug = c["augmentation"]
+    lines += [
+        "",
+        "## Augmentation benefit: real only vs real + synthetic",
+        "",
+        f"Single-member classifiers, seeds {aug['seeds']}, same patient-disjoint test split; synthetic images: "
+        + ", ".join(f"{s['n']} {s['finding']}" for s in aug["synthetic"]) + " from the bundled generator.",
+        "",
+        "| finding | real only (mean +/- sd) | real + synthetic (mean +/- sd) |",
+        "|---|---|---|",
+    ]
+    for name, v in aug["test_auroc"]["real"].items():
+        w = aug["test_auroc"]["real+synthetic"].get(name, {})
+        lines.append(f"| {name} | {f(v['mean'])} +/- {f(v['sd'])} | {f(w.get('mean'))} +/- {f(w.get('sd'))} |")
+    lines += [
+        "",
+        "## Limits, stated plainly",
+        "",
+        "- 64x64 pixels: fine structure (nodules, lines, devices) is below the resolution.",
+        f"- A small data set: {c['data']['train']['images']} training images from "
+        f"{c['data']['train']['patients']} patients. Rare findings have very few examples (see the split table), "
+        "and the held-out splits hold only a handful of some findings, so their AUROCs are uncertain.",
+        "- The generator was trained on CPU for a limited number of steps (see above); images are blurrier than "
+        "real radiographs. Retrain on a GPU for quality (command below).",
+        "- FID/KID use features of the project's own classifier, not Inception: compare within this card only.",
+        "- Research use only: not a medical device, not for diagnosis.",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        "radsynth train-generator models/datasets/nih-cxr14-64 --out runs/nih-cxr14-64 --name nih-cxr14-64 \\",
+        f"    --steps {g['steps']} --batch-size {g['config']['batch_size']} "
+        f"--channels {','.join(str(x) for x in g['config']['block_out_channels'])} "
+        f"--layers {g['config']['layers_per_block']}",
+        "radsynth train-classifier models/datasets/nih-cxr14-64 --out runs/nih-classifier --name nih-cxr14-64 \\",
+        f"    --members {cl['config']['members']} --epochs {cl['config']['epochs']} --seeds 0",
+        "python scripts/bundle_models.py   # copies both into models/pretrained and builds the QC index",
+        "python scripts/model_card.py      # re-measures this card",
+        "```",
+        "",
+        "On the full NIH set (112,120 images, official layout, official split lists), on a GPU:",
+        "",
+        "```bash",
+        "radsynth train-generator /data/nih --format nih --resolution 128 --channels 64,128,256,256 --layers 2 \\",
+        "    --steps 200000 --batch-size 64 --fid-every 10000 --out runs/nih-full",
+        "radsynth train-classifier /data/nih --format nih --resolution 128 --epochs 20 --seeds 0,1,2 "
+        "--out runs/nih-full-clf",
+        "```",
+        "",
+        f"Measuring this card took {f(c['runtime_s'] / 60, 1)} minutes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    card = json.loads((ROOT / "docs" / "model-card.json").read_text())
+    (ROOT / "docs" / "model-card.md").write_text(render(card))
+    sys.exit(0)
