@@ -1,0 +1,104 @@
+"""The web page in headless Debian Chromium (driven by Playwright, no browser download) against the real API
+served by uvicorn, the real worker and Redis: generate, explain a DICOM, see an upload error, cancel a job.
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SIIM
+from tests.integration.conftest import KEYS, headers, wait_for
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(service):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed")
+    from worker.processes import api_command
+    from worker.redis_server import free_port
+
+    port = free_port()
+    server = subprocess.Popen(api_command("127.0.0.1", port), env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+    base = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    def up():
+        try:
+            urllib.request.urlopen(base + "/health", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    wait_for(up, 30, what="uvicorn")
+    SHOTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        pg.goto(base + "/")
+        pg.fill("#apikey", KEYS["alice"])
+        pg.click("#keyform button")
+        pg.wait_for_function("document.querySelectorAll('#gen-finding option').length > 1")
+        pg.base = base
+        yield pg
+        browser.close()
+    server.terminate()
+    server.wait(10)
+
+
+def test_generate_two_images_and_see_them_in_the_gallery(page):
+    page.select_option("#gen-finding", "Consolidation")
+    page.fill("#genform input[name=n]", "2")
+    page.fill("#genform input[name=steps]", "3")
+    page.click("#genform button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#gallery .card img[src^=blob]').length === 2", timeout=60000)
+    cards = page.locator("#gallery .card")
+    assert cards.count() == 2 and "seed" in cards.first.inner_text()
+    assert page.locator("#gallery .badge").count() >= 2  # agreement and memorisation flags
+    page.wait_for_selector("#gen-gif img[src^=blob]", timeout=30000)
+    page.screenshot(path=str(SHOTS / "generate.png"), full_page=True)
+
+
+def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):
+    page.click("button[data-view=explain]")
+    page.set_input_files("#expfile", str(SIIM))
+    page.fill("#expform input[name=n_steps]", "8")
+    page.click("#expform button[type=submit]")
+    page.wait_for_selector("#exp-result:not([hidden])", timeout=60000)
+    page.wait_for_function("document.querySelector('#exp-overlay').src.startsWith('blob:')")
+    assert page.locator("#probs .bar").count() >= 5
+    page.screenshot(path=str(SHOTS / "explain.png"), full_page=True)
+
+
+def test_a_text_upload_shows_a_readable_error(page, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("this is not an X-ray")
+    page.click("button[data-view=explain]")
+    page.set_input_files("#expfile", str(bad))
+    page.click("#expform button[type=submit]")
+    page.wait_for_selector("#status.error")
+    assert "not PNG, JPEG or DICOM" in page.inner_text("#status")
+    page.screenshot(path=str(SHOTS / "explain-error.png"))
+
+
+def test_cancel_a_job_from_the_jobs_view(page, client):
+    slow = client.post("/generate?finding=mass&n=1&sampler=ddpm&steps=1000&qc=false", headers=headers()).json()
+    page.click("button[data-view=jobs]")
+    button = page.locator(f"button[aria-label='cancel job {slow['id'][:8]}']")
+    button.wait_for(timeout=15000)
+    button.click()
+    wait_for(lambda: client.get(f"/jobs/{slow['id']}", headers=headers()).json()["status"] == "cancelled", 60,
+             what="cancellation")
+    page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
