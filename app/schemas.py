@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from worker.contracts import Artifact, JobError, JobKind, JobStatus, Progress
+from worker.contracts import JobView
 
 
 class ErrorDetail(BaseModel):
@@ -16,20 +16,9 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class JobOut(BaseModel):
-    id: str
-    kind: JobKind
-    status: JobStatus
-    params: dict = Field(..., description="the parameters used, including the seed chosen")
-    progress: Progress
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    deliveries: int = 0
-    cancel_requested: bool = False
-    result: dict | None = None
-    artifacts: list[Artifact] = []
-    error: JobError | None = None
+class JobOut(JobView):
+    """A job as the API returns it; `params` include the seed chosen."""
+
     url: str = Field(..., description="poll this URL for status")
     events_url: str = Field(..., description="server-sent events stream of this job's progress")
 

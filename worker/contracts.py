@@ -91,10 +91,11 @@ class JobError(BaseModel):
     message: str
 
 
-class JobRecord(BaseModel):
+class JobView(BaseModel):
+    """What anyone allowed to see a job sees (everything but its owner)."""
+
     id: str
     kind: JobKind
-    owner: str
     status: JobStatus
     params: dict
     progress: Progress = Progress()
@@ -106,3 +107,9 @@ class JobRecord(BaseModel):
     result: dict | None = None
     artifacts: list[Artifact] = []
     error: JobError | None = None
+
+
+class JobRecord(JobView):
+    """The stored record: the view plus its owner."""
+
+    owner: str

@@ -64,32 +64,26 @@ class ClassifierEnsemble(nn.Module):
         return (images - MEAN) / STD
 
     @torch.inference_mode()
-    def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> EnsemblePrediction:
-        """Probabilities for grey [0, 1] images (N, R, R) or (N, 1, R, R) at the ensemble's input size."""
+    def _batched(self, images: np.ndarray | torch.Tensor, fn, batch_size: int) -> torch.Tensor:
+        """Apply `fn` to normalised batches of grey [0, 1] images (N, R, R) or (N, 1, R, R); concatenate."""
         x = torch.as_tensor(images, dtype=torch.float32)
         if x.ndim == 3:
             x = x[:, None]
         device = next(self.parameters()).device
         self.eval()
-        probs = []
-        for start in range(0, x.shape[0], batch_size):
-            xb = self.normalise(x[start:start + batch_size].to(device))
-            probs.append(torch.stack([torch.sigmoid(m(xb)) for m in self.members]).cpu())
-        return EnsemblePrediction(self.findings, torch.cat(probs, 1).numpy())
+        return torch.cat([fn(self.normalise(x[s:s + batch_size].to(device))).cpu()
+                          for s in range(0, x.shape[0], batch_size)], dim=-2)
 
-    @torch.inference_mode()
+    def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> EnsemblePrediction:
+        """Probabilities for grey [0, 1] images at the ensemble's input size."""
+        probs = self._batched(images, lambda xb: torch.stack([torch.sigmoid(m(xb)) for m in self.members]),
+                              batch_size)
+        return EnsemblePrediction(self.findings, probs.numpy())
+
     def features(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """Concatenated member features (N, M*D) for grey [0, 1] images: the domain feature space."""
-        x = torch.as_tensor(images, dtype=torch.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        device = next(self.parameters()).device
-        self.eval()
-        out = []
-        for start in range(0, x.shape[0], batch_size):
-            xb = self.normalise(x[start:start + batch_size].to(device))
-            out.append(torch.cat([m.features(xb) for m in self.members], 1).cpu())
-        return torch.cat(out).numpy()
+        return self._batched(images, lambda xb: torch.cat([m.features(xb) for m in self.members], 1),
+                             batch_size).numpy()
 
     def finding_index(self, name: str) -> int:
         return self.findings.index(resolve(name, self.findings)[0])
