@@ -141,7 +141,7 @@ def main() -> None:
     print("fid", card["fid"]["ratio"], flush=True)
 
     # 3. Label agreement: the ensemble separating images generated for a finding from "No Finding" images.
-    m = 12 if q else 48
+    m = 12 if q else 32
     eligible = [f for f, c in splits["train"].label_counts().items() if c >= 30 and f != NO_FINDING]
     normal = generate(pipe, NO_FINDING, m, 70_000)
     p_normal = ens.predict(normal).mean
@@ -193,9 +193,9 @@ def main() -> None:
     card["localisation_nih_boxes"] = nih_box_localisation(ens, DEMO_DATASET)
     from models.data.phantom import ChestPhantom
 
-    ph_cfg = ClassifierConfig(resolution=res, members=3, width=16, epochs=3 if q else 12, batch_size=32,
+    ph_cfg = ClassifierConfig(resolution=res, members=3, width=16, epochs=3 if q else 10, batch_size=32,
                               bootstrap=100, lr=3e-3)
-    ph_train, ph_val = ChestPhantom(200 if q else 800, res, seed=1), ChestPhantom(60 if q else 200, res, seed=2)
+    ph_train, ph_val = ChestPhantom(200 if q else 600, res, seed=1), ChestPhantom(60 if q else 150, res, seed=2)
     ph_dir, ph_report = train_classifier(ph_train, ph_val, ROOT / "var" / "phantom-clf", ph_cfg)
     card["localisation_phantom"] = phantom_localisation(ClassifierEnsemble.load(ph_dir), n=24 if q else 100) | {
         "phantom_classifier_val_auroc": {k: v["auroc"] for k, v in ph_report["val"].items()}}
@@ -203,14 +203,17 @@ def main() -> None:
 
     # 6. Augmentation benefit: real only vs real + synthetic, same patient-disjoint test split, over seeds.
     seeds = [0] if q else [0, 1, 2]
-    extra = [SyntheticSpec(str(gen_dir), f, 20 if q else 150) for f in ("Consolidation", "Mass")]
+    extra = [SyntheticSpec(str(gen_dir), f, 20 if q else 100) for f in ("Consolidation", "Mass")]
+    from models.classifier.train import synthetic_pool
+
+    pool = synthetic_pool(extra, list(splits["train"].label_names), res, 0, "cpu")  # one set shared by the seeds
     aug: dict[str, dict] = {"real": {}, "real+synthetic": {}}
-    for setting, synthetic in (("real", []), ("real+synthetic", extra)):
+    for setting, shared in (("real", None), ("real+synthetic", pool)):
         for seed in seeds:
-            cfg = ClassifierConfig(resolution=res, members=1, epochs=2 if q else 10, seed=seed, synthetic=synthetic,
-                                   bootstrap=100)
+            cfg = ClassifierConfig(resolution=res, members=1, epochs=2 if q else 8, seed=seed, bootstrap=100,
+                                   synthetic=extra if shared is not None else [])
             _, rep = train_classifier(splits["train"], splits["val"], ROOT / "var" / "aug" / f"{setting}-{seed}", cfg,
-                                      test_ds=splits["test"])
+                                      test_ds=splits["test"], extra=shared)
             for name, v in rep["test"].items():
                 aug[setting].setdefault(name, []).append(v["auroc"])
     card["augmentation"] = {"seeds": seeds, "synthetic": [vars(s) | {"generator": gen_dir.name} for s in extra],
@@ -249,6 +252,18 @@ def main() -> None:
                          "figure": f"figures/{target.name}"})
     card["explanation_examples"] = overlays
     card["runtime_s"] = round(time.time() - t0, 1)
+    if not q:  # headline figures shown by GET /models and the web page
+        headline = {
+            gen_dir: {"fid_ratio_to_real_floor": card["fid"]["ratio"],
+                      "label_agreement_auroc": card["label_agreement"]["mean_auroc"],
+                      "memorisation_flagged_rate_raw": card["memorisation"]["flagged_rate_raw"]},
+            clf_dir: {f"test_auroc_{k}": v["auroc"] for k, v in card["classifier_auroc_test"].items()
+                      if v["positives"] >= 5},
+        }
+        for folder, metrics in headline.items():
+            info = json.loads((folder / "radsynth.json").read_text())
+            info["metrics"] = metrics | {"source": "docs/model-card.md"}
+            (folder / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
     card_json.write_text(json.dumps(card, indent=2, default=float))
     from scripts.render_model_card import render
 

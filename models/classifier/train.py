@@ -134,8 +134,13 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, 
 
 
 def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str | Path, cfg: ClassifierConfig, *,
-                     test_ds: ImageDataset | None = None, progress: ProgressFn | None = None) -> tuple[Path, dict]:
-    """Train, calibrate thresholds on validation, evaluate (val and test), save; returns (model folder, report)."""
+                     test_ds: ImageDataset | None = None, progress: ProgressFn | None = None,
+                     extra: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[Path, dict]:
+    """Train, calibrate thresholds on validation, evaluate (val and test), save; returns (model folder, report).
+
+    `extra` adds already generated images ([0, 1], (N, 1, R, R)) and their labels, e.g. one synthetic set
+    shared by several seeds; `cfg.synthetic` generates them instead.
+    """
     started = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,9 +150,10 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     images, labels = load_batch(train_cached, list(range(len(train_ds)))).values()
     images = (images + 1) / 2
     n_real = images.shape[0]
-    if cfg.synthetic:
-        syn_x, syn_y = synthetic_pool(cfg.synthetic, names, cfg.resolution, cfg.seed, str(device))
-        images, labels = torch.cat([images, syn_x]), torch.cat([labels, syn_y])
+    if cfg.synthetic and extra is None:
+        extra = synthetic_pool(cfg.synthetic, names, cfg.resolution, cfg.seed, str(device))
+    if extra is not None:
+        images, labels = torch.cat([images, extra[0]]), torch.cat([labels, extra[1]])
     val = dataset_arrays(val_ds)
     ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width)
     per_member = cfg.epochs * max(1, images.shape[0] // cfg.batch_size)
