@@ -1,0 +1,56 @@
+"""The model card's figures were produced by the models in the repository, and the bundled models load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR, list_models
+
+ROOT = Path(__file__).resolve().parent.parent
+CARD = ROOT / "docs" / "model-card.json"
+
+
+def test_card_was_measured_on_the_bundled_weights():
+    card = json.loads(CARD.read_text())
+    measured = card["weights_sha256"]
+    present = {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted(BUNDLED_DIR.rglob("*.safetensors"))}
+    assert present, "no bundled weights"
+    assert measured == present, "docs/model-card.json was measured on other weights: run scripts/model_card.py"
+    assert not card["quick"], "the committed card comes from a --quick smoke run"
+
+
+def test_card_figures_exist_and_state_sample_counts():
+    card = json.loads(CARD.read_text())
+    text = (ROOT / "docs" / "model-card.md").read_text()
+    for figure in ("samples_per_finding.png", "denoising_consolidation.gif", "memorisation_pairs.png"):
+        assert (ROOT / "docs" / "figures" / figure).exists() and figure in text
+    for ex in card["explanation_examples"]:
+        assert (ROOT / "docs" / ex["figure"]).exists()
+    assert card["fid"]["generated_vs_heldout"]["n_fake"] > 0 and card["fid"]["train_vs_heldout"]["n_real"] > 0
+    assert f"{card['fid']['generated_vs_heldout']['n_fake']} generated" in text
+
+
+def test_bundled_models_are_found_without_configuration_and_fit_the_budget():
+    names = {m["name"]: m for m in list_models()}
+    assert names[DEFAULT_GENERATOR]["kind"] == "generator" and names[DEFAULT_CLASSIFIER]["kind"] == "classifier"
+    sizes = [p.stat().st_size for p in BUNDLED_DIR.rglob("*") if p.is_file()]
+    assert sum(sizes) <= 40 * 2**20
+    assert all(p.stat().st_size <= 16 * 2**20 for p in BUNDLED_DIR.rglob("*.safetensors"))
+    assert (BUNDLED_DIR / DEFAULT_GENERATOR / "qc_index.npz").exists()
+
+
+@pytest.mark.slow
+def test_bundled_generator_and_classifier_run():
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.diffusion.pipeline import RadSynthPipeline
+
+    pipe = RadSynthPipeline.load(BUNDLED_DIR / DEFAULT_GENERATOR)
+    out = pipe("consolidation", 1, seeds=[0], num_inference_steps=2)
+    assert out.images.shape == (1, 64, 64)
+    ens = ClassifierEnsemble.load(BUNDLED_DIR / DEFAULT_CLASSIFIER)
+    assert ens.predict(out.images).mean.shape == (1, len(ens.findings))
