@@ -45,6 +45,11 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
 REPLACEMENT_SEED_STRIDE = 1_000_003
 
 
+def flagged_copies(report: list[dict]) -> list[int]:
+    """Indices of images whose memorisation check flagged them as training copies."""
+    return [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
+
+
 def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, qc=None, reject_copies: bool = False,
                      max_attempts: int = 3, callback: Callable[[int, int], None] | None = None,
                      **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
@@ -57,7 +62,7 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
         return out, None
     report = qc.run(out.images, out.findings)
     for attempt in range(1, max_attempts + 1):
-        flagged = [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
+        flagged = flagged_copies(report)
         if not reject_copies or not flagged:
             break
         new_seeds = [out.seeds[i] + attempt * REPLACEMENT_SEED_STRIDE for i in flagged]
@@ -68,7 +73,7 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
             out.images[i], out.seeds[i] = redo.images[j], new_seeds[j]
             report[i] = redo_qc[j] | {"replaced_attempts": attempt}
     if reject_copies:
-        still = [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
+        still = flagged_copies(report)
         if still:  # never deliver a flagged image when rejection is on
             keep = [i for i in range(len(report)) if i not in still]
             out.images, out.seeds = out.images[keep], [out.seeds[i] for i in keep]

@@ -51,7 +51,7 @@ def write_index(generator_folder: Path, data: str | Path, classifier: str | None
     from models.data.registry import open_dataset
 
     info = json.loads((generator_folder / "radsynth.json").read_text())
-    name = classifier or info.get("qc", {}).get("classifier") or DEFAULT_CLASSIFIER
+    name = classifier or qc_classifier_name(generator_folder)
     ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier"))
     res = info.get("resolution", ens.input_size)
 
