@@ -24,12 +24,9 @@ def domain_features(classifier: str | Path | None = None) -> FeatureFn:
 def load_feature_extractor(spec: str | None) -> FeatureFn:
     """`None` or a classifier name/folder -> domain features; `inception:PATH` -> Inception-v3 (pytorch-fid)."""
     if spec and spec.startswith("inception:"):
-        path = Path(spec.split(":", 1)[1])
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: point to a local copy of pt_inception-2015-12-05-6726825d.pth")
-        raise NotImplementedError(
-            "Inception-v3 FID features need the pytorch-fid network definition, which is not bundled yet; "
-            "use the domain features (the default)")
+        from models.metrics.inception_fid import inception_features
+
+        return inception_features(Path(spec.split(":", 1)[1]))
     return domain_features(spec)
 
 
