@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from app.errors import ApiError
-from worker.artifacts import LocalArtifactStore
+from worker.artifacts import ArtifactStore
 from worker.jobs import JobStore
 from worker.settings import Settings, get_settings
+from worker.stores import open_store
 
 LOCAL_OWNER = "local"
 
@@ -32,12 +33,12 @@ def store_dep(settings: SettingsDep) -> JobStore:
     return _store(settings.redis_url)
 
 
-def artifacts_dep(settings: SettingsDep) -> LocalArtifactStore:
-    return LocalArtifactStore(settings.artifacts_dir)
+def artifacts_dep(settings: SettingsDep) -> ArtifactStore:
+    return open_store(settings)
 
 
 StoreDep = Annotated[JobStore, Depends(store_dep)]
-ArtifactsDep = Annotated[LocalArtifactStore, Depends(artifacts_dep)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(artifacts_dep)]
 
 
 def match_key(presented: str, keys: dict[str, str]) -> str | None:

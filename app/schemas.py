@@ -56,4 +56,6 @@ class Health(BaseModel):
     redis: bool
     workers: dict[str, int] = Field(..., description="live worker processes per queue")
     queues: dict[str, int] = Field(..., description="jobs waiting per queue")
+    store: str = Field("local", description="artifact and model store kind: 'local' or 's3'")
+    store_ok: bool = Field(True, description="whether the store answered")
     single_user: bool

@@ -11,10 +11,10 @@ from models.io.deidentify import deidentify
 from models.io.dicom_read import check_decodable, dataset_to_image, parse_dicom
 from models.io.raster import read_raster
 from models.io.sniff import sniff_format
-from worker.artifacts import LocalArtifactStore
+from worker.artifacts import ArtifactStore
 
 
-def accept_upload(data: bytes, store: LocalArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:
+def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:
     """Check size, magic bytes and decodability; de-identify DICOM; store. Returns (upload id, format)."""
     if len(data) > max_bytes:
         raise ApiError("upload_too_large", f"the upload is larger than {max_bytes} bytes")

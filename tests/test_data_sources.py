@@ -143,6 +143,15 @@ def test_image_folder_and_dicom_folder(tmp_path):
     assert len(dd) == 2 and dd.label_names == ["No Finding", "Pneumothorax"]
     assert torch.allclose(dd[0]["image"], -dd[1]["image"], atol=1e-5)  # same pixels, MONOCHROME1 tag
 
+    from models.data.registry import label_vocabulary
+
+    # The vocabulary read from labels alone (as the API validates findings) equals the loaders' own.
+    assert label_vocabulary(tmp_path / "imgs") == ds.label_names
+    assert label_vocabulary(folder) == dd.label_names
+    mnist = MedMNIST(PNEUMONIA_NPZ, "train", 16).label_names
+    assert label_vocabulary(PNEUMONIA_NPZ) == mnist == ["normal", "pneumonia"]
+    assert label_vocabulary(NIH, "nih") == list(NIH_LABELS)
+
 
 @pytest.mark.parametrize("shape", [(40, 64), (64, 40), (50, 50)])
 @pytest.mark.parametrize("mode", ["crop", "pad"])

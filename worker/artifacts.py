@@ -34,10 +34,15 @@ def check_id(job_id: str) -> str:
 
 
 class ArtifactStore(Protocol):
+    """Where artifacts, uploads and trained models live: a local folder, or S3 shared by many hosts."""
+
     def put_file(self, job_id: str, name: str, source: Path) -> int: ...
     def put_bytes(self, job_id: str, name: str, data: bytes) -> int: ...
     def path(self, job_id: str, name: str) -> Path | None: ...
     def delete_job(self, job_id: str) -> None: ...
+    def check(self) -> None: ...
+    def publish_model(self, folder: Path, name: str) -> None: ...
+    def sync_models(self, dest: Path, *, force: bool = False) -> list[str]: ...
 
 
 class LocalArtifactStore:
@@ -84,3 +89,13 @@ class LocalArtifactStore:
 
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self.root / check_id(job_id), ignore_errors=True)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise OSError(f"artifact folder {self.root} is missing")
+
+    def publish_model(self, folder: Path, name: str) -> None:
+        """Nothing to do: trained models already sit in this host's model folder."""
+
+    def sync_models(self, dest: Path, *, force: bool = False) -> list[str]:
+        return []

@@ -48,7 +48,13 @@ def find_model(name: str | None, kind: str) -> Path:
 
     s = get_settings()
     default = s.default_generator if kind == "generator" else s.default_classifier
-    return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
+    try:
+        return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
+    except ValueError:
+        # Trained on another host: fetch it from the shared store (a no-op for the local store).
+        if not runtime.artifact_store().sync_models(s.trained_models_dir, force=True):
+            raise
+        return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
 
 
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
@@ -131,6 +137,7 @@ def run_train(ctx: Context) -> tuple[dict, list[Artifact]]:
     (staging / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+    runtime.artifact_store().publish_model(target, p.name)  # other hosts sync it from a shared store
     for name, src in files.items():
         shutil.copyfile(src, ctx.workdir / name)
     result |= {"model": p.name, "kind": p.kind, "dataset": p.dataset}

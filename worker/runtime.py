@@ -7,9 +7,10 @@ from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
-from worker.artifacts import LocalArtifactStore
+from worker.artifacts import ArtifactStore
 from worker.jobs import JobStore
 from worker.settings import get_settings
+from worker.stores import open_store
 
 _lock = threading.Lock()
 _models: OrderedDict[tuple, object] = OrderedDict()
@@ -21,9 +22,8 @@ def job_store() -> JobStore:
     return JobStore.from_url(get_settings().redis_url)
 
 
-@lru_cache
-def artifact_store() -> LocalArtifactStore:
-    return LocalArtifactStore(get_settings().artifacts_dir)
+def artifact_store() -> ArtifactStore:
+    return open_store(get_settings())
 
 
 def device() -> str:

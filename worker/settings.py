@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,10 +35,19 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+    store: Literal["local", "s3"] = Field("local", description="artifact and model store: a local folder or S3")
+    s3_bucket: str = Field("", description="bucket of the S3 store (credentials: the usual AWS_* variables)")
+    s3_prefix: str = Field("radsynth/", description="key prefix inside the bucket")
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint (MinIO, Ceph...); empty = AWS")
+    s3_region: str = Field("", description="S3 region; empty = the AWS default")
 
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
 
     @property
     def trained_models_dir(self) -> Path:

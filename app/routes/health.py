@@ -8,7 +8,7 @@ import redis
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from app.deps import SettingsDep, StoreDep
+from app.deps import ArtifactsDep, SettingsDep, StoreDep
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -34,17 +34,22 @@ def live_workers(ttl: float = 5.0) -> dict[str, int]:
 
 
 @router.get("/health", response_model=Health, operation_id="health")
-def health(store: StoreDep, settings: SettingsDep) -> Health:
-    """API, Redis and live workers per queue; status is 'ok' only when every queue has a worker."""
+def health(store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep) -> Health:
+    """API, Redis, the artifact store and live workers per queue; 'ok' only when all answer."""
     try:
         store.r.ping()
         redis_ok, queues = True, store.queue_lengths()
     except redis.RedisError:
         redis_ok, queues = False, {}
     workers = live_workers() if redis_ok else {}
-    ok = redis_ok and all(workers.get(q, 0) > 0 for q in ("interactive", "train"))
+    try:
+        artifacts.check()
+        store_ok = True
+    except Exception:  # noqa: BLE001 - any store failure is reported as degraded, never as a 500
+        store_ok = False
+    ok = redis_ok and store_ok and all(workers.get(q, 0) > 0 for q in ("interactive", "train"))
     return Health(status="ok" if ok else "degraded", redis=redis_ok, workers=workers, queues=queues,
-                  single_user=not settings.key_owners())
+                  store=settings.store, store_ok=store_ok, single_user=not settings.key_owners())
 
 
 @router.get("/metrics", response_class=PlainTextResponse, operation_id="metrics",

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from app.catalog import any_model, model_info
+from app.catalog import any_model, model_info, sync_models
 from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelInfo
@@ -21,6 +21,7 @@ router = APIRouter(tags=["models"])
 def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
     """Bundled and trained models, with the findings each knows."""
     defaults = {settings.default_generator, settings.default_classifier}
+    sync_models(settings)
     out = []
     for info in list_models(settings.model_search_dirs()):
         details = {k: v for k, v in info.items() if k not in ("name", "kind", "findings", "resolution", "dataset",
@@ -35,8 +36,10 @@ def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
             responses={404: {"model": ErrorBody}, 200: {"content": {"image/png": {}}}})
 def model_samples(name: str, owner: OwnerDep, settings: SettingsDep) -> FileResponse:
     """The sample grid a generator saved at the end of its training (one row per finding)."""
-    info = next((m for m in list_models(settings.model_search_dirs()) if m["name"] == name), None)
-    path = Path(info["path"]) / "samples.png" if info else None
+    try:
+        path = Path(any_model(settings, name)["path"]) / "samples.png"
+    except ApiError:
+        path = None
     if path is None or not path.is_file():
         raise ApiError("not_found", f"model {name!r} has no sample grid")
     return FileResponse(path, media_type="image/png")

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
+from app.catalog import sync_models
 from app.deps import OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
 from models.catalog import list_models
-from models.findings import NIH_LABELS, UnknownFindingError, resolve
+from models.data.registry import label_vocabulary
+from models.findings import UnknownFindingError, resolve
 from worker.contracts import JobKind, TrainParams
 
 router = APIRouter(tags=["train"])
@@ -32,6 +34,7 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
             params.findings = resolve(params.findings, vocabulary)
         except UnknownFindingError as exc:
             raise ApiError("unknown_finding", f"{exc} (dataset {params.dataset})") from exc
+    sync_models(settings, force=True)
     taken = {m["name"] for m in list_models(settings.model_search_dirs())}
     if params.name in taken and not idempotency_key:
         raise ApiError("model_exists", f"a model named {params.name!r} exists; choose another name")
@@ -41,12 +44,12 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
 
 
 def dataset_vocabulary(path: Path, fmt: str | None) -> list[str] | None:
-    """Label names known without decoding data (NIH, image folders); None means the worker checks them."""
-    if fmt == "nih" or (path / "Data_Entry_2017.csv").exists():
-        return list(NIH_LABELS)
-    if fmt == "image_folder" and path.is_dir():
-        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return None
+    """The data set's finding names, from its labels only; None when it cannot be read here (the worker
+    then reports the problem in the job's error)."""
+    try:
+        return label_vocabulary(path, fmt)  # type: ignore[arg-type]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @router.get("/datasets", response_model=list[DatasetInfo], operation_id="list_datasets")

@@ -46,3 +46,30 @@ def open_dataset(path: str | Path, split: Split = "train", resolution: int = 64,
 
         return ImageFolder(path, split, resolution)
     raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+
+
+def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[str]:
+    """The finding names of a data source, read from its labels only (no image is decoded)."""
+    import csv
+
+    import numpy as np
+
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt == "nih":
+        from models.findings import NIH_LABELS
+
+        return list(NIH_LABELS)
+    if fmt == "medmnist":
+        from models.data.medmnist import medmnist_label_names
+
+        with np.load(path) as npz:
+            raw = npz["train_labels"]
+        n_classes = raw.shape[1] if raw.ndim == 2 and raw.shape[1] > 1 else int(raw.max()) + 1
+        return list(medmnist_label_names(path, n_classes))
+    if fmt == "dicom_folder":
+        with (path / "labels.csv").open(newline="") as fh:
+            return sorted({lab for row in csv.DictReader(fh) for lab in row["labels"].split("|") if lab})
+    if fmt == "image_folder":
+        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")

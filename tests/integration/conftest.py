@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NIH
+from tests.conftest import NIH, PNEUMONIA_NPZ
 
 KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
 
@@ -53,7 +53,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir):
         "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen",
         "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
         "RADSYNTH_API_KEYS": ",".join(f"{key}:{owner}" for owner, key in KEYS.items()),
-        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih",
+        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih,pneumonia={PNEUMONIA_NPZ}:medmnist",
         "RADSYNTH_MAX_UPLOAD_BYTES": str(3_000_000),
         "RADSYNTH_MAX_PIXELS": str(40_000_000),
         "RADSYNTH_RATE_LIMIT_PER_MINUTE": "100000",

@@ -140,5 +140,9 @@ def test_train_with_chosen_findings_and_a_webhook(client):
         assert received[0]["id"] == job["id"] and received[0]["status"] == "succeeded"
         bad = client.post("/train", json=body | {"name": "x2", "findings": ["spleen"]}, headers=headers())
         assert bad.status_code == 422 and "Consolidation" in bad.json()["error"]["message"]
+        mnist = client.post("/train", json=body | {"name": "x3", "dataset": "pneumonia", "findings": ["mass"]},
+                            headers=headers())
+        assert mnist.status_code == 422, mnist.text
+        assert "pneumonia" in mnist.json()["error"]["message"] and "normal" in mnist.json()["error"]["message"]
     finally:
         server.shutdown()
