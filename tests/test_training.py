@@ -51,3 +51,11 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tmp_path):
     for (name, a), (_, b) in zip(straight.unet.state_dict().items(), resumed.unet.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
     np.testing.assert_allclose(straight.losses, resumed.losses, rtol=1e-5)
+
+
+def test_group_norm_count_fits_any_block_widths():
+    from models.diffusion.train import GeneratorConfig, norm_groups
+
+    assert norm_groups((32, 64, 128, 128)) == 32 and norm_groups((16, 32)) == 16
+    assert norm_groups((24, 48)) == 24 and norm_groups((12, 20)) == 4
+    assert GeneratorConfig(block_out_channels=(16, 32)).unet_kwargs()["norm_num_groups"] == 16

@@ -150,8 +150,7 @@ def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path)
     cfg = GeneratorConfig(resolution=p.resolution, steps=p.steps, batch_size=p.batch_size,
                           block_out_channels=tuple(p.channels or (32, 64, 128, 128)), layers_per_block=1,
                           sample_every=max(1, p.steps), checkpoint_every=max(1, min(250, p.steps // 4 or 1)),
-                          samples_per_finding=2, dataset_name=p.dataset,
-                          norm_num_groups=min(32, min(p.channels or (32,))))
+                          samples_per_finding=2, dataset_name=p.dataset)
     trainer = GeneratorTrainer(train, run_dir, cfg, val_ds=val,
                                progress=lambda s, t, m, _: ctx.progress(s, t, m),
                                should_stop=ctx.check_cancel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +46,7 @@ class GeneratorConfig:
     block_out_channels: Sequence[int] = (32, 64, 128, 128)
     layers_per_block: int = 2
     attention_head_dim: int = 8
-    norm_num_groups: int = 32
+    norm_num_groups: int | None = None  # None: the largest group count <= 32 that divides every width
     steps: int = 10_000
     batch_size: int = 32
     lr: float = 2e-4
@@ -76,7 +77,13 @@ class GeneratorConfig:
         return {"sample_size": self.resolution, "block_out_channels": tuple(self.block_out_channels),
                 "layers_per_block": self.layers_per_block, "down_block_types": tuple(down),
                 "up_block_types": tuple(up), "attention_head_dim": self.attention_head_dim,
-                "norm_num_groups": self.norm_num_groups}
+                "norm_num_groups": self.norm_num_groups or norm_groups(self.block_out_channels)}
+
+
+def norm_groups(widths: Sequence[int], most: int = 32) -> int:
+    """GroupNorm needs a group count dividing every block width: the largest such count up to `most`."""
+    common = math.gcd(*widths)
+    return max(g for g in range(1, most + 1) if common % g == 0)
 
 
 def lr_factor(step: int, warmup: int) -> float:
