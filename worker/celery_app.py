@@ -24,6 +24,9 @@ def make_celery() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_max_tasks_per_child=200,
+        # A replacement pool process imports torch and diffusers before it reports up; with the default 4 s a
+        # loaded machine killed and respawned it forever after an OOM kill (measured in tests/integration).
+        worker_proc_alive_timeout=120,
         worker_soft_shutdown_timeout=60,  # docker-compose stop_grace_period (90 s) is longer
         task_ignore_result=True,
         task_serializer="json",

@@ -110,6 +110,8 @@ class JobView(BaseModel):
 
 
 class JobRecord(JobView):
-    """The stored record: the view plus its owner."""
+    """The stored record: the view plus its owner and the bookkeeping of crash recovery."""
 
     owner: str
+    generation: int = 0  # bumped when a job is requeued after its worker died; older messages are ignored
+    heartbeat_at: float | None = None

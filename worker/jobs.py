@@ -68,9 +68,9 @@ class JobStore:
         for key, value in raw.items():
             if key in JSON_FIELDS:
                 data[key] = json.loads(value) if value else None
-            elif key in ("created_at", "started_at", "finished_at"):
+            elif key in ("created_at", "started_at", "finished_at", "heartbeat_at"):
                 data[key] = float(value) if value else None
-            elif key == "deliveries":
+            elif key in ("deliveries", "generation"):
                 data[key] = int(value)
             elif key == "cancel_requested":
                 data[key] = value in ("True", "1", "true")
@@ -130,20 +130,60 @@ class JobStore:
         self.publish(rec)
         return rec
 
-    def start(self, job_id: str) -> JobRecord:
-        """Mark running and count the delivery; a cancelled or finished job is returned unchanged."""
+    def start(self, job_id: str, generation: int = 0) -> JobRecord:
+        """Mark running and count the delivery. A finished job, or a message older than the job's generation
+        (the job was requeued after a crash), leaves the record unchanged: the caller checks and skips."""
         now = time.time()
 
         def fn(rec: JobRecord) -> dict:
-            if rec.status in FINAL:
+            if rec.status in FINAL or rec.generation != generation:
                 return {}
-            return {"status": JobStatus.running.value, "started_at": str(now), "deliveries": str(rec.deliveries + 1)}
+            return {"status": JobStatus.running.value, "started_at": str(now), "deliveries": str(rec.deliveries + 1),
+                    "heartbeat_at": str(now)}
 
         rec = self._transition(job_id, fn)
+        if rec.generation != generation:
+            return rec
         self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+        if rec.status == JobStatus.running:
+            self.r.zadd(k("running"), {job_id: now})
         if rec.status == JobStatus.running and rec.deliveries == 1:
             self.r.hincrby(k("metrics", "jobs"), f"{rec.kind}:running", 1)
         return rec
+
+    def heartbeat(self, job_id: str) -> None:
+        """A running job is alive; the reaper requeues running jobs whose heartbeat stops."""
+        now = time.time()
+        pipe = self.r.pipeline()
+        pipe.hset(k("job", job_id), "heartbeat_at", str(now))
+        pipe.zadd(k("running"), {job_id: now}, xx=True)
+        pipe.execute()
+
+    def requeue_stale(self, timeout: float) -> list[JobRecord]:
+        """Jobs marked running whose heartbeat is older than `timeout` (their worker died with them): each goes
+        back to queued with a new generation, in one transaction, so only one reaper requeues it. The caller
+        sends a message carrying that generation."""
+        cutoff = time.time() - timeout
+        requeued = []
+        for job_id in self.r.zrangebyscore(k("running"), "-inf", cutoff):
+            def fn(rec: JobRecord) -> dict:
+                if rec.status != JobStatus.running or (rec.heartbeat_at or 0) > cutoff:
+                    return {}
+                return {"status": JobStatus.queued.value, "generation": str(rec.generation + 1)}
+
+            try:
+                before = self.decode(self.r.hgetall(k("job", job_id)))
+                rec = self._transition(job_id, fn)
+            except (JobNotFound, ValueError):
+                self.r.zrem(k("running"), job_id)
+                continue
+            if rec.status == JobStatus.queued and rec.generation == before.generation + 1:
+                self.r.zrem(k("running"), job_id)
+                self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
+                requeued.append(rec)
+            elif rec.status in FINAL:
+                self.r.zrem(k("running"), job_id)
+        return requeued
 
     def progress(self, job_id: str, step: int, total: int, message: str) -> None:
         started = self.r.hget(k("job", job_id), "started_at")
@@ -157,13 +197,14 @@ class JobStore:
                                                         "progress": prog.model_dump()}))
 
     def finish(self, job_id: str, *, result: dict | None = None, artifacts: Iterable[Artifact] = (),
-               error: JobError | None = None) -> JobRecord:
-        """Succeed or fail; a job whose cancel was requested ends cancelled and keeps no results."""
+               error: JobError | None = None, generation: int | None = None) -> JobRecord:
+        """Succeed or fail; a job whose cancel was requested ends cancelled and keeps no results. A run of an
+        older generation (its job was requeued meanwhile) records nothing."""
         now = time.time()
         arts = [a.model_dump() for a in artifacts]
 
         def fn(rec: JobRecord) -> dict:
-            if rec.status in FINAL:
+            if rec.status in FINAL or (generation is not None and rec.generation != generation):
                 return {}
             if rec.cancel_requested:
                 return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
@@ -173,6 +214,8 @@ class JobStore:
                     "progress": json.dumps((Progress(step=1, total=1, message=status.value)).model_dump())}
 
         rec = self._transition(job_id, fn)
+        if rec.status in FINAL:
+            self.r.zrem(k("running"), job_id)
         self.count_final(rec)
         return rec
 
@@ -201,6 +244,7 @@ class JobStore:
         now = time.time()
         rec = self._transition(job_id, lambda rec: {} if rec.status in FINAL else {
             "status": JobStatus.cancelled.value, "finished_at": str(now)})
+        self.r.zrem(k("running"), job_id)
         self.count_final(rec)
         return rec
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(32 * 2**20, description="largest accepted upload")
     max_pixels: int = Field(8192 * 8192, description="largest decoded image (rows x columns x frames)")
     max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
+    heartbeat_timeout: float = Field(120.0, description="seconds without a heartbeat before a running job is "
+                                     "requeued (its worker died); beats come every quarter of this")
     task_soft_time_limit: int = Field(4 * 3600 - 300, description="seconds before a job is asked to stop")
     task_time_limit: int = Field(4 * 3600, description="seconds before a job is killed")
     visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
         """Refuse configurations where Redis would redeliver a job that is still running."""
         if self.task_soft_time_limit >= self.task_time_limit:
             raise ValueError("RADSYNTH_TASK_SOFT_TIME_LIMIT must be below RADSYNTH_TASK_TIME_LIMIT")
+        if self.heartbeat_timeout < 4:
+            raise ValueError("RADSYNTH_HEARTBEAT_TIMEOUT must be at least 4 s (heartbeats come every quarter of it)")
         if self.visibility_timeout <= self.task_time_limit:
             raise ValueError(
                 f"RADSYNTH_VISIBILITY_TIMEOUT ({self.visibility_timeout}s) must exceed RADSYNTH_TASK_TIME_LIMIT "

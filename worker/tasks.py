@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from worker import runtime
 from worker.celery_app import celery_app
@@ -29,44 +30,104 @@ def notify(record) -> None:
         log.warning("webhook for job %s failed: %s", record.id, type(exc).__name__)
 
 
-@celery_app.task(name="radsynth.run_job", ignore_result=True)
-def run_job(job_id: str) -> None:
-    """Run one job by id. Redelivered jobs are counted and failed after RADSYNTH_MAX_DELIVERIES."""
-    from models.errors import InputError
-    from models.findings import UnknownFindingError
-    from worker.handlers import JobCancelled, run
+class Heartbeat:
+    """Beats for a running job from a side thread, so a long step never looks like a dead worker."""
 
+    def __init__(self, store, job_id: str, every: float):
+        self.store, self.job_id, self.every = store, job_id, every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id[:8]}", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.store.heartbeat(self.job_id)
+            except Exception as exc:  # noqa: BLE001 - Redis may be restarting; the next beat retries
+                log.warning("heartbeat for job %s failed: %s", self.job_id, type(exc).__name__)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+
+
+@celery_app.task(name="radsynth.run_job", ignore_result=True)
+def run_job(job_id: str, generation: int = 0) -> None:
+    """Run one job by id. Redelivered jobs are counted and failed after RADSYNTH_MAX_DELIVERIES; a message
+    older than the job's generation (it was requeued after its worker died) is skipped."""
     store = runtime.job_store()
-    record = store.start(job_id)
-    if record.status != JobStatus.running:
-        log.info("job %s is %s; skipping", job_id, record.status)
+    record = store.start(job_id, generation)
+    if record.status != JobStatus.running or record.generation != generation:
+        log.info("job %s is %s (generation %d, message %d); skipping", job_id, record.status, record.generation,
+                 generation)
         return
-    limit = get_settings().max_deliveries
-    if record.deliveries > limit:
-        final = store.finish(job_id, error=JobError(
-            code="redelivery_limit", message=f"the job stopped its worker {record.deliveries - 1} times "
-                                             f"(limit {limit}); it will not be retried"))
-        notify(final)
-        return
-    log.info("job %s (%s) delivery %d", job_id, record.kind, record.deliveries)
-    try:
-        result, artifacts = run(record)
-        final = store.finish(job_id, result=result, artifacts=artifacts)
-    except JobCancelled:
-        final = store.mark_cancelled(job_id)
-    except (InputError, UnknownFindingError, FileNotFoundError) as exc:
-        code = getattr(exc, "code", "invalid_input")
-        final = store.finish(job_id, error=JobError(code=code, message=str(exc)))
-    except SoftTimeLimitExceeded:
-        final = store.finish(job_id, error=JobError(code="time_limit", message="the job ran past its time limit"))
-    except Exception as exc:
-        log.exception("job %s failed", job_id)
-        final = store.finish(job_id, error=JobError(code="internal_error",
-                                                    message=f"the worker failed: {type(exc).__name__}"))
+    with Heartbeat(store, job_id, every=max(1.0, get_settings().heartbeat_timeout / 4)):
+        final = _execute(store, record, generation)
     if final.status == JobStatus.cancelled:
         runtime.artifact_store().delete_job(job_id)
     log.info("job %s ended %s", job_id, final.status)
     notify(final)
+
+
+def _execute(store, record, generation: int):
+    """Run the handler and record the outcome (or the redelivery-limit failure)."""
+    from models.errors import InputError
+    from models.findings import UnknownFindingError
+    from worker.handlers import JobCancelled, run
+
+    job_id = record.id
+    limit = get_settings().max_deliveries
+    if record.deliveries > limit:
+        return store.finish(job_id, generation=generation, error=JobError(
+            code="redelivery_limit", message=f"the job stopped its worker {record.deliveries - 1} times "
+                                             f"(limit {limit}); it will not be retried"))
+    log.info("job %s (%s) delivery %d", job_id, record.kind, record.deliveries)
+    try:
+        result, artifacts = run(record)
+        return store.finish(job_id, result=result, artifacts=artifacts, generation=generation)
+    except JobCancelled:
+        return store.mark_cancelled(job_id)
+    except (InputError, UnknownFindingError, FileNotFoundError) as exc:
+        code = getattr(exc, "code", "invalid_input")
+        return store.finish(job_id, generation=generation, error=JobError(code=code, message=str(exc)))
+    except SoftTimeLimitExceeded:
+        return store.finish(job_id, generation=generation,
+                            error=JobError(code="time_limit", message="the job ran past its time limit"))
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        return store.finish(job_id, generation=generation, error=JobError(
+            code="internal_error", message=f"the worker failed: {type(exc).__name__}"))
+
+
+def reap_forever(stop: threading.Event) -> None:
+    """Requeue running jobs whose heartbeat stopped (their worker was killed, host and all), until `stop`."""
+    from worker.contracts import QUEUE_OF
+
+    timeout = get_settings().heartbeat_timeout
+    while not stop.wait(max(1.0, timeout / 4)):
+        try:
+            for rec in runtime.job_store().requeue_stale(timeout):
+                log.warning("job %s lost its worker; requeued as generation %d", rec.id, rec.generation)
+                run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
+        except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next round
+            log.warning("reaper round failed: %s", type(exc).__name__)
+
+
+_reaper_stop = threading.Event()
+
+
+@worker_ready.connect
+def start_reaper(**_: object) -> None:
+    """Each worker's main process watches for jobs orphaned by dead workers (any host, any queue)."""
+    threading.Thread(target=reap_forever, args=(_reaper_stop,), name="radsynth-reaper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def stop_reaper(**_: object) -> None:
+    _reaper_stop.set()
 
 
 @worker_process_init.connect

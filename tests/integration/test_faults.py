@@ -1,0 +1,81 @@
+"""Faults survived by real processes: workers SIGKILLed mid-job (whole worker, or only its pool child as the OOM
+killer does), a poison job, and Redis killed with jobs queued. The fast subset of `scripts/fault_drill.py`."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.integration.deployment import Deployment, wait_until
+
+SLOW_JOB = {"n": 4, "sampler": "ddpm", "steps": 1000}  # ~10 s on one CPU thread with the tiny model
+
+
+@pytest.fixture
+def deployment(tmp_path, tiny_generator_dir, tiny_classifier_dir):
+    d = Deployment(tmp_path, tiny_generator_dir, tiny_classifier_dir, heartbeat_timeout=4, max_deliveries=2)
+    d.start_redis()
+    d.start_api()
+    yield d
+    d.stop_all()
+
+
+def stored_files(d: Deployment, job_id: str) -> list[str]:
+    folder = d.root / "var" / "artifacts" / job_id
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_job_survives_its_whole_worker_being_killed(deployment):
+    d = deployment
+    d.start_worker("w1")
+    job_id = d.generate(**SLOW_JOB)
+    d.wait_status(job_id, ("running",), min_step=20)
+    d.kill("w1")  # the worker and its pool child die together, leaving the message unacked in Redis
+    d.start_worker("w2")
+    job = d.wait_status(job_id)
+    assert job["status"] == "succeeded", job
+    assert job["deliveries"] == 2
+    names = stored_files(d, job_id)
+    assert len(names) == len(set(names)) == len(job["artifacts"]) and not [n for n in names if n.startswith(".tmp")]
+
+
+def test_a_job_survives_its_pool_child_being_killed(deployment):
+    d = deployment
+    d.start_worker("w1")
+    job_id = d.generate(**SLOW_JOB)
+    d.wait_status(job_id, ("running",), min_step=20)
+    os.kill(d.pool_children("w1")[0], signal.SIGKILL)  # as the OOM killer would
+    job = d.wait_status(job_id)
+    assert job["status"] == "succeeded", job
+    assert job["deliveries"] == 2
+
+
+def test_a_poison_job_fails_after_the_delivery_limit(deployment):
+    d = deployment
+    d.start_worker("w1")
+    job_id = d.generate(**SLOW_JOB)
+    for delivery in (1, 2):  # max_deliveries=2: each delivery kills its worker's pool process
+        wait_until(lambda n=delivery: d.job(job_id)["deliveries"] == n and d.job(job_id)["progress"].get("step", 0)
+                   > 5, 90, 0.2, f"delivery {delivery}")
+        os.kill(d.pool_children("w1")[0], signal.SIGKILL)
+    job = d.wait_status(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "redelivery_limit", job
+    assert "2 times" in job["error"]["message"]
+    quick = d.generate()  # the worker still serves other jobs
+    assert d.wait_status(quick)["status"] == "succeeded"
+
+
+def test_queued_jobs_survive_redis_being_killed(deployment):
+    d = deployment
+    ids = [d.generate(seed=i) for i in range(5)]  # no worker yet: all stay queued
+    wait_until(lambda: os.path.getsize(next((d.root / "redis").rglob("*.aof*"))) > 0, 10, 0.2, "the AOF file")
+    import time
+
+    time.sleep(1.5)  # appendfsync everysec
+    d.kill("redis")
+    d.start_redis()
+    d.start_worker("w1")
+    jobs = [d.wait_status(i) for i in ids]
+    assert [j["status"] for j in jobs] == ["succeeded"] * 5
