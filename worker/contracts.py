@@ -32,7 +32,8 @@ class GenerateParams(BaseModel):
     finding: str = Field(..., description="finding name(s) of the model, e.g. consolidation or effusion+cardiomegaly")
     n: int = Field(4, ge=1, le=64, description="number of images")
     model: str | None = Field(None, description="generator name (GET /models); default: the bundled one")
-    format: Literal["png", "dicom", "both"] = Field("png", description="image file format(s)")
+    format: Literal["png", "dicom", "both"] = Field(
+        "both", description="image file format(s): PNG, synthetic DICOM, or both")
     sampler: Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] = Field(
         "dpmsolver++", description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default 25; ddpm 1000)")
