@@ -1,8 +1,10 @@
 """De-identify DICOM datasets with the PS3.15 Annex E Basic Application Level Confidentiality Profile.
 
 Attributes of Table E.1-1 are emptied (type 2, action Z), removed (X) or given new UIDs (U); private
-tags, overlays and curves are removed; sequences are cleaned recursively. Burned-in text in pixels is
-not detected: uploads with BurnedInAnnotation YES are refused by the caller.
+tags, overlays and curves are removed; sequences are cleaned recursively. Then, stricter than the profile, only
+an allow-list survives: what decoding and display need, the emptied patient and study attributes, and the
+de-identification marks. An attribute the table misses (or a newer standard adds) is therefore dropped too.
+Burned-in text in pixels is not detected: uploads with BurnedInAnnotation YES are refused by the caller.
 """
 
 from __future__ import annotations
@@ -76,6 +78,44 @@ NEW_UID = {
 }
 
 
+# Everything else is dropped after the table's actions (see allow_only).
+KEEP = {
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "Modality", "ConversionType", "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+    "NumberOfFrames", "FrameIncrementPointer", "Rows", "Columns", "PixelSpacing", "ImagerPixelSpacing",
+    "PixelAspectRatio", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SmallestImagePixelValue",
+    "LargestImagePixelValue", "PixelPaddingValue", "PixelPaddingRangeLimit", "RescaleIntercept", "RescaleSlope",
+    "RescaleType", "ModalityLUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+    "PresentationLUTShape", "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod",
+    "BurnedInAnnotation", "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData", "PixelData",
+    "FloatPixelData", "DoubleFloatPixelData", "ExtendedOffsetTable", "ExtendedOffsetTableLengths",
+    "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence", *EMPTY,
+}
+KEEP_IN_LUT_ITEMS = {"LUTDescriptor", "LUTData", "ModalityLUTType"}
+KEEP_FILE_META = {"FileMetaInformationVersion", "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID",
+                  "TransferSyntaxUID"}
+
+
+def allow_only(ds: Dataset) -> None:
+    """Drop every element outside the allow-list; LUT sequence items keep only their numeric tables."""
+    for elem in list(ds):
+        if elem.keyword not in KEEP:
+            del ds[elem.tag]
+        elif elem.keyword in ("ModalityLUTSequence", "VOILUTSequence"):
+            for item in elem.value:
+                for inner in list(item):
+                    if inner.keyword not in KEEP_IN_LUT_ITEMS:
+                        del item[inner.tag]
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        for elem in list(meta):
+            if elem.keyword not in KEEP_FILE_META:
+                del meta[elem.tag]
+
+
 def clean(ds: Dataset, uid_map: dict[str, str]) -> None:
     """Apply the profile to `ds` in place, recursing into sequences."""
     ds.remove_private_tags()
@@ -103,6 +143,7 @@ def deidentify(ds: Dataset) -> Dataset:
     """Return `ds` de-identified in place, marked with PatientIdentityRemoved and the method used."""
     uid_map: dict[str, str] = {}
     clean(ds, uid_map)
+    allow_only(ds)
     if hasattr(ds, "file_meta") and "MediaStorageSOPInstanceUID" in ds.file_meta:
         ds.file_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", generate_uid())
     ds.PatientIdentityRemoved = "YES"

@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.uid import UID
 
 from models.errors import (
     CorruptImageError,
@@ -30,7 +31,9 @@ def parse_dicom(data: bytes) -> Dataset:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except Exception as exc:  # pydicom raises many exception types on corrupt input
-        raise CorruptImageError(f"not a readable DICOM file: {type(exc).__name__}: {exc}") from exc
+        # Only the type: pydicom's messages can quote element values, which may identify the patient.
+        raise CorruptImageError(f"not a readable DICOM file ({type(exc).__name__}); check that it is a complete "
+                                "DICOM Part 10 file") from exc
     for warning in caught:
         if "end of file" in str(warning.message).lower():
             raise CorruptImageError("the DICOM file is truncated (it ends inside a data element)")
@@ -57,7 +60,8 @@ def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Non
     except (UnsupportedFormatError, ImageTooLargeError, CorruptImageError):
         raise
     except Exception as exc:
-        raise CorruptImageError(f"DICOM image attributes are missing or invalid: {exc}") from exc
+        raise CorruptImageError(f"DICOM image attributes (Rows, Columns, Transfer Syntax) are missing or invalid "
+                                f"({type(exc).__name__})") from exc
     if rows <= 0 or cols <= 0 or frames <= 0:
         raise CorruptImageError(f"DICOM image has an invalid size {rows}x{cols}x{frames}")
     if rows * cols * frames > max_pixels:
@@ -65,6 +69,10 @@ def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Non
             f"DICOM image is {rows}x{cols}x{frames} = {rows * cols * frames} pixels; "
             f"the limit is {max_pixels}"
         )
+    if not isinstance(syntax, UID) or not syntax.is_transfer_syntax:
+        raise UnsupportedTransferSyntaxError(
+            f"the DICOM Transfer Syntax UID {str(syntax)[:64]!r} is not a known transfer syntax; send the image "
+            "uncompressed (Explicit VR Little Endian) or as JPEG baseline")
     if syntax.is_compressed:
         try:
             available = get_decoder(syntax).is_available
@@ -116,7 +124,8 @@ def dataset_to_image(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Lo
     except (UnsupportedTransferSyntaxError, ImageTooLargeError):
         raise
     except Exception as exc:  # decoders and LUT code raise many types on corrupt data
-        raise CorruptImageError(f"DICOM pixel data could not be decoded: {type(exc).__name__}: {exc}") from exc
+        raise CorruptImageError(f"DICOM pixel data could not be decoded ({type(exc).__name__}); the file may be "
+                                "truncated or its image attributes wrong") from exc
     if photometric == "MONOCHROME1":
         unit = 1.0 - unit
     if unit.ndim != 2 or not np.isfinite(unit).all():
