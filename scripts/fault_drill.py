@@ -98,7 +98,8 @@ def kill_rounds(d: Deployment, events: Events, rounds: int) -> dict:
     for i in range(rounds):
         kind, whole = KINDS[i % 3], (i // 3) % 2 == 0
         job_id = submit(d, kind, i)
-        d.wait_status(job_id, ("running",), timeout=120, min_step=2)
+        # Training is killed after its first checkpoint (every 30 steps here), so the drill sees it resume.
+        d.wait_status(job_id, ("running",), timeout=180, min_step=40 if kind == "train" else 2)
         before = d.job(job_id)["deliveries"]
         killed_at = time.time()
         if whole:

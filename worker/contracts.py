@@ -116,3 +116,5 @@ class JobRecord(JobView):
     owner: str
     generation: int = 0  # bumped when a job is requeued after its worker died; older messages are ignored
     heartbeat_at: float | None = None
+    runner: str | None = None  # host:pid of the process running it
+    already_running: bool = Field(False, exclude=True)  # set by JobStore.start, never stored

@@ -7,6 +7,8 @@ so concurrent writers never overwrite each other. Status transitions use WATCH/M
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -21,6 +23,31 @@ JSON_FIELDS = ("params", "progress", "result", "artifacts", "error")
 
 def k(*parts: str) -> str:
     return ":".join((PREFIX, *parts))
+
+
+HOST = socket.gethostname()
+
+
+def runner_id() -> str:
+    """This process, as recorded on the jobs it runs."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def runner_alive(runner: str | None) -> bool:
+    """Whether a job's runner may still be alive: a process on this host is checked; one elsewhere is assumed
+    alive (its heartbeat decides)."""
+    if not runner or ":" not in runner:
+        return False
+    host, _, pid = runner.rpartition(":")
+    if host != HOST:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class JobNotFound(KeyError):
@@ -130,19 +157,27 @@ class JobStore:
         self.publish(rec)
         return rec
 
-    def start(self, job_id: str, generation: int = 0) -> JobRecord:
-        """Mark running and count the delivery. A finished job, or a message older than the job's generation
-        (the job was requeued after a crash), leaves the record unchanged: the caller checks and skips."""
+    def start(self, job_id: str, generation: int = 0, *, runner: str = "", heartbeat_timeout: float = 120.0
+              ) -> JobRecord:
+        """Mark running and count the delivery. Left unchanged, for the caller to skip: a finished job, a message
+        older than the job's generation (requeued after a crash), and a job still running elsewhere (a live
+        runner with a fresh heartbeat: Redis redelivered its message, e.g. after the visibility timeout)."""
         now = time.time()
+        busy: list[bool] = []
 
         def fn(rec: JobRecord) -> dict:
             if rec.status in FINAL or rec.generation != generation:
                 return {}
+            fresh = rec.heartbeat_at is not None and now - rec.heartbeat_at < heartbeat_timeout
+            if rec.status == JobStatus.running and fresh and runner_alive(rec.runner):
+                busy.append(True)
+                return {}
             return {"status": JobStatus.running.value, "started_at": str(now), "deliveries": str(rec.deliveries + 1),
-                    "heartbeat_at": str(now)}
+                    "heartbeat_at": str(now), "runner": runner}
 
         rec = self._transition(job_id, fn)
-        if rec.generation != generation:
+        rec.already_running = bool(busy)
+        if rec.generation != generation or busy:
             return rec
         self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
         if rec.status == JobStatus.running:

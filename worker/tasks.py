@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from worker import runtime
 from worker.celery_app import celery_app
 from worker.contracts import JobError, JobStatus
+from worker.jobs import runner_id
 from worker.settings import get_settings
 
 log = logging.getLogger("radsynth.worker")
@@ -59,12 +60,16 @@ def run_job(job_id: str, generation: int = 0) -> None:
     """Run one job by id. Redelivered jobs are counted and failed after RADSYNTH_MAX_DELIVERIES; a message
     older than the job's generation (it was requeued after its worker died) is skipped."""
     store = runtime.job_store()
-    record = store.start(job_id, generation)
+    settings = get_settings()
+    record = store.start(job_id, generation, runner=runner_id(), heartbeat_timeout=settings.heartbeat_timeout)
+    if record.already_running:
+        log.warning("job %s is running in %s; this delivery is a duplicate and is dropped", job_id, record.runner)
+        return
     if record.status != JobStatus.running or record.generation != generation:
         log.info("job %s is %s (generation %d, message %d); skipping", job_id, record.status, record.generation,
                  generation)
         return
-    with Heartbeat(store, job_id, every=max(1.0, get_settings().heartbeat_timeout / 4)):
+    with Heartbeat(store, job_id, every=max(1.0, settings.heartbeat_timeout / 4)):
         final = _execute(store, record, generation)
     if final.status == JobStatus.cancelled:
         runtime.artifact_store().delete_job(job_id)

@@ -9,24 +9,16 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import NIH, PNEUMONIA_NPZ
+from tests.integration.deployment import wait_until as wait_for
 
 KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.integration.deployment import Deployment, wait_until
+from tests.integration.deployment import REPO, Deployment, wait_until
 
 SLOW_JOB = {"n": 4, "sampler": "ddpm", "steps": 1000}  # ~10 s on one CPU thread with the tiny model
 
@@ -79,3 +79,46 @@ def test_queued_jobs_survive_redis_being_killed(deployment):
     d.start_worker("w1")
     jobs = [d.wait_status(i) for i in ids]
     assert [j["status"] for j in jobs] == ["succeeded"] * 5
+
+
+def test_a_redelivered_message_of_a_running_job_is_dropped(deployment):
+    """What Redis does when a job outlives the visibility timeout: deliver its message again. The second
+    delivery finds the job running in a live process with a fresh heartbeat, and drops the message."""
+    from worker.celery_app import make_celery
+    from worker.contracts import QUEUE_OF
+
+    d = deployment
+    d.start_worker("w1")
+    d.start_worker("w2")
+    job_id = d.generate(**SLOW_JOB)
+    d.wait_status(job_id, ("running",), min_step=20)
+    os.environ["RADSYNTH_REDIS_URL"], saved = d.env["RADSYNTH_REDIS_URL"], os.environ.get("RADSYNTH_REDIS_URL")
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        make_celery().send_task("radsynth.run_job", args=[job_id, 0], queue=QUEUE_OF["generate"])
+    finally:
+        if saved is None:
+            os.environ.pop("RADSYNTH_REDIS_URL")
+        else:
+            os.environ["RADSYNTH_REDIS_URL"] = saved
+        get_settings.cache_clear()
+    job = d.wait_status(job_id)
+    assert job["status"] == "succeeded" and job["deliveries"] == 1, job
+    logs = "".join((d.root / f"{w}.log").read_text() for w in ("w1", "w2"))
+    assert "duplicate and is dropped" in logs
+    assert logs.count(f"job {job_id} ended") == 1
+
+
+def test_unsafe_timeouts_are_refused_at_start():
+    """A visibility timeout shorter than the time limit would let Redis run long jobs twice: workers refuse it."""
+    import subprocess
+
+    from worker.processes import worker_command
+
+    env = os.environ | {"RADSYNTH_VISIBILITY_TIMEOUT": "60", "RADSYNTH_TASK_TIME_LIMIT": "120",
+                        "RADSYNTH_TASK_SOFT_TIME_LIMIT": "100", "RADSYNTH_REDIS_URL": "redis://127.0.0.1:1/0"}
+    out = subprocess.run(worker_command(), env=env, capture_output=True, text=True, timeout=120,
+                         cwd=REPO)
+    assert out.returncode != 0 and "RADSYNTH_VISIBILITY_TIMEOUT" in out.stderr + out.stdout
