@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import SIIM, SIIM_MONO1
 from tests.upload_fuzz import check_uploads, corpus_files, mutants
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns on every damaged value
 
 
 def test_every_corpus_dicom_is_accepted_or_refused_with_a_4xx():
