@@ -76,3 +76,7 @@ def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
 
 
 OwnerDep = Annotated[str, Depends(owner_dep)]
+
+
+IDEMPOTENCY_HEADER = Header(alias="Idempotency-Key", min_length=1, max_length=200,
+                            description="a retried POST with the same key (1-200 characters) returns the same job")

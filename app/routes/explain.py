@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from app.catalog import canonical_findings, model_info
-from app.deps import ArtifactsDep, OwnerDep, SettingsDep, StoreDep
+from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, JobOut
 from app.submit import submit
@@ -31,7 +31,7 @@ async def explain(
     n_steps: Annotated[int, Form(ge=4, le=500, description="integration steps")] = 50,
     baseline: Annotated[Literal["black", "blur"], Form(description="IG baseline")] = "black",
     model: Annotated[str | None, Form(description="classifier name; default: the bundled one")] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Queue an explanation of an uploaded X-ray; DICOM is de-identified before it is stored."""
     length = request.headers.get("content-length")

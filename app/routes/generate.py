@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import ValidationError
 
 from app.catalog import canonical_findings, model_info
-from app.deps import OwnerDep, SettingsDep, StoreDep
+from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError, readable
 from app.schemas import ErrorBody, JobOut
 from app.submit import submit
@@ -37,7 +37,7 @@ def generate(
     gif: Annotated[bool | None, Query(description="return a denoising GIF")] = None,
     qc: Annotated[bool | None, Query(description="label agreement and memorisation per image")] = None,
     body: Annotated[GenerateParams | None, Body(description="the same parameters as JSON")] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Queue generation of synthetic images of a finding; poll the returned job."""
     query = {k: v for k, v in {"finding": finding, "n": n, "model": model, "format": format, "sampler": sampler,

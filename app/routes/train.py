@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from app.catalog import sync_models
-from app.deps import OwnerDep, SettingsDep, StoreDep
+from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
@@ -23,7 +23,7 @@ ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
 
 @router.post("/train", status_code=202, response_model=JobOut, operation_id="train", responses=ERRORS)
 def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: StoreDep,
-          idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JobOut:
+          idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None) -> JobOut:
     """Queue training; on success the model appears in GET /models under `name`."""
     roots = settings.dataset_roots()
     if params.dataset not in roots:

@@ -176,3 +176,12 @@ def test_server_sent_events_stream_progress_until_the_end(client):
                     break
     assert events[0][0] == "job" and events[-1][1]["status"] == "succeeded"
     assert any(k == "progress" for k, _ in events)
+
+
+def test_unparsable_bodies_and_wrong_methods_get_clear_answers(client):
+    r = client.post("/train", content=b"{not json", headers=headers(**{"Content-Type": "application/json"}))
+    assert r.status_code == 422 and "JSON" in r.json()["error"]["message"], r.text
+    r = client.request("OPTIONS", "/jobs/" + "0" * 32, headers=headers())
+    assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) >= {"GET", "DELETE"}
+    r = client.post("/generate?finding=mass", headers=headers(**{"Idempotency-Key": "x" * 201}))
+    assert r.status_code == 422 and "Idempotency-Key" in r.json()["error"]["message"]
