@@ -96,6 +96,14 @@ def dicom_with_syntax(uid: str) -> bytes:
     return buf.getvalue()
 
 
+def burned_in() -> bytes:
+    ds = pydicom.dcmread(SIIM)
+    ds.BurnedInAnnotation = "YES"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("case,status,code,fragment", [
     ("text", 415, "unsupported_format", "not PNG, JPEG or DICOM"),
     ("empty", 415, "unsupported_format", "empty"),
@@ -105,6 +113,7 @@ def dicom_with_syntax(uid: str) -> bytes:
     ("bomb_png", 413, "image_too_large", "pixels"),
     ("oversized", 413, "upload_too_large", "larger than"),
     ("corrupt_png", 422, "corrupt_image", "PNG"),
+    ("burned_in_annotation", 422, "invalid_input", "burned-in annotation"),
 ])
 def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
     siim = SIIM.read_bytes()
@@ -117,6 +126,7 @@ def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
         "bomb_png": bomb_png(20000),
         "oversized": b"\x89PNG\r\n\x1a\n" + b"\0" * 3_100_000,
         "corrupt_png": b"\x89PNG\r\n\x1a\n" + b"\x13" * 500,
+        "burned_in_annotation": burned_in(),
     }[case]
     r = post_file(client, data, name="../../etc/passwd")
     assert r.status_code == status, r.text
