@@ -33,6 +33,7 @@ function el(tag, attrs = {}, ...children) {
 function show(view) {
   document.querySelectorAll(".tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.view === view)));
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
+  say("");
   if (view === "jobs") refreshJobs();
   if (view === "models") loadModelCards();
 }
@@ -183,8 +184,13 @@ async function refreshJobs() {
     for (const j of list.items) {
       const p = j.progress || {}, dur = j.started_at ? (((j.finished_at || Date.now() / 1000) - j.started_at).toFixed(1) + " s") : "";
       const act = ["queued", "running"].includes(j.status) ? el("button", { type: "button", onclick: () => cancel(j.id), "aria-label": `cancel job ${j.id.slice(0, 8)}` }, "Cancel") : "";
+      const files = el("td", { class: "files" });
+      for (const a of (j.artifacts || []).filter((a) => !a.name.endsWith(".npy"))) {
+        files.append(el("button", { type: "button", class: "link", onclick: () => download(a.url, a.name), "aria-label": `download ${a.name}` }, a.name), " ");
+      }
+      if (j.error) files.append(el("span", { class: "error" }, j.error.message));
       rows.append(el("tr", {}, el("td", {}, j.kind), el("td", {}, j.status), el("td", {}, p.total ? `${p.step}/${p.total}` : ""),
-        el("td", {}, dur), el("td", {}, new Date(j.created_at * 1000).toLocaleTimeString()), el("td", {}, act)));
+        el("td", {}, dur), el("td", {}, new Date(j.created_at * 1000).toLocaleTimeString()), files, el("td", {}, act)));
     }
   } catch (e) { say(e.message, true); }
 }
@@ -199,7 +205,8 @@ async function loadModelCards() {
         el("p", {}, `${m.kind}, ${m.resolution || "?"} px, trained on ${m.dataset || "?"}; findings: ${m.findings.join(", ")}`));
       if (metrics) card.append(el("p", {}, metrics));
       if (m.kind === "generator") {
-        const img = el("img", { alt: `sample grid of ${m.name}` }); card.append(img);
+        const img = el("img", { alt: `sample grid of ${m.name}` });
+        card.append(el("figure", { class: "grid" }, img, el("figcaption", {}, `Samples from its last training step, one row per finding, top to bottom: ${m.findings.join(", ")}`)));
         blobUrl(`/models/${encodeURIComponent(m.name)}/samples.png`).then((u) => { img.src = u; }).catch(() => img.remove());
       }
       box.append(card);

@@ -102,3 +102,15 @@ def test_cancel_a_job_from_the_jobs_view(page, client):
     wait_for(lambda: client.get(f"/jobs/{slow['id']}", headers=headers()).json()["status"] == "cancelled", 60,
              what="cancellation")
     page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
+
+
+def test_jobs_view_links_each_file_and_models_view_labels_the_grid(page, client):
+    from tests.integration.conftest import wait_job
+
+    job = wait_job(client, client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=headers()).json()["id"])
+    page.click("button[data-view=jobs]")
+    name = next(a["name"] for a in job["artifacts"] if a["name"].endswith(".dcm"))
+    page.locator(f"button[aria-label='download {name}']").first.wait_for(timeout=15000)
+    page.click("button[data-view=models]")
+    page.wait_for_selector("figure.grid figcaption")
+    assert "one row per finding" in page.inner_text("figure.grid figcaption")
