@@ -23,7 +23,7 @@ def make_celery() -> Celery:
         result_backend_transport_options=transport,
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        worker_max_tasks_per_child=200,
+        worker_max_tasks_per_child=s.max_tasks_per_child or None,
         # A replacement pool process imports torch and diffusers before it reports up; with the default 4 s a
         # loaded machine killed and respawned it forever after an OOM kill (measured in tests/integration).
         worker_proc_alive_timeout=120,

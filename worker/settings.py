@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(32 * 2**20, description="largest accepted upload")
     max_pixels: int = Field(8192 * 8192, description="largest decoded image (rows x columns x frames)")
     max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
+    max_tasks_per_child: int = Field(200, description="a pool process is replaced after this many jobs (0 = never)")
     heartbeat_timeout: float = Field(120.0, description="seconds without a heartbeat before a running job is "
                                      "requeued (its worker died); beats come every quarter of this")
     task_soft_time_limit: int = Field(4 * 3600 - 300, description="seconds before a job is asked to stop")

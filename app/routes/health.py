@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import redis
@@ -15,10 +16,26 @@ router = APIRouter(tags=["health"])
 _workers_cache: dict = {"at": 0.0, "value": {}}
 
 
+_refreshing = threading.Lock()
+
+
 def live_workers(ttl: float = 5.0) -> dict[str, int]:
-    """Worker processes consuming each queue (Celery broadcast, cached for a few seconds)."""
-    if time.time() - _workers_cache["at"] < ttl:
-        return _workers_cache["value"]
+    """Worker processes consuming each queue. The Celery broadcast takes up to a second, so after the first answer
+    it is refreshed in the background and /health answers from the cache at once (the load test measured a 1 s
+    p99 when every fifth second's call waited for it)."""
+    if _workers_cache["at"] == 0:
+        return _refresh_workers()
+    if time.time() - _workers_cache["at"] >= ttl and _refreshing.acquire(blocking=False):
+        def refresh() -> None:
+            try:
+                _refresh_workers()
+            finally:
+                _refreshing.release()
+        threading.Thread(target=refresh, name="radsynth-health-refresh", daemon=True).start()
+    return _workers_cache["value"]
+
+
+def _refresh_workers() -> dict[str, int]:
     from worker.celery_app import celery_app
 
     counts: dict[str, int] = {"interactive": 0, "train": 0}
