@@ -13,13 +13,23 @@ from models.data.preprocess import SquareMode, load_image_file
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
 
 
+def finding_folders(root: Path) -> list[str]:
+    """The finding names of an image folder: its subfolders, sorted (hidden ones skipped)."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def csv_label_names(rows: list[dict]) -> list[str]:
+    """The finding names used in a labels CSV (`labels` joined by '|'), sorted."""
+    return sorted({lab for row in rows for lab in row["labels"].split("|") if lab})
+
+
 class ImageFolder(ImageDataset):
     """`root/<finding>/*.png|jpg|dcm`; split by file name hash (no patient ids are known)."""
 
     def __init__(self, root: str | Path, split: Split = "train", resolution: int = 64, *,
                  square: SquareMode = "crop"):
         root = Path(root)
-        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names = finding_folders(root)
         if not names:
             raise FileNotFoundError(f"{root} has no subfolders; expected one subfolder per finding")
         records = []
@@ -49,7 +59,7 @@ class DicomFolder(ImageDataset):
         if not csv_path.exists():
             raise FileNotFoundError(f"{csv_path} not found: a DICOM folder needs a labels CSV (file,labels)")
         rows = list(csv.DictReader(csv_path.open(newline="")))
-        names = sorted({lab for row in rows for lab in row["labels"].split("|") if lab})
+        names = csv_label_names(rows)
         records = []
         for row in rows:
             group = row.get("patient_id") or row["file"]

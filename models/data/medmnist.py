@@ -19,6 +19,11 @@ KNOWN_LABELS = {
 }
 
 
+def class_count(raw: np.ndarray) -> int:
+    """Classes in a MedMNIST label array: its columns when multi-label, else the largest label + 1."""
+    return raw.shape[1] if raw.ndim == 2 and raw.shape[1] > 1 else int(raw.max()) + 1
+
+
 def medmnist_label_names(path: Path, n_classes: int) -> tuple[str, ...]:
     stem = path.stem.split("_")[0].lower()
     return KNOWN_LABELS.get(stem, tuple(f"class_{i}" for i in range(n_classes)))
@@ -35,8 +40,7 @@ class MedMNIST(ImageDataset):
             self.images = np.concatenate([npz[f"{s}_images"] for s in splits])
             raw = np.concatenate([npz[f"{s}_labels"] for s in splits])
         multilabel = raw.ndim == 2 and raw.shape[1] > 1
-        n_classes = raw.shape[1] if multilabel else int(raw.max()) + 1
-        names = list(label_names or medmnist_label_names(self.path, n_classes))
+        names = list(label_names or medmnist_label_names(self.path, class_count(raw)))
         records = []
         for i, row in enumerate(raw):
             active = [names[j] for j in np.flatnonzero(row)] if multilabel else [names[int(row.reshape(-1)[0])]]

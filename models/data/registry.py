@@ -61,15 +61,17 @@ def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[st
 
         return list(NIH_LABELS)
     if fmt == "medmnist":
-        from models.data.medmnist import medmnist_label_names
+        from models.data.medmnist import class_count, medmnist_label_names
 
         with np.load(path) as npz:
-            raw = npz["train_labels"]
-        n_classes = raw.shape[1] if raw.ndim == 2 and raw.shape[1] > 1 else int(raw.max()) + 1
-        return list(medmnist_label_names(path, n_classes))
+            return list(medmnist_label_names(path, class_count(npz["train_labels"])))
     if fmt == "dicom_folder":
+        from models.data.folders import csv_label_names
+
         with (path / "labels.csv").open(newline="") as fh:
-            return sorted({lab for row in csv.DictReader(fh) for lab in row["labels"].split("|") if lab})
+            return csv_label_names(list(csv.DictReader(fh)))
     if fmt == "image_folder":
-        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        from models.data.folders import finding_folders
+
+        return finding_folders(path)
     raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
