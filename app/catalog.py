@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ApiError
-from models.catalog import list_models, resolve_model
+from models.catalog import list_models
 from models.findings import UnknownFindingError, resolve
 from worker.settings import Settings
 from worker.stores import open_store
@@ -14,17 +14,26 @@ def sync_models(settings: Settings, *, force: bool = False) -> list[str]:
     return open_store(settings).sync_models(settings.trained_models_dir, force=force)
 
 
+def find_model(settings: Settings, name: str, kind: str | None = None) -> dict:
+    """A model's info by name (never a path: names come from clients). One this host lacks is first fetched from
+    the shared store; an unknown name is a 422 listing the available ones."""
+    def lookup() -> dict | None:
+        return next((m for m in list_models(settings.model_search_dirs(), kind=kind) if m["name"] == name), None)
+
+    info = lookup()
+    if info is None and sync_models(settings, force=True):
+        info = lookup()
+    if info is None:
+        names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind)]
+        raise ApiError("unknown_model", f"unknown {kind or 'model'} {name!r}; available: "
+                       f"{', '.join(names) or '(none)'}")
+    return info
+
+
 def model_info(settings: Settings, name: str | None, kind: str) -> dict:
+    """The named model of this kind, or the configured default."""
     default = settings.default_generator if kind == "generator" else settings.default_classifier
-    wanted = name or default
-    for attempt in range(2):
-        for info in list_models(settings.model_search_dirs(), kind=kind):
-            if info["name"] == wanted:
-                return info
-        if attempt == 0 and not sync_models(settings, force=True):
-            break
-    names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind)]
-    raise ApiError("unknown_model", f"unknown {kind} {wanted!r}; available: {', '.join(names) or '(none)'}")
+    return find_model(settings, name or default, kind)
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:
@@ -33,15 +42,3 @@ def canonical_findings(info: dict, names: str | list[str]) -> list[str]:
     except UnknownFindingError as exc:
         raise ApiError("unknown_finding", f"{exc} (model {info['name']})") from exc
 
-
-def any_model(settings: Settings, name: str) -> dict:
-    try:
-        folder = resolve_model(name, extra=settings.model_search_dirs())
-    except ValueError as exc:
-        if not sync_models(settings, force=True):
-            raise ApiError("unknown_model", str(exc)) from exc
-        folder = resolve_model(name, extra=settings.model_search_dirs())
-    for info in list_models(settings.model_search_dirs()):
-        if info["path"] == str(folder):
-            return info
-    raise ApiError("unknown_model", f"unknown model {name!r}")

@@ -138,24 +138,28 @@ class JobStore:
 
     # -- transitions ----------------------------------------------------------------------------------
     def _transition(self, job_id: str, fn) -> JobRecord:
+        return self._apply(job_id, fn)[0]
+
+    def _apply(self, job_id: str, fn) -> tuple[JobRecord, bool]:
+        """Write `fn(record)`'s changes in a WATCH/MULTI transaction; returns the record after it and whether
+        anything was written (Redis may retry the transaction: the last attempt decides)."""
         key = k("job", job_id)
-        result: list[JobRecord] = []
+        changed = [False]
 
         def tx(pipe: redis.client.Pipeline) -> None:
             raw = pipe.hgetall(key)
             if not raw:
                 raise JobNotFound(job_id)
-            rec = self.decode(raw)
-            changes = fn(rec)
+            changes = fn(self.decode(raw))
+            changed[0] = bool(changes)
             pipe.multi()
             if changes:
                 pipe.hset(key, mapping=changes)
-            result.append(rec)
 
         self.r.transaction(tx, key)
         rec = self.decode(self.r.hgetall(key))
         self.publish(rec)
-        return rec
+        return rec, changed[0]
 
     def start(self, job_id: str, generation: int = 0, *, runner: str = "", heartbeat_timeout: float = 120.0
               ) -> JobRecord:
@@ -207,12 +211,11 @@ class JobStore:
                 return {"status": JobStatus.queued.value, "generation": str(rec.generation + 1)}
 
             try:
-                before = self.decode(self.r.hgetall(k("job", job_id)))
-                rec = self._transition(job_id, fn)
+                rec, changed = self._apply(job_id, fn)
             except (JobNotFound, ValueError):
                 self.r.zrem(k("running"), job_id)
                 continue
-            if rec.status == JobStatus.queued and rec.generation == before.generation + 1:
+            if changed:
                 self.r.zrem(k("running"), job_id)
                 self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
                 requeued.append(rec)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from app.catalog import any_model, model_info, sync_models
+from app.catalog import find_model, model_info, sync_models
 from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelInfo
@@ -37,7 +37,7 @@ def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
 def model_samples(name: str, owner: OwnerDep, settings: SettingsDep) -> FileResponse:
     """The sample grid a generator saved at the end of its training (one row per finding)."""
     try:
-        path = Path(any_model(settings, name)["path"]) / "samples.png"
+        path = Path(find_model(settings, name)["path"]) / "samples.png"
     except ApiError:
         path = None
     if path is None or not path.is_file():
@@ -51,5 +51,5 @@ def findings(owner: OwnerDep, settings: SettingsDep,
              model: Annotated[str | None, Query(description="model name; default: the bundled generator")] = None
              ) -> FindingsOut:
     """The finding names a model accepts (matched case-insensitively, ignoring '_' and spaces)."""
-    info = any_model(settings, model) if model else model_info(settings, None, "generator")
+    info = find_model(settings, model) if model else model_info(settings, None, "generator")
     return FindingsOut(model=info["name"], findings=info.get("findings", []))
