@@ -26,10 +26,16 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def radsynth_env(settings: dict) -> dict[str, str]:
+    """Settings as the RADSYNTH_* variables the processes read."""
+    return {f"RADSYNTH_{k.upper()}": str(v) for k, v in settings.items()}
+
+
 class Deployment:
     """Redis (AOF on) + API + named workers, all sharing one data folder and tiny models."""
 
-    def __init__(self, root: Path, generator_dir: Path, classifier_dir: Path, **settings: str):
+    def __init__(self, root: Path, generator_dir: Path, classifier_dir: Path, *, env: dict[str, str] | None = None,
+                 **settings):
         from worker.redis_server import free_port
 
         self.root = Path(root)
@@ -45,15 +51,15 @@ class Deployment:
             "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen", "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
             "RADSYNTH_API_KEYS": f"{KEY}:drill", "RADSYNTH_RATE_LIMIT_PER_MINUTE": "0",
             "RADSYNTH_MAX_ACTIVE_JOBS": "0", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-        } | {f"RADSYNTH_{k.upper()}": str(v) for k, v in settings.items()}
+        } | (env or {}) | radsynth_env(settings)
         self.procs: dict[str, subprocess.Popen] = {}
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", headers={"X-API-Key": KEY},
                                  timeout=30)
 
     # -- processes --------------------------------------------------------------------------------------
-    def _start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")
-        proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, env=self.env | (env or {}), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs[name] = proc
         return proc
@@ -71,10 +77,11 @@ class Deployment:
         self._start("api", api_command(port=self.api_port))
         wait_until(self._api_up, 60, 0.3, "the API")
 
-    def start_worker(self, name: str = "worker", *, wait: bool = True) -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", *, wait: bool = True, **settings) -> subprocess.Popen:
+        """A worker; `settings` override the deployment's for it alone (e.g. its own data_dir, as on another host)."""
         from worker.processes import worker_command
 
-        proc = self._start(name, worker_command(name=name))
+        proc = self._start(name, worker_command(name=name), radsynth_env(settings))
         if wait:
             wait_until(lambda: self.pool_children(name), 90, 0.3, f"{name}'s pool process")
         return proc
@@ -105,11 +112,16 @@ class Deployment:
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     self.kill(name)
 
-    def _api_up(self) -> bool:
+    def _api_up(self, status: str | None = None) -> bool:
         try:
-            return self.http.get("/health").status_code == 200
+            r = self.http.get("/health")
         except httpx.HTTPError:
             return False
+        return r.status_code == 200 and (status is None or r.json().get("status") == status)
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        """Until /health says ok: Redis, the store and a worker on every queue."""
+        wait_until(lambda: self._api_up("ok"), timeout, 0.5, "/health to say ok")
 
     # -- jobs -------------------------------------------------------------------------------------------
     def generate(self, **params) -> str:
