@@ -30,14 +30,22 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // ---------------------------------------------------------------- views
-function show(view) {
+function show(view, focus = false) {
   document.querySelectorAll(".tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.view === view)));
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
   say("");
+  if (focus) $(`#h-${view}`).focus();  // keyboard users land at the top of the view they opened
   if (view === "jobs") refreshJobs();
   if (view === "models") loadModelCards();
 }
-document.querySelectorAll(".tab").forEach((t) => t.addEventListener("click", () => show(t.dataset.view)));
+const tabs = [...document.querySelectorAll(".tab")];
+tabs.forEach((t, i) => {
+  t.addEventListener("click", (e) => show(t.dataset.view, e.detail === 0));  // detail 0: activated by keyboard
+  t.addEventListener("keydown", (e) => {  // arrow keys move between tabs, as in any tab strip
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+    if (step) { e.preventDefault(); tabs[(i + step + tabs.length) % tabs.length].focus(); }
+  });
+});
 $("#apikey").value = state.key;
 $("#keyform").addEventListener("submit", (e) => {
   e.preventDefault(); state.key = $("#apikey").value.trim(); localStorage.setItem("radsynth-key", state.key);

@@ -22,7 +22,8 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
 
 
 @pytest.fixture(scope="module")
-def page(service):
+def browser(service):
+    """Headless Chromium and the base URL of a uvicorn serving the real app."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed")
@@ -45,17 +46,38 @@ def page(service):
     wait_for(up, 30, what="uvicorn")
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1200, "height": 900})
-        pg.goto(base + "/")
-        pg.fill("#apikey", KEYS["alice"])
-        pg.click("#keyform button")
-        pg.wait_for_function("document.querySelectorAll('#gen-finding option').length > 1")
-        pg.base = base
-        yield pg
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium.base = base
+        yield chromium
+        chromium.close()
     server.terminate()
     server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    """A laptop-width page with alice's key saved."""
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    pg.goto(browser.base + "/")
+    pg.fill("#apikey", KEYS["alice"])
+    pg.click("#keyform button")
+    pg.wait_for_function("document.querySelectorAll('#gen-finding option').length > 1")
+    pg.base = browser.base
+    yield pg
+    pg.close()
+
+
+def tab_to(page, selector: str, limit: int = 60, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches `selector`; fail if the keyboard never gets there."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with the Tab key within {limit} presses")
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_generate_two_images_and_see_them_in_the_gallery(page):
@@ -114,3 +136,53 @@ def test_jobs_view_links_each_file_and_models_view_labels_the_grid(page, client)
     page.click("button[data-view=models]")
     page.wait_for_selector("figure.grid figcaption")
     assert "one row per finding" in page.inner_text("figure.grid figcaption")
+
+
+def test_keyboard_only_journey_at_tablet_width(browser, client):
+    """A tablet-width (768 px) page used with the keyboard alone: save the key, generate, download, reach the
+    explain upload; no view scrolls sideways."""
+    pg = browser.new_page(viewport={"width": 768, "height": 1024})
+    try:
+        pg.goto(browser.base + "/")
+        tab_to(pg, "#apikey")
+        pg.keyboard.type(KEYS["alice"])
+        pg.keyboard.press("Enter")
+        pg.wait_for_function("document.querySelectorAll('#gen-finding option').length > 1")
+        assert no_sideways_scroll(pg)
+        tab_to(pg, "#genform input[name=n]")
+        pg.keyboard.press("Control+A")
+        pg.keyboard.type("1")
+        tab_to(pg, "#genform input[name=steps]")
+        pg.keyboard.press("Control+A")
+        pg.keyboard.type("2")
+        tab_to(pg, "#genform button[type=submit]")
+        pg.keyboard.press("Enter")
+        pg.wait_for_function("document.querySelectorAll('#gallery .card img[src^=blob]').length === 1", timeout=60000)
+        tab_to(pg, "#gallery .card button")
+        with pg.expect_download() as download:
+            pg.keyboard.press("Enter")
+        assert download.value.suggested_filename.endswith(".png")
+        assert no_sideways_scroll(pg)
+
+        tab_to(pg, "button[data-view=explain]", backwards=True)
+        pg.keyboard.press("Enter")
+        assert pg.evaluate("document.activeElement.id") == "h-explain"  # focus moved into the opened view
+        tab_to(pg, "#drop")
+        with pg.expect_file_chooser() as chooser:
+            pg.keyboard.press("Enter")
+        chooser.value.set_files(str(SIIM))
+        assert "siim_chest_cr.dcm" in pg.inner_text("#drop")
+
+        tab_to(pg, "button[data-view=explain]", backwards=True)
+        pg.keyboard.press("ArrowRight")  # arrow keys walk the tab strip
+        assert pg.evaluate("document.activeElement.dataset.view") == "jobs"
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#jobrows tr")
+        assert no_sideways_scroll(pg)
+        pg.screenshot(path=str(SHOTS / "jobs-tablet.png"), full_page=True)
+        tab_to(pg, "button[data-view=models]", backwards=True)
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#modelcards .modelcard")
+        assert no_sideways_scroll(pg)
+    finally:
+        pg.close()
