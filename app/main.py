@@ -11,12 +11,14 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.body_limit import BodyLimit
 from app.routes import explain, generate, health, jobs, models, train
 from app.schemas import ErrorBody
 from models import __version__
 from worker.settings import get_settings
 
 log = logging.getLogger("radsynth.api")
+FORM_FIELDS_ROOM = 64 * 1024  # multipart headers and the small form fields next to the file
 UI_DIR = Path(__file__).resolve().parent / "ui"
 
 DESCRIPTION = """Synthetic chest X-rays from finding-conditional diffusion models, and integrated-gradients
@@ -29,6 +31,7 @@ def create_app() -> FastAPI:
     settings.check_timeouts()
     app = FastAPI(title="RadSynth", version=__version__, description=DESCRIPTION)
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_FIELDS_ROOM)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
 from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
-from app.errors import ApiError
 from app.schemas import ErrorBody, JobOut
 from app.submit import submit
 from app.uploads import accept_upload
@@ -20,7 +19,6 @@ ERRORS = {s: {"model": ErrorBody} for s in (401, 413, 415, 422, 429, 503)}
 
 @router.post("/explain", status_code=202, response_model=JobOut, operation_id="explain", responses=ERRORS)
 async def explain(
-    request: Request,
     owner: OwnerDep,
     settings: SettingsDep,
     store: StoreDep,
@@ -34,9 +32,6 @@ async def explain(
     idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Queue an explanation of an uploaded X-ray; DICOM is de-identified before it is stored."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
-        raise ApiError("upload_too_large", f"the upload is larger than {settings.max_upload_bytes} bytes")
     data = await file.read(settings.max_upload_bytes + 1)
     info = model_info(settings, model, "classifier")
     wanted = canonical_findings(info, findings) if findings and findings.strip() else None

@@ -96,6 +96,34 @@ def client(service):
         yield c
 
 
+@pytest.fixture(scope="session")
+def live_api(service):
+    """The real app served by uvicorn over HTTP (for browsers and raw sockets); yields its base URL."""
+    import urllib.request
+
+    from worker.processes import api_command
+    from worker.redis_server import free_port
+
+    port = free_port()
+    server = subprocess.Popen(api_command("127.0.0.1", port), env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            urllib.request.urlopen(base + "/health", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, 30, what="uvicorn")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def headers(owner: str = "alice", **extra: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[owner], **extra}
 

@@ -4,9 +4,7 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,36 +20,17 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
 
 
 @pytest.fixture(scope="module")
-def browser(service):
+def browser(live_api):
     """Headless Chromium and the base URL of a uvicorn serving the real app."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed")
-    from worker.processes import api_command
-    from worker.redis_server import free_port
-
-    port = free_port()
-    server = subprocess.Popen(api_command("127.0.0.1", port), env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
-    base = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    def up():
-        try:
-            urllib.request.urlopen(base + "/health", timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    wait_for(up, 30, what="uvicorn")
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        chromium.base = base
+        chromium.base = live_api
         yield chromium
         chromium.close()
-    server.terminate()
-    server.wait(10)
 
 
 @pytest.fixture(scope="module")
