@@ -172,6 +172,8 @@ class JobStore:
         def fn(rec: JobRecord) -> dict:
             if rec.status in FINAL or rec.generation != generation:
                 return {}
+            if rec.cancel_requested:  # cancelled while its last worker was dying: it never runs again
+                return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
             fresh = rec.heartbeat_at is not None and now - rec.heartbeat_at < heartbeat_timeout
             if rec.status == JobStatus.running and fresh and runner_alive(rec.runner):
                 busy.append(True)
@@ -184,6 +186,9 @@ class JobStore:
         if rec.generation != generation or busy:
             return rec
         self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+        if rec.status == JobStatus.cancelled:
+            self.r.zrem(k("running"), job_id)
+            self.count_final(rec)
         if rec.status == JobStatus.running:
             self.r.zadd(k("running"), {job_id: now})
         if rec.status == JobStatus.running and rec.deliveries == 1:
@@ -201,13 +206,17 @@ class JobStore:
     def requeue_stale(self, timeout: float) -> list[JobRecord]:
         """Jobs marked running whose heartbeat is older than `timeout` (their worker died with them): each goes
         back to queued with a new generation, in one transaction, so only one reaper requeues it. The caller
-        sends a message carrying that generation."""
-        cutoff = time.time() - timeout
-        requeued = []
+        sends a message carrying that generation. One whose cancel was requested ends cancelled instead. Returns the
+        jobs changed (queued or cancelled)."""
+        now = time.time()
+        cutoff = now - timeout
+        changed_jobs = []
         for job_id in self.r.zrangebyscore(k("running"), "-inf", cutoff):
             def fn(rec: JobRecord) -> dict:
                 if rec.status != JobStatus.running or (rec.heartbeat_at or 0) > cutoff:
                     return {}
+                if rec.cancel_requested:
+                    return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
                 return {"status": JobStatus.queued.value, "generation": str(rec.generation + 1)}
 
             try:
@@ -215,13 +224,15 @@ class JobStore:
             except (JobNotFound, ValueError):
                 self.r.zrem(k("running"), job_id)
                 continue
-            if changed:
+            if changed and rec.status == JobStatus.queued:
                 self.r.zrem(k("running"), job_id)
                 self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
-                requeued.append(rec)
             elif rec.status in FINAL:
                 self.r.zrem(k("running"), job_id)
-        return requeued
+                self.count_final(rec)
+            if changed:
+                changed_jobs.append(rec)
+        return changed_jobs
 
     def progress(self, job_id: str, step: int, total: int, message: str) -> None:
         started = self.r.hget(k("job", job_id), "started_at")

@@ -65,6 +65,8 @@ def run_job(job_id: str, generation: int = 0) -> None:
     if record.already_running:
         log.warning("job %s is running in %s; this delivery is a duplicate and is dropped", job_id, record.runner)
         return
+    if record.status == JobStatus.cancelled:  # whatever a killed earlier delivery left behind goes too
+        runtime.artifact_store().delete_job(job_id)
     if record.status != JobStatus.running or record.generation != generation:
         log.info("job %s is %s (generation %d, message %d); skipping", job_id, record.status, record.generation,
                  generation)
@@ -115,6 +117,10 @@ def reap_forever(stop: threading.Event) -> None:
     while not stop.wait(max(1.0, timeout / 4)):
         try:
             for rec in runtime.job_store().requeue_stale(timeout):
+                if rec.status == JobStatus.cancelled:
+                    log.warning("job %s lost its worker after a cancel request; cancelled", rec.id)
+                    runtime.artifact_store().delete_job(rec.id)
+                    continue
                 log.warning("job %s lost its worker; requeued as generation %d", rec.id, rec.generation)
                 run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
         except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next round

@@ -111,6 +111,59 @@ def test_a_redelivered_message_of_a_running_job_is_dropped(deployment):
     assert logs.count(f"job {job_id} ended") == 1
 
 
+def test_the_api_restarted_while_jobs_run_keeps_their_status_and_artifacts(deployment):
+    """The API process is SIGKILLed mid-job and started again: jobs carry on in the worker, and afterwards every
+    status is right and every artifact downloads byte for byte; an idempotent resubmit finds the same job."""
+    d = deployment
+    d.start_worker("w1")
+    slow = d.generate(**SLOW_JOB)
+    r = d.http.post("/generate", params={"finding": "mass", "n": 1, "steps": 2, "qc": "false"},
+                    headers={"Idempotency-Key": "restart-drill"})
+    keyed = r.json()["id"]
+    quick = [d.generate(seed=i) for i in range(3)]
+    d.wait_status(slow, ("running",), min_step=20)
+    d.kill("api")
+    d.start_api()
+    jobs = [d.wait_status(i) for i in [slow, keyed, *quick]]
+    assert [j["status"] for j in jobs] == ["succeeded"] * 5, jobs
+    assert jobs[0]["deliveries"] == 1  # the worker never noticed the API going away
+    for job in jobs:
+        assert job["artifacts"] and stored_files(d, job["id"])
+        for art in job["artifacts"]:
+            got = d.http.get(art["url"])
+            assert got.status_code == 200
+            assert got.content == (d.root / "var" / "artifacts" / job["id"] / art["name"]).read_bytes()
+    again = d.http.post("/generate", params={"finding": "mass", "n": 1, "steps": 2, "qc": "false"},
+                        headers={"Idempotency-Key": "restart-drill"})
+    assert again.json()["id"] == keyed
+
+
+def test_cancelled_jobs_never_produce_results_across_a_worker_restart(deployment):
+    """Under a queue of work, one running and one queued job are cancelled while their worker is frozen, then
+    the worker is SIGKILLed and replaced: both end cancelled with no artifacts, the running one never runs
+    again, and the rest of the queue succeeds."""
+    d = deployment
+    d.start_worker("w1")
+    running = d.generate(**SLOW_JOB)
+    queued = [d.generate(seed=i, steps=20) for i in range(6)]
+    d.wait_status(running, ("running",), min_step=20)
+    child = d.pool_children("w1")[0]
+    os.kill(child, signal.SIGSTOP)  # frozen: it cannot notice the cancel before it dies
+    cancelled = [running, queued[2]]
+    for job_id in cancelled:
+        assert d.http.delete(f"/jobs/{job_id}").status_code == 200
+    d.kill("w1")
+    d.start_worker("w2")
+    jobs = {i: d.wait_status(i) for i in [running, *queued]}
+    for job_id, job in jobs.items():
+        if job_id in cancelled:
+            assert job["status"] == "cancelled" and not job["artifacts"] and not stored_files(d, job_id), job
+        else:
+            assert job["status"] == "succeeded", job
+    assert jobs[running]["deliveries"] == 1 and jobs[queued[2]]["deliveries"] == 0
+    assert "after a cancel request; cancelled" in (d.root / "w2.log").read_text()
+
+
 def test_unsafe_timeouts_are_refused_at_start():
     """A visibility timeout shorter than the time limit would let Redis run long jobs twice: workers refuse it."""
     import subprocess
