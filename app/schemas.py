@@ -59,3 +59,11 @@ class Health(BaseModel):
     store: str = Field("local", description="artifact and model store kind: 'local' or 's3'")
     store_ok: bool = Field(True, description="whether the store answered")
     single_user: bool
+
+
+# OpenAPI links from a queued job to what a client does next (clients and Schemathesis's stateful phase follow them).
+JOB_ACCEPTED = {202: {"description": "the job was queued; poll it, cancel it, delete it", "links": {
+    link: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}, "description": text}
+    for link, op, text in (("GetJob", "get_job", "the job's status, progress and artifacts"),
+                           ("CancelJob", "cancel_job", "cancel the job"),
+                           ("DeleteJob", "delete_job", "delete the job once it has ended"))}}}

@@ -73,8 +73,10 @@ class JobStore:
         if idempotency_key:
             idem = k("idem", owner, idempotency_key)
             if not self.r.set(idem, job_id, nx=True, ex=7 * 24 * 3600):
-                existing = self.r.get(idem)
-                return self.get(existing, owner), False
+                try:
+                    return self.get(self.r.get(idem), owner), False
+                except JobNotFound:  # that job was deleted: the key is free again
+                    self.r.set(idem, job_id, ex=7 * 24 * 3600)
         now = time.time()
         record = JobRecord(id=job_id, kind=kind, owner=owner, status=JobStatus.queued, params=params, created_at=now)
         pipe = self.r.pipeline()
@@ -285,6 +287,14 @@ class JobStore:
             self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
             self.count_final(rec)
         return rec
+
+    def delete(self, job_id: str, owner: str) -> None:
+        """Remove an ended job's record from Redis (its files are the artifact store's to delete)."""
+        pipe = self.r.pipeline()
+        pipe.delete(k("job", job_id), k("counted", job_id))
+        pipe.zrem(k("jobs", "owner", owner), job_id)
+        pipe.zrem(k("running"), job_id)
+        pipe.execute()
 
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(k("job", job_id), "cancel_requested") in ("True", "1", "true")

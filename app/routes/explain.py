@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
-from app.schemas import ErrorBody, JobOut
+from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from app.uploads import accept_upload
 from worker.contracts import ExplainParams, JobKind
@@ -17,7 +17,8 @@ router = APIRouter(tags=["explain"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 413, 415, 422, 429, 503)}
 
 
-@router.post("/explain", status_code=202, response_model=JobOut, operation_id="explain", responses=ERRORS)
+@router.post("/explain", status_code=202, response_model=JobOut, operation_id="explain",
+             responses=ERRORS | JOB_ACCEPTED)
 async def explain(
     owner: OwnerDep,
     settings: SettingsDep,

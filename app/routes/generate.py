@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError, readable
-from app.schemas import ErrorBody, JobOut
+from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from worker.contracts import GenerateParams, JobKind
 
@@ -19,7 +19,8 @@ router = APIRouter(tags=["generate"])
 ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-@router.post("/generate", status_code=202, response_model=JobOut, operation_id="generate", responses=ERRORS)
+@router.post("/generate", status_code=202, response_model=JobOut, operation_id="generate",
+             responses=ERRORS | JOB_ACCEPTED)
 def generate(
     request: Request,
     owner: OwnerDep,

@@ -1,4 +1,4 @@
-"""Job status, listing, artifacts, cancellation and a server-sent-events progress stream."""
+"""Job status, listing, artifacts, cancellation, deletion and a server-sent-events progress stream."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Literal
 
 import redis
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from sse_starlette.sse import EventSourceResponse
 
@@ -48,11 +48,27 @@ def get_job(job_id: str, owner: OwnerDep, store: StoreDep) -> JobOut:
     return job_out(owned(store, job_id, owner))
 
 
-@router.delete("/{job_id}", response_model=JobOut, operation_id="cancel_job", responses=NOT_FOUND)
+@router.post("/{job_id}/cancel", response_model=JobOut, operation_id="cancel_job", responses=NOT_FOUND)
 def cancel_job(job_id: str, owner: OwnerDep, store: StoreDep) -> JobOut:
     """Cancel: a queued job never runs; a running job stops at its next step and keeps no results."""
     owned(store, job_id, owner)
     return job_out(store.cancel(job_id, owner))
+
+
+@router.delete("/{job_id}", status_code=204, operation_id="delete_job", responses=NOT_FOUND | {
+    409: {"model": ErrorBody, "description": "the job has not ended yet; cancel it first"}})
+def delete_job(job_id: str, owner: OwnerDep, store: StoreDep, artifacts: ArtifactsDep) -> Response:
+    """Delete an ended job with its artifacts and, for an explanation, the uploaded image. Afterwards the job
+    answers 404."""
+    rec = owned(store, job_id, owner)
+    if rec.status not in FINAL:
+        raise ApiError("conflict", f"the job is {rec.status.value}; cancel it first (POST /jobs/{job_id}/cancel) "
+                       "and delete it once it has ended")
+    store.delete(job_id, owner)
+    artifacts.delete_job(job_id)
+    if rec.params.get("upload"):
+        artifacts.delete_job(rec.params["upload"])
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}/artifacts/{name}", operation_id="get_artifact", responses=NOT_FOUND | {

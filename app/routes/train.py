@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from app.catalog import sync_models
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
-from app.schemas import DatasetInfo, ErrorBody, JobOut
+from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
 from models.catalog import list_models
 from models.data.registry import label_vocabulary
@@ -21,7 +21,8 @@ router = APIRouter(tags=["train"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
 
 
-@router.post("/train", status_code=202, response_model=JobOut, operation_id="train", responses=ERRORS)
+@router.post("/train", status_code=202, response_model=JobOut, operation_id="train",
+             responses=ERRORS | JOB_ACCEPTED)
 def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: StoreDep,
           idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None) -> JobOut:
     """Queue training; on success the model appears in GET /models under `name`."""

@@ -183,7 +183,7 @@ $("#opacity").addEventListener("input", (e) => { $("#exp-overlay").style.opacity
 // ---------------------------------------------------------------- jobs and models
 async function cancel(id) {
   if (!id) return;
-  try { await api(`/jobs/${id}`, { method: "DELETE" }); say("Cancel requested."); refreshJobs(); } catch (e) { say(e.message, true); }
+  try { await api(`/jobs/${id}/cancel`, { method: "POST" }); say("Cancel requested."); refreshJobs(); } catch (e) { say(e.message, true); }
 }
 async function refreshJobs() {
   try {

@@ -151,7 +151,7 @@ def test_cancelled_jobs_never_produce_results_across_a_worker_restart(deployment
     os.kill(child, signal.SIGSTOP)  # frozen: it cannot notice the cancel before it dies
     cancelled = [running, queued[2]]
     for job_id in cancelled:
-        assert d.http.delete(f"/jobs/{job_id}").status_code == 200
+        assert d.http.post(f"/jobs/{job_id}/cancel").status_code == 200
     d.kill("w1")
     d.start_worker("w2")
     jobs = {i: d.wait_status(i) for i in [running, *queued]}

@@ -31,9 +31,9 @@ def test_cancel_running_and_queued_jobs(client, service):
     q = client.get(f"/jobs/{queued['id']}", headers=headers()).json()
     assert q["status"] == "queued" and q["progress"]["queue_position"] >= 1
 
-    cancelled_q = client.delete(f"/jobs/{queued['id']}", headers=headers()).json()
+    cancelled_q = client.post(f"/jobs/{queued['id']}/cancel", headers=headers()).json()
     assert cancelled_q["status"] == "cancelled"
-    r = client.delete(f"/jobs/{running['id']}", headers=headers())
+    r = client.post(f"/jobs/{running['id']}/cancel", headers=headers())
     assert r.status_code == 200 and r.json()["cancel_requested"]
     final = wait_job(client, running["id"])
     assert final["status"] == "cancelled" and final["artifacts"] == [] and final["result"] is None
@@ -46,6 +46,35 @@ def test_cancel_running_and_queued_jobs(client, service):
     assert q["status"] == "cancelled" and q["started_at"] is None and q["deliveries"] == 0
 
 
+def test_deleting_a_job_removes_it_its_files_and_its_upload(client, service):
+    """Only an ended job can be deleted (409 before, naming the cancel route); afterwards it, its artifacts and
+    the stored upload are gone, and its idempotency key makes a new job."""
+    var = service["root"] / "var" / "artifacts"
+    running = client.post(SLOW, headers=headers()).json()
+    r = client.delete(f"/jobs/{running['id']}", headers=headers())
+    assert r.status_code == 409 and "/cancel" in r.json()["error"]["message"]
+    client.post(f"/jobs/{running['id']}/cancel", headers=headers())
+    wait_job(client, running["id"])
+    assert client.delete(f"/jobs/{running['id']}", headers=headers()).status_code == 204
+
+    submitted = client.post("/explain", files={"file": ("x.dcm", SIIM.read_bytes())}, data={"n_steps": "4"},
+                            headers=headers(**{"Idempotency-Key": "delete-me"})).json()
+    job = wait_job(client, submitted["id"])
+    upload = job["params"]["upload"]
+    assert job["status"] == "succeeded" and (var / job["id"]).is_dir() and (var / upload).is_dir()
+    assert client.delete(f"/jobs/{job['id']}", headers=headers("bob")).status_code == 404
+    r = client.delete(f"/jobs/{job['id']}", headers=headers())
+    assert r.status_code == 204 and not r.content
+    assert client.get(f"/jobs/{job['id']}", headers=headers()).status_code == 404
+    assert client.get(job["artifacts"][0]["url"], headers=headers()).status_code == 404
+    assert not (var / job["id"]).exists() and not (var / upload).exists()
+    assert job["id"] not in {j["id"] for j in client.get("/jobs?limit=200", headers=headers()).json()["items"]}
+    assert client.delete(f"/jobs/{job['id']}", headers=headers()).status_code == 404
+    again = client.post("/explain", files={"file": ("x.dcm", SIIM.read_bytes())}, data={"n_steps": "4"},
+                        headers=headers(**{"Idempotency-Key": "delete-me"}))
+    assert again.status_code == 202 and again.json()["id"] != job["id"]
+
+
 def test_unknown_and_foreign_jobs_are_404(client):
     job = client.post("/generate?finding=mass&n=1&steps=2&qc=false", headers=headers("alice")).json()
     wait_job(client, job["id"])
@@ -54,6 +83,7 @@ def test_unknown_and_foreign_jobs_are_404(client):
         r = client.get(path, headers=headers("bob"))
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
     assert client.delete(f"/jobs/{job['id']}", headers=headers("bob")).status_code == 404
+    assert client.post(f"/jobs/{job['id']}/cancel", headers=headers("bob")).status_code == 404
     bob_ids = {j["id"] for j in client.get("/jobs?limit=200", headers=headers("bob")).json()["items"]}
     assert job["id"] not in bob_ids
     alice = client.get("/jobs?kind=generate&status=succeeded&limit=200", headers=headers("alice")).json()
