@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+    warm_up: bool = Field(True, description="load the default models in each worker process at start")
     store: Literal["local", "s3"] = Field("local", description="artifact and model store: a local folder or S3")
     s3_bucket: str = Field("", description="bucket of the S3 store (credentials: the usual AWS_* variables)")
     s3_prefix: str = Field("radsynth/", description="key prefix inside the bucket")

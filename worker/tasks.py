@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import urllib.request
 
@@ -143,6 +144,24 @@ def stop_reaper(**_: object) -> None:
 
 @worker_process_init.connect
 def warm_up(**_: object) -> None:
-    """Import the ML stack in each pool process at start, so the first job does not pay for it."""
+    """Import the ML stack in each pool process at start and, with RADSYNTH_WARM_UP (the default), load the
+    default generator, its QC checker and the default classifier and run one sampler step, so the first job pays
+    for none of it."""
     import models.classifier.ensemble  # noqa: F401
     import models.diffusion.pipeline  # noqa: F401
+
+    import torch
+
+    log.info("pool process %d: torch %s, %d threads", os.getpid(), torch.__version__, torch.get_num_threads())
+    if not get_settings().warm_up:
+        return
+    from worker.handlers import find_model
+
+    try:
+        folder = find_model(None, "generator")
+        pipe = runtime.generator(folder)
+        runtime.qc_context(folder)
+        runtime.classifier(find_model(None, "classifier"))
+        pipe(pipe.findings[0], 1, seeds=[0], num_inference_steps=1)
+    except Exception as exc:  # noqa: BLE001 - a missing default model is reported by the job that needs it
+        log.warning("warm-up skipped: %s", exc)
