@@ -26,7 +26,7 @@ def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixe
                        "its name); DICOM files need the 128-byte preamble and 'DICM' marker")
     try:
         if fmt == "dicom":
-            ds = parse_dicom(data)
+            ds = parse_dicom(data, max_pixels=max_pixels)
             check_decodable(ds, max_pixels=max_pixels)
             if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
                 raise ApiError("invalid_input", "the DICOM says it has burned-in annotation (patient text in the "

@@ -147,10 +147,10 @@ def warm_up(**_: object) -> None:
     """Import the ML stack in each pool process at start and, with RADSYNTH_WARM_UP (the default), load the
     default generator, its QC checker and the default classifier and run one sampler step, so the first job pays
     for none of it."""
+    import torch
+
     import models.classifier.ensemble  # noqa: F401
     import models.diffusion.pipeline  # noqa: F401
-
-    import torch
 
     log.info("pool process %d: torch %s, %d threads", os.getpid(), torch.__version__, torch.get_num_threads())
     if not get_settings().warm_up:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zlib
 
 import numpy as np
 import pydicom
@@ -23,9 +24,34 @@ from models.errors import (
 )
 from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage
 
+DEFLATED = b"1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+BYTES_PER_PIXEL_BOUND = 2  # 16-bit grey; the other elements get the slack below
+INFLATE_SLACK = 16 * 2**20
 
-def parse_dicom(data: bytes) -> Dataset:
+
+def check_inflated_size(data: bytes, max_pixels: int) -> None:
+    """pydicom inflates a Deflated data set whole before anything can be checked, so a file of under a megabyte
+    could expand into gigabytes (a decompression bomb). Inflate it here first, stopping at the most an image
+    within `max_pixels` can need."""
+    if data[128:132] != b"DICM" or DEFLATED not in data[132:4096]:
+        return
+    if data[132:138] != b"\x02\x00\x00\x00UL":
+        raise CorruptImageError("a deflated DICOM file must start its meta header with the group length "
+                                "(0002,0000); export the file again")
+    meta_end = 144 + int.from_bytes(data[140:144], "little")
+    limit = max_pixels * BYTES_PER_PIXEL_BOUND + INFLATE_SLACK
+    try:
+        inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[meta_end:], limit + 1)
+    except zlib.error as exc:
+        raise CorruptImageError("the deflated DICOM data set cannot be inflated; the file is damaged") from exc
+    if len(inflated) > limit:
+        raise ImageTooLargeError(f"the deflated DICOM data set inflates to more than {limit} bytes (the limit for "
+                                 f"{max_pixels} pixels); send a smaller image")
+
+
+def parse_dicom(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
     """Parse DICOM bytes (Part 10 with preamble); any failure, truncation or empty body is a CorruptImageError."""
+    check_inflated_size(data, max_pixels)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

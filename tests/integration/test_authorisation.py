@@ -68,3 +68,28 @@ def test_artifact_names_never_escape_the_store(client, service):
         # A bare '..' is resolved by the HTTP client itself, to the job's own record; everything else is 404.
         assert r.status_code == 404 or r.json().get("id") == job["id"], (name, r.status_code)
     assert client.get(f"/jobs/{job['id']}/artifacts/grid.png", headers=headers()).status_code == 200
+
+
+def test_cors_answers_only_configured_origins(service, monkeypatch):
+    """With RADSYNTH_CORS_ORIGINS set, that origin gets CORS headers (preflight and request); any other origin
+    gets none, so a browser on another site cannot read the answers. Without the setting, no origin gets them."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from worker.settings import get_settings
+
+    allowed, other = "https://lab.example.org", "https://evil.example.com"
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "X-API-Key"}
+    for origins in (allowed, ""):
+        monkeypatch.setenv("RADSYNTH_CORS_ORIGINS", origins)
+        get_settings.cache_clear()
+        with TestClient(create_app()) as c:
+            for origin in (allowed, other):
+                ok = origin == allowed and origins == allowed
+                pre = c.options("/generate", headers={"Origin": origin, **preflight})
+                got = c.get("/jobs", headers={"Origin": origin, **headers()})
+                assert got.status_code == 200
+                for r in (pre, got):
+                    assert (r.headers.get("access-control-allow-origin") == origin) is ok, (origins, origin, r.headers)
+                    assert r.headers.get("access-control-allow-origin") != "*"
+    get_settings.cache_clear()
