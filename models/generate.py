@@ -52,12 +52,13 @@ def flagged_copies(report: list[dict]) -> list[int]:
 
 def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, qc=None, reject_copies: bool = False,
                      max_attempts: int = 3, callback: Callable[[int, int], None] | None = None,
-                     **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
-    """Generate; with `qc`, score every image, and with `reject_copies` regenerate flagged ones on new seeds.
+                     sampled: GenerationOutput | None = None, **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
+    """Generate (or take `sampled`, images already made for these seeds, e.g. in a batch with other jobs); with
+    `qc`, score every image, and with `reject_copies` regenerate flagged ones on new seeds.
 
     A replacement's seed is its original seed plus a fixed stride per attempt, so it is reported and reproducible.
     """
-    out = pipe(finding, len(seeds), seeds=seeds, callback=callback, **kwargs)
+    out = sampled if sampled is not None else pipe(finding, len(seeds), seeds=seeds, callback=callback, **kwargs)
     if qc is None:
         return out, None
     report = qc.run(out.images, out.findings)

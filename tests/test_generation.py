@@ -29,6 +29,20 @@ def test_an_image_depends_on_its_seed_alone_not_its_batch(pipe):
     assert not np.allclose(batch.images[0], batch.images[1])
 
 
+@pytest.mark.parametrize("sampler", ["dpmsolver++", "ddpm"])
+def test_requests_batched_together_match_each_request_alone(pipe, sampler):
+    """What the worker's cross-job batching relies on: several jobs' requests in one UNet batch give each job
+    the images it would have got alone (its own findings, its own seeds)."""
+    requests = [("mass", [5, 6]), ("effusion+cardiomegaly", [9]), ("no finding", [5])]
+    together = pipe.sample_requests(requests, sampler=sampler, num_inference_steps=4, guidance_scale=2.5)
+    assert [o.seeds for o in together] == [[5, 6], [9], [5]]
+    assert together[1].findings == ["Effusion", "Cardiomegaly"]
+    for (findings, seeds), out in zip(requests, together, strict=True):
+        alone = pipe(findings, len(seeds), seeds=seeds, sampler=sampler, num_inference_steps=4, guidance_scale=2.5)
+        np.testing.assert_allclose(out.images, alone.images, atol=1e-5)
+    assert not np.allclose(together[0].images[0], together[2].images[0])  # same seed, other finding
+
+
 def test_guidance_changes_the_output(pipe):
     g1 = pipe("effusion", 1, seeds=[3], guidance_scale=1.0, num_inference_steps=3).images
     g3 = pipe("effusion", 1, seeds=[3], guidance_scale=3.0, num_inference_steps=3).images

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -13,6 +14,8 @@ from worker import runtime
 from worker.artifacts import media_type
 from worker.contracts import Artifact, ExplainParams, GenerateParams, JobRecord, TrainParams
 from worker.settings import get_settings
+
+log = logging.getLogger("radsynth.worker")
 
 
 class JobCancelled(Exception):
@@ -58,20 +61,69 @@ def find_model(name: str | None, kind: str) -> Path:
 
 
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
-    from models.generate import generate_checked, write_outputs
-    from models.qc.checks import summarise
-
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator")
     pipe = runtime.generator(folder)
-    qc = runtime.qc_context(folder) if p.qc else None
-    seed = p.seed or 0  # the API always records the seed it chose
     steps = p.steps or (1000 if p.sampler == "ddpm" else get_settings().generate_default_steps)
-    ctx.progress(0, steps, "sampling")
+    companions = claim_batch(ctx, p, folder, steps)
+    if not companions:
+        ctx.progress(0, steps, "sampling")
+        return deliver_generate(ctx, p, folder, pipe, steps, callback=lambda s, t: ctx.progress(s, t, "sampling"))
+    jobs = [(ctx, p)]
+    for rec in companions:
+        jobs.append((Context(rec, ctx.workdir / rec.id), GenerateParams.model_validate(rec.params)))
+    message = f"sampling in one batch with {len(companions)} other jobs"
+
+    def progress_all(step: int, total: int) -> None:
+        for job_ctx, _ in jobs:
+            runtime.job_store().progress(job_ctx.job.id, step, total, message)
+
+    outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampler=p.sampler,
+                                num_inference_steps=steps, guidance_scale=p.guidance, callback=progress_all)
+    batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
+    for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
+        finish_companion(job_ctx, q, folder, pipe, steps, out, batch)
+    return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
+
+
+def image_seeds(p: GenerateParams) -> list[int]:
+    seed = p.seed or 0  # the API always records the seed it chose
+    return [seed + i for i in range(p.n)]
+
+
+def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> list[JobRecord]:
+    """Waiting generate jobs that can share this job's UNet batch, claimed for this process (none if batching
+    is off or this job cannot be batched)."""
+    from worker.batching import batch_key, wait_for_companions
+    from worker.jobs import runner_id
+
+    s = get_settings()
+    key = batch_key(p, folder, steps)
+    if key is None or s.batch_max_images <= p.n:
+        return []
+
+    def key_of(q: GenerateParams):
+        q_steps = q.steps or (1000 if q.sampler == "ddpm" else s.generate_default_steps)
+        return batch_key(q, find_model(q.model, "generator"), q_steps)
+
+    claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
+                                  runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)
+    if runtime.current_heartbeat is not None:
+        runtime.current_heartbeat.job_ids.extend(rec.id for rec in claimed)
+    return claimed
+
+
+def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, *, sampled=None,
+                     batch: dict | None = None, callback=None) -> tuple[dict, list[Artifact]]:
+    """Sample (unless `sampled` came from a batch), check, write and store one generate job's images."""
+    from models.generate import generate_checked, write_outputs
+    from models.qc.checks import summarise
+
+    qc = runtime.qc_context(folder) if p.qc else None
     out, report = generate_checked(
-        pipe, p.finding, [seed + i for i in range(p.n)], qc=qc, reject_copies=p.reject_copies and qc is not None,
+        pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
         sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance, return_frames=p.gif,
-        callback=lambda s, t: ctx.progress(s, t, "sampling"))
+        callback=callback)
     ctx.progress(steps, steps, "writing files")
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
     names = [Path(f).name for item in written["images"] for f in item["files"]] + [Path(written["grid"]).name]
@@ -87,7 +139,30 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
               "guidance": out.guidance_scale, "seeds": out.seeds, "images": images}
     if report is not None:
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
+    if batch:
+        result["batch"] = batch
     return result, ctx.store(names)
+
+
+def finish_companion(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, sampled, batch: dict) -> None:
+    """Check, write, store and record a job that was sampled in another job's batch; then notify its webhook."""
+    from worker.contracts import JobError, JobStatus
+    from worker.tasks import notify
+
+    store = runtime.job_store()
+    job = ctx.job
+    try:
+        result, artifacts = deliver_generate(ctx, p, folder, pipe, steps, sampled=sampled, batch=batch)
+        final = store.finish(job.id, result=result, artifacts=artifacts, generation=job.generation)
+    except JobCancelled:
+        final = store.mark_cancelled(job.id)
+    except Exception as exc:  # noqa: BLE001 - one companion's failure must not fail the others
+        log.exception("batched job %s failed", job.id)
+        final = store.finish(job.id, generation=job.generation, error=JobError(
+            code="internal_error", message=f"the worker failed: {type(exc).__name__}"))
+    if final.status == JobStatus.cancelled:
+        runtime.artifact_store().delete_job(job.id)
+    notify(final)
 
 
 def run_explain(ctx: Context) -> tuple[dict, list[Artifact]]:

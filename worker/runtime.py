@@ -13,6 +13,7 @@ from worker.settings import get_settings
 from worker.stores import open_store
 
 _lock = threading.Lock()
+current_heartbeat = None  # the Heartbeat of the job this process is running (set by tasks.run_job)
 _models: OrderedDict[tuple, object] = OrderedDict()
 CACHE_SIZE = 6
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+    batch_max_images: int = Field(32, description="most images sampled in one UNet batch when several compatible "
+                                  "generate jobs wait (1 = no cross-job batching)")
+    batch_wait: float = Field(0.1, description="seconds a generate job waits for companions when none are queued")
     warm_up: bool = Field(True, description="load the default models in each worker process at start")
     store: Literal["local", "s3"] = Field("local", description="artifact and model store: a local folder or S3")
     s3_bucket: str = Field("", description="bucket of the S3 store (credentials: the usual AWS_* variables)")

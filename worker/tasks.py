@@ -13,6 +13,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from worker import runtime
 from worker.celery_app import celery_app
 from worker.contracts import JobError, JobStatus
+from worker.heartbeat import Heartbeat
 from worker.jobs import runner_id
 from worker.settings import get_settings
 
@@ -32,30 +33,6 @@ def notify(record) -> None:
         log.warning("webhook for job %s failed: %s", record.id, type(exc).__name__)
 
 
-class Heartbeat:
-    """Beats for a running job from a side thread, so a long step never looks like a dead worker."""
-
-    def __init__(self, store, job_id: str, every: float):
-        self.store, self.job_id, self.every = store, job_id, every
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id[:8]}", daemon=True)
-
-    def _loop(self) -> None:
-        while not self.stopped.wait(self.every):
-            try:
-                self.store.heartbeat(self.job_id)
-            except Exception as exc:  # noqa: BLE001 - Redis may be restarting; the next beat retries
-                log.warning("heartbeat for job %s failed: %s", self.job_id, type(exc).__name__)
-
-    def __enter__(self) -> Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join(5)
-
-
 @celery_app.task(name="radsynth.run_job", ignore_result=True)
 def run_job(job_id: str, generation: int = 0) -> None:
     """Run one job by id. Redelivered jobs are counted and failed after RADSYNTH_MAX_DELIVERIES; a message
@@ -72,8 +49,12 @@ def run_job(job_id: str, generation: int = 0) -> None:
         log.info("job %s is %s (generation %d, message %d); skipping", job_id, record.status, record.generation,
                  generation)
         return
-    with Heartbeat(store, job_id, every=max(1.0, settings.heartbeat_timeout / 4)):
-        final = _execute(store, record, generation)
+    with Heartbeat(store, [job_id], every=max(1.0, settings.heartbeat_timeout / 4)) as beat:
+        runtime.current_heartbeat = beat  # jobs claimed into a batch beat through it too
+        try:
+            final = _execute(store, record, generation)
+        finally:
+            runtime.current_heartbeat = None
     if final.status == JobStatus.cancelled:
         runtime.artifact_store().delete_job(job_id)
     log.info("job %s ended %s", job_id, final.status)

@@ -44,7 +44,6 @@ class RadSynthPipeline(DiffusionPipeline):
     def findings(self) -> list[str]:
         return self.unet.findings
 
-    @torch.inference_mode()
     def __call__(
         self,
         findings: str | Sequence[str],
@@ -65,15 +64,39 @@ class RadSynthPipeline(DiffusionPipeline):
         whatever batch it was made in. `guidance_scale` 1.0 is plain conditional sampling; above 1,
         conditional and unconditional predictions are computed in one batch of 2N.
         """
-        names = resolve(findings, self.findings)
         if num_images < 1:
             raise ValueError("num_images must be at least 1")
         if seeds is None:
             base = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
             seeds = [base + i for i in range(num_images)]
-        seeds = [int(s) for s in seeds]
         if len(seeds) != num_images:
             raise ValueError(f"got {len(seeds)} seeds for {num_images} images")
+        return self.sample_requests([(findings, seeds)], sampler=sampler, num_inference_steps=num_inference_steps,
+                                    guidance_scale=guidance_scale, return_frames=return_frames,
+                                    num_frames=num_frames, callback=callback)[0]
+
+    @torch.inference_mode()
+    def sample_requests(
+        self,
+        requests: Sequence[tuple[str | Sequence[str], Sequence[int]]],
+        *,
+        sampler: str = DEFAULT_SAMPLER,
+        num_inference_steps: int | None = None,
+        guidance_scale: float = 2.0,
+        return_frames: bool = False,
+        num_frames: int = 24,
+        callback: ProgressCallback | None = None,
+    ) -> list[GenerationOutput]:
+        """Sample several requests (findings, seeds) in one UNet batch; one output per request.
+
+        This is how the worker batches waiting jobs: the requests share the sampler, steps and guidance, and
+        each image still comes from its own seed and its own finding labels.
+        """
+        named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
+        if any(not seeds for _, seeds in named):
+            raise ValueError("every request needs at least one seed")
+        seeds = [s for _, request_seeds in named for s in request_seeds]
+        num_images = len(seeds)
         steps = int(num_inference_steps or DEFAULT_STEPS.get(sampler.lower(), 25))
         scheduler = make_scheduler(sampler, self.scheduler.config)
         device, dtype = self.unet.device, self.unet.dtype
@@ -83,7 +106,7 @@ class RadSynthPipeline(DiffusionPipeline):
         latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
 
-        cond = self.unet.encode_findings(names, num_images)
+        cond = torch.cat([self.unet.encode_findings(names, len(request_seeds)) for names, request_seeds in named])
         guided = guidance_scale != 1.0
         labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
         labels = labels.to(device=device, dtype=dtype)
@@ -107,11 +130,16 @@ class RadSynthPipeline(DiffusionPipeline):
                 callback(i + 1, len(timesteps))
 
         images = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
-        frame_arr = None
-        if return_frames:
-            frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy()
-        return GenerationOutput(images=images, seeds=seeds, findings=names, sampler=sampler.lower(), steps=steps,
-                                guidance_scale=float(guidance_scale), frames=frame_arr)
+        frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy() if return_frames else None
+        outputs, start = [], 0
+        for names, request_seeds in named:
+            stop = start + len(request_seeds)
+            outputs.append(GenerationOutput(
+                images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
+                guidance_scale=float(guidance_scale),
+                frames=None if frame_arr is None else frame_arr[:, start:stop]))
+            start = stop
+        return outputs
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
         """Write a self-describing folder: unet/ (safetensors + config), scheduler/, radsynth.json.

@@ -1,0 +1,53 @@
+"""Cross-job batching in the real worker: compatible generate jobs waiting behind a busy worker are sampled in one
+UNet batch, each still gets its own images (the same as alone), and incompatible jobs run on their own."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.integration.conftest import headers, wait_job
+
+pytestmark = pytest.mark.integration
+SLOW = "/generate?finding=mass&n=1&sampler=ddpm&steps=1000&qc=false"
+
+
+def submit(client, **params) -> str:
+    query = {"finding": "mass", "n": 1, "steps": 3, "qc": "false", "format": "png"} | params
+    r = client.post("/generate", params=query, headers=headers())
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def pixels(client, job: dict) -> list[np.ndarray]:
+    names = [f for image in job["result"]["images"] for f in image["files"] if f.endswith(".png")]
+    urls = {a["name"]: a["url"] for a in job["artifacts"]}
+    return [np.asarray(Image.open(io.BytesIO(client.get(urls[n], headers=headers()).content)), dtype=int)
+            for n in names]
+
+
+def test_waiting_compatible_jobs_share_one_batch(client):
+    busy = client.post(SLOW, headers=headers()).json()["id"]
+    wait_job(client, busy, until=lambda j: j["status"] == "running")
+    compatible = [submit(client, seed=11, n=2), submit(client, finding="effusion", seed=40),
+                  submit(client, finding="no finding", seed=11), submit(client, seed=90, qc="true")]
+    other_steps = submit(client, steps=4, seed=5)
+    with_gif = submit(client, seed=6, gif="true")
+    client.post(f"/jobs/{busy}/cancel", headers=headers())
+    jobs = {i: wait_job(client, i) for i in [*compatible, other_steps, with_gif]}
+    assert all(j["status"] == "succeeded" and j["deliveries"] == 1 for j in jobs.values()), jobs
+    for job_id in compatible:
+        assert jobs[job_id]["result"]["batch"] == {"jobs": 4, "images": 5}
+        assert len(jobs[job_id]["artifacts"]) == jobs[job_id]["params"]["n"] + 1  # its images and its grid
+    assert "batch" not in jobs[other_steps]["result"] and "batch" not in jobs[with_gif]["result"]
+    assert "qc" in jobs[compatible[3]]["result"]["images"][0]  # QC ran for the job that asked for it
+
+    alone = wait_job(client, submit(client, seed=11, n=2))  # nothing waits now: sampled on its own
+    assert "batch" not in alone["result"]
+    for batched, single in zip(pixels(client, jobs[compatible[0]]), pixels(client, alone), strict=True):
+        assert np.abs(batched - single).max() <= 1  # the same image, up to rounding
+    other = pixels(client, jobs[compatible[2]])[0]  # same seed 11, other finding
+    assert np.abs(other - pixels(client, alone)[0]).max() > 1

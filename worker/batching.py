@@ -1,0 +1,66 @@
+"""Cross-job batching: a generate job takes compatible waiting generate jobs into its own UNet batch.
+
+Compatible means the same generator, sampler, steps and guidance, and no denoising GIF. The companions are
+claimed exactly as a delivery would claim them (`JobStore.start`, one Redis transaction each), so two workers
+never take the same job. When a companion's own Celery message arrives later, it finds the job running or ended
+and is dropped. If this worker dies mid-batch, every claimed job loses its heartbeat and the reaper requeues it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from worker.contracts import QUEUE_OF, GenerateParams, JobKind, JobRecord, JobStatus
+from worker.jobs import JobNotFound, JobStore, k
+
+log = logging.getLogger("radsynth.worker")
+LOOKAHEAD = 64  # queued jobs inspected per claim
+
+
+def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
+    """What jobs must share to be sampled together; None if this job cannot be batched."""
+    if p.gif:
+        return None
+    return (str(model.resolve()), p.sampler, steps, p.guidance)
+
+
+def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,
+                     heartbeat_timeout: float, key_of) -> list[JobRecord]:
+    """Claim queued generate jobs with the same `key` (oldest first) while their images fit in `room`.
+
+    `key_of(params)` computes a waiting job's key (it resolves the model name the way the handler does).
+    """
+    claimed: list[JobRecord] = []
+    for job_id in store.r.zrange(k("queued", QUEUE_OF[JobKind.generate]), 0, LOOKAHEAD - 1):
+        if room <= 0:
+            break
+        if job_id == lead.id:
+            continue
+        try:
+            rec = store.get(job_id)
+            if rec.kind != JobKind.generate or rec.status != JobStatus.queued:
+                continue
+            params = GenerateParams.model_validate(rec.params)
+            if params.n > room or key_of(params) != key:
+                continue
+        except (JobNotFound, ValueError, LookupError):
+            continue  # gone meanwhile, or a model name that its own delivery will report
+        started = store.start(job_id, rec.generation, runner=runner, heartbeat_timeout=heartbeat_timeout)
+        if started.status == JobStatus.running and started.runner == runner and not started.already_running:
+            claimed.append(started)
+            room -= params.n
+    return claimed
+
+
+def wait_for_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, wait: float, **kwargs
+                        ) -> list[JobRecord]:
+    """Claim companions now; if none are queued, look once more after `wait` seconds (a burst still arriving)."""
+    claimed = claim_companions(store, lead, key, room, **kwargs)
+    if not claimed and wait > 0:
+        time.sleep(wait)
+        claimed = claim_companions(store, lead, key, room, **kwargs)
+    if claimed:
+        log.info("job %s batched with %d waiting jobs", lead.id, len(claimed))
+    return claimed
