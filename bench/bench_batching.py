@@ -2,11 +2,11 @@
 
     python -m bench.bench_batching [--jobs 16] [--repeats 3] [--lone 7]
 
-A real Redis, API and Celery worker with the bundled generator (2 torch threads). Throughput: a burst of `--jobs`
+A real Redis, API and Celery worker with the bundled generator (1 torch thread, see below). Throughput: a burst of `--jobs`
 1-image jobs (25 DPM-Solver++ steps) arrives while the worker finishes a first job; the time from the first
 submit until every job has ended, with batching on (RADSYNTH_BATCH_MAX_IMAGES=32) and off (=1), alternating.
 Lone job: one job sent to an idle worker, end to end, with batching on (it waits RADSYNTH_BATCH_WAIT for
-companions) and off.
+companions) and off. Medians throughout; the machine's other work shows as outliers in the JSON.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--lone", type=int, default=7)
     args = ap.parse_args()
     d = deployment()
+    # One torch thread: with two on these two cores, the API, Redis and this client preempting one of torch's
+    # spin-waiting OpenMP threads made single-job times swing 3-11 s (docs/benchmarks.md, the shared-host note).
+    d.env["OMP_NUM_THREADS"] = "1"
     modes = {"batching on": {"batch_max_images": 32, "batch_wait": WAIT}, "batching off": {"batch_max_images": 1}}
     bursts: dict[str, list[float]] = {m: [] for m in modes}
     lone: dict[str, list[float]] = {m: [] for m in modes}
@@ -54,6 +57,7 @@ def main() -> None:
                 d.wait_healthy()
                 run_job(d, JOB | {"seed": 1})  # loaded and warm
                 bursts[mode].append(burst(d, args.jobs, 1000 * (r + 1)))
+                time.sleep(5)  # the batched jobs' own messages are still being drained (each is dropped): idle first
                 for i in range(args.lone // args.repeats + 1):
                     lone[mode].append(run_job(d, JOB | {"seed": 500 + i})[1])
                 d.kill(name)
