@@ -2,8 +2,8 @@
 
     python -m bench.bench_batching [--jobs 16] [--repeats 3] [--lone 7]
 
-A real Redis, API and Celery worker with the bundled generator (1 torch thread, see below). Throughput: a burst of `--jobs`
-1-image jobs (25 DPM-Solver++ steps) arrives while the worker finishes a first job; the time from the first
+A real Redis, API and Celery worker with the bundled generator (1 torch thread, see below). Throughput: a burst
+of `--jobs` 1-image jobs (25 DPM-Solver++ steps) arrives while the worker finishes a first job; the time from the first
 submit until every job has ended, with batching on (RADSYNTH_BATCH_MAX_IMAGES=32) and off (=1), alternating.
 Lone job: one job sent to an idle worker, end to end, with batching on (it waits RADSYNTH_BATCH_WAIT for
 companions) and off. Medians throughout; the machine's other work shows as outliers in the JSON.

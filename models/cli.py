@@ -124,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     from models.cli_more import add_commands
+    from models.cli_volumes import add_commands as add_volume_commands
 
     add_commands(sub)
+    add_volume_commands(sub)
     return parser
 
 

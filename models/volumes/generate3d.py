@@ -1,0 +1,62 @@
+"""Generate volumes with a VolumePipeline and write NIfTI, a DICOM series per volume, and previews."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from models import __version__
+from models.volumes.diffusion3d import VolumeOutput, VolumePipeline
+from models.volumes.geometry import Volume
+from models.volumes.write import write_dicom_series, write_nifti, write_previews
+
+FORMATS = ("nifti", "dicom", "both")
+
+
+def voxel_spacing(pipe: VolumePipeline, info: dict) -> tuple[float, float, float]:
+    """The model's voxel size in mm (recorded at training; 1 mm if the data had none)."""
+    mm = float(info.get("voxel_mm", 1.0))
+    return (mm, mm, mm)
+
+
+def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing: tuple[float, float, float],
+                  formats: str = "nifti") -> list[dict]:
+    """Per volume: `<stem>.nii.gz` and/or `<stem>_dicom/`, plus `<stem>_slices.png` and `<stem>_sweep.gif`."""
+    if formats not in FORMATS:
+        raise ValueError(f"unknown volume format {formats!r}; valid: {', '.join(FORMATS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i, (array, seed) in enumerate(zip(out.volumes, out.seeds, strict=True)):
+        stem = f"{i:03d}_seed{seed}"
+        volume = Volume(array, spacing)
+        prov = {"model": model_name, "version": __version__, "finding": out.finding, "seed": seed,
+                "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale, "synthetic": "yes"}
+        files = []
+        if formats in ("nifti", "both"):
+            files.append(str(write_nifti(out_dir / f"{stem}.nii.gz", volume)))
+        if formats in ("dicom", "both"):
+            series = write_dicom_series(out_dir / f"{stem}_dicom", volume, prov,
+                                        description=f"RadSynth {out.finding} volume")
+            files.extend(str(p) for p in series)
+        previews = write_previews(out_dir, array, stem=stem)
+        items.append({"index": i, "seed": seed, "files": files, "slices": str(previews["slices"]),
+                      "sweep": str(previews["sweep"])})
+    return items
+
+
+def generate_volumes_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path,
+                               formats: str = "nifti", sampler: str = "dpmsolver++", steps: int | None = None,
+                               guidance: float = 2.0, seed: int | None = None,
+                               progress: Callable[[int, int], None] | None = None) -> dict:
+    import json
+
+    folder = Path(model)
+    info = json.loads((folder / "radsynth.json").read_text())
+    pipe = VolumePipeline.load(folder)
+    seed = random.randrange(2**31 - 1000) if seed is None else seed
+    out = pipe(finding, n, seeds=[seed + i for i in range(n)], sampler=sampler, num_inference_steps=steps,
+               guidance_scale=guidance, callback=progress)
+    items = write_volumes(out, Path(out_dir), model_name=folder.name, spacing=voxel_spacing(pipe, info),
+                          formats=formats)
+    return {"model": folder.name, "finding": out.finding, "seeds": out.seeds, "volumes": items}
