@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,18 +52,14 @@ class RadSynthPipeline(DiffusionPipeline):
         *,
         seeds: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
-        sampler: str = DEFAULT_SAMPLER,
-        num_inference_steps: int | None = None,
-        guidance_scale: float = 2.0,
-        return_frames: bool = False,
-        num_frames: int = 24,
-        callback: ProgressCallback | None = None,
+        **sampling: Any,
     ) -> GenerationOutput:
         """Generate `num_images` images showing `findings` (one name, 'a+b', or a list).
 
         Each image draws its noise from its own seed, so an image is reproducible from its seed alone,
-        whatever batch it was made in. `guidance_scale` 1.0 is plain conditional sampling; above 1,
-        conditional and unconditional predictions are computed in one batch of 2N.
+        whatever batch it was made in. `sampling`: sampler, num_inference_steps, guidance_scale (1.0 is plain
+        conditional sampling; above 1, conditional and unconditional predictions run in one batch of 2N),
+        return_frames, num_frames, callback, as in `sample_requests`.
         """
         if num_images < 1:
             raise ValueError("num_images must be at least 1")
@@ -71,9 +68,7 @@ class RadSynthPipeline(DiffusionPipeline):
             seeds = [base + i for i in range(num_images)]
         if len(seeds) != num_images:
             raise ValueError(f"got {len(seeds)} seeds for {num_images} images")
-        return self.sample_requests([(findings, seeds)], sampler=sampler, num_inference_steps=num_inference_steps,
-                                    guidance_scale=guidance_scale, return_frames=return_frames,
-                                    num_frames=num_frames, callback=callback)[0]
+        return self.sample_requests([(findings, seeds)], **sampling)[0]
 
     @torch.inference_mode()
     def sample_requests(
