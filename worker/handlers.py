@@ -64,7 +64,7 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator")
     pipe = runtime.generator(folder)
-    steps = p.steps or (1000 if p.sampler == "ddpm" else get_settings().generate_default_steps)
+    steps = sampler_steps(p)
     companions = claim_batch(ctx, p, folder, steps)
     if not companions:
         ctx.progress(0, steps, "sampling")
@@ -86,6 +86,11 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
 
 
+def sampler_steps(p: GenerateParams) -> int:
+    """The job's sampler steps: as asked, else 1000 for DDPM and the service default for the fast samplers."""
+    return p.steps or (1000 if p.sampler == "ddpm" else get_settings().generate_default_steps)
+
+
 def image_seeds(p: GenerateParams) -> list[int]:
     seed = p.seed or 0  # the API always records the seed it chose
     return [seed + i for i in range(p.n)]
@@ -103,8 +108,7 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
         return []
 
     def key_of(q: GenerateParams):
-        q_steps = q.steps or (1000 if q.sampler == "ddpm" else s.generate_default_steps)
-        return batch_key(q, find_model(q.model, "generator"), q_steps)
+        return batch_key(q, find_model(q.model, "generator"), sampler_steps(q))
 
     claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
                                   runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)
