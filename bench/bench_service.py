@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import median, save, table  # noqa: E402
+from bench.common import median, pct, rss_mb, save, table  # noqa: E402
 from tests.integration.deployment import Deployment  # noqa: E402
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14-64"
@@ -65,13 +65,6 @@ def run_job(d: Deployment, params: dict) -> tuple[float, float, dict]:
     return done, time.perf_counter() - t0, job
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def overhead(d: Deployment, repeats: int, small: int) -> dict:
     import torch
 
@@ -105,7 +98,7 @@ def overhead(d: Deployment, repeats: int, small: int) -> dict:
         "service_median_s": median(rows["service"]), "bare_median_s": median(rows["bare"]),
         "ratio": median(rows["service"]) / median(rows["bare"]),
         "small_job": tiny, "small_added_s": added, "small_added_p50_s": median(added),
-        "small_added_p95_s": added[min(len(added) - 1, round(0.95 * (len(added) - 1)))],
+        "small_added_p95_s": pct(added, 0.95),
     }
 
 

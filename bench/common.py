@@ -25,6 +25,20 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int 
     return times
 
 
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of `values`; NaN when empty."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
