@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ApiError
-from models.catalog import list_models
+from models.catalog import GENERATOR_KINDS, list_models
 from models.findings import UnknownFindingError, resolve
 from worker.settings import Settings
 from worker.stores import open_store
@@ -14,7 +14,7 @@ def sync_models(settings: Settings, *, force: bool = False) -> list[str]:
     return open_store(settings).sync_models(settings.trained_models_dir, force=force)
 
 
-def find_model(settings: Settings, name: str, kind: str | None = None) -> dict:
+def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None = None) -> dict:
     """A model's info by name (never a path: names come from clients). One this host lacks is first fetched from
     the shared store; an unknown name is a 422 listing the available ones."""
     def lookup() -> dict | None:
@@ -25,15 +25,16 @@ def find_model(settings: Settings, name: str, kind: str | None = None) -> dict:
         info = lookup()
     if info is None:
         names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind)]
-        raise ApiError("unknown_model", f"unknown {kind or 'model'} {name!r}; available: "
+        what = kind if isinstance(kind, str) else "generator" if kind == GENERATOR_KINDS else "model"
+        raise ApiError("unknown_model", f"unknown {what} {name!r}; available: "
                        f"{', '.join(names) or '(none)'}")
     return info
 
 
 def model_info(settings: Settings, name: str | None, kind: str) -> dict:
-    """The named model of this kind, or the configured default."""
+    """The named model of this kind ("generator" also finds 3D volume generators), or the configured default."""
     default = settings.default_generator if kind == "generator" else settings.default_classifier
-    return find_model(settings, name or default, kind)
+    return find_model(settings, name or default, GENERATOR_KINDS if kind == "generator" else kind)
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:

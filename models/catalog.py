@@ -9,6 +9,7 @@ from pathlib import Path
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_GENERATOR = "nih-cxr14-64"
 DEFAULT_CLASSIFIER = "nih-cxr14-64-classifier"
+GENERATOR_KINDS = ("generator", "generator3d")  # 2D images and 3D volumes; both answer POST /generate
 
 
 class UnknownModelError(ValueError):
@@ -40,19 +41,22 @@ def describe(folder: Path) -> dict | None:
                              "metrics", "created") if k in info}
 
 
-def list_models(extra: list[Path] | None = None, kind: str | None = None) -> list[dict]:
+def list_models(extra: list[Path] | None = None, kind: str | tuple[str, ...] | None = None) -> list[dict]:
+    """Models found in the search folders (first wins by name), optionally of one kind or several."""
+    kinds = (kind,) if isinstance(kind, str) else kind
     seen: dict[str, dict] = {}
     for d in search_dirs(extra):
         if not d.is_dir():
             continue
         for folder in sorted(d.iterdir()):
             info = describe(folder) if folder.is_dir() else None
-            if info and folder.name not in seen and (kind is None or info.get("kind") == kind):
+            if info and folder.name not in seen and (kinds is None or info.get("kind") in kinds):
                 seen[folder.name] = info
     return list(seen.values())
 
 
-def resolve_model(name_or_path: str | Path, kind: str | None = None, extra: list[Path] | None = None) -> Path:
+def resolve_model(name_or_path: str | Path, kind: str | tuple[str, ...] | None = None,
+                  extra: list[Path] | None = None) -> Path:
     """A model folder from a name (searched in order) or an explicit folder path."""
     path = Path(name_or_path)
     if path.is_dir() and describe(path):

@@ -15,6 +15,8 @@ PNEUMONIA_NPZ = FIXTURES / "pneumoniamnist_small.npz"
 SIIM = UPLOADS / "siim_chest_cr.dcm"
 SIIM_MONO1 = UPLOADS / "siim_chest_cr_monochrome1.dcm"
 NIH_UPLOAD = UPLOADS / "00000001_000.png"
+VOLUMES = FIXTURES / "volumes"
+ADRENAL = VOLUMES / "adrenalmnist3d_small.npz"
 
 TINY_UNET = {
     "sample_size": 16, "block_out_channels": (8, 16), "layers_per_block": 1,
@@ -56,3 +58,14 @@ def tiny_classifier_dir(tmp_path_factory) -> Path:
     target = folder.parent.parent / "tiny-clf"
     folder.rename(target)
     return target
+
+
+@pytest.fixture(scope="session")
+def tiny_volume_generator_dir(tmp_path_factory) -> Path:
+    """A seeded, untrained tiny 3D generator (16^3, AdrenalMNIST3D's classes) with 1.5 mm voxels."""
+    from models.volumes.diffusion3d import VolumePipeline
+
+    path = tmp_path_factory.mktemp("models") / "tiny-3d"
+    VolumePipeline.new(["normal", "hyperplasia"], size=16, channels=(8, 16)).save(
+        path, metadata={"dataset": "tiny test", "voxel_mm": [1.5, 1.5, 1.5]})
+    return path

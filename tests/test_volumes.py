@@ -15,12 +15,10 @@ from models.volumes.diffusion3d import VolumePipeline
 from models.volumes.geometry import Volume
 from models.volumes.intensity import ct_window, percentile_normalise
 from models.volumes.read import read_dicom_series, read_medmnist3d, read_nifti
+from models.volumes.sources import open_volume_source
 from models.volumes.train3d import train_volume_generator
 from models.volumes.write import mid_slices, write_dicom_series, write_nifti, write_previews
-from tests.conftest import FIXTURES
-
-VOLUMES = FIXTURES / "volumes"
-ADRENAL = VOLUMES / "adrenalmnist3d_small.npz"
+from tests.conftest import ADRENAL, VOLUMES
 
 
 def test_the_real_ct_nifti_reads_with_its_geometry():
@@ -125,3 +123,29 @@ def test_a_tiny_3d_ddpm_trains_on_real_adrenal_volumes_and_samples_by_seed(tmp_p
     again = VolumePipeline.load(tmp_path / "adrenal3d-tiny")
     c = again("hyperplasia", 1, seeds=[3], num_inference_steps=3)
     np.testing.assert_allclose(c.volumes[0], a.volumes[0], atol=2e-2)  # float16 weights on disk
+
+
+def test_a_labelled_folder_of_real_ct_nifti_and_dicom_series_becomes_training_cubes(tmp_path):
+    shutil.copy(VOLUMES / "example_ct_sm.nii.gz", tmp_path / "ct.nii.gz")
+    shutil.copytree(VOLUMES / "example_ct_dicom", tmp_path / "series")
+    (tmp_path / "labels.csv").write_text("path,label,split\nct.nii.gz,abdomen,train\nseries,chest,train\n"
+                                         "ct.nii.gz,abdomen,val\n")
+    src = open_volume_source(tmp_path, "train", 16)
+    assert src.volumes.shape == (2, 1, 16, 16, 16) and src.findings == ["abdomen", "chest"]
+    assert list(src.labels) == [0, 1]
+    assert -1 <= float(src.volumes.min()) and float(src.volumes.max()) <= 1
+    assert float(src.volumes.std()) > 0.05  # the HU window kept the anatomy (not a constant cube)
+    extents = [np.array(v.array.shape[::-1]) * np.array(v.spacing)
+               for v in (read_nifti(VOLUMES / "example_ct_sm.nii.gz"), read_dicom_series(VOLUMES / "example_ct_dicom"))]
+    np.testing.assert_allclose(src.voxel_mm, np.median(extents, axis=0) / 16, rtol=1e-5)  # (x, y, z) mm per voxel
+    assert len(open_volume_source(tmp_path, "val", 16).volumes) == 1
+    (tmp_path / "labels.csv").write_text("path,label\n../outside.nii.gz,x\n")
+    with pytest.raises(Exception, match="outside"):
+        open_volume_source(tmp_path, "train", 16)
+
+
+def test_the_medmnist3d_source_keeps_the_official_split_and_names():
+    src = open_volume_source(ADRENAL, "train", 16)
+    volumes, labels = read_medmnist3d(ADRENAL, "train")
+    assert src.volumes.shape == (len(volumes), 1, 16, 16, 16) and list(src.labels) == list(labels)
+    assert src.findings == ["normal", "hyperplasia"] and src.voxel_mm == [4.0, 4.0, 4.0]

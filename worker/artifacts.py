@@ -13,7 +13,7 @@ from typing import Protocol
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ID = re.compile(r"^[a-f0-9]{32}$")
 MEDIA_TYPES = {".dcm": "application/dicom", ".npy": "application/octet-stream", ".json": "application/json",
-               ".gif": "image/gif", ".png": "image/png"}
+               ".gif": "image/gif", ".png": "image/png", ".zip": "application/zip", ".gz": "application/gzip"}
 
 
 def media_type(name: str) -> str:

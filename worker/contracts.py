@@ -30,10 +30,11 @@ FINAL = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
 
 class GenerateParams(BaseModel):
     finding: str = Field(..., description="finding name(s) of the model, e.g. consolidation or effusion+cardiomegaly")
-    n: int = Field(4, ge=1, le=64, description="number of images")
+    n: int = Field(4, ge=1, le=64, description="number of images (volumes: at most 8)")
     model: str | None = Field(None, description="generator name (GET /models); default: the bundled one")
-    format: Literal["png", "dicom", "both"] = Field(
-        "both", description="image file format(s): PNG, synthetic DICOM, or both")
+    format: Literal["png", "dicom", "both", "nifti"] = Field(
+        "both", description="images: PNG, synthetic DICOM, or both; volumes (3D models): nifti, dicom (one series "
+        "per volume, zipped) or both (default nifti)")
     sampler: Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] = Field(
         "dpmsolver++", description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default 25; ddpm 1000)")
@@ -58,14 +59,15 @@ class ExplainParams(BaseModel):
 
 
 class TrainParams(BaseModel):
-    kind: Literal["generator", "classifier"] = Field(..., description="what to train")
+    kind: Literal["generator", "classifier", "generator3d"] = Field(
+        ..., description="what to train: a 2D generator, a classifier ensemble, or a 3D volume generator")
     dataset: str = Field("nih-demo", description="a data root registered in settings (GET /datasets)")
     findings: list[str] | None = Field(None, description="restrict to these findings (default: all)")
-    resolution: int = Field(64, ge=16, le=512, description="image size in pixels")
+    resolution: int = Field(64, ge=16, le=512, description="image size in pixels (3D: voxels per side, 16-64)")
     steps: int = Field(500, ge=1, le=1_000_000, description="generator optimiser steps / classifier epochs")
     batch_size: int = Field(32, ge=1, le=1024)
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique")
-    channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128)")
+    channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128; 3D 16,32,64)")
     webhook: HttpUrl | None = None
 
 

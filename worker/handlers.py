@@ -47,24 +47,34 @@ class Context:
 
 
 def find_model(name: str | None, kind: str) -> Path:
-    from models.catalog import resolve_model
+    """A model folder by name ("generator" also finds 3D volume generators), or the configured default."""
+    from models.catalog import GENERATOR_KINDS, resolve_model
 
     s = get_settings()
     default = s.default_generator if kind == "generator" else s.default_classifier
+    kinds = GENERATOR_KINDS if kind == "generator" else kind
     try:
-        return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
     except ValueError:
         # Trained on another host: fetch it from the shared store (a no-op for the local store).
         if not runtime.artifact_store().sync_models(s.trained_models_dir, force=True):
             raise
-        return resolve_model(name or default, kind=kind, extra=s.model_search_dirs())
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
+
+
+def is_volume_model(folder: Path) -> bool:
+    return json.loads((folder / "radsynth.json").read_text()).get("kind") == "generator3d"
 
 
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator")
-    pipe = runtime.generator(folder)
     steps = sampler_steps(p)
+    if is_volume_model(folder):
+        from worker.volume_jobs import run_generate_volumes
+
+        return run_generate_volumes(ctx, p, folder, steps, image_seeds(p))
+    pipe = runtime.generator(folder)
     companions = claim_batch(ctx, p, folder, steps)
     if not companions:
         ctx.progress(0, steps, "sampling")
@@ -197,16 +207,21 @@ def run_train(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = TrainParams.model_validate(ctx.job.params)
     s = get_settings()
     root, fmt = s.dataset_roots()[p.dataset]
-    train = open_dataset(root, "train", p.resolution, fmt=fmt)
-    val = open_dataset(root, "val", p.resolution, fmt=fmt)
-    if p.findings:
-        train.restrict(p.findings)
-        val.restrict(p.findings)
     run_dir = s.data_dir / "runs" / ctx.job.id  # survives redelivery: training resumes from its checkpoint
-    if p.kind == "generator":
-        folder, result, files = train_generator_job(ctx, p, train, val, run_dir)
+    if p.kind == "generator3d":
+        from worker.volume_jobs import train_volume_job
+
+        folder, result, files = train_volume_job(ctx, p, root, fmt, run_dir)
     else:
-        folder, result, files = train_classifier_job(ctx, p, train, val, run_dir)
+        train = open_dataset(root, "train", p.resolution, fmt=fmt)
+        val = open_dataset(root, "val", p.resolution, fmt=fmt)
+        if p.findings:
+            train.restrict(p.findings)
+            val.restrict(p.findings)
+        if p.kind == "generator":
+            folder, result, files = train_generator_job(ctx, p, train, val, run_dir)
+        else:
+            folder, result, files = train_classifier_job(ctx, p, train, val, run_dir)
     target = s.trained_models_dir / p.name
     staging = s.trained_models_dir / f".{p.name}.{ctx.job.id}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -55,6 +55,12 @@ def generator(folder: Path):
     return cached("generator", folder, lambda f: RadSynthPipeline.load(f, device=device()))
 
 
+def volume_generator(folder: Path):
+    from models.volumes.diffusion3d import VolumePipeline
+
+    return cached("generator3d", folder, lambda f: VolumePipeline.load(f, device=device()))
+
+
 def classifier(folder: Path):
     from models.classifier.ensemble import ClassifierEnsemble
 

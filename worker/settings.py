@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DATASET = Path(__file__).resolve().parent.parent / "models" / "datasets" / "nih-cxr14-64"
+DEMO_VOLUMES = DEMO_DATASET.parent / "adrenalmnist3d_64.npz"
+VOLUME_FORMATS = ("medmnist3d", "volumes")  # 3D data: a MedMNIST3D npz, or a folder with labels.csv
 
 
 class Settings(BaseSettings):
@@ -24,7 +26,8 @@ class Settings(BaseSettings):
     default_generator: str = Field("nih-cxr14-64", description="generator used when a request names none")
     default_classifier: str = Field("nih-cxr14-64-classifier", description="classifier used by /explain and QC")
     api_keys: str = Field("", description="'key:owner,key2:owner2'; empty = single-user mode on localhost")
-    datasets: str = Field("", description="extra training data roots: 'name=path[:format],...'")
+    datasets: str = Field("", description="extra training data roots: 'name=path[:format],...' (formats: nih, "
+                          "medmnist, dicom_folder, image_folder; 3D: medmnist3d, volumes)")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS")
     max_upload_bytes: int = Field(32 * 2**20, description="largest accepted upload")
     max_pixels: int = Field(8192 * 8192, description="largest decoded image (rows x columns x frames)")
@@ -69,7 +72,8 @@ class Settings(BaseSettings):
         return {k.strip(): v.strip() for k, v in pairs}
 
     def dataset_roots(self) -> dict[str, tuple[Path, str | None]]:
-        roots: dict[str, tuple[Path, str | None]] = {"nih-demo": (DEMO_DATASET, "nih")}
+        roots: dict[str, tuple[Path, str | None]] = {"nih-demo": (DEMO_DATASET, "nih"),
+                                                     "adrenal3d-demo": (DEMO_VOLUMES, "medmnist3d")}
         for part in self.datasets.split(","):
             if "=" in part:
                 name, spec = part.split("=", 1)

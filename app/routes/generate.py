@@ -29,7 +29,8 @@ def generate(
     finding: Annotated[str | None, Query(description="finding(s), e.g. consolidation (required)")] = None,
     n: Annotated[int | None, Query(ge=1, le=64, description="number of images, 1-64")] = None,
     model: Annotated[str | None, Query(description="generator name; default: the bundled one")] = None,
-    format: Annotated[Literal["png", "dicom", "both"] | None, Query(description="png, dicom or both")] = None,
+    format: Annotated[Literal["png", "dicom", "both", "nifti"] | None,
+                      Query(description="images: png, dicom or both; volumes: nifti, dicom (a series) or both")] = None,
     sampler: Annotated[Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] | None,
                        Query(description="sampler")] = None,
     steps: Annotated[int | None, Query(ge=1, le=1000, description="sampler steps")] = None,
@@ -40,7 +41,8 @@ def generate(
     body: Annotated[GenerateParams | None, Body(description="the same parameters as JSON")] = None,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
-    """Queue generation of synthetic images of a finding; poll the returned job."""
+    """Queue generation of synthetic images (2D models) or volumes (3D models, e.g. adrenal3d) of a finding;
+    poll the returned job."""
     query = {k: v for k, v in {"finding": finding, "n": n, "model": model, "format": format, "sampler": sampler,
                                "steps": steps, "guidance": guidance, "seed": seed, "gif": gif, "qc": qc}.items()
              if v is not None}
@@ -54,8 +56,34 @@ def generate(
     info = model_info(settings, params.model, "generator")
     params.model = info["name"]
     params.finding = "+".join(canonical_findings(info, params.finding))
+    check_output_kind(params, info, explicit=merged)
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
     if params.steps is None:
         params.steps = 1000 if params.sampler == "ddpm" else settings.generate_default_steps
     return submit(store, settings, JobKind.generate, owner, params.model_dump(mode="json"), idempotency_key)
+
+
+MAX_VOLUMES = 8
+
+
+def check_output_kind(params: GenerateParams, info: dict, explicit: dict) -> None:
+    """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
+    if info.get("kind") != "generator3d":
+        if params.format == "nifti":
+            raise ApiError("invalid_parameter", f"format=nifti is for volume models (GET /models, kind generator3d); "
+                           f"{info['name']} makes 2D images: use png, dicom or both")
+        return
+    if params.format == "png":
+        raise ApiError("invalid_parameter", f"{info['name']} makes volumes: use format nifti, dicom (a series) or "
+                       "both; every volume also comes with mid-slice PNGs and a slice-sweep GIF")
+    if "+" in params.finding:
+        raise ApiError("invalid_parameter", f"{info['name']} generates one finding per volume; got {params.finding}")
+    if params.gif:
+        raise ApiError("invalid_parameter", "gif (a denoising GIF) is for 2D models; every volume comes with a "
+                       "slice-sweep GIF")
+    if params.n > MAX_VOLUMES:
+        raise ApiError("invalid_parameter", f"n must be at most {MAX_VOLUMES} for volume models (got {params.n})")
+    if "format" not in explicit:
+        params.format = "nifti"
+    params.qc = False  # per-image label agreement and copy checks are 2D; the model card measures volumes

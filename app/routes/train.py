@@ -16,6 +16,7 @@ from models.catalog import list_models
 from models.data.registry import label_vocabulary
 from models.findings import UnknownFindingError, resolve
 from worker.contracts import JobKind, TrainParams
+from worker.settings import VOLUME_FORMATS
 
 router = APIRouter(tags=["train"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
@@ -29,6 +30,7 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
     roots = settings.dataset_roots()
     if params.dataset not in roots:
         raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; registered: {', '.join(roots)}")
+    check_dimensions(params, params.dataset, roots[params.dataset][1])
     vocabulary = dataset_vocabulary(*roots[params.dataset])
     if params.findings and vocabulary:
         try:
@@ -42,6 +44,25 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
     if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
         raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
     return submit(store, settings, JobKind.train, owner, params.model_dump(mode="json"), idempotency_key)
+
+
+def check_dimensions(params: TrainParams, dataset: str, fmt: str | None) -> None:
+    """2D models train on image data sets and 3D generators on volume data sets, at sizes their UNets take."""
+    volumes = fmt in VOLUME_FORMATS
+    if params.kind == "generator3d" and not volumes:
+        raise ApiError("invalid_parameter", f"dataset {dataset!r} holds 2D images; a generator3d trains on a 3D "
+                       "dataset (format medmnist3d or volumes), e.g. adrenal3d-demo")
+    if params.kind != "generator3d" and volumes:
+        raise ApiError("invalid_parameter", f"dataset {dataset!r} holds volumes; train kind generator3d on it")
+    if volumes and (params.resolution > 64 or params.resolution % 8):
+        raise ApiError("invalid_parameter", f"resolution for a 3D generator: a multiple of 8 from 16 to 64 voxels "
+                       f"per side (got {params.resolution})")
+    if volumes and params.channels and (not 2 <= len(params.channels) <= 4
+                                        or any(c % 8 or c > 128 for c in params.channels)):
+        raise ApiError("invalid_parameter", "channels for a 3D generator: 2 to 4 widths, each a multiple of 8 up "
+                       "to 128, e.g. [16, 32, 64]")
+    if volumes and params.findings:
+        raise ApiError("invalid_parameter", "findings cannot be restricted for 3D data sets; leave it out")
 
 
 def dataset_vocabulary(path: Path, fmt: str | None) -> list[str] | None:

@@ -14,15 +14,20 @@ from models.volumes.write import write_dicom_series, write_nifti, write_previews
 FORMATS = ("nifti", "dicom", "both")
 
 
-def voxel_spacing(pipe: VolumePipeline, info: dict) -> tuple[float, float, float]:
-    """The model's voxel size in mm (recorded at training; 1 mm if the data had none)."""
-    mm = float(info.get("voxel_mm", 1.0))
-    return (mm, mm, mm)
+def voxel_spacing(info: dict) -> tuple[float, float, float]:
+    """The model's voxel size (x, y, z) in mm, recorded at training (one number or three; 1 mm if none)."""
+    mm = info.get("voxel_mm", 1.0)
+    if isinstance(mm, list | tuple):
+        return (float(mm[0]), float(mm[1]), float(mm[2]))
+    return (float(mm), float(mm), float(mm))
 
 
 def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing: tuple[float, float, float],
                   formats: str = "nifti") -> list[dict]:
-    """Per volume: `<stem>.nii.gz` and/or `<stem>_dicom/`, plus `<stem>_slices.png` and `<stem>_sweep.gif`."""
+    """Per volume: `<stem>.nii.gz` and/or `<stem>_dicom/`, plus `<stem>_slices.png` and `<stem>_sweep.gif`.
+
+    Each item: index, seed, files (every file written), nifti (path or None), dicom_dir (path or None), slices,
+    sweep."""
     if formats not in FORMATS:
         raise ValueError(f"unknown volume format {formats!r}; valid: {', '.join(FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -32,15 +37,17 @@ def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing:
         volume = Volume(array, spacing)
         prov = {"model": model_name, "version": __version__, "finding": out.finding, "seed": seed,
                 "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale, "synthetic": "yes"}
-        files = []
+        files, nifti, dicom_dir = [], None, None
         if formats in ("nifti", "both"):
-            files.append(str(write_nifti(out_dir / f"{stem}.nii.gz", volume)))
+            nifti = str(write_nifti(out_dir / f"{stem}.nii.gz", volume))
+            files.append(nifti)
         if formats in ("dicom", "both"):
-            series = write_dicom_series(out_dir / f"{stem}_dicom", volume, prov,
-                                        description=f"RadSynth {out.finding} volume")
+            dicom_dir = out_dir / f"{stem}_dicom"
+            series = write_dicom_series(dicom_dir, volume, prov, description=f"RadSynth {out.finding} volume")
             files.extend(str(p) for p in series)
         previews = write_previews(out_dir, array, stem=stem)
-        items.append({"index": i, "seed": seed, "files": files, "slices": str(previews["slices"]),
+        items.append({"index": i, "seed": seed, "files": files, "nifti": nifti,
+                      "dicom_dir": str(dicom_dir) if dicom_dir else None, "slices": str(previews["slices"]),
                       "sweep": str(previews["sweep"])})
     return items
 
@@ -57,6 +64,6 @@ def generate_volumes_to_folder(*, model: str | Path, finding: str, n: int, out_d
     seed = random.randrange(2**31 - 1000) if seed is None else seed
     out = pipe(finding, n, seeds=[seed + i for i in range(n)], sampler=sampler, num_inference_steps=steps,
                guidance_scale=guidance, callback=progress)
-    items = write_volumes(out, Path(out_dir), model_name=folder.name, spacing=voxel_spacing(pipe, info),
+    items = write_volumes(out, Path(out_dir), model_name=folder.name, spacing=voxel_spacing(info),
                           formats=formats)
     return {"model": folder.name, "finding": out.finding, "seeds": out.seeds, "volumes": items}

@@ -72,3 +72,11 @@ def write_previews(folder: str | Path, volume: np.ndarray, *, stem: str = "volum
     gif = atomic_write_bytes(folder / f"{stem}_sweep.gif", gif_bytes(list(volume), duration_ms=60, hold_last_ms=60,
                                                                        scale=scale))
     return {"slices": png, "sweep": gif}
+
+
+def write_overview(path: str | Path, volumes: np.ndarray) -> Path:
+    """One row of orthogonal mid-slices per volume of (N, Z, Y, X), as a single PNG to glance at."""
+    rows = [mid_slices(v) for v in volumes]
+    gap = np.ones((2, rows[0].shape[1]), dtype=np.float32)
+    stacked = [part for row in rows for part in (row, gap)][:-1]
+    return write_png(path, np.concatenate(stacked, axis=0))

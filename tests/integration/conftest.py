@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NIH, PNEUMONIA_NPZ
+from tests.conftest import ADRENAL, NIH, PNEUMONIA_NPZ
 from tests.integration.deployment import wait_until as wait_for
 
 KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
@@ -22,7 +22,7 @@ KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir):
+def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volume_generator_dir):
     """Start Redis and one worker; yield a dict with the environment, paths and a client factory."""
     from worker.redis_server import free_port, start_redis
 
@@ -32,6 +32,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir):
     gen = models_dir / "tiny-gen"
     shutil.copytree(tiny_generator_dir, gen)
     shutil.copytree(tiny_classifier_dir, models_dir / "tiny-clf")
+    shutil.copytree(tiny_volume_generator_dir, models_dir / "tiny-3d")
     from models.qc.context import write_index
 
     write_index(gen, NIH, classifier=str(models_dir / "tiny-clf"))
@@ -45,7 +46,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir):
         "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen",
         "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
         "RADSYNTH_API_KEYS": ",".join(f"{key}:{owner}" for owner, key in KEYS.items()),
-        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih,pneumonia={PNEUMONIA_NPZ}:medmnist",
+        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih,pneumonia={PNEUMONIA_NPZ}:medmnist,adrenal={ADRENAL}:medmnist3d",
         "RADSYNTH_MAX_UPLOAD_BYTES": str(3_000_000),
         "RADSYNTH_MAX_PIXELS": str(40_000_000),
         "RADSYNTH_RATE_LIMIT_PER_MINUTE": "100000",
