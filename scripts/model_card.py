@@ -29,9 +29,11 @@ EXTRA_UPLOAD = ROOT.parent / "shared" / "data" / "uploads" / "00027426_000.png"
 
 
 def weight_hashes() -> dict[str, str]:
-    """SHA-256 of every weights file under models/pretrained (relative path -> hex digest)."""
+    """SHA-256 of every weights file of the bundled 2D models (relative path -> hex digest); the 3D model has its
+    own card section (scripts/volume_card.py)."""
     out = {}
-    for path in sorted(BUNDLED_DIR.rglob("*.safetensors")):
+    for path in sorted(p for name in (DEFAULT_GENERATOR, DEFAULT_CLASSIFIER)
+                       for p in (BUNDLED_DIR / name).rglob("*.safetensors")):
         out[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

@@ -12,16 +12,33 @@ from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR, l
 
 ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "docs" / "model-card.json"
+CARD_3D = ROOT / "docs" / "model-card-3d.json"
+VOLUME_MODEL = "adrenal3d"
+
+
+def hashes(*names: str) -> dict[str, str]:
+    return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for name in names for p in sorted((BUNDLED_DIR / name).rglob("*.safetensors"))}
 
 
 def test_card_was_measured_on_the_bundled_weights():
     card = json.loads(CARD.read_text())
-    measured = card["weights_sha256"]
-    present = {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in sorted(BUNDLED_DIR.rglob("*.safetensors"))}
+    present = hashes(DEFAULT_GENERATOR, DEFAULT_CLASSIFIER)
     assert present, "no bundled weights"
-    assert measured == present, "docs/model-card.json was measured on other weights: run scripts/model_card.py"
+    assert card["weights_sha256"] == present, "docs/model-card.json was measured on other weights: run " \
+        "scripts/model_card.py"
     assert not card["quick"], "the committed card comes from a --quick smoke run"
+
+
+def test_the_3d_section_was_measured_on_the_bundled_volume_model():
+    card = json.loads(CARD_3D.read_text())
+    assert card["weights_sha256"] == hashes(VOLUME_MODEL) != {}, "docs/model-card-3d.json was measured on other " \
+        "weights: run scripts/volume_card.py"
+    assert not card["quick"], "the committed 3D section comes from a --quick smoke run"
+    text = (ROOT / "docs" / "model-card.md").read_text()
+    assert "## 3D volumes" in text and f"{card['label_agreement']['n_per_finding']} + " in text
+    for figure in card["figures"]:
+        assert (ROOT / "docs" / figure).exists() and figure in text or figure.endswith("_slices.png")
 
 
 def test_card_figures_exist_and_state_sample_counts():
@@ -38,6 +55,7 @@ def test_card_figures_exist_and_state_sample_counts():
 def test_bundled_models_are_found_without_configuration_and_fit_the_budget():
     names = {m["name"]: m for m in list_models()}
     assert names[DEFAULT_GENERATOR]["kind"] == "generator" and names[DEFAULT_CLASSIFIER]["kind"] == "classifier"
+    assert names[VOLUME_MODEL]["kind"] == "generator3d"
     sizes = [p.stat().st_size for p in BUNDLED_DIR.rglob("*") if p.is_file()]
     assert sum(sizes) <= 40 * 2**20
     assert all(p.stat().st_size <= 16 * 2**20 for p in BUNDLED_DIR.rglob("*.safetensors"))

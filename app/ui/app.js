@@ -1,7 +1,7 @@
 "use strict";
 // RadSynth web page: plain JS over the public API. The API key (if any) is kept in localStorage.
 const $ = (sel) => document.querySelector(sel);
-const state = { key: localStorage.getItem("radsynth-key") || "", genJob: null, expJob: null, timers: {} };
+const state = { key: localStorage.getItem("radsynth-key") || "", genJob: null, expJob: null, timers: {}, modelKind: {} };
 
 function headers(extra = {}) { return state.key ? { "X-API-Key": state.key, ...extra } : extra; }
 
@@ -79,12 +79,29 @@ async function loadModels() {
   try {
     const models = await api("/models");
     const sel = $("#gen-model"); sel.innerHTML = "";
-    for (const m of models.filter((m) => m.kind === "generator")) sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.name));
+    state.modelKind = {};
+    for (const m of models.filter((m) => m.kind === "generator" || m.kind === "generator3d")) {
+      state.modelKind[m.name] = m.kind;
+      sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.kind === "generator3d" ? `${m.name} (3D volumes)` : m.name));
+    }
     await loadFindings();
   } catch (e) { say(e.message, true); }
 }
+const FORMATS = {
+  generator: [["both", "PNG + DICOM"], ["png", "PNG"], ["dicom", "DICOM"]],
+  generator3d: [["nifti", "NIfTI"], ["dicom", "DICOM series (zip)"], ["both", "NIfTI + DICOM series"]],
+};
+function setOutputs(kind) {
+  const fmt = $("#gen-format"); fmt.innerHTML = "";
+  for (const [value, label] of FORMATS[kind] || FORMATS.generator) fmt.append(el("option", { value }, label));
+  const volumes = kind === "generator3d", n = $("#genform [name=n]");
+  n.max = volumes ? 8 : 64; if (volumes && +n.value > 8) n.value = 2;
+  $("#gen-gif-box").hidden = volumes; $("#genform [name=gif]").disabled = volumes;
+  $("#genform [name=qc]").closest("label").hidden = volumes;
+}
 async function loadFindings() {
   const model = $("#gen-model").value; if (!model) return;
+  setOutputs(state.modelKind[model]);
   const f = await api(`/findings?model=${encodeURIComponent(model)}`);
   const sel = $("#gen-finding"); sel.innerHTML = "";
   for (const name of f.findings) sel.append(el("option", { value: name, ...(name === "Consolidation" ? { selected: "" } : {}) }, name.replace("_", " ")));
@@ -95,7 +112,7 @@ $("#genform").addEventListener("submit", async (e) => {
   e.preventDefault(); say("");
   const form = new FormData(e.target), q = new URLSearchParams();
   for (const [k, v] of form.entries()) if (v !== "" && k !== "gif" && k !== "qc") q.set(k, v);
-  q.set("gif", form.has("gif")); q.set("qc", form.has("qc"));
+  if (state.modelKind[form.get("model")] !== "generator3d") { q.set("gif", form.has("gif")); q.set("qc", form.has("qc")); }
   try {
     const job = await api(`/generate?${q}`, { method: "POST" });
     state.genJob = job.id; $("#gallery").innerHTML = ""; $("#gen-gif").innerHTML = "";
@@ -106,6 +123,7 @@ $("#genform").addEventListener("submit", async (e) => {
 $("#gen-progress .cancel").addEventListener("click", () => cancel(state.genJob));
 
 async function renderGallery(job) {
+  if (job.result.kind === "volumes") return renderVolumes(job);
   say(`Generated ${job.result.images.length} images of ${job.result.findings.join(" + ")} with ${job.result.sampler}, ${job.result.steps} steps.`);
   const byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
   for (const img of job.result.images) {
@@ -127,6 +145,22 @@ async function renderGallery(job) {
   if (byName["denoising.gif"]) {
     const g = el("img", { alt: "denoising animation", class: "gif" });
     $("#gen-gif").append(el("h3", {}, "Denoising"), g); g.src = await blobUrl(byName["denoising.gif"].url);
+  }
+}
+
+function renderVolumes(job) {
+  const r = job.result, byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
+  say(`Generated ${r.volumes.length} volume${r.volumes.length === 1 ? "" : "s"} of ${r.findings.join(" + ")}, ${r.shape_zyx.join("x")} voxels of ${r.spacing_mm_xyz.join(" x ")} mm, with ${r.sampler}, ${r.steps} steps.`);
+  for (const v of r.volumes) {
+    const card = el("div", { class: "card volume" });
+    const slices = el("img", { alt: `axial, coronal and sagittal mid-slices, seed ${v.seed}` });
+    const sweep = el("img", { alt: `sweep through the axial slices, seed ${v.seed}`, class: "gif" });
+    card.append(slices, sweep, el("div", {}, `seed ${v.seed}`));
+    blobUrl(byName[v.slices].url).then((u) => { slices.src = u; });
+    blobUrl(byName[v.sweep].url).then((u) => { sweep.src = u; });
+    const links = el("div");
+    for (const f of v.files) links.append(el("button", { type: "button", onclick: () => download(byName[f].url, f) }, f.endsWith(".zip") ? "DICOM series" : "NIfTI"), " ");
+    card.append(links); $("#gallery").append(card);
   }
 }
 

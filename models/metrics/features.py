@@ -31,26 +31,30 @@ def load_feature_extractor(spec: str | None) -> FeatureFn:
 
 
 def ms_ssim_diversity(images: np.ndarray, pairs: int = 200, seed: int = 0) -> float:
-    """Mean MS-SSIM over random pairs of a generated set (lower = more diverse), scales fitted to the size."""
+    """Mean MS-SSIM over random pairs of a generated set (lower = more diverse), scales fitted to the size.
+    `images` is (N, H, W), or (N, D, H, W) volumes for 3D MS-SSIM (7-voxel cubes instead of 7x7 windows)."""
     import torch
     import torch.nn.functional as F
 
     rng = np.random.default_rng(seed)
     x = torch.as_tensor(images, dtype=torch.float32)[:, None]
-    levels = max(1, min(5, int(np.log2(min(x.shape[-2:]) / 8)) + 1))
+    dims = x.ndim - 2
+    conv, pool = (F.conv3d, F.avg_pool3d) if dims == 3 else (F.conv2d, F.avg_pool2d)
+    levels = max(1, min(5, int(np.log2(min(x.shape[2:]) / 8)) + 1))
     weights = torch.tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333][:levels])
     weights = weights / weights.sum()
 
     def ssim_parts(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c1, c2 = 0.01**2, 0.03**2
-        k = torch.ones(1, 1, 7, 7) / 49
-        mu_a, mu_b = F.conv2d(a, k), F.conv2d(b, k)
-        va = F.conv2d(a * a, k) - mu_a**2
-        vb = F.conv2d(b * b, k) - mu_b**2
-        cov = F.conv2d(a * b, k) - mu_a * mu_b
+        k = torch.ones((1, 1) + (7,) * dims) / 7**dims
+        mu_a, mu_b = conv(a, k), conv(b, k)
+        va = conv(a * a, k) - mu_a**2
+        vb = conv(b * b, k) - mu_b**2
+        cov = conv(a * b, k) - mu_a * mu_b
         cs = (2 * cov + c2) / (va + vb + c2)
         lum = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
-        return (lum * cs).mean((1, 2, 3)), cs.mean((1, 2, 3))
+        axes = tuple(range(1, dims + 2))
+        return (lum * cs).mean(axes), cs.mean(axes)
 
     idx = rng.integers(0, len(x), (pairs, 2))
     idx = idx[idx[:, 0] != idx[:, 1]]
@@ -61,5 +65,5 @@ def ms_ssim_diversity(images: np.ndarray, pairs: int = 200, seed: int = 0) -> fl
         value = ssim if level == levels - 1 else cs
         score = score * value.clamp(min=1e-6) ** weights[level]
         if level < levels - 1:
-            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+            a, b = pool(a, 2), pool(b, 2)
     return float(score.mean())

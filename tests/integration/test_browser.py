@@ -72,6 +72,27 @@ def test_generate_two_images_and_see_them_in_the_gallery(page):
     page.screenshot(path=str(SHOTS / "generate.png"), full_page=True)
 
 
+def test_pick_the_3d_model_and_see_a_volume_with_its_downloads(page):
+    page.select_option("#gen-model", "tiny-3d")
+    page.wait_for_function("[...document.querySelectorAll('#gen-finding option')].some(o => o.value === "
+                           "'hyperplasia')")
+    assert page.locator("#gen-format option").all_inner_texts()[0] == "NIfTI"
+    assert page.locator("#gen-gif-box").is_hidden()
+    page.select_option("#gen-finding", "hyperplasia")
+    page.fill("#genform input[name=n]", "1")
+    page.fill("#genform input[name=steps]", "2")
+    page.select_option("#gen-format", "both")
+    page.click("#genform button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#gallery .card.volume img[src^=blob]').length === 2",
+                           timeout=60000)
+    buttons = page.locator("#gallery .card.volume button").all_inner_texts()
+    assert buttons == ["NIfTI", "DICOM series"]
+    assert "16x16x16 voxels of 1.5 x 1.5 x 1.5 mm" in page.inner_text("#status")
+    page.screenshot(path=str(SHOTS / "generate-volume.png"), full_page=True)
+    page.select_option("#gen-model", "tiny-gen")  # back to images for the tests that follow
+    page.wait_for_function("document.querySelector('#gen-format option').value === 'both'")
+
+
 def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):
     page.click("button[data-view=explain]")
     page.set_input_files("#expfile", str(SIIM))
