@@ -1,6 +1,7 @@
 """Copy trained models into models/pretrained (the bundled defaults) and build the generator's QC index.
 
     python scripts/bundle_models.py [--generator runs/nih-cxr14-64/model] [--classifier runs/nih-classifier/model]
+    python scripts/bundle_models.py --only-volumes [--volume-generator runs/adrenal3d/model]
 
 Checks the size budget: each weights file under 16 MB, all bundled models under 40 MB.
 """
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR  # noqa: E402
 
 MAX_FILE, MAX_TOTAL = 16 * 2**20, 40 * 2**20
+VOLUME_GENERATOR = "adrenal3d"
 
 
 def copy_model(src: Path, name: str) -> Path:
@@ -34,13 +36,20 @@ def main() -> None:
     ap.add_argument("--generator", default="runs/nih-cxr14-64/model")
     ap.add_argument("--classifier", default="runs/nih-classifier/model")
     ap.add_argument("--data", default=str(ROOT / "models" / "datasets" / "nih-cxr14-64"))
+    ap.add_argument("--volume-generator", default="runs/adrenal3d/model", help="the 3D model bundled as adrenal3d")
+    ap.add_argument("--only-volumes", action="store_true", help="bundle only the 3D model")
     args = ap.parse_args()
-    gen = copy_model(Path(args.generator), DEFAULT_GENERATOR)
-    copy_model(Path(args.classifier), DEFAULT_CLASSIFIER)
-    from models.qc.context import write_index
+    gen = BUNDLED_DIR / DEFAULT_GENERATOR
+    if not args.only_volumes:
+        gen = copy_model(Path(args.generator), DEFAULT_GENERATOR)
+        copy_model(Path(args.classifier), DEFAULT_CLASSIFIER)
+        from models.qc.context import write_index
 
-    index = write_index(gen, args.data, classifier=DEFAULT_CLASSIFIER)
-    print(f"QC index: {len(index.ids)} training images, threshold {index.threshold:.4g}")
+        index = write_index(gen, args.data, classifier=DEFAULT_CLASSIFIER)
+        print(f"QC index: {len(index.ids)} training images, threshold {index.threshold:.4g}")
+    if Path(args.volume_generator).is_dir():
+        copy_model(Path(args.volume_generator), VOLUME_GENERATOR)
+        print(f"bundled {VOLUME_GENERATOR} from {args.volume_generator}")
     total = 0
     for path in sorted(BUNDLED_DIR.rglob("*")):
         if path.is_file():

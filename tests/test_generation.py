@@ -22,6 +22,15 @@ def test_same_seed_gives_identical_images(pipe):
     assert a.seeds == [7, 8]
 
 
+def test_bf16_sampling_is_reproducible_and_close_to_float32(pipe):
+    fp32 = pipe("effusion", 2, seeds=[5, 6], num_inference_steps=4)
+    bf16 = pipe("effusion", 2, seeds=[5, 6], num_inference_steps=4, precision="bf16")
+    again = pipe("effusion", 2, seeds=[5, 6], num_inference_steps=4, precision="bf16")
+    np.testing.assert_array_equal(bf16.images, again.images)
+    assert bf16.images.dtype == fp32.images.dtype and not np.array_equal(bf16.images, fp32.images)
+    assert np.abs(bf16.images - fp32.images).mean() < 0.02  # the same images, up to bf16 rounding
+
+
 def test_an_image_depends_on_its_seed_alone_not_its_batch(pipe):
     batch = pipe("mass", 3, seeds=[1, 2, 3], sampler="ddpm", num_inference_steps=4)
     alone = pipe("mass", 1, seeds=[2], sampler="ddpm", num_inference_steps=4)

@@ -89,7 +89,8 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
             runtime.job_store().progress(job_ctx.job.id, step, total, message)
 
     outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampler=p.sampler,
-                                num_inference_steps=steps, guidance_scale=p.guidance, callback=progress_all)
+                                num_inference_steps=steps, guidance_scale=p.guidance, callback=progress_all,
+                                precision=get_settings().precision)
     batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
     for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
         finish_companion(job_ctx, q, folder, pipe, steps, out, batch)
@@ -137,7 +138,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     out, report = generate_checked(
         pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
         sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance, return_frames=p.gif,
-        callback=callback)
+        callback=callback, precision=get_settings().precision)
     ctx.progress(steps, steps, "writing files")
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
     names = [Path(f).name for item in written["images"] for f in item["files"]] + [Path(written["grid"]).name]

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="UNet arithmetic when sampling: bf16 autocast "
+                                               "is about 2x faster on GPUs and AMX CPUs (docs/benchmarks.md)")
     batch_max_images: int = Field(32, description="most images sampled in one UNet batch when several compatible "
                                   "generate jobs wait (1 = no cross-job batching)")
     batch_wait: float = Field(0.1, description="seconds a generate job waits for companions when none are queued")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from worker import runtime
 from worker.contracts import Artifact, GenerateParams
+from worker.settings import get_settings
 
 
 def zip_series(folder: Path, target: Path) -> Path:
@@ -28,7 +29,7 @@ def run_generate_volumes(ctx, p: GenerateParams, folder: Path, steps: int, seeds
     pipe = runtime.volume_generator(folder)
     ctx.progress(0, steps, "sampling volumes")
     out = pipe(p.finding, p.n, seeds=seeds, sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
-               callback=lambda s, t: ctx.progress(s, t, "sampling volumes"))
+               callback=lambda s, t: ctx.progress(s, t, "sampling volumes"), precision=get_settings().precision)
     ctx.progress(steps, steps, "writing volumes")
     spacing = voxel_spacing(info)
     items = write_volumes(out, ctx.workdir, model_name=folder.name, spacing=spacing, formats=p.format)

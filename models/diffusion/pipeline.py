@@ -81,11 +81,14 @@ class RadSynthPipeline(DiffusionPipeline):
         return_frames: bool = False,
         num_frames: int = 24,
         callback: ProgressCallback | None = None,
+        precision: str = "fp32",
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
         This is how the worker batches waiting jobs: the requests share the sampler, steps and guidance, and
-        each image still comes from its own seed and its own finding labels.
+        each image still comes from its own seed and its own finding labels. `precision="bf16"` runs the UNet
+        under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
+        with AMX; images differ from float32 ones by a grey level or two (docs/benchmarks.md).
         """
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
         if any(not seeds for _, seeds in named):
@@ -113,7 +116,8 @@ class RadSynthPipeline(DiffusionPipeline):
         for i, t in enumerate(timesteps):
             model_in = torch.cat([latents, latents]) if guided else latents
             model_in = scheduler.scale_model_input(model_in, t)
-            eps = self.unet(model_in, t.expand(model_in.shape[0]), labels)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)

@@ -77,8 +77,9 @@ class VolumePipeline:
     @torch.inference_mode()
     def __call__(self, finding: str, num_volumes: int = 1, *, seeds: Sequence[int] | None = None,
                  sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None, guidance_scale: float = 2.0,
-                 callback: Callable[[int, int], None] | None = None) -> VolumeOutput:
-        """`num_volumes` volumes of `finding`; each from its own seed, whatever batch it is in."""
+                 callback: Callable[[int, int], None] | None = None, precision: str = "fp32") -> VolumeOutput:
+        """`num_volumes` volumes of `finding`; each from its own seed, whatever batch it is in. `precision="bf16"`
+        runs the UNet under bfloat16 autocast (as in 2D)."""
         label = self.class_index(finding)
         seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
         if len(seeds) != num_volumes or num_volumes < 1:
@@ -99,7 +100,8 @@ class VolumePipeline:
         self.unet.eval()
         for i, t in enumerate(scheduler.timesteps):
             model_in = scheduler.scale_model_input(torch.cat([latents, latents]) if guided else latents, t)
-            eps = self.unet(model_in, t.expand(model_in.shape[0]).to(device), class_labels=labels)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                eps = self.unet(model_in, t.expand(model_in.shape[0]).to(device), class_labels=labels).float()
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
