@@ -16,12 +16,33 @@ def cmd_train_volume_generator(args: argparse.Namespace) -> int:
     src = open_volume_source(args.data, "train", args.size)
     print(f"training on {len(src.volumes)} volumes at {args.size}^3; classes: "
           + ", ".join(f"{n} {int((src.labels == i).sum())}" for i, n in enumerate(src.findings)), file=sys.stderr)
-    bar, update = progress_bar(args.steps, "train-volume-generator")
-    pipe, summary = train_volume_generator(
-        src.volumes, src.labels, src.findings, size=args.size, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, channels=tuple(int(c) for c in args.channels.split(",")), seed=args.seed, device=args.device,
-        flip=args.flip, progress=lambda s, t, loss: update(s, t, "training", {"loss": loss}))
-    bar.close()
+    channels = tuple(int(c) for c in args.channels.split(","))
+    if args.latent:
+        from models.volumes.latent3d import train_latent_volume_generator
+
+        bars = {}
+
+        def stage_progress(stage: str, step: int, total: int, loss: float) -> None:
+            if stage not in bars:
+                for bar_ in bars.values():
+                    bar_[0].close()
+                bars[stage] = progress_bar(total, f"train {stage}")
+            bars[stage][1](step, total, stage, {"loss": loss})
+
+        pipe, summary = train_latent_volume_generator(
+            src.volumes, src.labels, src.findings, ae_channels=tuple(int(c) for c in args.ae_channels.split(",")),
+            latent_channels=args.latent_channels, ae_steps=args.ae_steps, steps=args.steps,
+            batch_size=args.batch_size, channels=channels, seed=args.seed, lr=args.lr, flip=args.flip,
+            progress=stage_progress)
+        for bar_ in bars.values():
+            bar_[0].close()
+    else:
+        bar, update = progress_bar(args.steps, "train-volume-generator")
+        pipe, summary = train_volume_generator(
+            src.volumes, src.labels, src.findings, size=args.size, steps=args.steps, batch_size=args.batch_size,
+            lr=args.lr, channels=channels, seed=args.seed, device=args.device, flip=args.flip,
+            progress=lambda s, t, loss: update(s, t, "training", {"loss": loss}))
+        bar.close()
     out = save_volume_model(pipe, Path(args.out), dataset=src.name, voxel_mm=src.voxel_mm, summary=summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} | {"model": str(out)}))
     return 0
@@ -55,6 +76,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tv.add_argument("--lr", type=float, default=2e-4)
     tv.add_argument("--channels", default="16,32,64")
     tv.add_argument("--flip", action="store_true", help="random left-right flips (mirror-symmetric anatomy)")
+    tv.add_argument("--latent", action="store_true", help="latent diffusion: train an autoencoder first, then the "
+                    "DDPM on its latents (for sizes where pixel-space 3D is too costly)")
+    tv.add_argument("--ae-channels", default="16,32,32", help="autoencoder widths; 2^(levels-1) = compression")
+    tv.add_argument("--latent-channels", type=int, default=4)
+    tv.add_argument("--ae-steps", type=int, default=1000)
     tv.add_argument("--seed", type=int, default=0)
     tv.add_argument("--device", default="cpu")
     tv.set_defaults(func=cmd_train_volume_generator)

@@ -52,8 +52,8 @@ def generate(pipe, finding: str, n: int, seed: int, batch: int, steps: int) -> t
 def cpu_cost(folder: Path, steps: int) -> dict:
     """Seconds and peak memory (the child's own high-water mark) for one volume with the default sampler, in a
     fresh process."""
-    code = ("import time,resource,torch;from models.volumes.diffusion3d import VolumePipeline as P;"
-            f"p=P.load({str(folder)!r});t=time.time();p('hyperplasia',1,seeds=[0],num_inference_steps={steps});"
+    code = ("import time,resource,torch;from models.volumes.diffusion3d import load_volume_pipeline as P;"
+            f"p=P({str(folder)!r});t=time.time();p('hyperplasia',1,seeds=[0],num_inference_steps={steps});"
             f"a=time.time()-t;t=time.time();p('hyperplasia',1,seeds=[1],num_inference_steps={steps});"
             "print(a,time.time()-t,resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -83,7 +83,7 @@ def main() -> None:
     from models.metrics.fid import fid_kid_from_features
     from models.qc.memorisation import build_index
     from models.volumes.classifier3d import axial_slices, cnn_features, predict_proba, train_cnn
-    from models.volumes.diffusion3d import VolumePipeline
+    from models.volumes.diffusion3d import load_volume_pipeline
     from models.volumes.sources import open_volume_source
     from models.volumes.write import write_previews
     from worker.settings import DEMO_VOLUMES
@@ -91,7 +91,7 @@ def main() -> None:
     t0 = time.time()
     folder = resolve_model(args.model, kind="generator3d")
     info = json.loads((folder / "radsynth.json").read_text())
-    pipe = VolumePipeline.load(folder)
+    pipe = load_volume_pipeline(folder)
     size = pipe.size
     splits = {s: open_volume_source(DEMO_VOLUMES, s, size) for s in ("train", "val", "test")}
     if q:

@@ -56,9 +56,9 @@ def generator(folder: Path):
 
 
 def volume_generator(folder: Path):
-    from models.volumes.diffusion3d import VolumePipeline
+    from models.volumes.diffusion3d import load_volume_pipeline
 
-    return cached("generator3d", folder, lambda f: VolumePipeline.load(f, device=device()))
+    return cached("generator3d", folder, lambda f: load_volume_pipeline(f, device=device()))
 
 
 def classifier(folder: Path):

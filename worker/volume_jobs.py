@@ -62,12 +62,22 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
     ctx.progress(0, p.steps, "reading volumes")
     src = open_volume_source(root, "train", p.resolution, fmt=fmt,
                              progress=lambda i, n: ctx.progress(0, p.steps, f"reading volumes {i}/{n}"))
+    channels = tuple(p.channels or ((32, 64) if p.latent else (16, 32, 64)))
     try:
-        pipe, summary = train_volume_generator(
-            src.volumes, src.labels, src.findings, size=p.resolution, steps=p.steps, batch_size=p.batch_size,
-            channels=tuple(p.channels or (16, 32, 64)), device=runtime.device(),
-            progress=lambda s, t, loss: ctx.progress(s, t, "training") if s % 5 == 0 or s == t else None,
-            should_stop=ctx.check_cancel)
+        if p.latent:
+            from models.volumes.latent3d import train_latent_volume_generator
+
+            pipe, summary = train_latent_volume_generator(
+                src.volumes, src.labels, src.findings, ae_steps=p.steps, steps=p.steps, batch_size=p.batch_size,
+                channels=channels, should_stop=ctx.check_cancel,
+                progress=lambda stage, s, t, _: ctx.progress(s, t, f"training the {stage}")
+                if s % 5 == 0 or s == t else None)
+        else:
+            pipe, summary = train_volume_generator(
+                src.volumes, src.labels, src.findings, size=p.resolution, steps=p.steps, batch_size=p.batch_size,
+                channels=channels, device=runtime.device(),
+                progress=lambda s, t, loss: ctx.progress(s, t, "training") if s % 5 == 0 or s == t else None,
+                should_stop=ctx.check_cancel)
     except InterruptedError as exc:
         raise JobCancelled() from exc
     ctx.progress(p.steps, p.steps, "sampling previews")

@@ -61,6 +61,11 @@ def check_dimensions(params: TrainParams, dataset: str, fmt: str | None) -> None
                                         or any(c % 8 or c > 128 for c in params.channels)):
         raise ApiError("invalid_parameter", "channels for a 3D generator: 2 to 4 widths, each a multiple of 8 up "
                        "to 128, e.g. [16, 32, 64]")
+    if params.latent and params.kind != "generator3d":
+        raise ApiError("invalid_parameter", "latent is for kind generator3d (latent diffusion of volumes)")
+    if params.latent and params.resolution % 16:
+        raise ApiError("invalid_parameter", f"a latent 3D generator needs a resolution that is a multiple of 16 "
+                       f"(the autoencoder compresses 4x; got {params.resolution})")
     if volumes and params.findings:
         raise ApiError("invalid_parameter", "findings cannot be restricted for 3D data sets; leave it out")
 

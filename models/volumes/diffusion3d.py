@@ -33,13 +33,15 @@ class VolumeOutput:
 
 
 def build_unet(n_classes: int, channels: Sequence[int] = (16, 32, 64), num_res_blocks: int = 1,
-               attention_last: bool = False):
-    """MONAI's 3D diffusion UNet with one class embedding per finding plus a null class (for guidance)."""
+               attention_last: bool = False, in_channels: int = 1):
+    """MONAI's 3D diffusion UNet with one class embedding per finding plus a null class (for guidance).
+    `in_channels` > 1 when it denoises an autoencoder's latents (latent diffusion)."""
     from monai.networks.nets import DiffusionModelUNet
 
     levels = len(channels)
     return DiffusionModelUNet(
-        spatial_dims=3, in_channels=1, out_channels=1, channels=tuple(channels), num_res_blocks=num_res_blocks,
+        spatial_dims=3, in_channels=in_channels, out_channels=in_channels, channels=tuple(channels),
+        num_res_blocks=num_res_blocks,
         attention_levels=tuple([False] * (levels - 1) + [attention_last]), norm_num_groups=min(8, channels[0]),
         num_head_channels=channels[-1] if attention_last else 8, num_class_embeds=n_classes + 1)
 
@@ -54,11 +56,17 @@ class VolumePipeline:
 
     @classmethod
     def new(cls, findings: Sequence[str], size: int = 32, channels: Sequence[int] = (16, 32, 64),
-            num_res_blocks: int = 1, attention_last: bool = False, seed: int = 0) -> VolumePipeline:
+            num_res_blocks: int = 1, attention_last: bool = False, seed: int = 0,
+            in_channels: int = 1) -> VolumePipeline:
         torch.manual_seed(seed)
         config = {"size": size, "channels": list(channels), "num_res_blocks": num_res_blocks,
-                  "attention_last": attention_last}
-        return cls(build_unet(len(findings), channels, num_res_blocks, attention_last), findings, config)
+                  "attention_last": attention_last, "in_channels": in_channels}
+        return cls(build_unet(len(findings), channels, num_res_blocks, attention_last, in_channels), findings,
+                   config)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.config.get("in_channels", 1))
 
     @property
     def size(self) -> int:
@@ -80,6 +88,20 @@ class VolumePipeline:
                  callback: Callable[[int, int], None] | None = None, precision: str = "fp32") -> VolumeOutput:
         """`num_volumes` volumes of `finding`; each from its own seed, whatever batch it is in. `precision="bf16"`
         runs the UNet under bfloat16 autocast (as in 2D)."""
+        latents, label, steps = self.sample_latents(finding, num_volumes, seeds=seeds, sampler=sampler,
+                                                    num_inference_steps=num_inference_steps,
+                                                    guidance_scale=guidance_scale, callback=callback,
+                                                    precision=precision)
+        volumes = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+        seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
+        return VolumeOutput(volumes, seeds, self.findings[label], sampler.lower(), steps, float(guidance_scale))
+
+    @torch.inference_mode()
+    def sample_latents(self, finding: str, num_volumes: int = 1, *, seeds: Sequence[int] | None = None,
+                       sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None,
+                       guidance_scale: float = 2.0, callback: Callable[[int, int], None] | None = None,
+                       precision: str = "fp32") -> tuple[torch.Tensor, int, int]:
+        """The denoised samples (N, C, S, S, S) as the UNet sees them, the class index and the steps taken."""
         label = self.class_index(finding)
         seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
         if len(seeds) != num_volumes or num_volumes < 1:
@@ -88,7 +110,7 @@ class VolumePipeline:
         scheduler = make_scheduler(sampler, self.scheduler_config)
         device = next(self.unet.parameters()).device
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-        shape = (num_volumes, 1, self.size, self.size, self.size)
+        shape = (num_volumes, self.in_channels, self.size, self.size, self.size)
         latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents.to(device) * scheduler.init_noise_sigma
         guided = guidance_scale != 1.0
@@ -109,8 +131,7 @@ class VolumePipeline:
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if callback is not None:
                 callback(i + 1, len(scheduler.timesteps))
-        volumes = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
-        return VolumeOutput(volumes, seeds, self.findings[label], sampler.lower(), steps, float(guidance_scale))
+        return latents, label, steps
 
     def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
         """A self-describing folder: the UNet's weights (safetensors, float16) and config, radsynth.json."""
@@ -133,6 +154,16 @@ class VolumePipeline:
         cfg = json.loads((path / CONFIG_FILE).read_text())
         info = json.loads((path / "radsynth.json").read_text())
         u = cfg["unet"]
-        unet = build_unet(len(info["findings"]), u["channels"], u["num_res_blocks"], u["attention_last"])
+        unet = build_unet(len(info["findings"]), u["channels"], u["num_res_blocks"], u["attention_last"],
+                          u.get("in_channels", 1))
         unet.load_state_dict({k: v.float() for k, v in load_file(path / UNET_FILE).items()})
         return cls(unet.to(device), info["findings"], u, cfg["scheduler"])
+
+
+def load_volume_pipeline(path: str | Path, *, device: str | torch.device = "cpu"):
+    """A pixel-space VolumePipeline, or a LatentVolumePipeline when the folder holds an autoencoder."""
+    from models.volumes.latent3d import AE_CONFIG, LatentVolumePipeline
+
+    if (Path(path) / AE_CONFIG).exists():
+        return LatentVolumePipeline.load(path, device=device)
+    return VolumePipeline.load(path, device=device)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models import __version__
-from models.volumes.diffusion3d import VolumeOutput, VolumePipeline
+from models.volumes.diffusion3d import VolumeOutput, load_volume_pipeline
 from models.volumes.geometry import Volume
 from models.volumes.write import write_dicom_series, write_nifti, write_previews
 
@@ -60,7 +60,7 @@ def generate_volumes_to_folder(*, model: str | Path, finding: str, n: int, out_d
 
     folder = Path(model)
     info = json.loads((folder / "radsynth.json").read_text())
-    pipe = VolumePipeline.load(folder)
+    pipe = load_volume_pipeline(folder)
     seed = random.randrange(2**31 - 1000) if seed is None else seed
     out = pipe(finding, n, seeds=[seed + i for i in range(n)], sampler=sampler, num_inference_steps=steps,
                guidance_scale=guidance, callback=progress)

@@ -37,18 +37,19 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
                            size: int = 32, steps: int = 1000, batch_size: int = 8, lr: float = 2e-4,
                            channels: Sequence[int] = (16, 32, 64), label_dropout: float = 0.1, seed: int = 0,
                            device: str = "cpu", ema_decay: float = 0.999, warmup_steps: int = 100,
-                           flip: bool = False, bf16: bool | None = None,
+                           flip: bool = False, bf16: bool | None = None, in_channels: int = 1,
                            progress: Callable[[int, int, float], None] | None = None,
                            should_stop: Callable[[], bool] | None = None) -> tuple[VolumePipeline, dict]:
     """Returns the trained pipeline (carrying the EMA weights) and a summary (steps, final loss, seconds).
 
-    `volumes` is (N, D, H, W) in [0, 1], or an already resized (N, 1, size, size, size) tensor in [-1, 1].
+    `volumes` is (N, D, H, W) in [0, 1], or an already resized (N, C, size, size, size) tensor in [-1, 1] (C =
+    `in_channels`: an autoencoder's latents for latent diffusion).
     `bf16`: autocast the UNet to bfloat16 (weights and optimiser stay float32). Default: on a GPU, and on a CPU
     with AMX (2x faster on this project's 2-core Xeon, see docs/benchmarks.md). Raises InterruptedError when
     `should_stop()` turns true."""
     from diffusers.training_utils import EMAModel
 
-    pipe = VolumePipeline.new(findings, size=size, channels=channels, seed=seed)
+    pipe = VolumePipeline.new(findings, size=size, channels=channels, seed=seed, in_channels=in_channels)
     unet = pipe.unet.to(device).train()
     scheduler = _train_scheduler(pipe)
     data = volumes if isinstance(volumes, torch.Tensor) else resize_volumes(volumes, size)

@@ -102,3 +102,17 @@ def test_train_a_volume_generator_then_generate_with_it(client):
     assert made["status"] == "succeeded", dump(made)
     assert [a["name"] for a in made["artifacts"] if a["name"].endswith(".zip")] == \
         [f"000_seed{made['params']['seed']}_dicom.zip"]
+
+
+def test_train_a_latent_volume_generator_and_generate_with_it(client):
+    bad = client.post("/train", json={"kind": "generator3d", "dataset": "adrenal", "name": "lat", "resolution": 24,
+                                      "latent": True}, headers=headers())
+    assert bad.status_code == 422 and "multiple of 16" in bad.json()["error"]["message"]
+    body = {"kind": "generator3d", "dataset": "adrenal", "name": "adrenal-latent", "resolution": 16, "steps": 2,
+            "batch_size": 2, "channels": [8, 16], "latent": True}
+    job = wait_job(client, client.post("/train", json=body, headers=headers()).json()["id"], timeout=300)
+    assert job["status"] == "succeeded", dump(job)
+    made = wait_job(client, client.post("/generate?model=adrenal-latent&finding=hyperplasia&format=nifti&n=1"
+                                        "&steps=2", headers=headers()).json()["id"])
+    assert made["status"] == "succeeded", dump(made)
+    assert made["result"]["shape_zyx"] == [16, 16, 16]  # decoded from 4^3 latents back to the volume size
