@@ -277,7 +277,9 @@ def render_volumes(c: dict) -> str:
         "### Limits",
         "",
         f"- {g['resolution']}^3 voxels of binary adrenal shapes: a demonstration of the 3D path, not CT texture. "
-        "Larger volumes need a GPU, or latent diffusion (not built yet).",
+        "Larger volumes need a GPU, or latent diffusion (`train-volume-generator --latent`: an AutoencoderKL "
+        "compresses 4x per side, the DDPM runs on its latents), which is built and tested but not bundled or "
+        "measured here yet.",
         "- The judge is a small classifier trained on the same 1,188 volumes; its features define FID and the "
         "memorisation check, so all figures compare within this card only.",
         "",

@@ -27,27 +27,35 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,
-                     heartbeat_timeout: float, key_of) -> list[JobRecord]:
+                     heartbeat_timeout: float, key_of, skip: set[str] | None = None) -> list[JobRecord]:
     """Claim queued generate jobs with the same `key` (oldest first) while their images fit in `room`.
 
-    `key_of(params)` computes a waiting job's key (it resolves the model name the way the handler does).
+    `key_of(params)` computes a waiting job's key (it resolves the model name the way the handler does). Jobs
+    found unable to join are added to `skip`, so a second look does not read them again (parameters never
+    change).
     """
     claimed: list[JobRecord] = []
-    for job_id in store.r.zrange(k("queued", QUEUE_OF[JobKind.generate]), 0, LOOKAHEAD - 1):
+    skip = set() if skip is None else skip
+    ids = [i for i in store.r.zrange(k("queued", QUEUE_OF[JobKind.generate]), 0, LOOKAHEAD - 1)
+           if i != lead.id and i not in skip]
+    for job_id, rec in zip(ids, store.peek_many(ids), strict=True):
         if room <= 0:
             break
-        if job_id == lead.id:
-            continue
         try:
-            rec = store.get(job_id)
-            if rec.kind != JobKind.generate or rec.status != JobStatus.queued:
+            if rec is None or rec.kind != JobKind.generate or rec.status != JobStatus.queued:
                 continue
             params = GenerateParams.model_validate(rec.params)
-            if params.n > room or key_of(params) != key:
+            if key_of(params) != key:
+                skip.add(job_id)
                 continue
-        except (JobNotFound, ValueError, LookupError):
-            continue  # gone meanwhile, or a model name that its own delivery will report
-        started = store.start(job_id, rec.generation, runner=runner, heartbeat_timeout=heartbeat_timeout)
+            if params.n > room:
+                continue
+        except (ValueError, LookupError):
+            continue  # a model name that its own delivery will report
+        try:
+            started = store.start(job_id, rec.generation, runner=runner, heartbeat_timeout=heartbeat_timeout)
+        except JobNotFound:
+            continue  # deleted meanwhile
         if started.status == JobStatus.running and started.runner == runner and not started.already_running:
             claimed.append(started)
             room -= params.n
@@ -57,10 +65,11 @@ def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *,
 def wait_for_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, wait: float, **kwargs
                         ) -> list[JobRecord]:
     """Claim companions now; if none are queued, look once more after `wait` seconds (a burst still arriving)."""
-    claimed = claim_companions(store, lead, key, room, **kwargs)
+    skip: set[str] = set()
+    claimed = claim_companions(store, lead, key, room, skip=skip, **kwargs)
     if not claimed and wait > 0:
         time.sleep(wait)
-        claimed = claim_companions(store, lead, key, room, **kwargs)
+        claimed = claim_companions(store, lead, key, room, skip=skip, **kwargs)
     if claimed:
         log.info("job %s batched with %d waiting jobs", lead.id, len(claimed))
     return claimed

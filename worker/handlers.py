@@ -118,8 +118,12 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
     if key is None or s.batch_max_images <= p.n:
         return []
 
+    folders: dict[str | None, Path] = {p.model: folder}  # one catalog lookup per model name, not per job
+
     def key_of(q: GenerateParams):
-        return batch_key(q, find_model(q.model, "generator"), sampler_steps(q))
+        if q.model not in folders:
+            folders[q.model] = find_model(q.model, "generator")
+        return batch_key(q, folders[q.model], sampler_steps(q))
 
     claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
                                   runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)

@@ -120,6 +120,19 @@ class JobStore:
             record.progress.queue_position = None if rank is None else rank + 1
         return record
 
+    def peek_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        """Several records in one round trip (no queue positions); None for those that no longer exist."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(k("job", job_id))
+        out: list[JobRecord | None] = []
+        for raw in pipe.execute():
+            try:
+                out.append(self.decode(raw) if raw else None)
+            except ValueError:  # a damaged record: its own delivery reports it
+                out.append(None)
+        return out
+
     def list(self, owner: str, *, kind: str | None = None, status: str | None = None, offset: int = 0,
              limit: int = 50) -> tuple[list[JobRecord], int]:
         """Newest first; filtering is done over the owner's index."""
