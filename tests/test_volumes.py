@@ -160,7 +160,7 @@ def test_latent_diffusion_trains_on_real_volumes_samples_by_seed_and_reloads(tmp
     stages = []
     pipe, summary = train_latent_volume_generator(
         src.volumes, src.labels, src.findings, ae_channels=(8, 8), latent_channels=2, ae_steps=3, steps=3,
-        batch_size=2, channels=(8, 16), progress=lambda stage, s, t, loss: stages.append(stage))
+        batch_size=2, channels=(8, 16), bf16=False, progress=lambda stage, s, t, loss: stages.append(stage))
     assert summary["latent_shape"] == [2, 8, 8, 8]  # 16^3 voxels -> 8^3 x 2 latents
     assert stages.count("autoencoder") == 3 and stages.count("diffusion") == 3
     assert pipe.diffusion.scheduler_config["clip_sample"] is False

@@ -80,7 +80,7 @@ def train_cnn(x: torch.Tensor, y: np.ndarray, x_val: torch.Tensor, y_val: np.nda
             opt.step()
         p = predict_proba(model, x_val)
         score = auroc(y_val == 1, p[:, 1]) if n_classes == 2 else float((p.argmax(1) == y_val).mean())
-        history.append({"epoch": epoch, "val_score": float(score), "loss": float(loss)})
+        history.append({"epoch": epoch, "val_score": float(score), "loss": loss.item()})
         if score > best_score:
             best, best_score = copy.deepcopy(model.state_dict()), float(score)
         if progress is not None:
