@@ -235,8 +235,8 @@ def render_volumes(c: dict) -> str:
         "`tests/test_model_card.py`).",
         "",
         f"- **What:** a class-conditional 3D DDPM (MONAI `DiffusionModelUNet`, spatial_dims=3, channels "
-        f"{tr.get('channels', '(widths in unet3d.json)')}, classifier-free guidance) generating {g['resolution']}^3 volumes "
-        f"of {', '.join(names)}; sampled with DPM-Solver++ at 25 steps.",
+        f"{tr.get('channels', '(widths in unet3d.json)')}, classifier-free guidance) generating "
+        f"{g['resolution']}^3 volumes of {', '.join(names)}; sampled with DPM-Solver++ at 25 steps.",
         f"- **Data:** AdrenalMNIST3D (MedMNIST v2) official splits: train {data['train']['volumes']} "
         f"({train_mix}), val {data['val']['volumes']}, test "
         f"{data['test']['volumes']} (held out). Voxel size recorded in the model: {g['voxel_mm']} mm (MedMNIST "
