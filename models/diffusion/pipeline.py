@@ -88,7 +88,7 @@ class RadSynthPipeline(DiffusionPipeline):
         This is how the worker batches waiting jobs: the requests share the sampler, steps and guidance, and
         each image still comes from its own seed and its own finding labels. `precision="bf16"` runs the UNet
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
-        with AMX; images differ from float32 ones by a grey level or two (docs/benchmarks.md).
+        with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
         """
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
         if any(not seeds for _, seeds in named):
