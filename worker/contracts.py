@@ -68,8 +68,9 @@ class TrainParams(BaseModel):
     batch_size: int = Field(32, ge=1, le=1024)
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique")
     channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128; 3D 16,32,64)")
-    latent: bool = Field(False, description="generator3d only: latent diffusion (an autoencoder compresses each "
-                         "volume 4x per side, trained for `steps` steps first; the DDPM then trains on its latents)")
+    latent: bool = Field(False, strict=True, description="generator3d only: latent diffusion (an autoencoder "
+                         "compresses each volume 4x per side, trained for `steps` steps first; the DDPM then trains "
+                         "on its latents)")
     webhook: HttpUrl | None = None
 
 
