@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ApiError
-from models.catalog import GENERATOR_KINDS, list_models
+from models.catalog import GENERATOR_KINDS, list_models, service_kinds
 from models.findings import UnknownFindingError, resolve
 from worker.settings import Settings
 from worker.stores import open_store
@@ -34,7 +34,7 @@ def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None
 def model_info(settings: Settings, name: str | None, kind: str) -> dict:
     """The named model of this kind ("generator" also finds 3D volume generators), or the configured default."""
     default = settings.default_generator if kind == "generator" else settings.default_classifier
-    return find_model(settings, name or default, GENERATOR_KINDS if kind == "generator" else kind)
+    return find_model(settings, name or default, service_kinds(kind))
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:

@@ -12,6 +12,11 @@ DEFAULT_CLASSIFIER = "nih-cxr14-64-classifier"
 GENERATOR_KINDS = ("generator", "generator3d")  # 2D images and 3D volumes; both answer POST /generate
 
 
+def service_kinds(kind: str) -> str | tuple[str, ...]:
+    """The model kinds a service lookup of `kind` accepts: "generator" means any generator, 2D or 3D."""
+    return GENERATOR_KINDS if kind == "generator" else kind
+
+
 class UnknownModelError(ValueError):
     def __init__(self, name: str, valid: list[str]):
         self.name, self.valid = name, valid

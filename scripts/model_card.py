@@ -28,14 +28,12 @@ UPLOADS = ROOT / "tests" / "fixtures" / "uploads"
 EXTRA_UPLOAD = ROOT.parent / "shared" / "data" / "uploads" / "00027426_000.png"
 
 
-def weight_hashes() -> dict[str, str]:
-    """SHA-256 of every weights file of the bundled 2D models (relative path -> hex digest); the 3D model has its
-    own card section (scripts/volume_card.py)."""
-    out = {}
-    for path in sorted(p for name in (DEFAULT_GENERATOR, DEFAULT_CLASSIFIER)
-                       for p in (BUNDLED_DIR / name).rglob("*.safetensors")):
-        out[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+def weight_hashes(*folders: Path) -> dict[str, str]:
+    """SHA-256 of every weights file in `folders` (path, relative to the repository when inside it -> hex digest).
+    The 2D card hashes the bundled 2D models; the 3D section (scripts/volume_card.py) its own model."""
+    paths = sorted(p for folder in folders for p in Path(folder).resolve().rglob("*.safetensors"))
+    return {str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in paths}
 
 
 def images_of(ds, idx=None) -> np.ndarray:
@@ -102,7 +100,8 @@ def main() -> None:
     gen_info = json.loads((gen_dir / "radsynth.json").read_text())
     clf_info = json.loads((clf_dir / "radsynth.json").read_text())
     card: dict = {"generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": q,
-                  "weights_sha256": weight_hashes(),
+                  "weights_sha256": weight_hashes(BUNDLED_DIR / DEFAULT_GENERATOR,
+                                                  BUNDLED_DIR / DEFAULT_CLASSIFIER),
                   "generator": {k: gen_info.get(k) for k in ("dataset", "steps", "epochs", "wall_time_s", "hardware",
                                                               "images", "code_version", "config")},
                   "classifier": {k: clf_info.get(k) for k in ("dataset", "wall_time_s", "hardware", "images_real",

@@ -14,7 +14,6 @@ docs/model-card.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -26,16 +25,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from model_card import labelled_grid, weight_hashes  # noqa: E402
 
 from models.catalog import BUNDLED_DIR, resolve_model  # noqa: E402
 
 DOCS = ROOT / "docs"
 MODEL = "adrenal3d"
-
-
-def weights_sha256(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.resolve().rglob("*.safetensors"))}
 
 
 def generate(pipe, finding: str, n: int, seed: int, batch: int, steps: int) -> torch.Tensor:
@@ -67,9 +64,6 @@ def pairs_figure(rows: dict[str, np.ndarray], path: Path, title: str) -> None:
     """Rows of axial/coronal/sagittal mid-slice strips (one strip per volume)."""
     from models.volumes.write import mid_slices
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from model_card import labelled_grid
-
     labelled_grid({name: np.stack([mid_slices(v) for v in vols]) for name, vols in rows.items()}, path, title)
 
 
@@ -99,7 +93,7 @@ def main() -> None:
         splits = {s: type(v)(v.volumes[:60], v.labels[:60], v.findings, v.voxel_mm, v.name) for s, v in splits.items()}
     names = splits["train"].findings
     card: dict = {"generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": q,
-                  "model": folder.name, "weights_sha256": weights_sha256(folder),
+                  "model": folder.name, "weights_sha256": weight_hashes(folder),
                   "generator": {k: info.get(k) for k in ("dataset", "steps", "wall_time_s", "hardware", "voxel_mm",
                                                           "code_version", "training", "resolution", "findings")},
                   "data": {s: {"volumes": len(v.labels), **{n: int((v.labels == i).sum()) for i, n in

@@ -48,11 +48,11 @@ class Context:
 
 def find_model(name: str | None, kind: str) -> Path:
     """A model folder by name ("generator" also finds 3D volume generators), or the configured default."""
-    from models.catalog import GENERATOR_KINDS, resolve_model
+    from models.catalog import resolve_model, service_kinds
 
     s = get_settings()
     default = s.default_generator if kind == "generator" else s.default_classifier
-    kinds = GENERATOR_KINDS if kind == "generator" else kind
+    kinds = service_kinds(kind)
     try:
         return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
     except ValueError:
@@ -62,18 +62,15 @@ def find_model(name: str | None, kind: str) -> Path:
         return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
 
 
-def is_volume_model(folder: Path) -> bool:
-    return json.loads((folder / "radsynth.json").read_text()).get("kind") == "generator3d"
-
-
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator")
     steps = sampler_steps(p)
-    if is_volume_model(folder):
+    info = json.loads((folder / "radsynth.json").read_text())
+    if info.get("kind") == "generator3d":
         from worker.volume_jobs import run_generate_volumes
 
-        return run_generate_volumes(ctx, p, folder, steps, image_seeds(p))
+        return run_generate_volumes(ctx, p, folder, info, steps, image_seeds(p))
     pipe = runtime.generator(folder)
     companions = claim_batch(ctx, p, folder, steps)
     if not companions:

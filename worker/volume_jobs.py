@@ -20,12 +20,12 @@ def zip_series(folder: Path, target: Path) -> Path:
     return target
 
 
-def run_generate_volumes(ctx, p: GenerateParams, folder: Path, steps: int, seeds: list[int]
+def run_generate_volumes(ctx, p: GenerateParams, folder: Path, info: dict, steps: int, seeds: list[int]
                          ) -> tuple[dict, list[Artifact]]:
+    """`info`: the model's radsynth.json (its voxel size)."""
     from models.volumes.generate3d import voxel_spacing, write_volumes
     from models.volumes.write import write_overview
 
-    info = json.loads((folder / "radsynth.json").read_text())
     pipe = runtime.volume_generator(folder)
     ctx.progress(0, steps, "sampling volumes")
     out = pipe(p.finding, p.n, seeds=seeds, sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
@@ -82,7 +82,7 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
         raise JobCancelled() from exc
     ctx.progress(p.steps, p.steps, "sampling previews")
     folder = save_volume_model(pipe, run_dir / "model", dataset=p.dataset, voxel_mm=src.voxel_mm, summary=summary)
-    (folder / "training.json").write_text(json.dumps({k: v for k, v in summary.items()}, indent=2))
+    (folder / "training.json").write_text(json.dumps(summary, indent=2))
     files = {"samples.png": folder / "samples.png", "loss.png": folder / "loss.png",
              "training.json": folder / "training.json"}
     return folder, {"steps": p.steps, "final_loss": summary["final_loss"], "volumes": len(src.volumes)}, files

@@ -85,23 +85,26 @@ class VolumePipeline:
     @torch.inference_mode()
     def __call__(self, finding: str, num_volumes: int = 1, *, seeds: Sequence[int] | None = None,
                  sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None, guidance_scale: float = 2.0,
-                 callback: Callable[[int, int], None] | None = None, precision: str = "fp32") -> VolumeOutput:
+                 callback: Callable[[int, int], None] | None = None, precision: str = "fp32",
+                 decode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> VolumeOutput:
         """`num_volumes` volumes of `finding`; each from its own seed, whatever batch it is in. `precision="bf16"`
-        runs the UNet under bfloat16 autocast (as in 2D)."""
-        latents, label, steps = self.sample_latents(finding, num_volumes, seeds=seeds, sampler=sampler,
-                                                    num_inference_steps=num_inference_steps,
-                                                    guidance_scale=guidance_scale, callback=callback,
-                                                    precision=precision)
-        volumes = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
-        seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
+        runs the UNet under bfloat16 autocast (as in 2D). `decode` maps the denoised samples to volumes in
+        [-1, 1] (latent diffusion's decoder); without it the samples are the volumes."""
+        latents, label, steps, seeds = self.sample_latents(finding, num_volumes, seeds=seeds, sampler=sampler,
+                                                           num_inference_steps=num_inference_steps,
+                                                           guidance_scale=guidance_scale, callback=callback,
+                                                           precision=precision)
+        images = decode(latents.float()) if decode is not None else latents.float()
+        volumes = ((images.clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
         return VolumeOutput(volumes, seeds, self.findings[label], sampler.lower(), steps, float(guidance_scale))
 
     @torch.inference_mode()
     def sample_latents(self, finding: str, num_volumes: int = 1, *, seeds: Sequence[int] | None = None,
                        sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None,
                        guidance_scale: float = 2.0, callback: Callable[[int, int], None] | None = None,
-                       precision: str = "fp32") -> tuple[torch.Tensor, int, int]:
-        """The denoised samples (N, C, S, S, S) as the UNet sees them, the class index and the steps taken."""
+                       precision: str = "fp32") -> tuple[torch.Tensor, int, int, list[int]]:
+        """The denoised samples (N, C, S, S, S) as the UNet sees them, the class index, the steps taken and the
+        seeds."""
         label = self.class_index(finding)
         seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
         if len(seeds) != num_volumes or num_volumes < 1:
@@ -131,7 +134,7 @@ class VolumePipeline:
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if callback is not None:
                 callback(i + 1, len(scheduler.timesteps))
-        return latents, label, steps
+        return latents, label, steps, seeds
 
     def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
         """A self-describing folder: the UNet's weights (safetensors, float16) and config, radsynth.json."""

@@ -76,17 +76,10 @@ class LatentVolumePipeline:
     def scale(self) -> float:
         return float(self.ae_config["scale_factor"])
 
-    @torch.inference_mode()
-    def __call__(self, finding: str, num_volumes: int = 1, *, seeds: Sequence[int] | None = None,
-                 callback: Callable[[int, int], None] | None = None, **sampling) -> VolumeOutput:
-        """Sample latents with the 3D DDPM (same samplers and guidance as pixel space), then decode."""
-        latents, label, steps = self.diffusion.sample_latents(finding, num_volumes, seeds=seeds, callback=callback,
-                                                              **sampling)
-        decoded = self.autoencoder.decode(latents.float() / self.scale)
-        volumes = ((decoded.clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
-        seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
-        return VolumeOutput(volumes, seeds, self.findings[label], sampling.get("sampler", "dpmsolver++").lower(),
-                            steps, float(sampling.get("guidance_scale", 2.0)))
+    def __call__(self, finding: str, num_volumes: int = 1, **sampling) -> VolumeOutput:
+        """Sample latents with the 3D DDPM (same samplers, guidance and options as pixel space), then decode."""
+        return self.diffusion(finding, num_volumes, decode=lambda z: self.autoencoder.decode(z / self.scale),
+                              **sampling)
 
     def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
         from safetensors.torch import save_file

@@ -93,8 +93,6 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
 def save_volume_model(pipe, out: Path, *, dataset: str, voxel_mm: list[float], summary: dict) -> Path:
     """The model folder plus `samples.png` (mid-slices of two volumes per finding, one row each) and
     `loss.png`."""
-    import numpy as np
-
     from models.io.writers import write_png
     from models.runtime_info import code_version, hardware
     from models.training_utils import plot_curves
