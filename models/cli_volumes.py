@@ -33,7 +33,7 @@ def cmd_train_volume_generator(args: argparse.Namespace) -> int:
             src.volumes, src.labels, src.findings, ae_channels=tuple(int(c) for c in args.ae_channels.split(",")),
             latent_channels=args.latent_channels, ae_steps=args.ae_steps, steps=args.steps,
             batch_size=args.batch_size, channels=channels, seed=args.seed, lr=args.lr, flip=args.flip,
-            progress=stage_progress)
+            prediction=args.prediction, progress=stage_progress)
         for bar_ in bars.values():
             bar_[0].close()
     else:
@@ -41,7 +41,7 @@ def cmd_train_volume_generator(args: argparse.Namespace) -> int:
         pipe, summary = train_volume_generator(
             src.volumes, src.labels, src.findings, size=args.size, steps=args.steps, batch_size=args.batch_size,
             lr=args.lr, channels=channels, seed=args.seed, device=args.device, flip=args.flip,
-            progress=lambda s, t, loss: update(s, t, "training", {"loss": loss}))
+            prediction=args.prediction, progress=lambda s, t, loss: update(s, t, "training", {"loss": loss}))
         bar.close()
     out = save_volume_model(pipe, Path(args.out), dataset=src.name, voxel_mm=src.voxel_mm, summary=summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} | {"model": str(out)}))
@@ -78,6 +78,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tv.add_argument("--flip", action="store_true", help="random left-right flips (mirror-symmetric anatomy)")
     tv.add_argument("--latent", action="store_true", help="latent diffusion: train an autoencoder first, then the "
                     "DDPM on its latents (for sizes where pixel-space 3D is too costly)")
+    tv.add_argument("--prediction", choices=["epsilon", "v_prediction"], default="epsilon",
+                    help="what the UNet predicts; v_prediction keeps sparse volumes' backgrounds clean")
     tv.add_argument("--ae-channels", default="16,32,32", help="autoencoder widths; 2^(levels-1) = compression")
     tv.add_argument("--latent-channels", type=int, default=4)
     tv.add_argument("--ae-steps", type=int, default=1000)

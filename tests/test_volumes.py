@@ -126,6 +126,20 @@ def test_a_tiny_3d_ddpm_trains_on_real_adrenal_volumes_and_samples_by_seed(tmp_p
     np.testing.assert_allclose(c.volumes[0], a.volumes[0], atol=2e-2)  # float16 weights on disk
 
 
+def test_a_v_prediction_3d_ddpm_keeps_its_parameterisation_through_save_and_load(tmp_path):
+    volumes, labels = read_medmnist3d(ADRENAL, "train")
+    pipe, summary = train_volume_generator(volumes[:16], labels[:16], ["normal", "hyperplasia"], size=8, steps=3,
+                                           batch_size=4, channels=(8, 8), prediction="v_prediction")
+    assert summary["prediction"] == "v_prediction" and np.isfinite(summary["final_loss"])
+    again = VolumePipeline.load(pipe.save(tmp_path / "v", metadata={"dataset": "test"}))
+    assert again.scheduler_config["prediction_type"] == "v_prediction"
+    v = again("normal", 1, seeds=[0], num_inference_steps=3).volumes
+    again.scheduler_config["prediction_type"] = "epsilon"  # the same weights read as noise predictions
+    assert not np.allclose(v, again("normal", 1, seeds=[0], num_inference_steps=3).volumes)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        VolumePipeline.new(["a"], prediction="x0")
+
+
 def test_a_labelled_folder_of_real_ct_nifti_and_dicom_series_becomes_training_cubes(tmp_path):
     shutil.copy(VOLUMES / "example_ct_sm.nii.gz", tmp_path / "ct.nii.gz")
     shutil.copytree(VOLUMES / "example_ct_dicom", tmp_path / "series")

@@ -18,6 +18,7 @@ from models.errors import InputError
 from models.findings import resolve
 
 UNET_FILE, CONFIG_FILE = "unet3d.safetensors", "unet3d.json"
+PREDICTIONS = ("epsilon", "v_prediction")
 
 
 @dataclass
@@ -57,12 +58,17 @@ class VolumePipeline:
     @classmethod
     def new(cls, findings: Sequence[str], size: int = 32, channels: Sequence[int] = (16, 32, 64),
             num_res_blocks: int = 1, attention_last: bool = False, seed: int = 0,
-            in_channels: int = 1) -> VolumePipeline:
+            in_channels: int = 1, prediction: str = "epsilon") -> VolumePipeline:
+        """`prediction`: what the UNet outputs, "epsilon" (the noise) or "v_prediction" (better conditioned at high
+        noise, where an epsilon error is amplified into the whole volume's estimate)."""
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}; got {prediction!r}")
         torch.manual_seed(seed)
         config = {"size": size, "channels": list(channels), "num_res_blocks": num_res_blocks,
                   "attention_last": attention_last, "in_channels": in_channels}
+        scheduler_config = dict(new_scheduler().config) | {"prediction_type": prediction}
         return cls(build_unet(len(findings), channels, num_res_blocks, attention_last, in_channels), findings,
-                   config)
+                   config, scheduler_config)
 
     @property
     def in_channels(self) -> int:

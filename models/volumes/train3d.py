@@ -38,6 +38,7 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
                            channels: Sequence[int] = (16, 32, 64), label_dropout: float = 0.1, seed: int = 0,
                            device: str = "cpu", ema_decay: float = 0.999, warmup_steps: int = 100,
                            flip: bool = False, bf16: bool | None = None, in_channels: int = 1,
+                           prediction: str = "epsilon",
                            progress: Callable[[int, int, float], None] | None = None,
                            should_stop: Callable[[], bool] | None = None) -> tuple[VolumePipeline, dict]:
     """Returns the trained pipeline (carrying the EMA weights) and a summary (steps, final loss, seconds).
@@ -46,10 +47,11 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
     `in_channels`: an autoencoder's latents for latent diffusion).
     `bf16`: autocast the UNet to bfloat16 (weights and optimiser stay float32). Default: on a GPU, and on a CPU
     with AMX (2x faster on this project's 2-core Xeon, see docs/benchmarks.md). Raises InterruptedError when
-    `should_stop()` turns true."""
+    `should_stop()` turns true. `prediction`: "epsilon" or "v_prediction" (see VolumePipeline.new)."""
     from diffusers.training_utils import EMAModel
 
-    pipe = VolumePipeline.new(findings, size=size, channels=channels, seed=seed, in_channels=in_channels)
+    pipe = VolumePipeline.new(findings, size=size, channels=channels, seed=seed, in_channels=in_channels,
+                              prediction=prediction)
     unet = pipe.unet.to(device).train()
     scheduler = _train_scheduler(pipe)
     data = volumes if isinstance(volumes, torch.Tensor) else resize_volumes(volumes, size)
@@ -74,7 +76,8 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
             group["lr"] = lr * min(1.0, step / max(1, warmup_steps))
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
             pred = unet(scheduler.add_noise(x0, noise, t), t, class_labels=cls)
-        loss = F.mse_loss(pred.float(), noise)
+        target = scheduler.get_velocity(x0, noise, t) if prediction == "v_prediction" else noise
+        loss = F.mse_loss(pred.float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -87,6 +90,7 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
     unet.eval()
     return pipe, {"steps": steps, "final_loss": float(np.mean(losses[-20:])), "seconds": time.time() - t0,
                   "images": len(data), "size": size, "batch_size": batch_size, "ema_decay": ema_decay, "bf16": use_bf16,
+                  "prediction": prediction,
                   "losses": [float(v) for v in losses[:: max(1, steps // 200)]]}
 
 

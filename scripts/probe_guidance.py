@@ -1,0 +1,70 @@
+"""Label agreement of a generator checkpoint at several guidance scales (a quick probe before a full model card).
+
+    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16
+
+Loads the EMA weights from a training run's checkpoint.pt (or a model folder), generates `n` images per eligible
+finding (>= 30 training images) and for "No Finding", and prints the ensemble's AUROC per finding."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def load_generator(path: Path):
+    """A RadSynthPipeline from a model folder, or from a run folder's checkpoint (EMA weights)."""
+    from models.diffusion.pipeline import RadSynthPipeline
+
+    if (path / "unet").exists():
+        return RadSynthPipeline.load(path), "model folder"
+    pipe = RadSynthPipeline.load(path / "model")
+    state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    with torch.no_grad():
+        for param, shadow in zip(pipe.unet.parameters(), state["ema"]["shadow_params"], strict=True):
+            param.copy_(shadow)
+    return pipe, f"checkpoint step {state['step']}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("generator", type=Path)
+    ap.add_argument("--guidance", default="1,2,4,6")
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--precision", default="bf16")
+    args = ap.parse_args()
+    from models.catalog import resolve_model
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.data.nih import NIHChestXray
+    from models.findings import NO_FINDING
+    from models.metrics.auroc import auroc
+    from worker.settings import DEMO_DATASET
+
+    pipe, source = load_generator(args.generator)
+    ens = ClassifierEnsemble.load(resolve_model("nih-cxr14-64-classifier", kind="classifier"))
+    counts = NIHChestXray(DEMO_DATASET, "train", pipe.unet.config.sample_size).label_counts()
+    eligible = [f for f, c in counts.items() if c >= 30 and f != NO_FINDING]
+    seeds = list(range(90_000, 90_000 + args.n))
+    results = {}
+    for g in (float(v) for v in args.guidance.split(",")):
+        t0 = time.time()
+
+        def gen(name: str, g: float = g) -> np.ndarray:
+            return pipe(name, args.n, seeds=seeds, guidance_scale=g, precision=args.precision).images
+
+        p_normal = ens.predict(gen(NO_FINDING)).mean
+        per = {}
+        for name in eligible:
+            k = ens.findings.index(name)
+            p = ens.predict(gen(name)).mean[:, k]
+            per[name] = auroc(np.r_[np.ones(args.n), np.zeros(args.n)], np.r_[p, p_normal[:, k]])
+        results[g] = {"mean": float(np.mean(list(per.values()))), "per_finding": per, "s": round(time.time() - t0)}
+        print(json.dumps({"source": source, "guidance": g} | results[g]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
