@@ -58,7 +58,7 @@ class VolumePipeline:
     @classmethod
     def new(cls, findings: Sequence[str], size: int = 32, channels: Sequence[int] = (16, 32, 64),
             num_res_blocks: int = 1, attention_last: bool = False, seed: int = 0,
-            in_channels: int = 1, prediction: str = "epsilon") -> VolumePipeline:
+            in_channels: int = 1, prediction: str = "v_prediction") -> VolumePipeline:
         """`prediction`: what the UNet outputs, "epsilon" (the noise) or "v_prediction" (better conditioned at high
         noise, where an epsilon error is amplified into the whole volume's estimate)."""
         if prediction not in PREDICTIONS:

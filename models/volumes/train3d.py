@@ -38,7 +38,7 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
                            channels: Sequence[int] = (16, 32, 64), label_dropout: float = 0.1, seed: int = 0,
                            device: str = "cpu", ema_decay: float = 0.999, warmup_steps: int = 100,
                            flip: bool = False, bf16: bool | None = None, in_channels: int = 1,
-                           prediction: str = "epsilon",
+                           prediction: str = "v_prediction",
                            progress: Callable[[int, int, float], None] | None = None,
                            should_stop: Callable[[], bool] | None = None) -> tuple[VolumePipeline, dict]:
     """Returns the trained pipeline (carrying the EMA weights) and a summary (steps, final loss, seconds).
