@@ -103,7 +103,8 @@ def test_previews_and_intensity(tmp_path):
     vol[2:6, 3:7, 4:8] = 1
     files = write_previews(tmp_path, vol)
     assert files["slices"].stat().st_size > 0 and files["sweep"].read_bytes()[:6] == b"GIF89a"
-    assert mid_slices(vol).shape == (12, 12 * 3 + 4)
+    assert mid_slices(vol).shape == (132, 132 * 3 + 4)  # enlarged 11x to at least 128 px
+    assert mid_slices(vol, min_side=1).shape == (12, 12 * 3 + 4)
     mr = np.random.default_rng(2).gamma(2.0, 100.0, (8, 8, 8)).astype(np.float32)
     unit = percentile_normalise(mr)
     assert unit.min() == 0.0 and unit.max() == 1.0

@@ -50,13 +50,15 @@ def write_dicom_series(folder: str | Path, volume: Volume, provenance: Mapping[s
     return paths
 
 
-def mid_slices(volume: np.ndarray) -> np.ndarray:
+def mid_slices(volume: np.ndarray, min_side: int = 128) -> np.ndarray:
     """Axial, coronal and sagittal mid-slices of a (Z, Y, X) [0, 1] volume side by side (each scaled to the
-    volume's largest side so all three are the same height)."""
+    volume's largest side so all three are the same height, and enlarged by a whole factor to at least `min_side`
+    pixels so a 32^3 volume is not a thumbnail)."""
     from PIL import Image
 
     z, y, x = volume.shape
     side = max(z, y, x)
+    side *= max(1, -(-min_side // side))
     views = [volume[z // 2], volume[:, y // 2, :][::-1], volume[:, :, x // 2][::-1]]
     panels = [np.asarray(Image.fromarray((np.clip(v, 0, 1) * 255).astype(np.uint8)).resize(
         (side, side), Image.Resampling.NEAREST), dtype=np.float32) / 255 for v in views]
