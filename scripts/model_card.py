@@ -70,12 +70,19 @@ def generate(pipe, finding: str, n: int, seed: int, batch: int = 32) -> np.ndarr
     return np.concatenate(out)
 
 
+def eligible_findings(train_ds) -> list[str]:
+    """The findings label agreement is averaged over: at least 30 training images (issue 6), "No Finding" aside."""
+    from models.findings import NO_FINDING
+
+    return [f for f, c in train_ds.label_counts().items() if c >= 30 and f != NO_FINDING]
+
+
 def real_label_agreement(ens, splits: dict, eligible: list[str]) -> dict:
     """The same AUROC on real images: finding-k images vs "No Finding" images, on the held-out splits (what a
     generator that draws faithful new X-rays could expect) and on the training split (what copies would score)."""
     from models.classifier.train import dataset_arrays
     from models.findings import NO_FINDING
-    from models.metrics.auroc import auroc
+    from models.metrics.auroc import separation_auroc
 
     out = {}
     for name, parts in (("heldout", ("val", "test")), ("train", ("train",))):
@@ -87,8 +94,8 @@ def real_label_agreement(ens, splits: dict, eligible: list[str]) -> dict:
         for finding in eligible:
             k = ens.findings.index(finding)
             pos = y[:, k] == 1
-            score = auroc(np.r_[np.ones(pos.sum()), np.zeros(normal.sum())], np.r_[p[pos, k], p[normal, k]]) \
-                if pos.sum() >= 5 else float("nan")  # fewer than 5 positives: no meaningful AUROC
+            # fewer than 5 positives: no meaningful AUROC
+            score = separation_auroc(p[pos, k], p[normal, k]) if pos.sum() >= 5 else float("nan")
             per[finding] = {"auroc": score, "n_finding": int(pos.sum()), "n_no_finding": int(normal.sum())}
         scored = [v["auroc"] for v in per.values() if not np.isnan(v["auroc"])]
         out[name] = {"per_finding": per, "mean_auroc": float(np.mean(scored)) if scored else float("nan"),
@@ -132,7 +139,7 @@ def main() -> None:
     from models.data.nih import NIHChestXray
     from models.diffusion.pipeline import RadSynthPipeline
     from models.findings import NO_FINDING
-    from models.metrics.auroc import auroc
+    from models.metrics.auroc import separation_auroc
     from models.metrics.features import ms_ssim_diversity
     from models.metrics.fid import fid_kid_from_features
     from models.qc.memorisation import MemorisationIndex, image_features
@@ -190,7 +197,7 @@ def main() -> None:
 
     # 3. Label agreement: the ensemble separating images generated for a finding from "No Finding" images.
     m = 12 if q else 32
-    eligible = [f for f, c in splits["train"].label_counts().items() if c >= 30 and f != NO_FINDING]
+    eligible = eligible_findings(splits["train"])
     normal = generate(pipe, NO_FINDING, m, 70_000)
     p_normal = ens.predict(normal).mean
     agreement, generated_sets = {}, {NO_FINDING: normal}
@@ -199,8 +206,7 @@ def main() -> None:
         generated_sets[name] = imgs
         k = ens.findings.index(name)
         p = ens.predict(imgs).mean[:, k]
-        y = np.r_[np.ones(m), np.zeros(m)]
-        agreement[name] = {"auroc": auroc(y, np.r_[p, p_normal[:, k]]), "n_finding": m, "n_no_finding": m,
+        agreement[name] = {"auroc": separation_auroc(p, p_normal[:, k]), "n_finding": m, "n_no_finding": m,
                            "mean_prob_finding": float(p.mean()), "mean_prob_no_finding": float(p_normal[:, k].mean()),
                            "train_images": splits["train"].label_counts()[name]}
     card["label_agreement"] = {"per_finding": agreement,

@@ -15,9 +15,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.diffusion.samplers import make_scheduler  # noqa: E402
 from models.volumes.diffusion3d import VolumePipeline  # noqa: E402
 from models.volumes.sources import open_volume_source  # noqa: E402
-from models.volumes.train3d import _train_scheduler  # noqa: E402
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     src = open_volume_source(args.data, "test", pipe.size)
     x = torch.as_tensor(src.volumes[: args.n], dtype=torch.float32)
     y = torch.as_tensor(src.labels[: args.n], dtype=torch.long)
-    sched = _train_scheduler(pipe)
+    sched = make_scheduler("ddpm", pipe.scheduler_config)  # the training noise schedule
     kind = sched.config.prediction_type
     gen = torch.Generator().manual_seed(0)
     constant = float(torch.mean((x - x.flatten().median()) ** 2))

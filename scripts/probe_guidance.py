@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from model_card import eligible_findings  # noqa: E402
 
 
 def load_generator(path: Path):
@@ -41,13 +47,12 @@ def main() -> None:
     from models.classifier.ensemble import ClassifierEnsemble
     from models.data.nih import NIHChestXray
     from models.findings import NO_FINDING
-    from models.metrics.auroc import auroc
+    from models.metrics.auroc import separation_auroc
     from worker.settings import DEMO_DATASET
 
     pipe, source = load_generator(args.generator)
     ens = ClassifierEnsemble.load(resolve_model("nih-cxr14-64-classifier", kind="classifier"))
-    counts = NIHChestXray(DEMO_DATASET, "train", pipe.unet.config.sample_size).label_counts()
-    eligible = [f for f, c in counts.items() if c >= 30 and f != NO_FINDING]
+    eligible = eligible_findings(NIHChestXray(DEMO_DATASET, "train", pipe.unet.config.sample_size))
     seeds = list(range(90_000, 90_000 + args.n))
     results = {}
     for g in (float(v) for v in args.guidance.split(",")):
@@ -61,7 +66,7 @@ def main() -> None:
         for name in eligible:
             k = ens.findings.index(name)
             p = ens.predict(gen(name)).mean[:, k]
-            per[name] = auroc(np.r_[np.ones(args.n), np.zeros(args.n)], np.r_[p, p_normal[:, k]])
+            per[name] = separation_auroc(p, p_normal[:, k])
         results[g] = {"mean": float(np.mean(list(per.values()))), "per_finding": per, "s": round(time.time() - t0)}
         print(json.dumps({"source": source, "guidance": g} | results[g]), flush=True)
 

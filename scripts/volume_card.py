@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--model", default=MODEL)
     args = ap.parse_args()
     q = args.quick
-    from models.metrics.auroc import auroc, bootstrap_ci
+    from models.metrics.auroc import auroc, bootstrap_ci, separation_auroc
     from models.metrics.features import ms_ssim_diversity
     from models.metrics.fid import fid_kid_from_features
     from models.qc.memorisation import build_index
@@ -129,7 +129,7 @@ def main() -> None:
     p_gen = {name: predict_proba(clf3d, v)[:, 1] for name, v in gen.items()}
     pos, neg = p_gen[names[1]], p_gen[names[0]]
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    card["label_agreement"] = {"auroc": auroc(y, np.r_[pos, neg]), "ci": bootstrap_ci(y, np.r_[pos, neg], n=1000),
+    card["label_agreement"] = {"auroc": separation_auroc(pos, neg), "ci": bootstrap_ci(y, np.r_[pos, neg], n=1000),
                                "n_per_finding": n, "mean_p_finding": float(pos.mean()),
                                "mean_p_normal": float(neg.mean()), "finding": names[1]}
 

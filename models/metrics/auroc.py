@@ -16,6 +16,13 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def separation_auroc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
+    """AUROC of scores from two groups (e.g. images of a finding vs "No Finding" images); NaN if one is empty."""
+    positive_scores, negative_scores = np.asarray(positive_scores), np.asarray(negative_scores)
+    return auroc(np.r_[np.ones(len(positive_scores)), np.zeros(len(negative_scores))],
+                 np.r_[positive_scores, negative_scores])
+
+
 def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, *, n: int = 1000, alpha: float = 0.05,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC over resampled images."""
