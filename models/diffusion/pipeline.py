@@ -102,6 +102,7 @@ class RadSynthPipeline(DiffusionPipeline):
         size = self.unet.config.sample_size
         shape = (num_images, self.unet.config.in_channels, size, size)
         latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
+        scheduler.set_timesteps(steps, device=device)  # first: init_noise_sigma depends on the schedule set
         latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
 
         cond = torch.cat([self.unet.encode_findings(names, len(request_seeds)) for names, request_seeds in named])
@@ -109,7 +110,6 @@ class RadSynthPipeline(DiffusionPipeline):
         labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
         labels = labels.to(device=device, dtype=dtype)
 
-        scheduler.set_timesteps(steps, device=device)
         timesteps = scheduler.timesteps
         keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
         frames: list[torch.Tensor] = []

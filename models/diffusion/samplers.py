@@ -19,9 +19,12 @@ SAMPLERS: dict[str, tuple[type, dict]] = {
         "algorithm_type": "dpmsolver++", "solver_order": 2, "thresholding": True,
         "timestep_spacing": "trailing", "final_sigmas_type": "zero",
     }),
-    "unipc": (UniPCMultistepScheduler, {"timestep_spacing": "trailing"}),
-    "euler": (EulerDiscreteScheduler, {"timestep_spacing": "trailing"}),
-    "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "trailing"}),
+    # The cosine schedule ends at alpha_bar ~ 2e-9, where x0 = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)
+    # amplifies any noise error ~20,000-fold: solvers that predict x0 need thresholding (clip to the data range)...
+    "unipc": (UniPCMultistepScheduler, {"timestep_spacing": "trailing", "thresholding": True}),
+    # ...and the Euler samplers, which cannot threshold, start one spacing below t = 999 instead.
+    "euler": (EulerDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
 }
 DEFAULT_SAMPLER = "dpmsolver++"
 DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpmsolver++": 25, "unipc": 20, "euler": 30, "euler_a": 30}

@@ -121,13 +121,13 @@ class VolumePipeline:
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         shape = (num_volumes, self.in_channels, self.size, self.size, self.size)
         latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
+        scheduler.set_timesteps(steps, device=device)  # first: init_noise_sigma depends on the schedule set
         latents = latents.to(device) * scheduler.init_noise_sigma
         guided = guidance_scale != 1.0
         labels = torch.full((num_volumes,), label, dtype=torch.long)
         if guided:
             labels = torch.cat([labels, torch.full((num_volumes,), self.null_class, dtype=torch.long)])
         labels = labels.to(device)
-        scheduler.set_timesteps(steps, device=device)
         self.unet.eval()
         for i, t in enumerate(scheduler.timesteps):
             model_in = scheduler.scale_model_input(torch.cat([latents, latents]) if guided else latents, t)
