@@ -35,8 +35,8 @@ def main() -> None:
     from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
+    from models.training_utils import bf16_default
     from models.volumes.diffusion3d import VolumePipeline
-    from models.volumes.train3d import bf16_default
 
     seeds = [0, 1, 2, 3]
     pipe = RadSynthPipeline.load(BUNDLED_DIR / DEFAULT_GENERATOR)

@@ -38,6 +38,7 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
                           fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
+                          bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                           dataset_name=args.name or Path(args.data).name)
     features = None
     if args.fid_every:
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--features", default=None, help="feature extractor for FID: a classifier folder "
                     "(domain features, the default bundled one if omitted) or inception:PATH")
     tg.add_argument("--device", default=None)
+    tg.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="UNet arithmetic: bf16 autocast is faster on GPUs and AMX CPUs (1.45x per step on "
+                    "the project's 2-core CPU; auto: use it there)")
     tg.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     tg.set_defaults(func=cmd_train_generator)
 

@@ -116,3 +116,14 @@ def smooth(values: list[float], window: int = 50) -> list[float]:
             acc -= values[i - window]
         out.append(acc / min(i + 1, window))
     return out
+
+
+def bf16_default(device: str) -> bool:
+    """bfloat16 autocast pays off on GPUs and on CPUs with AMX tiles (Sapphire Rapids and later)."""
+    if torch.device(device).type == "cuda":
+        return True
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return "amx_bf16" in fh.read()
+    except OSError:
+        return False

@@ -52,7 +52,15 @@ def cached(kind: str, folder: Path, loader):
 def generator(folder: Path):
     from models.diffusion.pipeline import RadSynthPipeline
 
-    return cached("generator", folder, lambda f: RadSynthPipeline.load(f, device=device()))
+    def load(f: Path) -> RadSynthPipeline:
+        pipe = RadSynthPipeline.load(f, device=device())
+        if get_settings().compile:
+            from models.diffusion.speed import optimize_unet
+
+            optimize_unet(pipe.unet, channels_last=True, compile=True)
+        return pipe
+
+    return cached("generator", folder, load)
 
 
 def volume_generator(folder: Path):

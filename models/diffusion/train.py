@@ -1,4 +1,4 @@
-"""Train a finding-conditional DDPM: AdamW, EMA, clipping, warmup, bf16 on GPU, atomic resumable checkpoints."""
+"""Train a finding-conditional DDPM: AdamW, EMA, clipping, warmup, bf16 autocast, atomic resumable checkpoints."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from models.training_utils import (
     ProgressFn,
     atomic_torch_save,
     batch_indices,
+    bf16_default,
     load_batch,
     maybe_cache,
     plot_curves,
@@ -64,6 +65,7 @@ class GeneratorConfig:
     fid_samples: int = 200
     num_workers: int = 0
     device: str | None = None
+    bf16: bool | None = None  # bfloat16 autocast of the UNet; None: on GPUs and AMX CPUs (bf16_default)
     dataset_name: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -100,6 +102,7 @@ class GeneratorTrainer:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = torch.device(pick_device(config.device))
+        self.bf16 = bf16_default(str(self.device)) if config.bf16 is None else config.bf16
         self.train_ds = maybe_cache(train_ds, config.resolution)
         self.labels = list(train_ds.label_names)
         self.label_counts = train_ds.label_counts()
@@ -165,8 +168,7 @@ class GeneratorTrainer:
         noisy = self.scheduler.add_noise(images, noise, t)
         for group in self.opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(self.step, cfg.warmup_steps)
-        use_bf16 = self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             pred = self.unet(noisy, t, labels)
         loss = F.mse_loss(pred.float(), noise)
         self.opt.zero_grad(set_to_none=True)
@@ -260,7 +262,8 @@ class GeneratorTrainer:
         meta = {
             "dataset": cfg_dataset(self.cfg), "images": len(self.train_ds), "images_per_finding": self.label_counts,
             "steps": self.step, "epochs": round(self.step * self.cfg.batch_size / max(1, len(self.train_ds)), 2),
-            "hardware": hardware(), "wall_time_s": round(self.wall(), 1), "code_version": code_version(),
+            "hardware": hardware() | {"bf16": self.bf16}, "wall_time_s": round(self.wall(), 1),
+            "code_version": code_version(),
             "config": asdict(self.cfg), "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None,
             "fid_history": self.fid_history,
         }

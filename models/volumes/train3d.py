@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.training_utils import bf16_default
 from models.volumes.diffusion3d import VolumePipeline
 
 
@@ -113,17 +114,6 @@ def save_volume_model(pipe, out: Path, *, dataset: str, voxel_mm: list[float], s
     plot_curves(out / "loss.png", {"loss": [(1 + i * every, v) for i, v in enumerate(summary["losses"])]},
                 title="3D denoising loss", ylabel="MSE", log=True)
     return out
-
-
-def bf16_default(device: str) -> bool:
-    """bfloat16 autocast pays off on GPUs and on CPUs with AMX tiles (Sapphire Rapids and later)."""
-    if torch.device(device).type == "cuda":
-        return True
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return "amx_bf16" in fh.read()
-    except OSError:
-        return False
 
 
 def _train_scheduler(pipe: VolumePipeline):
