@@ -16,6 +16,7 @@ import argparse
 import copy
 import subprocess
 import time
+from collections.abc import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -91,47 +92,67 @@ def make_unet(base: FindingUNet, device: torch.device, channels_last: bool, comp
     return optimize_unet(unet, channels_last=channels_last, compile=compile)
 
 
+def interleaved_medians(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict:
+    """Median seconds per call, the modes alternating call by call so that drift on a shared host hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: median(v) for name, v in times.items()}
+
+
+def first_call(fn, device: torch.device) -> float:
+    """Seconds of the first call (for a compiled model: the compilation, or a load from inductor's cache)."""
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
 def sampling_rows(base: FindingUNet, device: torch.device, batches: list[int], repeats: int,
                   peaks: dict[bool, float]) -> list[dict]:
     reference = copy.deepcopy(base).to(device).eval()
-    flops_at = {b: count_flops(lambda b=b: forward_once(reference, device, b)) for b in batches}
+    unets = {mode: make_unet(base, device, cl, comp).eval() for mode, (_, cl, comp) in MODES.items()}
     rows = []
-    for mode, (bf16, channels_last, compile) in MODES.items():
-        unet = make_unet(base, device, channels_last, compile).eval()
-        for b in batches:
+    for b in batches:
+        flops = count_flops(lambda b=b: forward_once(reference, device, b))
+        t = torch.full((2 * b,), 500, device=device)
+        labels = torch.cat([base.encode_findings("Consolidation", b), base.null_labels(b)]).to(device)
+        calls = {}
+        for mode, (bf16, channels_last, _) in MODES.items():
             x = torch.randn(2 * b, 1, 64, 64, device=device)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            t = torch.full((2 * b,), 500, device=device)
-            labels = torch.cat([unet.encode_findings("Consolidation", b), unet.null_labels(b)]).to(device)
 
-            def call(unet=unet, x=x, t=t, labels=labels, bf16=bf16):
+            def call(unet=unets[mode], x=x, bf16=bf16, t=t, labels=labels):
                 with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     return unet(x, t, labels)
 
-            t0 = time.perf_counter()
-            call()
-            sync(device)
-            first = time.perf_counter() - t0
-            sec = median(timed(call, device, repeats))
-            flops = flops_at[b]
-            rows.append({"mode": mode, "batch": b, "unet_call_s": sec, "first_call_s": first,
-                         "images_per_s": b / (SAMPLER_STEPS * sec), "tflop_per_s": flops / sec / 1e12,
-                         "share_of_peak": flops / sec / peaks[bf16]})
-            print(f"  {mode} batch {b}: {sec:.4f} s per guided UNet call", flush=True)
-    fp32 = {r["batch"]: r["images_per_s"] for r in rows if r["mode"] == "fp32-eager"}
-    for r in rows:
-        r["vs_fp32_eager"] = r["images_per_s"] / fp32[r["batch"]]
+            calls[mode] = call
+        firsts = {mode: first_call(fn, device) for mode, fn in calls.items()}
+        for fn in calls.values():  # one more warm-up each
+            fn()
+        secs = interleaved_medians(calls, device, repeats)
+        for mode, sec in secs.items():
+            bf16 = MODES[mode][0]
+            rows.append({"mode": mode, "batch": b, "unet_call_s": sec, "first_call_s": firsts[mode],
+                         "images_per_s": b / (SAMPLER_STEPS * sec), "vs_fp32_eager": secs["fp32-eager"] / sec,
+                         "tflop_per_s": flops / sec / 1e12, "share_of_peak": flops / sec / peaks[bf16]})
+        print(f"  batch {b}: " + ", ".join(f"{m} {v:.4f} s" for m, v in secs.items()), flush=True)
     return rows
 
 
 def training_rows(base: FindingUNet, device: torch.device, batch: int, repeats: int,
                   peaks: dict[bool, float]) -> list[dict]:
-    rows = []
     x = torch.randn(batch, 1, 64, 64, device=device)
     noise = torch.randn_like(x)
     t = torch.randint(0, 1000, (batch,), device=device)
     labels = torch.cat([base.encode_findings("Effusion", batch // 2), base.null_labels(batch - batch // 2)]).to(device)
+    steps = {}
     for mode, (bf16, channels_last, compile) in MODES.items():
         unet = make_unet(base, device, channels_last, compile).train()
         opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
@@ -144,29 +165,56 @@ def training_rows(base: FindingUNet, device: torch.device, batch: int, repeats: 
             loss.backward()
             opt.step()
 
-        sec = median(timed(step, device, repeats))
-        if not compile:  # the counter cannot see inside compiled graphs; the arithmetic is the same
-            flops = count_flops(step)
-        rows.append({"mode": mode, "batch": batch, "step_s": sec, "images_per_s": batch / sec,
-                     "tflop_per_s": flops / sec / 1e12, "share_of_peak": flops / sec / peaks[bf16]})
-        print(f"  training {mode}: {sec:.3f} s per step", flush=True)
-    fp32 = next(r["images_per_s"] for r in rows if r["mode"] == "fp32-eager")
-    for r in rows:
-        r["vs_fp32_eager"] = r["images_per_s"] / fp32
-    return rows
+        steps[mode] = step
+    flops = count_flops(steps["fp32-eager"])  # the counter cannot see inside compiled graphs; same arithmetic
+    for fn in steps.values():
+        first_call(fn, device)
+        fn()
+    secs = interleaved_medians(steps, device, repeats)
+    print("  training: " + ", ".join(f"{m} {v:.3f} s" for m, v in secs.items()), flush=True)
+    return [{"mode": mode, "batch": batch, "step_s": sec, "images_per_s": batch / sec,
+             "vs_fp32_eager": secs["fp32-eager"] / sec, "tflop_per_s": flops / sec / 1e12,
+             "share_of_peak": flops / sec / peaks[MODES[mode][0]]} for mode, sec in secs.items()]
+
+
+def profile_rows(base: FindingUNet, device: torch.device, batch: int, top: int = 12) -> list[dict]:
+    """Where a bf16 guided UNet call at `batch` spends its time: the top operators by self time (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    unet = copy.deepcopy(base).to(device).eval()
+    x = torch.randn(2 * batch, 1, 64, 64, device=device)
+    t = torch.full((2 * batch,), 500, device=device)
+    labels = torch.cat([unet.encode_findings("Consolidation", batch), unet.null_labels(batch)]).to(device)
+
+    def call():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+            unet(x, t, labels)
+
+    call()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        call()
+        sync(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr) > 0]
+    total = sum(getattr(e, attr) for e in events)
+    events.sort(key=lambda e: getattr(e, attr), reverse=True)
+    return [{"op": e.key, "calls": e.count, "self_ms": getattr(e, attr) / 1e3, "share": getattr(e, attr) / total}
+            for e in events[:top]]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", default=None, help="comma-separated (default: 1,16,64 on CPU, 1,16,64,256 on GPU)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed calls per row (default: 3 on CPU, 20 on GPU)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed calls per row (default: 5 on CPU, 20 on GPU)")
     ap.add_argument("--train-batch", type=int, default=32)
     ap.add_argument("--no-training", action="store_true")
+    ap.add_argument("--profile", type=int, default=64, help="batch of the bf16 profile (0: none)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gpu = device.type == "cuda"
     batches = [int(b) for b in (args.batches or ("1,16,64,256" if gpu else "1,16,64")).split(",")]
-    repeats = args.repeats or (20 if gpu else 3)
+    repeats = args.repeats or (20 if gpu else 5)
     base = RadSynthPipeline.load(BUNDLED_DIR / DEFAULT_GENERATOR).unet
     peaks = {bf16: matmul_peak(device, bf16, 8192 if gpu else 2048) for bf16 in (False, True)}
     print(f"{device_facts(device)}; measured matmul peak: fp32 {peaks[False] / 1e12:.2f}, "
@@ -179,9 +227,14 @@ def main() -> None:
     if training:
         print("\ntraining\n" + table(training, ["mode", "batch", "step_s", "images_per_s", "vs_fp32_eager",
                                                 "tflop_per_s", "share_of_peak"]))
+    profiled = profile_rows(base, device, args.profile) if args.profile else []
+    if profiled:
+        print(f"\nbf16 guided UNet call at batch {args.profile}: top operators by self time\n"
+              + table(profiled, ["op", "calls", "self_ms", "share"]))
     path = save("throughput", {"device_facts": device_facts(device), "peak_flops": {"fp32": peaks[False],
                                "bf16": peaks[True]}, "sampler_steps": SAMPLER_STEPS, "repeats": repeats,
-                               "sampling": sampling, "training": training})
+                               "sampling": sampling, "training": training,
+                               "profile_bf16": {"batch": args.profile, "top_ops": profiled}})
     print(f"wrote {path}")
 
 

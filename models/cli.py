@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(domain features, the default bundled one if omitted) or inception:PATH")
     tg.add_argument("--device", default=None)
     tg.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                    help="UNet arithmetic: bf16 autocast is faster on GPUs and AMX CPUs (1.45x per step on "
+                    help="UNet arithmetic: bf16 autocast is faster on GPUs and AMX CPUs (1.36x per step on "
                     "the project's 2-core CPU; auto: use it there)")
     tg.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     tg.set_defaults(func=cmd_train_generator)

@@ -1,6 +1,6 @@
 """Label agreement of a generator checkpoint at several guidance scales (a quick probe before a full model card).
 
-    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16
+    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16 [--steps 25]
 
 Loads the EMA weights from a training run's checkpoint.pt (or a model folder), generates `n` images per eligible
 finding (>= 30 training images) and for "No Finding", and prints the ensemble's AUROC per finding."""
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--guidance", default="1,2,4,6")
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--steps", type=int, default=25, help="DPM-Solver++ steps (the service default: 25)")
     args = ap.parse_args()
     from models.catalog import resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
@@ -59,7 +60,8 @@ def main() -> None:
         t0 = time.time()
 
         def gen(name: str, g: float = g) -> np.ndarray:
-            return pipe(name, args.n, seeds=seeds, guidance_scale=g, precision=args.precision).images
+            return pipe(name, args.n, seeds=seeds, guidance_scale=g, precision=args.precision,
+                        num_inference_steps=args.steps).images
 
         p_normal = ens.predict(gen(NO_FINDING)).mean
         per = {}
@@ -68,7 +70,7 @@ def main() -> None:
             p = ens.predict(gen(name)).mean[:, k]
             per[name] = separation_auroc(p, p_normal[:, k])
         results[g] = {"mean": float(np.mean(list(per.values()))), "per_finding": per, "s": round(time.time() - t0)}
-        print(json.dumps({"source": source, "guidance": g} | results[g]), flush=True)
+        print(json.dumps({"source": source, "guidance": g, "steps": args.steps} | results[g]), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     generate_default_steps: int = Field(25, description="sampler steps when a request names none")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="UNet arithmetic when sampling: bf16 autocast "
                                                "is about 2x faster on GPUs and AMX CPUs (docs/benchmarks.md)")
-    compile: bool = Field(False, description="torch.compile + channels_last for 2D generators: 1.8-3.2x faster "
-                          "sampling with bf16 on AMX CPUs (docs/benchmarks.md), after 1-2 min of compilation per "
-                          "new batch size, so it pays off on long-running workers")
+    compile: bool = Field(False, description="torch.compile + channels_last for 2D generators: with bf16, "
+                          "2.2-3.4x faster than fp32 eager on AMX CPUs (docs/benchmarks.md), after 1-2 min of "
+                          "compilation per new batch size, so it pays off on long-running workers")
     batch_max_images: int = Field(32, description="most images sampled in one UNet batch when several compatible "
                                   "generate jobs wait (1 = no cross-job batching)")
     batch_wait: float = Field(0.1, description="seconds a generate job waits for companions when none are queued")
