@@ -27,6 +27,7 @@ from models.catalog import DEFAULT_CLASSIFIER, resolve_model
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.nih import NIHChestXray
 from models.diffusion.pipeline import RadSynthPipeline
+from models.diffusion.train import real_images
 from models.metrics.fid import fid_kid_from_features
 from models.qc.memorisation import image_features
 from worker.settings import DEMO_DATASET
@@ -45,13 +46,9 @@ GUIDANCE = 2.0
 
 def heldout_images(res: int) -> tuple[np.ndarray, list[str]]:
     """Held-out real images in [0, 1] and each one's primary label (the generated sets follow this mix)."""
-    images, labels = [], []
-    for split in ("val", "test"):
-        ds = NIHChestXray(DEMO_DATASET, split, res)
-        for i, rec in enumerate(ds.records):
-            images.append(((ds[i]["image"][0] + 1) / 2).numpy())
-            labels.append(rec.labels[0])
-    return np.stack(images), labels
+    splits = [NIHChestXray(DEMO_DATASET, split, res) for split in ("val", "test")]
+    images = np.concatenate([real_images(ds, len(ds)) for ds in splits])
+    return images, [rec.labels[0] for ds in splits for rec in ds.records]
 
 
 def set_plan(labels: list[str], set_index: int, n: int) -> list[tuple[str, int]]:
@@ -127,10 +124,10 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     train = NIHChestXray(DEMO_DATASET, "train", pipe.unet.config.sample_size)
+    train_x = real_images(train, len(train))
     floor = []
     for s in range(args.sets):
-        idx = rng.choice(len(train), args.per_set, replace=False)
-        real = np.stack([((train[int(i)]["image"][0] + 1) / 2).numpy() for i in idx])
+        real = train_x[rng.choice(len(train_x), args.per_set, replace=False)]
         floor.append(fid_kid_from_features(f_held, image_features(ens, real), seed=s)["fid"])
 
     ddpm = next((r for r in rows if r["sampler"] == "ddpm"), None)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import median, save, table
+from bench.common import interleaved, median, save, table
 from models.catalog import BUNDLED_DIR, DEFAULT_GENERATOR
 from models.diffusion.pipeline import RadSynthPipeline
 from models.diffusion.speed import optimize_unet
@@ -40,24 +40,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: torch.device, repeats: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        out.append(time.perf_counter() - t0)
-    return out
+def medians(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1) -> dict:
+    """Median seconds per call, the functions alternating call by call (drift on a shared host hits all alike)."""
+    times = interleaved(fns, repeats, warmup=warmup, sync=lambda: sync(device))
+    return {name: median(v) for name, v in times.items()}
 
 
 def matmul_peak(device: torch.device, bf16: bool, n: int) -> float:
     """FLOP/s of an n x n matrix product in bf16 or fp32: the reachable peak of this device's matrix units."""
     dtype = torch.bfloat16 if bf16 else torch.float32
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    t = median(timed(lambda: a @ b, device, repeats=5 if device.type == "cpu" else 20))
+    t = medians({"matmul": lambda: a @ b}, device, repeats=5 if device.type == "cpu" else 20, warmup=2)["matmul"]
     return 2 * n**3 / t
 
 
@@ -92,19 +85,6 @@ def make_unet(base: FindingUNet, device: torch.device, channels_last: bool, comp
     return optimize_unet(unet, channels_last=channels_last, compile=compile)
 
 
-def interleaved_medians(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict:
-    """Median seconds per call, the modes alternating call by call so that drift on a shared host hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            sync(device)
-            t0 = time.perf_counter()
-            fn()
-            sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return {name: median(v) for name, v in times.items()}
-
-
 def first_call(fn, device: torch.device) -> float:
     """Seconds of the first call (for a compiled model: the compilation, or a load from inductor's cache)."""
     t0 = time.perf_counter()
@@ -134,9 +114,7 @@ def sampling_rows(base: FindingUNet, device: torch.device, batches: list[int], r
 
             calls[mode] = call
         firsts = {mode: first_call(fn, device) for mode, fn in calls.items()}
-        for fn in calls.values():  # one more warm-up each
-            fn()
-        secs = interleaved_medians(calls, device, repeats)
+        secs = medians(calls, device, repeats)
         for mode, sec in secs.items():
             bf16 = MODES[mode][0]
             rows.append({"mode": mode, "batch": b, "unet_call_s": sec, "first_call_s": firsts[mode],
@@ -167,10 +145,7 @@ def training_rows(base: FindingUNet, device: torch.device, batch: int, repeats: 
 
         steps[mode] = step
     flops = count_flops(steps["fp32-eager"])  # the counter cannot see inside compiled graphs; same arithmetic
-    for fn in steps.values():
-        first_call(fn, device)
-        fn()
-    secs = interleaved_medians(steps, device, repeats)
+    secs = medians(steps, device, repeats, warmup=2)  # the first call of the compiled step compiles it
     print("  training: " + ", ".join(f"{m} {v:.3f} s" for m, v in secs.items()), flush=True)
     return [{"mode": mode, "batch": batch, "step_s": sec, "images_per_s": batch / sec,
              "vs_fp32_eager": secs["fp32-eager"] / sec, "tflop_per_s": flops / sec / 1e12,

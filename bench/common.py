@@ -11,16 +11,23 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Time each function `repeats` times, alternating between them so drift affects all alike."""
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                sync: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """Time each function `repeats` times, alternating between them so drift affects all alike.
+
+    `sync` (e.g. torch.cuda.synchronize) runs before the clock starts and before it stops, so asynchronous
+    device work is counted in the call that queued it."""
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            sync()
             t0 = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return times
 
