@@ -99,3 +99,12 @@ def test_saved_folder_round_trips(tmp_path, pipe):
     b = loaded("mass", 1, seeds=[5], num_inference_steps=3).images
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert (folder / "unet" / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_default_steps_per_sampler_and_model_kind(pipe):
+    from models.sampler_defaults import request_steps
+
+    assert pipe("effusion", 1, seeds=[1]).steps == 15  # DPM-Solver++ for images
+    assert request_steps("dpmsolver++", None, None, volume=True) == 25  # volumes keep their measured default
+    assert request_steps("ddpm", None, 20, volume=False) == 1000  # an operator setting never shortens DDPM
+    assert request_steps("unipc", None, 40, volume=False) == 40 and request_steps("ddim", 7, 40, volume=True) == 7

@@ -37,7 +37,8 @@ class GenerateParams(BaseModel):
         "per volume, zipped) or both (default nifti)")
     sampler: Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] = Field(
         "dpmsolver++", description="sampling algorithm")
-    steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default 25; ddpm 1000)")
+    steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
+                              "images, 25 for volumes; ddpm 1000)")
     guidance: float = Field(2.0, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none)")
     seed: int | None = Field(None, ge=0, le=2**31 - 1000, description="seed of the first image; image i uses seed+i")
     gif: bool = Field(False, description="also return a denoising GIF")

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.sampler_defaults import request_steps
 from worker import runtime
 from worker.artifacts import media_type
 from worker.contracts import Artifact, ExplainParams, GenerateParams, JobRecord, TrainParams
@@ -65,8 +66,8 @@ def find_model(name: str | None, kind: str) -> Path:
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator")
-    steps = sampler_steps(p)
     info = json.loads((folder / "radsynth.json").read_text())
+    steps = sampler_steps(p, volume=info.get("kind") == "generator3d")
     if info.get("kind") == "generator3d":
         from worker.volume_jobs import run_generate_volumes
 
@@ -94,9 +95,9 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
 
 
-def sampler_steps(p: GenerateParams) -> int:
-    """The job's sampler steps: as asked, else 1000 for DDPM and the service default for the fast samplers."""
-    return p.steps or (1000 if p.sampler == "ddpm" else get_settings().generate_default_steps)
+def sampler_steps(p: GenerateParams, *, volume: bool = False) -> int:
+    """The job's sampler steps (the API records them; older queued jobs may lack them)."""
+    return request_steps(p.sampler, p.steps, get_settings().generate_default_steps, volume=volume)
 
 
 def image_seeds(p: GenerateParams) -> list[int]:

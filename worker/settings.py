@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
-    generate_default_steps: int = Field(25, description="sampler steps when a request names none")
+    generate_default_steps: int | None = Field(None, ge=1, le=1000, description="sampler steps when a request names "
+                                               "none; unset: the sampler's own (DPM-Solver++: 15 for images, 25 for "
+                                               "volumes; DDPM: always 1000)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="UNet arithmetic when sampling: bf16 autocast "
                                                "is about 2x faster on GPUs and AMX CPUs (docs/benchmarks.md)")
     compile: bool = Field(False, description="torch.compile + channels_last for 2D generators: with bf16, "

@@ -13,6 +13,7 @@ from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError, readable
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
+from models.sampler_defaults import request_steps
 from worker.contracts import GenerateParams, JobKind
 
 router = APIRouter(tags=["generate"])
@@ -60,7 +61,8 @@ def generate(
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
     if params.steps is None:
-        params.steps = 1000 if params.sampler == "ddpm" else settings.generate_default_steps
+        params.steps = request_steps(params.sampler, None, settings.generate_default_steps,
+                                     volume=info.get("kind") == "generator3d")
     return submit(store, settings, JobKind.generate, owner, params.model_dump(mode="json"), idempotency_key)
 
 

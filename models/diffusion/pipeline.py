@@ -13,7 +13,7 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from models.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, make_scheduler
+from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps, make_scheduler
 from models.diffusion.unet import FindingUNet
 from models.findings import resolve
 
@@ -95,7 +95,7 @@ class RadSynthPipeline(DiffusionPipeline):
             raise ValueError("every request needs at least one seed")
         seeds = [s for _, request_seeds in named for s in request_seeds]
         num_images = len(seeds)
-        steps = int(num_inference_steps or DEFAULT_STEPS.get(sampler.lower(), 25))
+        steps = int(num_inference_steps or default_steps(sampler))
         scheduler = make_scheduler(sampler, self.scheduler.config)
         device, dtype = self.unet.device, self.unet.dtype
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]

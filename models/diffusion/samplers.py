@@ -12,6 +12,8 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from models.sampler_defaults import DEFAULT_STEPS, VOLUME_DEFAULT_STEPS, default_steps
+
 SAMPLERS: dict[str, tuple[type, dict]] = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {"timestep_spacing": "trailing"}),
@@ -27,8 +29,8 @@ SAMPLERS: dict[str, tuple[type, dict]] = {
     "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
 }
 DEFAULT_SAMPLER = "dpmsolver++"
-DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpmsolver++": 25, "unipc": 20, "euler": 30, "euler_a": 30}
 
+__all__ = ["DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLERS", "VOLUME_DEFAULT_STEPS", "default_steps", "make_scheduler"]
 
 def make_scheduler(name: str, base_config: dict) -> SchedulerMixin:
     """Build sampler `name` from the training scheduler's config (betas and prediction type kept)."""

@@ -13,7 +13,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.pipeline import new_scheduler
-from models.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, make_scheduler
+from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps, make_scheduler
 from models.errors import InputError
 from models.findings import resolve
 
@@ -115,7 +115,7 @@ class VolumePipeline:
         seeds = [int(s) for s in (seeds if seeds is not None else range(num_volumes))]
         if len(seeds) != num_volumes or num_volumes < 1:
             raise ValueError(f"got {len(seeds)} seeds for {num_volumes} volumes")
-        steps = int(num_inference_steps or DEFAULT_STEPS.get(sampler.lower(), 25))
+        steps = int(num_inference_steps or default_steps(sampler, volume=True))
         scheduler = make_scheduler(sampler, self.scheduler_config)
         device = next(self.unet.parameters()).device
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
