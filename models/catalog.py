@@ -43,7 +43,7 @@ def describe(folder: Path) -> dict | None:
         return None
     return {"name": folder.name, "path": str(folder)} | {
         k: info[k] for k in ("kind", "findings", "resolution", "dataset", "steps", "wall_time_s", "hardware",
-                             "metrics", "created") if k in info}
+                             "metrics", "created", "guide", "default_classifier_scale") if k in info}
 
 
 def list_models(extra: list[Path] | None = None, kind: str | tuple[str, ...] | None = None) -> list[dict]:

@@ -119,8 +119,32 @@ def cmd_qc_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_guide(args: argparse.Namespace) -> int:
+    from models.catalog import resolve_model
+    from models.cli import progress_bar
+    from models.data.registry import open_dataset
+    from models.diffusion.guide import GUIDE_FOLDER
+    from models.diffusion.guide_train import train_guide
+
+    folder = resolve_model(args.generator, kind="generator")
+    info = json.loads((folder / "radsynth.json").read_text())
+    train, val = (open_dataset(args.data, s, info["resolution"], fmt=args.format) for s in ("train", "val"))
+    if list(train.label_names) != info["findings"]:
+        print(f"the data's findings {train.label_names} differ from the generator's {info['findings']}",
+              file=sys.stderr)
+        return 2
+    bar, update = progress_bar(args.steps, "train-guide")
+    out = train_guide(train, folder / GUIDE_FOLDER, val_ds=val, steps=args.steps, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, device=args.device, precision=args.precision, progress=update)
+    bar.close()
+    info |= {"guide": True, "default_classifier_scale": args.scale}
+    (folder / "radsynth.json").write_text(json.dumps(info, indent=2))
+    print(f"guide: {out}; default classifier-guidance scale {args.scale}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register train-classifier, explain, qc and qc-index."""
+    """Register train-classifier, train-guide, explain, qc and qc-index."""
     tc = sub.add_parser("train-classifier", help="train a classifier ensemble (optionally with synthetic images)")
     tc.add_argument("data")
     tc.add_argument("--out", required=True)
@@ -136,6 +160,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     help="add N generated images of FINDING (repeatable)")
     tc.add_argument("--device", default=None)
     tc.set_defaults(func=cmd_train_classifier)
+
+    tgd = sub.add_parser("train-guide", help="train a noise-aware guide classifier for a generator (classifier "
+                         "guidance); it is saved inside the generator's folder")
+    tgd.add_argument("data", help="the generator's training data (same findings)")
+    tgd.add_argument("--generator", required=True, help="generator name or folder")
+    tgd.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tgd.add_argument("--steps", type=int, default=2000)
+    tgd.add_argument("--batch-size", type=int, default=64)
+    tgd.add_argument("--lr", type=float, default=1e-3)
+    tgd.add_argument("--seed", type=int, default=0)
+    tgd.add_argument("--scale", type=float, default=0.0, help="default classifier-guidance scale of the generator")
+    tgd.add_argument("--device", default=None)
+    tgd.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    tgd.set_defaults(func=cmd_train_guide)
 
     ex = sub.add_parser("explain", help="explain a PNG, JPEG or DICOM X-ray with integrated gradients")
     ex.add_argument("image")

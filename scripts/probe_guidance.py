@@ -1,6 +1,8 @@
 """Label agreement of a generator checkpoint at several guidance scales (a quick probe before a full model card).
 
-    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16 [--steps 25]
+    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16 [--steps 15]
+    python scripts/probe_guidance.py models/pretrained/nih-cxr14-64 --guidance 2 --classifier-scale 0,2,4 \
+        [--guide runs/guide-nih/guide]
 
 Loads the EMA weights from a training run's checkpoint.pt (or a model folder), generates `n` images per eligible
 finding (>= 30 training images) and for "No Finding", and prints the ensemble's AUROC per finding."""
@@ -42,7 +44,9 @@ def main() -> None:
     ap.add_argument("--guidance", default="1,2,4,6")
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--precision", default="bf16")
-    ap.add_argument("--steps", type=int, default=25, help="DPM-Solver++ steps (the service default: 25)")
+    ap.add_argument("--steps", type=int, default=15, help="DPM-Solver++ steps (the service default: 15)")
+    ap.add_argument("--classifier-scale", default="0", help="classifier-guidance scales to try (needs a guide)")
+    ap.add_argument("--guide", type=Path, help="a guide folder to attach (default: the generator's own, if any)")
     args = ap.parse_args()
     from models.catalog import resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
@@ -52,16 +56,21 @@ def main() -> None:
     from worker.settings import DEMO_DATASET
 
     pipe, source = load_generator(args.generator)
+    if args.guide:
+        from models.diffusion.guide import load_guide
+
+        pipe.attach_guide(load_guide(args.guide))
     ens = ClassifierEnsemble.load(resolve_model("nih-cxr14-64-classifier", kind="classifier"))
     eligible = eligible_findings(NIHChestXray(DEMO_DATASET, "train", pipe.unet.config.sample_size))
     seeds = list(range(90_000, 90_000 + args.n))
     results = {}
-    for g in (float(v) for v in args.guidance.split(",")):
+    grid = [(float(g), float(c)) for g in args.guidance.split(",") for c in args.classifier_scale.split(",")]
+    for g, c in grid:
         t0 = time.time()
 
-        def gen(name: str, g: float = g) -> np.ndarray:
+        def gen(name: str, g: float = g, c: float = c) -> np.ndarray:
             return pipe(name, args.n, seeds=seeds, guidance_scale=g, precision=args.precision,
-                        num_inference_steps=args.steps).images
+                        num_inference_steps=args.steps, classifier_scale=c).images
 
         p_normal = ens.predict(gen(NO_FINDING)).mean
         per = {}
@@ -69,8 +78,9 @@ def main() -> None:
             k = ens.findings.index(name)
             p = ens.predict(gen(name)).mean[:, k]
             per[name] = separation_auroc(p, p_normal[:, k])
-        results[g] = {"mean": float(np.mean(list(per.values()))), "per_finding": per, "s": round(time.time() - t0)}
-        print(json.dumps({"source": source, "guidance": g, "steps": args.steps} | results[g]), flush=True)
+        results[g, c] = {"mean": float(np.mean(list(per.values()))), "per_finding": per, "s": round(time.time() - t0)}
+        print(json.dumps({"source": source, "guidance": g, "classifier_scale": c, "steps": args.steps}
+                         | results[g, c]), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Cross-job batching: a generate job takes compatible waiting generate jobs into its own UNet batch.
 
-Compatible means the same generator, sampler, steps and guidance, and no denoising GIF. The companions are
+Compatible means the same generator, sampler, steps and guidance (both kinds), and no denoising GIF. The companions are
 claimed exactly as a delivery would claim them (`JobStore.start`, one Redis transaction each), so two workers
 never take the same job. When a companion's own Celery message arrives later, it finds the job running or ended
 and is dropped. If this worker dies mid-batch, every claimed job loses its heartbeat and the reaper requeues it.
@@ -23,7 +23,7 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     """What jobs must share to be sampled together; None if this job cannot be batched."""
     if p.gif:
         return None
-    return (str(model.resolve()), p.sampler, steps, p.guidance)
+    return (str(model.resolve()), p.sampler, steps, p.guidance, p.classifier_guidance)
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

@@ -40,6 +40,9 @@ class GenerateParams(BaseModel):
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
                               "images, 25 for volumes; ddpm 1000)")
     guidance: float = Field(2.0, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none)")
+    classifier_guidance: float | None = Field(
+        None, ge=0.0, le=50.0, description="classifier-guidance scale from the generator's noise-aware guide "
+        "classifier (0 = off; default: the model's own, see GET /models)")
     seed: int | None = Field(None, ge=0, le=2**31 - 1000, description="seed of the first image; image i uses seed+i")
     gif: bool = Field(False, description="also return a denoising GIF")
     qc: bool = Field(True, description="score label agreement and memorisation per image")

@@ -87,7 +87,8 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
             runtime.job_store().progress(job_ctx.job.id, step, total, message)
 
     outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampler=p.sampler,
-                                num_inference_steps=steps, guidance_scale=p.guidance, callback=progress_all,
+                                num_inference_steps=steps, guidance_scale=p.guidance,
+                                classifier_scale=p.classifier_guidance, callback=progress_all,
                                 precision=get_settings().precision)
     batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
     for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
@@ -139,7 +140,8 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     qc = runtime.qc_context(folder) if p.qc else None
     out, report = generate_checked(
         pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
-        sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance, return_frames=p.gif,
+        sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
+        classifier_scale=p.classifier_guidance, return_frames=p.gif,
         callback=callback, precision=get_settings().precision)
     ctx.progress(steps, steps, "writing files")
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
@@ -153,7 +155,8 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
             entry["qc"] = report[i]
         images.append(entry)
     result = {"model": folder.name, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
-              "guidance": out.guidance_scale, "seeds": out.seeds, "images": images}
+              "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale, "seeds": out.seeds,
+              "images": images}
     if report is not None:
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
     if batch:

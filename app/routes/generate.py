@@ -36,6 +36,8 @@ def generate(
                        Query(description="sampler")] = None,
     steps: Annotated[int | None, Query(ge=1, le=1000, description="sampler steps")] = None,
     guidance: Annotated[float | None, Query(ge=0, le=20, description="guidance scale")] = None,
+    classifier_guidance: Annotated[float | None, Query(ge=0, le=50, description="classifier-guidance scale "
+                                                       "(0 = off; default: the model's own)")] = None,
     seed: Annotated[int | None, Query(ge=0, le=2**31 - 1000, description="seed of the first image")] = None,
     gif: Annotated[bool | None, Query(description="return a denoising GIF")] = None,
     qc: Annotated[bool | None, Query(description="label agreement and memorisation per image")] = None,
@@ -45,7 +47,8 @@ def generate(
     """Queue generation of synthetic images (2D models) or volumes (3D models, e.g. adrenal3d) of a finding;
     poll the returned job."""
     query = {k: v for k, v in {"finding": finding, "n": n, "model": model, "format": format, "sampler": sampler,
-                               "steps": steps, "guidance": guidance, "seed": seed, "gif": gif, "qc": qc}.items()
+                               "steps": steps, "guidance": guidance,
+                               "classifier_guidance": classifier_guidance, "seed": seed, "gif": gif, "qc": qc}.items()
              if v is not None}
     merged = (body.model_dump(exclude_unset=True, mode="json") if body else {}) | query
     if "finding" not in merged:
@@ -71,6 +74,9 @@ MAX_VOLUMES = 8
 
 def check_output_kind(params: GenerateParams, info: dict, explicit: dict) -> None:
     """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
+    if params.classifier_guidance and not info.get("guide"):
+        raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier, so classifier_guidance must be "
+                       "0 or left out; GET /models shows which generators have one")
     if info.get("kind") != "generator3d":
         if params.format == "nifti":
             raise ApiError("invalid_parameter", f"format=nifti is for volume models (GET /models, kind generator3d); "

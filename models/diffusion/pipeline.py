@@ -13,6 +13,7 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
+from models.diffusion.guide import GUIDE_FOLDER, NoisyFindingClassifier, guidance_shift, load_guide
 from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps, make_scheduler
 from models.diffusion.unet import FindingUNet
 from models.findings import resolve
@@ -31,6 +32,7 @@ class GenerationOutput:
     steps: int
     guidance_scale: float
     frames: np.ndarray | None = None
+    classifier_scale: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -40,6 +42,23 @@ class RadSynthPipeline(DiffusionPipeline):
     def __init__(self, unet: FindingUNet, scheduler: DDPMScheduler):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        self.guide: NoisyFindingClassifier | None = None  # optional classifier guidance (models/diffusion/guide.py)
+        self.default_classifier_scale = 0.0
+
+    def attach_guide(self, guide: NoisyFindingClassifier, default_scale: float = 0.0) -> None:
+        """Use `guide` for classifier guidance; `default_scale` applies when a call names no classifier_scale."""
+        if guide.findings != self.findings:
+            raise ValueError(f"the guide's findings {guide.findings} differ from the generator's {self.findings}")
+        self.guide = guide.to(self.unet.device).eval()
+        self.default_classifier_scale = float(default_scale)
+
+    def resolve_classifier_scale(self, scale: float | None) -> float:
+        """The classifier-guidance scale a call uses: as asked, else the model's default (0 without a guide)."""
+        scale = self.default_classifier_scale if scale is None else float(scale)
+        if scale > 0 and self.guide is None:
+            raise ValueError("this generator has no guide classifier: classifier guidance needs one "
+                             "(radsynth train-guide); use classifier_guidance=0")
+        return scale
 
     @property
     def findings(self) -> list[str]:
@@ -82,6 +101,7 @@ class RadSynthPipeline(DiffusionPipeline):
         num_frames: int = 24,
         callback: ProgressCallback | None = None,
         precision: str = "fp32",
+        classifier_scale: float | None = None,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
@@ -89,7 +109,9 @@ class RadSynthPipeline(DiffusionPipeline):
         each image still comes from its own seed and its own finding labels. `precision="bf16"` runs the UNet
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
+        `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         """
+        classifier_scale = self.resolve_classifier_scale(classifier_scale)
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
         if any(not seeds for _, seeds in named):
             raise ValueError("every request needs at least one seed")
@@ -109,6 +131,7 @@ class RadSynthPipeline(DiffusionPipeline):
         guided = guidance_scale != 1.0
         labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
         labels = labels.to(device=device, dtype=dtype)
+        targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
 
         timesteps = scheduler.timesteps
         keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
@@ -121,6 +144,9 @@ class RadSynthPipeline(DiffusionPipeline):
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+            if classifier_scale > 0:
+                eps = eps + guidance_shift(self.guide, scheduler.scale_model_input(latents, t).float(), t, targets,
+                                           self.scheduler.alphas_cumprod.to(device), classifier_scale)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if return_frames and i in keep:
@@ -135,7 +161,7 @@ class RadSynthPipeline(DiffusionPipeline):
             stop = start + len(request_seeds)
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
-                guidance_scale=float(guidance_scale),
+                guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
                 frames=None if frame_arr is None else frame_arr[:, start:stop]))
             start = stop
         return outputs
@@ -152,6 +178,11 @@ class RadSynthPipeline(DiffusionPipeline):
         (unet.half() if half else unet).save_pretrained(path / "unet", safe_serialization=True)
         self.scheduler.save_pretrained(path / "scheduler")
         info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size}
+        if self.guide is not None:
+            guide = NoisyFindingClassifier.from_config(self.guide.config)
+            guide.load_state_dict(self.guide.state_dict())
+            (guide.half() if half else guide).save_pretrained(path / GUIDE_FOLDER, safe_serialization=True)
+            info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 
@@ -162,7 +193,11 @@ class RadSynthPipeline(DiffusionPipeline):
         unet = FindingUNet.from_pretrained(path / "unet", local_files_only=True, low_cpu_mem_usage=False,
                                            torch_dtype=torch.float32)
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
-        return cls(unet=unet.to(device).eval(), scheduler=scheduler)
+        pipe = cls(unet=unet.to(device).eval(), scheduler=scheduler)
+        if (path / GUIDE_FOLDER / "config.json").exists():
+            info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
+            pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))
+        return pipe
 
 
 def new_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:

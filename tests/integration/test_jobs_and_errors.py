@@ -210,6 +210,7 @@ def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
     ("finding=mass&sampler=heun", "sampler"),
     ("n=2", "finding is required"),
     ("finding=mass&guidance=-1", "guidance"),
+    ("finding=mass&classifier_guidance=3", "no guide classifier"),
 ])
 def test_bad_generate_parameters_get_422_with_the_valid_values(client, query, fragment):
     r = client.post(f"/generate?{query}", headers=headers())
