@@ -66,7 +66,8 @@ def generate_set(pipe: RadSynthPipeline, plan: list[tuple[str, int]], sampler: s
         chunk = plan[start:start + batch]
         t0 = time.perf_counter()
         results = pipe.sample_requests([(f, [s]) for f, s in chunk], sampler=sampler, num_inference_steps=steps,
-                                       guidance_scale=GUIDANCE, precision=precision)
+                                       guidance_scale=GUIDANCE, precision=precision,
+                                       classifier_scale=0.0)  # samplers compared without classifier guidance
         seconds += time.perf_counter() - t0
         out.extend(r.images[0] for r in results)
         bar.update(len(chunk))

@@ -52,7 +52,7 @@ def main() -> None:
     for sampler, steps in configs:
         reps = 1 if sampler == "ddpm" else args.repeats
         def run(s=sampler, n=steps):
-            return pipe(finding, b, seeds=list(range(b)), sampler=s, num_inference_steps=n)
+            return pipe(finding, b, seeds=list(range(b)), sampler=s, num_inference_steps=n, classifier_scale=0.0)
 
         t = interleaved({"run": run}, reps, warmup=0 if reps == 1 else 1)
         sec = median(t["run"]) / b
@@ -64,7 +64,8 @@ def main() -> None:
 
     steps = 25
     t = interleaved({
-        "pipeline": lambda: pipe(finding, b, seeds=list(range(b)), sampler="dpmsolver++", num_inference_steps=steps),
+        "pipeline": lambda: pipe(finding, b, seeds=list(range(b)), sampler="dpmsolver++", num_inference_steps=steps,
+                                 classifier_scale=0.0),  # the bare loop has no guide classifier
         "bare_loop": lambda: bare_loop(pipe, finding, b, steps, 2.0, 0),
     }, repeats=max(5, args.repeats))
     ratio = median(t["pipeline"]) / median(t["bare_loop"])

@@ -62,7 +62,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     result = generate_to_folder(
         model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
-        bits=args.bits, device=args.device, qc=args.qc, reject_copies=args.reject_copies,
+        classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
+        reject_copies=args.reject_copies,
         progress=lambda s, t: update(s, t, "sampling", {}),
     )
     bar.close()
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--sampler", default="dpmsolver++")
     gen.add_argument("--steps", type=int, default=None)
     gen.add_argument("--guidance", type=float, default=2.0)
+    gen.add_argument("--classifier-guidance", type=float, default=None,
+                     help="classifier-guidance scale (0 = off; default: the model's own)")
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)

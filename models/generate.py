@@ -14,7 +14,8 @@ from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, wr
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
     return {"model": model_name, "version": __version__, "finding": "+".join(out.findings), "seed": seed,
-            "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale, "synthetic": "yes"}
+            "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
+            "classifier_guidance": out.classifier_scale, "synthetic": "yes"}
 
 
 def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str = "png", bits: int = 8,
@@ -33,7 +34,7 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
                                                    description=f"RadSynth {prov['finding']}")))
         items.append({"index": i, "seed": seed, "files": files, "stem": stem})
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
-                    "guidance": out.guidance_scale}
+                    "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale}
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
     result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet))
     if gif and out.frames is not None:
@@ -86,6 +87,7 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
 def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path, formats: str = "png",
                        sampler: str = "dpmsolver++", steps: int | None = None, guidance: float = 2.0,
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
+                       classifier_guidance: float | None = None,
                        qc: bool = False, reject_copies: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
@@ -102,7 +104,8 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
                                    reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
-                                   guidance_scale=guidance, return_frames=gif, callback=progress)
+                                   guidance_scale=guidance, classifier_scale=classifier_guidance,
+                                   return_frames=gif, callback=progress)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
     if report is not None:
         from models.qc.checks import summarise

@@ -62,12 +62,27 @@ def labelled_grid(rows: dict[str, np.ndarray], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def generate(pipe, finding: str, n: int, seed: int, batch: int = 32) -> np.ndarray:
+def generate(pipe, finding: str, n: int, seed: int, batch: int = 32, **sampling) -> np.ndarray:
+    """`n` images with the service's defaults (or `sampling` overrides), seeds seed, seed+1, ..."""
     out = []
     for start in range(0, n, batch):
         k = min(batch, n - start)
-        out.append(pipe(finding, k, seeds=list(range(seed + start, seed + start + k))).images)
+        out.append(pipe(finding, k, seeds=list(range(seed + start, seed + start + k)), **sampling).images)
     return np.concatenate(out)
+
+
+def sampling_info(pipe, gen_dir: Path) -> dict:
+    """The defaults every generated image in the card was made with (the service's defaults)."""
+    import inspect
+
+    from models.diffusion.guide import GUIDE_FOLDER
+    from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps
+
+    guide_meta = gen_dir / GUIDE_FOLDER / "training.json"
+    cfg = inspect.signature(pipe.sample_requests).parameters["guidance_scale"].default
+    return {"sampler": DEFAULT_SAMPLER, "steps": default_steps(DEFAULT_SAMPLER), "guidance": cfg,
+            "classifier_scale": pipe.default_classifier_scale,
+            "guide": json.loads(guide_meta.read_text()) if guide_meta.exists() else None}
 
 
 def eligible_findings(train_ds) -> list[str]:
@@ -160,6 +175,7 @@ def main() -> None:
                                                               "images", "code_version", "config")},
                   "classifier": {k: clf_info.get(k) for k in ("dataset", "wall_time_s", "hardware", "images_real",
                                                                "code_version", "config", "thresholds")}}
+    card["sampling"] = sampling_info(pipe, gen_dir)
     res = pipe.unet.config.sample_size
     splits = {s: NIHChestXray(DEMO_DATASET, s, res) for s in ("train", "val", "test")}
     card["data"] = {s: {"images": len(d), "patients": len({r.group for r in d.records}),
@@ -191,6 +207,10 @@ def main() -> None:
                    "features": f"domain: concatenated pooled features of the {len(ens.members)} bundled classifier "
                                f"members ({f_held.shape[1]} dims)", "label_mix": mix}
     card["fid"]["ratio"] = card["fid"]["generated_vs_heldout"]["fid"] / card["fid"]["train_vs_heldout"]["fid"]
+    if pipe.guide is not None:  # the same seeds without classifier guidance, to show what it changes
+        plain = np.concatenate([generate(pipe, name, c, 50_000 + 1000 * i, classifier_scale=0.0)
+                                for i, (name, c) in enumerate(mix.items())])
+        card["fid"]["without_classifier_guidance"] = fid_kid_from_features(f_held, feats(plain))
     card["diversity_ms_ssim"] = {"generated": ms_ssim_diversity(fake), "heldout_real": ms_ssim_diversity(held),
                                  "pairs": 200}
     print("fid", card["fid"]["ratio"], flush=True)
@@ -209,6 +229,15 @@ def main() -> None:
         agreement[name] = {"auroc": separation_auroc(p, p_normal[:, k]), "n_finding": m, "n_no_finding": m,
                            "mean_prob_finding": float(p.mean()), "mean_prob_no_finding": float(p_normal[:, k].mean()),
                            "train_images": splits["train"].label_counts()[name]}
+    if pipe.guide is not None:  # same seeds, classifier guidance off
+        p_plain_normal = ens.predict(generate(pipe, NO_FINDING, m, 70_000, classifier_scale=0.0)).mean
+        plain_agreement = {}
+        for i, name in enumerate(eligible):
+            k = ens.findings.index(name)
+            p = ens.predict(generate(pipe, name, m, 80_000 + 1000 * i, classifier_scale=0.0)).mean[:, k]
+            plain_agreement[name] = separation_auroc(p, p_plain_normal[:, k])
+        card["label_agreement_without_classifier_guidance"] = {
+            "per_finding": plain_agreement, "mean_auroc": float(np.mean(list(plain_agreement.values())))}
     card["label_agreement"] = {"per_finding": agreement,
                                "mean_auroc": float(np.mean([a["auroc"] for a in agreement.values()])),
                                "findings": eligible, "real_reference": real_label_agreement(ens, splits, eligible)}
@@ -277,8 +306,16 @@ def main() -> None:
 
     # 7. Pictures: samples per finding, a denoising GIF, overlays on real uploads.
     rows = {name: generate(pipe, name, 6, 123_000 + 100 * i) for i, name in enumerate(pipe.findings)}
+    sm = card["sampling"]
     labelled_grid(rows, fig_dir / "samples_per_finding.png", f"{gen_dir.name}: 6 samples per finding "
-                  "(DPM-Solver++ 25 steps, guidance 2)")
+                  f"({sm['sampler']} {sm['steps']} steps, guidance {sm['guidance']:g}, classifier guidance "
+                  f"{sm['classifier_scale']:g})")
+    if pipe.guide is not None:  # what classifier guidance does to the same seeds
+        scales = sorted({0.0, sm["classifier_scale"] / 4, sm["classifier_scale"]})
+        cg_rows = {f"{name} c={c:g}": generate(pipe, name, 8, 7, classifier_scale=c)
+                   for name in ("Consolidation", "Effusion", NO_FINDING) for c in scales}
+        labelled_grid(cg_rows, fig_dir / "classifier_guidance.png", "classifier guidance scale c (same seeds per "
+                      "column; c=0 is classifier-free guidance alone)")
     out = pipe("Consolidation", 4, seeds=[7, 8, 9, 10], return_frames=True)
     from models.io.writers import atomic_write_bytes, gif_bytes, grid
 

@@ -43,6 +43,7 @@ def render(c: dict) -> str:
         f"cores) | {cl['config']['epochs']} epochs per member, {f(cl['wall_time_s'] / 60, 1)} min on "
         f"{cl['hardware'].get('device')} |",
         f"| code version | {g['code_version']} | {cl['code_version']} |",
+        *sampling_rows(c.get("sampling")),
         "",
         "Splits are by patient (never by image); no patient of the held-out splits is in training:",
         "",
@@ -61,6 +62,9 @@ def render(c: dict) -> str:
         "",
         "Denoising trajectory (consolidation, 4 seeds): ![denoising](figures/denoising_consolidation.gif)",
         "",
+        *(["What classifier guidance changes (same seeds, scale off / a quarter / the default): "
+           "![classifier guidance](figures/classifier_guidance.png)", ""]
+          if c.get("sampling", {}).get("classifier_scale") else []),
         "Explanations of real uploads (integrated gradients, 50 steps, averaged over the ensemble):",
         "",
     ]
@@ -84,6 +88,7 @@ def render(c: dict) -> str:
         f"Ratio generated / floor: **{f(fid['ratio'], 2)}** (target <= 3). Generated images follow the held-out "
         f"label mix. MS-SSIM diversity (lower = more diverse, 200 pairs): generated "
         f"{f(c['diversity_ms_ssim']['generated'])}, held-out real {f(c['diversity_ms_ssim']['heldout_real'])}.",
+        *without_guide_fid(fid, tvh),
         "",
         "## Does a generated image show what was asked? (label agreement)",
         "",
@@ -100,7 +105,8 @@ def render(c: dict) -> str:
         "",
         f"Mean over these findings: **{f(agree['mean_auroc'])}** (target >= 0.75).",
         "",
-        *real_reference_lines(agree.get("real_reference")),
+        *without_guide_agreement(c.get("label_agreement_without_classifier_guidance"), agree),
+        *real_reference_lines(agree.get("real_reference"), agree["mean_auroc"]),
         "## Classifier ensemble: AUROC on the patient-disjoint test split",
         "",
         "| finding | AUROC | 95% bootstrap CI | positives / negatives |",
@@ -170,6 +176,7 @@ def render(c: dict) -> str:
         "- The generator was trained on CPU for a limited number of steps (see above); images are blurrier than "
         "real radiographs. Retrain on a GPU for quality (command below).",
         "- FID/KID use features of the project's own classifier, not Inception: compare within this card only.",
+        *cg_limits(c.get("sampling")),
         "- Research use only: not a medical device, not for diagnosis.",
         "",
         "## Reproduce",
@@ -182,6 +189,7 @@ def render(c: dict) -> str:
         "radsynth train-classifier models/datasets/nih-cxr14-64 --out runs/nih-classifier --name nih-cxr14-64 \\",
         f"    --members {cl['config']['members']} --epochs {cl['config']['epochs']} --seeds 0",
         "python scripts/bundle_models.py   # copies both into models/pretrained and builds the QC index",
+        *guide_command(c.get("sampling")),
         "python scripts/model_card.py      # re-measures this card",
         "```",
         "",
@@ -200,7 +208,59 @@ def render(c: dict) -> str:
     return "\n".join(lines)
 
 
-def real_reference_lines(ref: dict | None) -> list[str]:
+def cg_limits(sm: dict | None) -> list[str]:
+    if not sm or not sm.get("classifier_scale"):
+        return []
+    return [f"- Classifier guidance at the default scale ({sm['classifier_scale']:g}) exaggerates: it pushes each "
+            "image until the guide is sure, so a finding comes out at its most obvious (consolidation and effusion "
+            "as broad white opacities, cardiomegaly partly as a whiter chest rather than a larger heart). Use a "
+            "smaller `classifier_guidance` (e.g. 10) for subtler images, or 0 to turn it off; the figure above "
+            "shows the range. FID and label agreement are measured with features of classifiers trained on the "
+            "same 640 images as the guide, which favours it."]
+
+
+def guide_command(sm: dict | None) -> list[str]:
+    if not sm or not sm.get("guide"):
+        return []
+    return ["radsynth train-guide models/datasets/nih-cxr14-64 --generator models/pretrained/nih-cxr14-64 \\",
+            f"    --steps {sm['guide']['steps']} --batch-size {sm['guide']['batch_size']} "
+            f"--scale {sm['classifier_scale']:g}   # the guide classifier, into the generator's folder"]
+
+
+def sampling_rows(sm: dict | None) -> list[str]:
+    """The models-table row saying how every generated image in the card was sampled."""
+    if not sm:
+        return []
+    guide = sm.get("guide")
+    how = (f"classifier guidance {sm['classifier_scale']:g} from a separate noise-aware guide classifier "
+           f"({guide['steps']} steps, {f(guide['wall_time_s'] / 60, 1)} min on {guide['hardware'].get('device')})"
+           if guide and sm["classifier_scale"] else "no classifier guidance")
+    return [f"| sampling (the service's defaults, used for every generated image below) | {sm['sampler']}, "
+            f"{sm['steps']} steps, classifier-free guidance {sm['guidance']:g}, {how} | |"]
+
+
+def without_guide_fid(fid: dict, floor: dict) -> list[str]:
+    plain = fid.get("without_classifier_guidance")
+    if not plain:
+        return []
+    return ["", f"The same seeds without classifier guidance: FID {f(plain['fid'], 2)} (ratio "
+            f"{f(plain['fid'] / floor['fid'], 2)}), KID {f(plain['kid_mean'], 4)} +/- {f(plain['kid_std'], 4)}."]
+
+
+def without_guide_agreement(plain: dict | None, agree: dict) -> list[str]:
+    """Label agreement of the same seeds with classifier guidance off, and why the two may differ."""
+    if not plain:
+        return []
+    per = ", ".join(f"{k} {f(v)}" for k, v in plain["per_finding"].items())
+    return [f"Without classifier guidance (same seeds and samples): mean **{f(plain['mean_auroc'])}** ({per}). "
+            "The guide is a separate network (noise-aware, another architecture) from the judging ensemble, but both "
+            "learned from the same 640 training images, so part of the gain can be features the two share rather "
+            "than the radiological finding itself. The classifier-guidance figure under Pictures is the check: the "
+            "same seeds gain visible opacity for consolidation and effusion and clearer lungs for No Finding, not "
+            "invisible noise patterns.", ""]
+
+
+def real_reference_lines(ref: dict | None, generated_mean: float | None = None) -> list[str]:
     """The same AUROC measured on real X-rays: what faithful generation could expect from this ensemble."""
     if not ref:
         return []
@@ -215,8 +275,9 @@ def real_reference_lines(ref: dict | None) -> list[str]:
                      f"{t['n_finding']} + {t['n_no_finding']} |")
     lines += ["", f"Mean: held-out real **{f(held['mean_auroc'])}** over the {held['findings_scored']} findings with "
               f"at least 5 held-out images; training real {f(train['mean_auroc'])}."
-              + (" The 0.75 target is above what this ensemble reaches on real held-out X-rays, so meeting it needs "
-                 "a stronger ensemble as well as a stronger generator." if held["mean_auroc"] < 0.75 else ""), ""]
+              + (" The generated images score above real held-out X-rays: classifier guidance draws each finding at "
+                 "its most obvious, where real X-rays show it in every degree (see Limits)."
+                 if generated_mean is not None and generated_mean > held["mean_auroc"] else ""), ""]
     return lines
 
 

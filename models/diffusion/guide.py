@@ -95,6 +95,19 @@ def guidance_shift(guide: NoisyFindingClassifier, x_t: torch.Tensor, timestep: t
     return (-scale * sigma * grad).to(x_t.dtype)
 
 
+def clip_noise_estimate(eps: torch.Tensor, x_t: torch.Tensor, timestep: torch.Tensor,
+                        alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The noise estimate whose x0 prediction is clipped to the data range [-1, 1].
+
+    For samplers that neither threshold nor clip (Euler): a large classifier-guidance shift at high noise would
+    otherwise carry x0 far out of range and end in saturated pixels.
+    """
+    t_index = int(torch.as_tensor(timestep).float().round().clamp(0, len(alphas_cumprod) - 1).item())
+    a = alphas_cumprod[t_index].to(x_t.device, torch.float32)
+    x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+    return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+
+
 def load_guide(folder: str | Path, device: str | torch.device = "cpu") -> NoisyFindingClassifier:
     """Load a saved guide from local files in float32."""
     guide = NoisyFindingClassifier.from_pretrained(Path(folder), local_files_only=True, low_cpu_mem_usage=False,

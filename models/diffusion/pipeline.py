@@ -13,8 +13,14 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from models.diffusion.guide import GUIDE_FOLDER, NoisyFindingClassifier, guidance_shift, load_guide
-from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps, make_scheduler
+from models.diffusion.guide import (
+    GUIDE_FOLDER,
+    NoisyFindingClassifier,
+    clip_noise_estimate,
+    guidance_shift,
+    load_guide,
+)
+from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, default_steps, make_scheduler
 from models.diffusion.unet import FindingUNet
 from models.findings import resolve
 
@@ -134,6 +140,8 @@ class RadSynthPipeline(DiffusionPipeline):
         targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
 
         timesteps = scheduler.timesteps
+        alphas = self.scheduler.alphas_cumprod.to(device)
+        clips_itself = sampler.lower() in CLIPS_X0
         keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
         frames: list[torch.Tensor] = []
         for i, t in enumerate(timesteps):
@@ -145,8 +153,10 @@ class RadSynthPipeline(DiffusionPipeline):
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
             if classifier_scale > 0:
-                eps = eps + guidance_shift(self.guide, scheduler.scale_model_input(latents, t).float(), t, targets,
-                                           self.scheduler.alphas_cumprod.to(device), classifier_scale)
+                x_t = scheduler.scale_model_input(latents, t).float()
+                eps = eps + guidance_shift(self.guide, x_t, t, targets, alphas, classifier_scale)
+                if not clips_itself:
+                    eps = clip_noise_estimate(eps, x_t, t, alphas)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if return_frames and i in keep:

@@ -29,8 +29,11 @@ SAMPLERS: dict[str, tuple[type, dict]] = {
     "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
 }
 DEFAULT_SAMPLER = "dpmsolver++"
+# DPM-Solver++ and UniPC threshold, DDPM and DDIM clip their x0 estimate; the Euler samplers do neither.
+CLIPS_X0 = frozenset({"ddpm", "ddim", "dpmsolver++", "unipc"})
 
-__all__ = ["DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLERS", "VOLUME_DEFAULT_STEPS", "default_steps", "make_scheduler"]
+__all__ = ["CLIPS_X0", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLERS", "VOLUME_DEFAULT_STEPS", "default_steps",
+           "make_scheduler"]
 
 def make_scheduler(name: str, base_config: dict) -> SchedulerMixin:
     """Build sampler `name` from the training scheduler's config (betas and prediction type kept)."""
