@@ -8,9 +8,9 @@ the end of each job on its server-sent-events stream (as the web page does) and 
 1. Service overhead: end-to-end time (POST until the last image is downloaded) / the bare in-process pipeline
    doing the same sampling (same model, seeds, sampler, steps, torch threads), interleaved, medians.
 2. Added latency of small jobs (1 image, 2 steps): end-to-end minus the bare pipeline, p50 and p95.
-3. Seconds to the first image for `POST /generate?finding=consolidation` with every default (4 images, 25
-   DPM-Solver++ steps, QC on, PNG + DICOM) sent to a freshly started worker, with and without warm-up, then the
-   same request again; and the worker processes' memory.
+3. Seconds to the first image for `POST /generate?finding=consolidation` with every default (4 images, 15
+   DPM-Solver++ steps, classifier guidance, QC on, PNG + DICOM) sent to a freshly started worker, with and
+   without warm-up, then the same request again; and the worker processes' memory.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def main() -> None:
                         "next request s": median([r["next_request_s"] for r in sel]),
                         "pool RSS MB": median([r["pool_rss_mb"] for r in sel]),
                         "main RSS MB": median([r["main_rss_mb"] for r in sel])})
-    print("POST /generate?finding=consolidation, every default (4 images, 25 steps, QC, PNG + DICOM):")
+    print("POST /generate?finding=consolidation, every default (4 images, 15 steps, classifier guidance, QC, "
+          "PNG + DICOM):")
     print(table(summary, ["warm_up", "first request s", "next request s", "pool RSS MB", "main RSS MB"]))
     print(f"\nservice {over['service_median_s']:.2f} s / bare pipeline {over['bare_median_s']:.2f} s = "
           f"{over['ratio']:.3f} (2 images, 25 steps; target <= 1.10)")
