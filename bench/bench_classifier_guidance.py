@@ -15,7 +15,8 @@ import torch
 from bench.common import interleaved, median, save, table
 from models.catalog import resolve_model
 from models.diffusion.pipeline import RadSynthPipeline
-from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps
+from models.diffusion.samplers import DEFAULT_SAMPLER
+from models.sampler_defaults import default_steps
 
 
 def main() -> None:

@@ -76,7 +76,8 @@ def sampling_info(pipe, gen_dir: Path) -> dict:
     import inspect
 
     from models.diffusion.guide import GUIDE_FOLDER
-    from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps
+    from models.diffusion.samplers import DEFAULT_SAMPLER
+    from models.sampler_defaults import default_steps
 
     guide_meta = gen_dir / GUIDE_FOLDER / "training.json"
     cfg = inspect.signature(pipe.sample_requests).parameters["guidance_scale"].default

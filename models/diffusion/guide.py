@@ -77,6 +77,11 @@ class NoisyFindingClassifier(ModelMixin, ConfigMixin):
         return self.head(F.silu(self.norm(h)).mean(dim=(2, 3)))
 
 
+def schedule_index(timestep: torch.Tensor | float, length: int) -> int:
+    """The training-schedule index of a sampler timestep (Euler's are fractional)."""
+    return int(torch.as_tensor(timestep).float().round().clamp(0, length - 1).item())
+
+
 def guidance_shift(guide: NoisyFindingClassifier, x_t: torch.Tensor, timestep: torch.Tensor,
                    targets: torch.Tensor, alphas_cumprod: torch.Tensor, scale: float) -> torch.Tensor:
     """The noise-estimate shift -s * sqrt(1 - alpha_bar_t) * d/dx_t sum_k targets_k log sigmoid(logit_k).
@@ -84,7 +89,7 @@ def guidance_shift(guide: NoisyFindingClassifier, x_t: torch.Tensor, timestep: t
     `targets` (N, K) marks the findings each image was asked for (multi-hot; "No Finding" is a finding too).
     Works inside `torch.inference_mode()` callers: the gradient is taken on a fresh copy of x_t.
     """
-    t_index = int(torch.as_tensor(timestep).float().round().clamp(0, len(alphas_cumprod) - 1).item())
+    t_index = schedule_index(timestep, len(alphas_cumprod))
     sigma = float((1 - alphas_cumprod[t_index]).sqrt())
     with torch.inference_mode(False), torch.enable_grad():
         x = x_t.detach().float().clone().requires_grad_(True)
@@ -102,8 +107,7 @@ def clip_noise_estimate(eps: torch.Tensor, x_t: torch.Tensor, timestep: torch.Te
     For samplers that neither threshold nor clip (Euler): a large classifier-guidance shift at high noise would
     otherwise carry x0 far out of range and end in saturated pixels.
     """
-    t_index = int(torch.as_tensor(timestep).float().round().clamp(0, len(alphas_cumprod) - 1).item())
-    a = alphas_cumprod[t_index].to(x_t.device, torch.float32)
+    a = alphas_cumprod[schedule_index(timestep, len(alphas_cumprod))].to(x_t.device, torch.float32)
     x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
     return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 

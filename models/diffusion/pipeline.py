@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
+from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.guide import (
@@ -20,9 +21,10 @@ from models.diffusion.guide import (
     guidance_shift,
     load_guide,
 )
-from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, default_steps, make_scheduler
+from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, make_scheduler
 from models.diffusion.unet import FindingUNet
 from models.findings import resolve
+from models.sampler_defaults import default_steps
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -145,18 +147,17 @@ class RadSynthPipeline(DiffusionPipeline):
         keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
         frames: list[torch.Tensor] = []
         for i, t in enumerate(timesteps):
-            model_in = torch.cat([latents, latents]) if guided else latents
-            model_in = scheduler.scale_model_input(model_in, t)
+            x_t = scheduler.scale_model_input(latents, t)
+            model_in = torch.cat([x_t, x_t]) if guided else x_t
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
             if classifier_scale > 0:
-                x_t = scheduler.scale_model_input(latents, t).float()
-                eps = eps + guidance_shift(self.guide, x_t, t, targets, alphas, classifier_scale)
+                eps = eps + guidance_shift(self.guide, x_t.float(), t, targets, alphas, classifier_scale)
                 if not clips_itself:
-                    eps = clip_noise_estimate(eps, x_t, t, alphas)
+                    eps = clip_noise_estimate(eps, x_t.float(), t, alphas)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if return_frames and i in keep:
@@ -183,15 +184,11 @@ class RadSynthPipeline(DiffusionPipeline):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        unet = FindingUNet.from_config(self.unet.config)
-        unet.load_state_dict(self.unet.state_dict())
-        (unet.half() if half else unet).save_pretrained(path / "unet", safe_serialization=True)
+        save_copy(self.unet, path / "unet", half)
         self.scheduler.save_pretrained(path / "scheduler")
         info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size}
         if self.guide is not None:
-            guide = NoisyFindingClassifier.from_config(self.guide.config)
-            guide.load_state_dict(self.guide.state_dict())
-            (guide.half() if half else guide).save_pretrained(path / GUIDE_FOLDER, safe_serialization=True)
+            save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
@@ -208,6 +205,13 @@ class RadSynthPipeline(DiffusionPipeline):
             info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
             pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))
         return pipe
+
+
+def save_copy(model: ModelMixin, folder: Path, half: bool) -> None:
+    """save_pretrained a copy of `model` (float16 if `half`), leaving the live model's dtype alone."""
+    copy = type(model).from_config(model.config)
+    copy.load_state_dict(model.state_dict())
+    (copy.half() if half else copy).save_pretrained(folder, safe_serialization=True)
 
 
 def new_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:

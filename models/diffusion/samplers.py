@@ -12,8 +12,6 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from models.sampler_defaults import DEFAULT_STEPS, VOLUME_DEFAULT_STEPS, default_steps
-
 SAMPLERS: dict[str, tuple[type, dict]] = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {"timestep_spacing": "trailing"}),
@@ -32,8 +30,6 @@ DEFAULT_SAMPLER = "dpmsolver++"
 # DPM-Solver++ and UniPC threshold, DDPM and DDIM clip their x0 estimate; the Euler samplers do neither.
 CLIPS_X0 = frozenset({"ddpm", "ddim", "dpmsolver++", "unipc"})
 
-__all__ = ["CLIPS_X0", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLERS", "VOLUME_DEFAULT_STEPS", "default_steps",
-           "make_scheduler"]
 
 def make_scheduler(name: str, base_config: dict) -> SchedulerMixin:
     """Build sampler `name` from the training scheduler's config (betas and prediction type kept)."""

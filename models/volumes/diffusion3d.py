@@ -13,9 +13,10 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.pipeline import new_scheduler
-from models.diffusion.samplers import DEFAULT_SAMPLER, default_steps, make_scheduler
+from models.diffusion.samplers import DEFAULT_SAMPLER, make_scheduler
 from models.errors import InputError
 from models.findings import resolve
+from models.sampler_defaults import default_steps
 
 UNET_FILE, CONFIG_FILE = "unet3d.safetensors", "unet3d.json"
 PREDICTIONS = ("epsilon", "v_prediction")
