@@ -27,19 +27,36 @@ def progress_bar(total: int, desc: str):
     return bar, update
 
 
-def cmd_train_generator(args: argparse.Namespace) -> int:
+def training_sources(args: argparse.Namespace):
+    """(train, validation) data sets of a train-generator call: one source split train/val, or with --splits
+    the patient-level realism splits of one or more NIH folders (validation: V)."""
+    if args.splits:
+        from models.data.nih import NIHRealismSplit
+        from models.data.splits import parse_splits
+
+        return (NIHRealismSplit(args.data, parse_splits(args.splits), args.resolution),
+                NIHRealismSplit(args.data, {"V"}, args.resolution))
+    if len(args.data) > 1:
+        raise ValueError("several data folders need --splits (e.g. --splits G): they are split by patient together")
     from models.data.registry import open_dataset
+
+    return (open_dataset(args.data[0], "train", args.resolution, fmt=args.format),
+            open_dataset(args.data[0], "val", args.resolution, fmt=args.format))
+
+
+def cmd_train_generator(args: argparse.Namespace) -> int:
     from models.diffusion.train import GeneratorConfig, GeneratorTrainer
 
-    train = open_dataset(args.data, "train", args.resolution, fmt=args.format)
-    val = open_dataset(args.data, "val", args.resolution, fmt=args.format)
+    train, val = training_sources(args)
     channels = tuple(int(c) for c in args.channels.split(","))
     cfg = GeneratorConfig(resolution=args.resolution, block_out_channels=channels, layers_per_block=args.layers,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
                           fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
                           bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
-                          dataset_name=args.name or Path(args.data).name)
+                          prediction_type=args.prediction, min_snr_gamma=args.min_snr or None,
+                          snapshot_every=args.snapshot_every,
+                          dataset_name=args.name or "+".join(Path(d).name for d in args.data))
     features = None
     if args.fid_every:
         from models.metrics.features import load_feature_extractor
@@ -49,6 +66,11 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
           + ", ".join(f"{k} {v}" for k, v in train.label_counts().items() if v), file=sys.stderr)
     bar, update = progress_bar(cfg.steps, "train-generator")
     trainer = GeneratorTrainer(train, args.out, cfg, val_ds=val, features=features, progress=update)
+    if args.bundle:
+        trainer.on_checkpoint = lambda: trainer.bundle(args.bundle)
+    if args.init_from and not (Path(args.out) / "checkpoint.pt").exists():
+        trainer.resume_from_bundle(args.init_from)
+        print(f"resuming from bundle {args.init_from} at step {trainer.step}", file=sys.stderr)
     final = trainer.run(resume=not args.fresh)
     bar.close()
     print(final)
@@ -87,7 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     tg = sub.add_parser("train-generator", help="train a finding-conditional DDPM on a data source")
-    tg.add_argument("data", help="NIH folder, MedMNIST .npz, DICOM folder (with labels.csv) or image folder")
+    tg.add_argument("data", nargs="+", help="NIH folder, MedMNIST .npz, DICOM folder (with labels.csv) or image "
+                    "folder; several NIH folders with --splits")
+    tg.add_argument("--splits", default=None, help="train on these patient-level realism splits of the NIH "
+                    "folders (G, J, V, T; e.g. G), validating on V (models/data/splits.py)")
+    tg.add_argument("--prediction", choices=["v_prediction", "epsilon"], default="v_prediction",
+                    help="what the UNet predicts (v-prediction converges to cleaner images)")
+    tg.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: plain MSE)")
+    tg.add_argument("--snapshot-every", type=int, default=0, help="keep the EMA weights every N steps (fp16)")
+    tg.add_argument("--bundle", default=None, help="at every checkpoint also write a servable, resumable "
+                    "folder with the EMA weights here")
+    tg.add_argument("--init-from", default=None, help="resume from a bundle when OUT has no checkpoint")
     tg.add_argument("--out", required=True, help="run folder (checkpoints, plots); the model lands in OUT/model")
     tg.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
     tg.add_argument("--name", default=None, help="data set name recorded in the model's metadata")

@@ -59,3 +59,49 @@ def test_group_norm_count_fits_any_block_widths():
     assert norm_groups((32, 64, 128, 128)) == 32 and norm_groups((16, 32)) == 16
     assert norm_groups((24, 48)) == 24 and norm_groups((12, 20)) == 4
     assert GeneratorConfig(block_out_channels=(16, 32)).unet_kwargs()["norm_num_groups"] == 16
+
+
+def test_a_bundle_serves_and_resumes_on_a_fresh_run_folder(tmp_path):
+    cfg = GeneratorConfig(steps=4, checkpoint_every=2, **TINY)
+    first = GeneratorTrainer(dataset(), tmp_path / "a", cfg)
+    first.on_checkpoint = lambda: first.bundle(tmp_path / "bundle")
+    first.run()
+    served = RadSynthPipeline.load(tmp_path / "bundle")
+    assert served.scheduler.config.prediction_type == "v_prediction"
+    assert served("No Finding", 1, seeds=[0], num_inference_steps=2, guidance_scale=1.0).images.shape == (1, 16, 16)
+
+    fresh = GeneratorTrainer(dataset(), tmp_path / "elsewhere", GeneratorConfig(steps=6, checkpoint_every=2, **TINY))
+    fresh.resume_from_bundle(tmp_path / "bundle")
+    assert fresh.step == 4 and fresh.losses == first.losses
+    ema_now = fresh.ema_pipeline().unet.state_dict()
+    for name, value in served.unet.state_dict().items():
+        assert torch.allclose(ema_now[name], value), name
+    fresh.run(resume=False)
+    assert fresh.step == 6 and len(fresh.losses) == 6
+
+
+def test_min_snr_weight_caps_the_easy_timesteps():
+    from models.diffusion.train import min_snr_weight
+
+    alpha_bar = torch.tensor([0.5, 5 / 6, 0.99])  # SNR 1, 5, 99
+    v = min_snr_weight(alpha_bar, 5.0, v_prediction=True)
+    np.testing.assert_allclose(v.numpy(), [1 / 2, 5 / 6, 5 / 100], rtol=1e-5)
+    eps = min_snr_weight(alpha_bar, 5.0, v_prediction=False)
+    np.testing.assert_allclose(eps.numpy(), [1.0, 1.0, 5 / 99], rtol=1e-5)
+
+
+def test_v_prediction_generators_refuse_classifier_guidance():
+    from models.diffusion.pipeline import new_scheduler
+    from models.diffusion.unet import FindingUNet
+    from models.findings import NIH_LABELS
+
+    unet = FindingUNet(findings=list(NIH_LABELS), sample_size=16, block_out_channels=(8, 16), norm_num_groups=4,
+                       down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
+    pipe = RadSynthPipeline(unet=unet.eval(), scheduler=new_scheduler(prediction_type="v_prediction"))
+    pipe.guide, pipe.default_classifier_scale = object(), 0.0  # a guide present: only the prediction type refuses
+    try:
+        pipe.resolve_classifier_scale(5.0)
+    except ValueError as exc:
+        assert "v_prediction" in str(exc) and "classifier_guidance=0" in str(exc)
+    else:
+        raise AssertionError("classifier guidance on a v-prediction generator was accepted")

@@ -36,6 +36,15 @@ def random_exposure(images: torch.Tensor, *, contrast: float = 0.1, brightness: 
     return (images * c.view(b, 1, 1, 1) + br.view(b, 1, 1, 1)).clamp(-1, 1)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The default training augmentation (no horizontal flip: the heart is on the left)."""
-    return random_exposure(random_affine(images, generator=generator), generator=generator)
+def random_gamma(images: torch.Tensor, spread: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Raise [-1, 1] images (as [0, 1]) to a power drawn from [1 - spread, 1 + spread]: a different exposure curve."""
+    u = torch.rand(images.shape[0], generator=generator).to(images.device)
+    power = (1 + (u * 2 - 1) * spread).view(-1, 1, 1, 1)
+    return ((images + 1) / 2).clamp(0, 1).pow(power) * 2 - 1
+
+
+def augment(images: torch.Tensor, generator: torch.Generator | None = None, gamma: float = 0.0) -> torch.Tensor:
+    """The default training augmentation (no horizontal flip: the heart is on the left); `gamma` > 0 adds
+    gamma jitter."""
+    out = random_exposure(random_affine(images, generator=generator), generator=generator)
+    return random_gamma(out, gamma, generator=generator) if gamma > 0 else out

@@ -28,14 +28,15 @@ def split_of(key: str, fractions: Sequence[float] = DEFAULT_FRACTIONS, salt: str
 
 
 def stratified_group_split(group_labels: dict[str, list[str]], fractions: Sequence[float] = DEFAULT_FRACTIONS,
-                           salt: str = "radsynth") -> dict[str, str]:
-    """Assign whole groups (patients) to train/val/test so that every label's images follow the fractions.
+                           salt: str = "radsynth", names: Sequence[str] = ("train", "val", "test")) -> dict[str, str]:
+    """Assign whole groups (patients) to the named splits (train/val/test by default) so that every label's
+    images follow the fractions.
 
     `group_labels` maps a group to the labels of each of its images (repeats allowed). Groups are taken
     largest first (ties by a stable hash) and each goes to the split whose label counts lag their target
     most. Deterministic; a group never spans two splits.
     """
-    splits = ("train", "val", "test")
+    splits = tuple(names)
     totals: dict[str, int] = {}
     for labels in group_labels.values():
         for lab in labels:

@@ -97,3 +97,43 @@ def nih_boxes(root: str | Path) -> dict[str, list[tuple[str, tuple[float, float,
 
 
 __all__ = ["NIHChestXray", "nih_records", "nih_boxes", "NO_FINDING"]
+
+
+def nih_rows(roots: Sequence[str | Path]) -> list[tuple[dict, Path]]:
+    """(CSV row, image path) of every image present under the given NIH folders, in folder then CSV order."""
+    out: list[tuple[dict, Path]] = []
+    for root in roots:
+        root = Path(root)
+        csv_path = root / CSV_NAME
+        if not csv_path.exists():
+            raise FileNotFoundError(f"{csv_path} not found: the NIH layout needs {CSV_NAME} beside images/")
+        images = index_images(root)
+        with csv_path.open(newline="") as fh:
+            out.extend((row, images[row["Image Index"]]) for row in csv.DictReader(fh) if row["Image Index"] in images)
+    return out
+
+
+def realism_records(roots: Sequence[str | Path], splits: set[str]) -> list[Record]:
+    """Records of several NIH folders restricted to realism splits (G/J/V/T, models/data/splits.py)."""
+    from models.data.splits import read_pinned, split_of_patient
+
+    pinned = read_pinned()
+    records = []
+    for row, path in nih_rows(roots):
+        bucket = split_of_patient(row["Patient ID"], pinned)
+        if bucket in splits:
+            meta = {"view": row.get("View Position", ""), "split": bucket, "path": str(path)}
+            records.append(Record(key=row["Image Index"], labels=parse_nih_labels(row["Finding Labels"]),
+                                  group=row["Patient ID"], meta=meta))
+    return records
+
+
+class NIHRealismSplit(ImageDataset):
+    """Images of one or more NIH folders in the given realism splits (e.g. {"G"}), at `resolution`."""
+
+    def __init__(self, roots: Sequence[str | Path], splits: set[str], resolution: int = 64, *,
+                 labels: Sequence[str] = NIH_LABELS, square: SquareMode = "crop"):
+        super().__init__(realism_records(roots, splits), labels, resolution, square)
+
+    def load_pixels(self, record: Record) -> np.ndarray:
+        return load_image_file(record.meta["path"]).pixels

@@ -66,6 +66,9 @@ class RadSynthPipeline(DiffusionPipeline):
         if scale > 0 and self.guide is None:
             raise ValueError("this generator has no guide classifier: classifier guidance needs one "
                              "(radsynth train-guide); use classifier_guidance=0")
+        if scale > 0 and self.scheduler.config.prediction_type != "epsilon":
+            raise ValueError("classifier guidance shifts noise estimates, and this generator predicts "
+                             f"{self.scheduler.config.prediction_type}; use classifier_guidance=0")
         return scale
 
     @property
@@ -214,7 +217,8 @@ def save_copy(model: ModelMixin, folder: Path, half: bool) -> None:
     (copy.half() if half else copy).save_pretrained(folder, safe_serialization=True)
 
 
-def new_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
-    """The training noise schedule (cosine: better than linear at 64 px)."""
+def new_scheduler(num_train_timesteps: int = 1000, prediction_type: str = "epsilon") -> DDPMScheduler:
+    """The training noise schedule (cosine: better than linear at 64 px); the UNet predicts noise ("epsilon")
+    or velocity ("v_prediction")."""
     return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
-                         prediction_type="epsilon", clip_sample=True)
+                         prediction_type=prediction_type, clip_sample=True)

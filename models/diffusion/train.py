@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers.training_utils import EMAModel
 
 from models.data.augment import augment
 from models.data.base import ImageDataset
-from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
+from models.diffusion.pipeline import RadSynthPipeline, new_scheduler, save_copy
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
 from models.io.writers import grid, write_png
 from models.runtime_info import code_version, hardware, pick_device
@@ -36,6 +35,7 @@ from models.training_utils import (
 )
 
 CHECKPOINT = "checkpoint.pt"
+BUNDLE_STATE = "resume.json"
 FeatureFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -57,6 +57,10 @@ class GeneratorConfig:
     ema_decay: float = 0.999
     label_dropout: float = 0.15
     augment: bool = True
+    augment_gamma: float = 0.15  # gamma jitter 1 +- this (exposure curve), on top of affine and contrast jitter
+    prediction_type: str = "v_prediction"  # or "epsilon"; v-prediction fixed the noisy output of the 3D model
+    min_snr_gamma: float | None = 5.0  # min-SNR-gamma loss weighting (Hang et al. 2023); None: plain MSE
+    snapshot_every: int = 0  # keep an fp16 copy of the EMA weights every N steps (for curves against time)
     seed: int = 0
     checkpoint_every: int = 500
     sample_every: int = 1000
@@ -88,6 +92,14 @@ def norm_groups(widths: Sequence[int], most: int = 32) -> int:
     return max(g for g in range(1, most + 1) if common % g == 0)
 
 
+def min_snr_weight(alpha_bar: torch.Tensor, gamma: float, v_prediction: bool) -> torch.Tensor:
+    """Per-sample loss weight of min-SNR-gamma (Hang et al. 2023), written for the model's own target:
+    min(SNR, gamma) / SNR for epsilon, min(SNR, gamma) / (SNR + 1) for v, with SNR = alpha_bar / (1 - alpha_bar)."""
+    snr = alpha_bar / (1 - alpha_bar).clamp_min(1e-12)
+    clipped = snr.clamp(max=gamma)
+    return clipped / (snr + 1) if v_prediction else clipped / snr.clamp_min(1e-12)
+
+
 def lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / max(1, warmup))
 
@@ -112,7 +124,7 @@ class GeneratorTrainer:
         self.should_stop = should_stop or (lambda: False)
         torch.manual_seed(config.seed)
         self.unet = FindingUNet(findings=self.labels, **config.unet_kwargs()).to(self.device)
-        self.scheduler = new_scheduler()
+        self.scheduler = new_scheduler(prediction_type=config.prediction_type)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, use_ema_warmup=True)
         self.ema.to(self.device)
@@ -121,6 +133,8 @@ class GeneratorTrainer:
         self.fid_history: list[dict] = []
         self.started = time.time()
         self.wall_before = 0.0
+        self.resume_warmup_from = 0  # a bundle resume starts a fresh optimiser: warm it up again
+        self.on_checkpoint: Callable[[], object] | None = None
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -149,6 +163,44 @@ class GeneratorTrainer:
         set_rng_state(state["rng"])
         return True
 
+    def resume_from_bundle(self, bundle: str | Path) -> None:
+        """Start from a bundled run (see `bundle`): online and EMA weights, step count, loss history.
+
+        The optimiser's moments are not bundled (they would triple its size); they rebuild within the warmup.
+        """
+        bundle = Path(bundle)
+        state = json.loads((bundle / BUNDLE_STATE).read_text())
+        if state["labels"] != self.labels:
+            raise ValueError(f"bundle {bundle} was trained on other findings: {state['labels']}")
+        online = FindingUNet.from_pretrained(bundle / "online", local_files_only=True, torch_dtype=torch.float32)
+        ema = FindingUNet.from_pretrained(bundle / "unet", local_files_only=True, torch_dtype=torch.float32)
+        self.unet.load_state_dict(online.state_dict())
+        self.ema = EMAModel(ema.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
+        self.ema.optimization_step = state["step"]
+        self.ema.to(self.device)
+        self.step = state["step"]
+        self.losses = state["losses"]
+        self.wall_before = state["wall_s"]
+        self.resume_warmup_from = self.step
+
+    def bundle(self, dest: str | Path) -> Path:
+        """Write a servable model folder carrying the EMA weights, plus the online weights and the state a fresh
+        machine needs to resume (`--init-from`); both in float16, which halves what a commit carries."""
+        dest = Path(dest)
+        self.ema_pipeline().save(dest, metadata=self.metadata())
+        save_copy(self.unet, dest / "online", half=True)
+        state = {"step": self.step, "labels": self.labels, "losses": self.losses, "wall_s": round(self.wall(), 1),
+                 "config": asdict(self.cfg)}
+        (dest / BUNDLE_STATE).write_text(json.dumps(state, default=str))
+        return dest
+
+    def snapshot(self) -> Path:
+        """An fp16 copy of the EMA UNet at this step, for measuring quality against training time later."""
+        folder = self.out / "snapshots" / f"step_{self.step:07d}"
+        save_copy(self.ema_pipeline().unet, folder, half=True)
+        (folder / "time.json").write_text(json.dumps({"step": self.step, "wall_s": round(self.wall(), 1)}))
+        return folder
+
     def wall(self) -> float:
         return self.wall_before + time.time() - self.started
 
@@ -160,17 +212,17 @@ class GeneratorTrainer:
         gen = step_generator(cfg.seed, self.step)
         images = batch["image"]
         if cfg.augment:
-            images = augment(images, generator=gen)
+            images = augment(images, generator=gen, gamma=cfg.augment_gamma)
         labels = drop_labels(with_null(batch["labels"]), cfg.label_dropout, generator=gen)
         noise = torch.randn(images.shape, generator=gen)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (images.shape[0],), generator=gen)
         images, noise, t, labels = (x.to(self.device) for x in (images, noise, t, labels))
         noisy = self.scheduler.add_noise(images, noise, t)
         for group in self.opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(self.step, cfg.warmup_steps)
+            group["lr"] = cfg.lr * lr_factor(self.step - self.resume_warmup_from, cfg.warmup_steps)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             pred = self.unet(noisy, t, labels)
-        loss = F.mse_loss(pred.float(), noise)
+        loss = self.loss(pred.float(), images, noise, t)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
@@ -178,6 +230,16 @@ class GeneratorTrainer:
         self.ema.step(self.unet.parameters())
         self.step += 1
         return float(loss.detach())
+
+    def loss(self, pred: torch.Tensor, images: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """MSE to the target of the prediction type, weighted per sample by min-SNR-gamma when set."""
+        v_pred = self.cfg.prediction_type == "v_prediction"
+        target = self.scheduler.get_velocity(images, noise, t) if v_pred else noise
+        per_sample = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+        if self.cfg.min_snr_gamma:
+            per_sample = per_sample * min_snr_weight(self.scheduler.alphas_cumprod.to(t.device)[t],
+                                                     self.cfg.min_snr_gamma, v_pred)
+        return per_sample.mean()
 
     # -- evaluation and outputs ------------------------------------------------------------------------
     def ema_pipeline(self) -> RadSynthPipeline:
@@ -251,15 +313,17 @@ class GeneratorTrainer:
             if cfg.fid_every and self.features and self.val_ds and self.step % cfg.fid_every == 0:
                 self.report("measuring FID/KID")
                 self.fid_history.append(self.measure_fid(self.ema_pipeline()))
+            if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                self.snapshot()
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
                 self.write_plots()
+                if self.on_checkpoint:
+                    self.on_checkpoint()
         return self.export()
 
-    def export(self) -> Path:
-        pipe = self.ema_pipeline()
-        final = self.out / "model"
-        meta = {
+    def metadata(self) -> dict:
+        return {
             "dataset": cfg_dataset(self.cfg), "images": len(self.train_ds), "images_per_finding": self.label_counts,
             "steps": self.step, "epochs": round(self.step * self.cfg.batch_size / max(1, len(self.train_ds)), 2),
             "hardware": hardware() | {"bf16": self.bf16}, "wall_time_s": round(self.wall(), 1),
@@ -267,6 +331,11 @@ class GeneratorTrainer:
             "config": asdict(self.cfg), "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None,
             "fid_history": self.fid_history,
         }
+
+    def export(self) -> Path:
+        pipe = self.ema_pipeline()
+        final = self.out / "model"
+        meta = self.metadata()
         pipe.save(final, metadata=meta)
         (final / "training.json").write_text(json.dumps(meta, indent=2, default=str))
         self.write_plots()
