@@ -90,18 +90,17 @@ def test_min_snr_weight_caps_the_easy_timesteps():
     np.testing.assert_allclose(eps.numpy(), [1.0, 1.0, 5 / 99], rtol=1e-5)
 
 
-def test_v_prediction_generators_refuse_classifier_guidance():
+def test_classifier_guidance_moves_v_and_epsilon_generators_alike():
+    """The guide's shift is made on the noise estimate: a v-prediction generator converts to it and back."""
+    from models.diffusion.guide import eps_from_v, v_from_eps
     from models.diffusion.pipeline import new_scheduler
-    from models.diffusion.unet import FindingUNet
-    from models.findings import NIH_LABELS
 
-    unet = FindingUNet(findings=list(NIH_LABELS), sample_size=16, block_out_channels=(8, 16), norm_num_groups=4,
-                       down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
-    pipe = RadSynthPipeline(unet=unet.eval(), scheduler=new_scheduler(prediction_type="v_prediction"))
-    pipe.guide, pipe.default_classifier_scale = object(), 0.0  # a guide present: only the prediction type refuses
-    try:
-        pipe.resolve_classifier_scale(5.0)
-    except ValueError as exc:
-        assert "v_prediction" in str(exc) and "classifier_guidance=0" in str(exc)
-    else:
-        raise AssertionError("classifier guidance on a v-prediction generator was accepted")
+    alphas = new_scheduler().alphas_cumprod
+    x_t, v = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+    for t in (torch.tensor(10), torch.tensor(500), torch.tensor(950)):
+        eps = eps_from_v(v, x_t, t, alphas)
+        torch.testing.assert_close(v_from_eps(eps, x_t, t, alphas), v, atol=2e-3, rtol=1e-3)
+        a = alphas[int(t)]
+        x0_from_v = a.sqrt() * x_t - (1 - a).sqrt() * v
+        x0_from_eps = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        torch.testing.assert_close(x0_from_v, x0_from_eps, atol=2e-3, rtol=1e-3)

@@ -112,6 +112,20 @@ def clip_noise_estimate(eps: torch.Tensor, x_t: torch.Tensor, timestep: torch.Te
     return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
 
+def eps_from_v(v: torch.Tensor, x_t: torch.Tensor, timestep: torch.Tensor,
+               alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The noise estimate of a v-prediction: eps = sqrt(a) v + sqrt(1 - a) x_t."""
+    a = alphas_cumprod[schedule_index(timestep, len(alphas_cumprod))].to(x_t.device, torch.float32)
+    return a.sqrt() * v + (1 - a).sqrt() * x_t
+
+
+def v_from_eps(eps: torch.Tensor, x_t: torch.Tensor, timestep: torch.Tensor,
+               alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The v-prediction of a noise estimate: v = (eps - sqrt(1 - a) x_t) / sqrt(a) (the inverse of eps_from_v)."""
+    a = alphas_cumprod[schedule_index(timestep, len(alphas_cumprod))].to(x_t.device, torch.float32)
+    return (eps - (1 - a).sqrt() * x_t) / a.sqrt()
+
+
 def load_guide(folder: str | Path, device: str | torch.device = "cpu") -> NoisyFindingClassifier:
     """Load a saved guide from local files in float32."""
     guide = NoisyFindingClassifier.from_pretrained(Path(folder), local_files_only=True, low_cpu_mem_usage=False,

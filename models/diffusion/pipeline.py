@@ -18,8 +18,10 @@ from models.diffusion.guide import (
     GUIDE_FOLDER,
     NoisyFindingClassifier,
     clip_noise_estimate,
+    eps_from_v,
     guidance_shift,
     load_guide,
+    v_from_eps,
 )
 from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, make_scheduler
 from models.diffusion.unet import FindingUNet
@@ -66,9 +68,6 @@ class RadSynthPipeline(DiffusionPipeline):
         if scale > 0 and self.guide is None:
             raise ValueError("this generator has no guide classifier: classifier guidance needs one "
                              "(radsynth train-guide); use classifier_guidance=0")
-        if scale > 0 and self.scheduler.config.prediction_type != "epsilon":
-            raise ValueError("classifier guidance shifts noise estimates, and this generator predicts "
-                             f"{self.scheduler.config.prediction_type}; use classifier_guidance=0")
         return scale
 
     @property
@@ -158,9 +157,7 @@ class RadSynthPipeline(DiffusionPipeline):
                 eps_cond, eps_uncond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
             if classifier_scale > 0:
-                eps = eps + guidance_shift(self.guide, x_t.float(), t, targets, alphas, classifier_scale)
-                if not clips_itself:
-                    eps = clip_noise_estimate(eps, x_t.float(), t, alphas)
+                eps = self.classifier_guided(eps, x_t.float(), t, targets, alphas, classifier_scale, clips_itself)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
             latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
             if return_frames and i in keep:
@@ -179,6 +176,17 @@ class RadSynthPipeline(DiffusionPipeline):
                 frames=None if frame_arr is None else frame_arr[:, start:stop]))
             start = stop
         return outputs
+
+    def classifier_guided(self, pred: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, targets: torch.Tensor,
+                          alphas: torch.Tensor, scale: float, clips_itself: bool) -> torch.Tensor:
+        """The model output shifted by classifier guidance; the shift is made on the noise estimate, so a
+        v-prediction is converted to one and back."""
+        v_pred = self.scheduler.config.prediction_type == "v_prediction"
+        eps = eps_from_v(pred, x_t, t, alphas) if v_pred else pred
+        eps = eps + guidance_shift(self.guide, x_t, t, targets, alphas, scale)
+        if not clips_itself:
+            eps = clip_noise_estimate(eps, x_t, t, alphas)
+        return v_from_eps(eps, x_t, t, alphas) if v_pred else eps
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
         """Write a self-describing folder: unet/ (safetensors + config), scheduler/, radsynth.json.
