@@ -38,8 +38,24 @@ def model_info(settings: Settings, name: str | None, kind: str) -> dict:
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:
+    """The model's own spelling of the asked findings; a 422 that suggests the spelling that works."""
     try:
         return resolve(names, info["findings"])
     except UnknownFindingError as exc:
-        raise ApiError("unknown_finding", f"{exc} (model {info['name']})") from exc
+        hint = plus_as_space_hint(exc.name, info["findings"])
+        raise ApiError("unknown_finding", f"{exc} (model {info['name']}){hint}") from exc
+
+
+def plus_as_space_hint(name: str, vocabulary: list[str]) -> str:
+    """A '+' in a URL query arrives as a space: when every space-separated word is a finding, say how to ask."""
+    words = name.split()
+    if len(words) < 2:
+        return ""
+    try:
+        found = resolve(words, vocabulary)
+    except UnknownFindingError:
+        return ""
+    joined = ",".join(f.lower() for f in found)
+    return (f". A '+' in a URL arrives as a space: join findings with commas (finding={joined}), repeat the "
+            f"parameter (finding={found[0].lower()}&finding=...), or send '+' encoded as %2B")
 

@@ -27,7 +27,9 @@ def generate(
     owner: OwnerDep,
     settings: SettingsDep,
     store: StoreDep,
-    finding: Annotated[str | None, Query(description="finding(s), e.g. consolidation (required)")] = None,
+    finding: Annotated[list[str] | None, Query(
+        description="finding(s), e.g. consolidation (required); several joined with commas "
+        "(finding=effusion,cardiomegaly) or by repeating the parameter")] = None,
     n: Annotated[int | None, Query(ge=1, le=64, description="number of images, 1-64")] = None,
     model: Annotated[str | None, Query(description="generator name; default: the bundled one")] = None,
     format: Annotated[Literal["png", "dicom", "both", "nifti"] | None,
@@ -46,7 +48,7 @@ def generate(
 ) -> JobOut:
     """Queue generation of synthetic images (2D models) or volumes (3D models, e.g. adrenal3d) of a finding;
     poll the returned job."""
-    query = {k: v for k, v in {"finding": finding, "n": n, "model": model, "format": format, "sampler": sampler,
+    query = {k: v for k, v in {"finding": ",".join(finding) if finding else None, "n": n, "model": model, "format": format, "sampler": sampler,
                                "steps": steps, "guidance": guidance,
                                "classifier_guidance": classifier_guidance, "seed": seed, "gif": gif, "qc": qc}.items()
              if v is not None}

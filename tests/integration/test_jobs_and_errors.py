@@ -266,3 +266,17 @@ def test_unparsable_bodies_and_wrong_methods_get_clear_answers(client):
     assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) >= {"GET", "DELETE"}
     r = client.post("/generate?finding=mass", headers=headers(**{"Idempotency-Key": "x" * 201}))
     assert r.status_code == 422 and "Idempotency-Key" in r.json()["error"]["message"]
+
+
+def test_several_findings_by_comma_repeat_or_encoded_plus_and_a_hint_for_a_bare_plus(client, service):
+    expected = "Effusion+Cardiomegaly"
+    for query in ("finding=effusion,cardiomegaly", "finding=effusion&finding=cardiomegaly",
+                  "finding=effusion%2Bcardiomegaly"):
+        r = client.post(f"/generate?{query}&n=1&steps=2&qc=false&format=png", headers=headers())
+        assert r.status_code == 202, (query, r.text)
+        assert r.json()["params"]["finding"] == expected, query
+        client.post(f"/jobs/{r.json()['id']}/cancel", headers=headers())
+    r = client.post("/generate?finding=effusion+cardiomegaly&n=1", headers=headers())
+    assert r.status_code == 422
+    message = r.json()["error"]["message"]
+    assert "finding=effusion,cardiomegaly" in message and "%2B" in message, message
