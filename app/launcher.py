@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="radsynth-serve", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=1, help="Celery workers for generate and explain jobs (one per GPU); training has its own")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Celery workers for generate and explain jobs (one per GPU); training has its own")
     args = parser.parse_args(argv)
 
     env = os.environ.copy()

@@ -76,25 +76,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_qc(args: argparse.Namespace) -> int:
     import numpy as np
-    from PIL import Image
 
     from models.catalog import resolve_model
     from models.data.preprocess import load_image_file
     from models.qc.checks import summarise
     from models.qc.context import load_qc
+    from models.qc.folder import scan_folder
 
+    scan = scan_folder(args.folder, args.finding)
+    for note in scan.skipped:
+        print(f"skipped {note}", file=sys.stderr)
+    if not scan.images:
+        raise FileNotFoundError(f"no generated images to score in {args.folder} (PNG or DICOM with RadSynth "
+                                "provenance; pass --finding to score plain images)")
     folder = resolve_model(args.generator, kind="generator")
     ctx = load_qc(folder, args.classifier)
-    files = sorted(p for p in Path(args.folder).iterdir() if p.suffix.lower() in (".png", ".dcm"))
-    if not files:
-        raise FileNotFoundError(f"no PNG or DICOM images in {args.folder}")
     rows = []
-    for path in files:
-        finding = args.finding
-        if finding is None and path.suffix.lower() == ".png":
-            finding = Image.open(path).text.get("finding")
-        if not finding:
-            raise ValueError(f"{path.name}: no finding recorded; pass --finding")
+    for item in scan.images:
+        path, finding = item.path, item.finding
         img = load_image_file(path).pixels
         q = ctx.run(np.asarray(img)[None], finding.split("+"))[0]
         rows.append({"file": path.name, "finding": finding} | q)

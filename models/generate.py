@@ -10,6 +10,7 @@ from models import __version__
 from models.catalog import resolve_model
 from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
 from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, write_synthetic_dicom
+from models.qc.folder import ARTIFACT_KEY
 
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
@@ -36,7 +37,7 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale}
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
-    result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet))
+    result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
     if gif and out.frames is not None:
         frames = [grid(list(f), cols=min(8, f.shape[0])) for f in out.frames]
         result["gif"] = str(atomic_write_bytes(out_dir / f"{prefix}denoising.gif", gif_bytes(frames, scale=2)))

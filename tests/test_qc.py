@@ -49,3 +49,39 @@ def test_qc_fields_and_summary(setup):
     assert 0 <= qc[0]["label_agreement"]["Effusion"]["probability"] <= 1
     s = summarise(qc)
     assert s["images"] == 3 and s["flagged"] >= 1 and 0 <= s["agreement_rate"] <= 1
+
+
+def test_qc_command_scores_each_generated_image_once_from_its_provenance(tiny_generator_dir, tiny_classifier_dir,
+                                                                         tmp_path, capsys):
+    import json
+
+    from models.cli import main
+    from models.generate import generate_to_folder
+
+    out = tmp_path / "out"
+    generate_to_folder(model=str(tiny_generator_dir), finding="consolidation", n=2, out_dir=out, formats="both",
+                       steps=2, gif=True, seed=7)
+    names = sorted(p.name for p in out.iterdir())
+    assert "grid.png" in names and "denoising.gif" in names and sum(n.endswith(".dcm") for n in names) == 2
+    args = ["qc", str(out), "--generator", str(tiny_generator_dir), "--classifier", str(tiny_classifier_dir)]
+    assert main(args) == 0
+    report = json.loads((out / "qc.json").read_text())
+    assert [row["finding"] for row in report["images"]] == ["Consolidation", "Consolidation"]
+    assert all(row["file"].endswith(".png") for row in report["images"]) and report["summary"]["images"] == 2
+    err = capsys.readouterr().err
+    assert "grid.png (a preview" in err and err.count("(the same image as") == 2
+
+    for png in out.glob("*.png"):
+        if png.name != "grid.png":
+            png.unlink()
+    assert main(args) == 0  # DICOM alone: the finding comes from its ImageComments
+    report = json.loads((out / "qc.json").read_text())
+    assert [row["file"][-4:] for row in report["images"]] == [".dcm", ".dcm"]
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32), 128, np.uint8)).save(plain / "a.png")
+    assert main(["qc", str(plain), "--generator", str(tiny_generator_dir)]) == 2
+    assert "pass --finding" in capsys.readouterr().err

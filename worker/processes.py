@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-
 INTERACTIVE_QUEUE, TRAIN_QUEUE = "interactive", "train"
 
 

@@ -48,7 +48,8 @@ def generate(
 ) -> JobOut:
     """Queue generation of synthetic images (2D models) or volumes (3D models, e.g. adrenal3d) of a finding;
     poll the returned job."""
-    query = {k: v for k, v in {"finding": ",".join(finding) if finding else None, "n": n, "model": model, "format": format, "sampler": sampler,
+    joined = ",".join(finding) if finding else None
+    query = {k: v for k, v in {"finding": joined, "n": n, "model": model, "format": format, "sampler": sampler,
                                "steps": steps, "guidance": guidance,
                                "classifier_guidance": classifier_guidance, "seed": seed, "gif": gif, "qc": qc}.items()
              if v is not None}

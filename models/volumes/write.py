@@ -11,6 +11,7 @@ import numpy as np
 from pydicom.uid import generate_uid
 
 from models.io.writers import atomic_write_bytes, dicom_bytes, gif_bytes, synthetic_dicom_dataset, write_png
+from models.qc.folder import ARTIFACT_KEY
 from models.volumes.geometry import Volume
 
 
@@ -69,7 +70,7 @@ def mid_slices(volume: np.ndarray, min_side: int = 128) -> np.ndarray:
 def write_previews(folder: str | Path, volume: np.ndarray, *, stem: str = "volume") -> dict[str, Path]:
     """`<stem>_slices.png` (orthogonal mid-slices) and `<stem>_sweep.gif` (every axial slice in turn)."""
     folder = Path(folder)
-    png = write_png(folder / f"{stem}_slices.png", mid_slices(volume))
+    png = write_png(folder / f"{stem}_slices.png", mid_slices(volume), text={ARTIFACT_KEY: "mid-slices"})
     scale = max(1, 256 // max(volume.shape[1:]))
     gif = atomic_write_bytes(folder / f"{stem}_sweep.gif", gif_bytes(list(volume), duration_ms=60, hold_last_ms=60,
                                                                        scale=scale))
