@@ -38,6 +38,9 @@ class ModelInfo(BaseModel):
     dataset: str | None = None
     default: bool = False
     details: dict = {}
+    generate_defaults: dict | None = Field(
+        None, description="generators: what POST /generate uses for each parameter a request leaves out "
+        "(steps_per_sampler: the steps of each sampler)")
 
 
 class FindingsOut(BaseModel):

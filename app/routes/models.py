@@ -12,7 +12,12 @@ from app.catalog import find_model, model_info, sync_models
 from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelInfo
-from models.catalog import list_models
+from models.catalog import GENERATOR_KINDS, list_models
+from models.sampler_defaults import request_steps
+from worker.contracts import GenerateParams
+from worker.settings import Settings
+
+SAMPLER_NAMES: tuple[str, ...] = GenerateParams.model_fields["sampler"].annotation.__args__
 
 router = APIRouter(tags=["models"])
 
@@ -28,8 +33,25 @@ def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
                                                               "path")}
         out.append(ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), findings=info.get("findings", []),
                              resolution=info.get("resolution"), dataset=str(info.get("dataset") or "") or None,
-                             default=info["name"] in defaults, details=details))
+                             default=info["name"] in defaults, details=details,
+                             generate_defaults=generate_defaults(info, settings)))
     return out
+
+
+def generate_defaults(info: dict, settings: Settings) -> dict | None:
+    """The values a POST /generate for this model takes when the request leaves them out (the page shows them)."""
+    if info.get("kind") not in GENERATOR_KINDS:
+        return None
+    fields = GenerateParams.model_fields
+    volume = info.get("kind") == "generator3d"
+    per_sampler = {name: request_steps(name, None, settings.generate_default_steps, volume=volume)
+                   for name in SAMPLER_NAMES}
+    sampler = fields["sampler"].default
+    return {"n": fields["n"].default, "sampler": sampler, "steps": per_sampler[sampler],
+            "steps_per_sampler": per_sampler, "guidance": fields["guidance"].default,
+            "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
+            "format": "nifti" if volume else fields["format"].default, "gif": fields["gif"].default,
+            "qc": fields["qc"].default and not volume}
 
 
 @router.get("/models/{name}/samples.png", operation_id="model_samples",

@@ -79,9 +79,9 @@ async function loadModels() {
   try {
     const models = await api("/models");
     const sel = $("#gen-model"); sel.innerHTML = "";
-    state.modelKind = {};
+    state.modelKind = {}; state.defaults = {};
     for (const m of models.filter((m) => m.kind === "generator" || m.kind === "generator3d")) {
-      state.modelKind[m.name] = m.kind;
+      state.modelKind[m.name] = m.kind; state.defaults[m.name] = m.generate_defaults || {};
       sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.kind === "generator3d" ? `${m.name} (3D volumes)` : m.name));
     }
     await loadFindings();
@@ -99,9 +99,20 @@ function setOutputs(kind) {
   $("#gen-gif-box").hidden = volumes; $("#genform [name=gif]").disabled = volumes;
   $("#genform [name=qc]").closest("label").hidden = volumes;
 }
+// The form starts from the service's own defaults for the chosen model (GET /models), never from values of its own.
+function applyDefaults(model) {
+  const d = state.defaults[model] || {}, form = $("#genform");
+  for (const name of ["n", "sampler", "steps", "guidance", "format"]) if (d[name] !== undefined) form.elements[name].value = d[name];
+  for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
+}
+$("#genform [name=sampler]").addEventListener("change", (e) => {
+  const per = (state.defaults[$("#gen-model").value] || {}).steps_per_sampler || {};
+  if (per[e.target.value]) $("#genform [name=steps]").value = per[e.target.value];
+});
 async function loadFindings() {
   const model = $("#gen-model").value; if (!model) return;
   setOutputs(state.modelKind[model]);
+  applyDefaults(model);
   const f = await api(`/findings?model=${encodeURIComponent(model)}`);
   const sel = $("#gen-finding"); sel.innerHTML = "";
   for (const name of f.findings) sel.append(el("option", { value: name, ...(name === "Consolidation" ? { selected: "" } : {}) }, name.replace("_", " ")));

@@ -59,8 +59,22 @@ def no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def test_the_form_starts_from_the_service_defaults(page, client):
+    model = page.input_value("#gen-model")
+    defaults = next(m for m in client.get("/models", headers=headers()).json() if m["name"] == model)
+    defaults = defaults["generate_defaults"]
+    assert page.input_value("#genform input[name=steps]") == str(defaults["steps"])
+    assert page.input_value("#genform input[name=n]") == str(defaults["n"])
+    assert page.input_value("#genform select[name=sampler]") == defaults["sampler"]
+    assert defaults["gif"] is False and not page.is_checked("#genform input[name=gif]")
+    page.select_option("#genform select[name=sampler]", "ddim")
+    assert page.input_value("#genform input[name=steps]") == str(defaults["steps_per_sampler"]["ddim"])
+    page.select_option("#genform select[name=sampler]", defaults["sampler"])
+
+
 def test_generate_two_images_and_see_them_in_the_gallery(page):
     page.select_option("#gen-finding", "Consolidation")
+    page.check("#genform input[name=gif]")
     page.fill("#genform input[name=n]", "2")
     page.fill("#genform input[name=steps]", "3")
     page.click("#genform button[type=submit]")

@@ -237,6 +237,16 @@ def test_health_metrics_models_findings(client):
     assert 'radsynth_jobs_total{kind="generate",status="succeeded"}' in text and "radsynth_queue_length" in text
     models = client.get("/models", headers=headers()).json()
     assert {"tiny-gen", "tiny-clf"} <= {m["name"] for m in models}
+    served = h["worker_queues"].items()
+    assert any(w.startswith("worker@") and queues == ["interactive", "train"] for w, queues in served)
+    by_name = {m["name"]: m for m in models}
+    gen, vol = by_name["tiny-gen"]["generate_defaults"], by_name["tiny-3d"]["generate_defaults"]
+    assert (gen["sampler"], gen["steps"], gen["gif"], gen["format"]) == ("dpmsolver++", 15, False, "both")
+    assert gen["steps_per_sampler"]["ddpm"] == 1000 and vol["steps"] == 25 and vol["format"] == "nifti"
+    assert by_name["tiny-clf"]["generate_defaults"] is None
+    # a job that leaves them out runs with exactly these
+    job = wait_job(client, client.post("/generate?finding=mass&n=1&qc=false", headers=headers()).json()["id"])
+    assert job["params"]["steps"] == gen["steps"] and job["params"]["sampler"] == gen["sampler"]
     f = client.get("/findings?model=tiny-gen", headers=headers()).json()
     assert "Consolidation" in f["findings"] and "No Finding" in f["findings"]
     assert client.get("/findings?model=unknown", headers=headers()).status_code == 422
