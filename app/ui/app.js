@@ -219,7 +219,13 @@ async function renderExplanation(job) {
     const track = el("div", { class: "track", role: "img", "aria-label": `${name}: ${(p.probability * 100).toFixed(0)} percent, spread ${(p.std * 100).toFixed(0)}` });
     track.append(el("div", { class: "fill", style: `width:${p.probability * 100}%` }),
       el("div", { class: "spread", style: `left:${Math.max(0, p.probability - p.std) * 100}%;width:${Math.min(1, 2 * p.std) * 100}%` }));
-    probs.append(el("div", { class: "bar" }, el("span", {}, name.replace("_", " ")), track, el("span", {}, `${p.probability.toFixed(2)} +/- ${p.std.toFixed(2)}`)));
+    if (p.threshold !== undefined) track.append(el("div", { class: "threshold", style: `left:${p.threshold * 100}%`, title: `threshold ${p.threshold.toFixed(2)}` }));
+    const verdict = p.positive === undefined ? "" : (p.positive ? "positive" : "negative");
+    const rule = p.threshold_rule ? `why: ${p.threshold_rule}` : "";
+    probs.append(el("div", { class: "bar" + (p.positive ? " positive" : "") }, el("span", {}, name.replace("_", " ")), track,
+      el("span", {}, `${p.probability.toFixed(2)} +/- ${p.std.toFixed(2)}`),
+      el("span", { class: "verdict", title: rule }, verdict + (p.threshold !== undefined ? ` (threshold ${p.threshold.toFixed(2)})` : "")),
+      el("small", { class: "rule" }, rule)));
   }
   $("#exp-result").hidden = false;
 }

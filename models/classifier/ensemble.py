@@ -13,10 +13,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.classifier.network import FindingCNN
-from models.findings import resolve
+from models.findings import NO_FINDING, resolve
 
 # Inputs are grey [0, 1]; members see (x - MEAN) / STD.
 MEAN, STD = 0.5, 0.25
+
+
+YOUDEN_RULE = "Youden's J (sensitivity + specificity - 1) maximised on the validation split"
+UNDEFINED_THRESHOLD = 0.5
+UNDEFINED_RULE = "a default of 0.5: the validation split had no positive (or no negative) of this finding"
+NO_FINDING_RULE = "positive exactly when no finding is positive at its own threshold"
 
 
 @dataclass
@@ -34,7 +40,9 @@ class EnsemblePrediction:
     def std(self) -> np.ndarray:
         return self.member_probs.std(0)
 
-    def as_dicts(self, thresholds: dict[str, float] | None = None) -> list[dict]:
+    def as_dicts(self, thresholds: dict[str, float] | None = None, rule: str = YOUDEN_RULE) -> list[dict]:
+        """Per image {finding: probability, std, members and, with thresholds, positive, threshold and the rule
+        that set it}. "No Finding" is positive exactly when no other finding is (never contradicting them)."""
         out = []
         for n in range(self.member_probs.shape[1]):
             row = {}
@@ -42,8 +50,14 @@ class EnsemblePrediction:
                 entry = {"probability": float(self.mean[n, k]), "std": float(self.std[n, k]),
                          "members": [float(p) for p in self.member_probs[:, n, k]]}
                 if thresholds and name in thresholds:
-                    entry["positive"] = bool(self.mean[n, k] >= thresholds[name])
+                    value = float(thresholds[name])
+                    entry |= {"positive": bool(self.mean[n, k] >= value), "threshold": value,
+                              "threshold_rule": rule if value != UNDEFINED_THRESHOLD else UNDEFINED_RULE}
                 row[name] = entry
+            if thresholds and NO_FINDING in row and "positive" in row[NO_FINDING]:
+                any_finding = any(e.get("positive") for name, e in row.items() if name != NO_FINDING)
+                row[NO_FINDING] |= {"positive": not any_finding, "threshold_rule": NO_FINDING_RULE}
+                row[NO_FINDING].pop("threshold", None)
             out.append(row)
         return out
 

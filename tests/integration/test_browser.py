@@ -114,7 +114,11 @@ def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):
     page.click("#expform button[type=submit]")
     page.wait_for_selector("#exp-result:not([hidden])", timeout=60000)
     page.wait_for_function("document.querySelector('#exp-overlay').src.startsWith('blob:')")
-    assert page.locator("#probs .bar").count() >= 5
+    bars = page.locator("#probs .bar").count()
+    assert bars >= 5
+    assert page.locator("#probs .bar .threshold").count() == bars - 1  # every finding but "No Finding" draws one
+    rules = page.locator("#probs .rule").all_inner_texts()
+    assert any("Youden" in r for r in rules) and any("no finding is positive" in r for r in rules)
     page.screenshot(path=str(SHOTS / "explain.png"), full_page=True)
 
 
