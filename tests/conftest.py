@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+pytest_plugins = ["tests.skip_groups"]
 FIXTURES = Path(__file__).parent / "fixtures"
 NIH = FIXTURES / "nih"
 UPLOADS = FIXTURES / "uploads"
