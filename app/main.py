@@ -48,6 +48,10 @@ def create_app() -> FastAPI:
         """The web page (generate, explain, jobs, models)."""
         return FileResponse(UI_DIR / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(UI_DIR / "favicon.svg", media_type="image/svg+xml")
+
     if not settings.key_owners():
         log.warning("no RADSYNTH_API_KEYS set: single-user mode, every request acts as owner 'local'; "
                     "bind to localhost only")

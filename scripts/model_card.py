@@ -48,7 +48,9 @@ def labelled_grid(rows: dict[str, np.ndarray], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     cols = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols + 1.4, 1.3 * len(rows)), dpi=110, squeeze=False)
+    # constrained layout reserves room for the title (tight_layout drew it over the first row)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols + 1.4, 1.3 * len(rows) + 0.4), dpi=110,
+                             squeeze=False, layout="constrained")
     for r, (name, imgs) in enumerate(rows.items()):
         for c in range(cols):
             ax = axes[r][c]
@@ -57,7 +59,6 @@ def labelled_grid(rows: dict[str, np.ndarray], path: Path, title: str) -> None:
                 ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
         axes[r][0].text(-0.1, 0.5, name, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 

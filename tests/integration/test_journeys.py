@@ -24,6 +24,8 @@ def test_web_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "RadSynth" in page.text and "/ui/app.js" in page.text
     assert client.get("/ui/app.js").status_code == 200 and client.get("/ui/style.css").status_code == 200
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
 
 
 def test_generate_png_dicom_and_gif(client):
