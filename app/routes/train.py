@@ -13,7 +13,7 @@ from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
 from models.catalog import list_models
-from models.data.registry import label_vocabulary
+from models.data.formats import label_vocabulary
 from models.findings import UnknownFindingError, resolve
 from worker.contracts import JobKind, TrainParams
 from worker.settings import VOLUME_FORMATS

@@ -8,19 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from models.data.base import DEFAULT_FRACTIONS, ImageDataset, Record, Split, split_of
+from models.data.formats import csv_label_names, finding_folders
 from models.data.preprocess import SquareMode, load_image_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
-
-
-def finding_folders(root: Path) -> list[str]:
-    """The finding names of an image folder: its subfolders, sorted (hidden ones skipped)."""
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def csv_label_names(rows: list[dict]) -> list[str]:
-    """The finding names used in a labels CSV (`labels` joined by '|'), sorted."""
-    return sorted({lab for row in rows for lab in row["labels"].split("|") if lab})
 
 
 class ImageFolder(ImageDataset):

@@ -8,25 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from models.data.base import ImageDataset, Record, Split
+from models.data.formats import class_count, medmnist_label_names
 from models.data.preprocess import SquareMode
 from models.io.raster import pil_to_grey
-
-# Label names of the MedMNIST files RadSynth knows; others get class_0, class_1, ...
-KNOWN_LABELS = {
-    "pneumoniamnist": ("normal", "pneumonia"),
-    "breastmnist": ("malignant", "normal_or_benign"),
-    "adrenalmnist3d": ("normal", "hyperplasia"),
-}
-
-
-def class_count(raw: np.ndarray) -> int:
-    """Classes in a MedMNIST label array: its columns when multi-label, else the largest label + 1."""
-    return raw.shape[1] if raw.ndim == 2 and raw.shape[1] > 1 else int(raw.max()) + 1
-
-
-def medmnist_label_names(path: Path, n_classes: int) -> tuple[str, ...]:
-    stem = path.stem.split("_")[0].lower()
-    return KNOWN_LABELS.get(stem, tuple(f"class_{i}" for i in range(n_classes)))
 
 
 class MedMNIST(ImageDataset):

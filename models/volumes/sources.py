@@ -42,7 +42,7 @@ def open_volume_source(root: str | Path, split: str, size: int, *, fmt: str | No
 
 
 def _medmnist3d(path: Path, split: str, size: int) -> VolumeSource:
-    from models.data.medmnist import medmnist_label_names
+    from models.data.formats import medmnist_label_names
     from models.volumes.read import read_medmnist3d
     from models.volumes.train3d import resize_volumes
 

@@ -1,0 +1,73 @@
+"""Data layouts and their label vocabularies, read from labels alone. Torch-free: the API checks training
+requests with it without importing torch."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+DataFormat = Literal["nih", "medmnist", "dicom_folder", "image_folder"]
+FORMATS: tuple[str, ...] = ("nih", "medmnist", "dicom_folder", "image_folder")
+
+# Label names of the MedMNIST files RadSynth knows; others get class_0, class_1, ...
+KNOWN_LABELS = {
+    "pneumoniamnist": ("normal", "pneumonia"),
+    "breastmnist": ("malignant", "normal_or_benign"),
+    "adrenalmnist3d": ("normal", "hyperplasia"),
+}
+
+
+def class_count(raw: np.ndarray) -> int:
+    """Classes in a MedMNIST label array: its columns when multi-label, else the largest label + 1."""
+    return raw.shape[1] if raw.ndim == 2 and raw.shape[1] > 1 else int(raw.max()) + 1
+
+
+def medmnist_label_names(path: Path, n_classes: int) -> tuple[str, ...]:
+    stem = path.stem.split("_")[0].lower()
+    return KNOWN_LABELS.get(stem, tuple(f"class_{i}" for i in range(n_classes)))
+
+
+def finding_folders(root: Path) -> list[str]:
+    """The finding names of an image folder: its subfolders, sorted (hidden ones skipped)."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def csv_label_names(rows: list[dict]) -> list[str]:
+    """The finding names used in a labels CSV (`labels` joined by '|'), sorted."""
+    return sorted({lab for row in rows for lab in row["labels"].split("|") if lab})
+
+
+def detect_format(path: str | Path) -> DataFormat:
+    """Guess the layout: .npz -> medmnist; Data_Entry_2017.csv -> nih; labels.csv -> dicom_folder."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        return "medmnist"
+    if (path / "Data_Entry_2017.csv").exists():
+        return "nih"
+    if (path / "labels.csv").exists():
+        return "dicom_folder"
+    if path.is_dir():
+        return "image_folder"
+    raise FileNotFoundError(f"{path} is not a known data layout (NIH folder, .npz, DICOM folder, image folder)")
+
+
+def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[str]:
+    """The finding names of a data source, read from its labels only (no image is decoded)."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt == "nih":
+        from models.findings import NIH_LABELS
+
+        return list(NIH_LABELS)
+    if fmt == "medmnist":
+        with np.load(path) as npz:
+            return list(medmnist_label_names(path, class_count(npz["train_labels"])))
+    if fmt == "dicom_folder":
+        with (path / "labels.csv").open(newline="") as fh:
+            return csv_label_names(list(csv.DictReader(fh)))
+    if fmt == "image_folder":
+        return finding_folders(path)
+    raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
