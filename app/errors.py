@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -54,6 +55,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(redis.RedisError)
+    async def store_unreachable(_: Request, exc: redis.RedisError) -> JSONResponse:
+        """Any route that reaches a Redis that is down answers 503 with Retry-After, never a 500."""
+        return JSONResponse(error_body("unavailable", "the job store (Redis) is unreachable; try again shortly"),
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

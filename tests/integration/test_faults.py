@@ -75,6 +75,10 @@ def test_queued_jobs_survive_redis_being_killed(deployment):
 
     time.sleep(1.5)  # appendfsync everysec
     d.kill("redis")
+    for method, path in (("GET", "/jobs"), ("GET", f"/jobs/{ids[0]}"), ("POST", "/generate?finding=mass&n=1")):
+        r = d.http.request(method, path)
+        assert r.status_code == 503 and r.headers["Retry-After"], (method, path, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "unavailable"
     d.start_redis()
     d.start_worker("w1")
     jobs = [d.wait_status(i) for i in ids]
