@@ -24,3 +24,18 @@ def test_siim_mutants_are_accepted_or_refused_with_a_4xx():
     report = check_uploads(cases)
     assert report.server_errors == [], report.summary()
     assert report.tried == 240 and report.refused, report.summary()
+
+
+def test_undecodable_images_are_described_without_python_internals():
+    import pytest
+
+    from models.errors import CorruptImageError
+    from models.io.raster import read_raster
+
+    for data, fmt in ((b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "png"), (b"\xff\xd8\xff\xe0garbage", "jpeg"),
+                      (b"not an image at all", "png")):
+        with pytest.raises(CorruptImageError) as caught:
+            read_raster(data, fmt)
+        message = str(caught.value)
+        assert "0x" not in message and "BytesIO" not in message, message
+        assert "send an uncorrupted PNG, JPEG or DICOM image" in message

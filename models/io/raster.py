@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -46,6 +47,17 @@ def pil_to_grey(img: Image.Image) -> tuple[np.ndarray, int]:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0, 8
 
 
+def decode_problem(exc: Exception, fmt: str) -> str:
+    """What went wrong, in words a user can act on: never Python object reprs (`<_io.BytesIO object at 0x...>`)."""
+    what = fmt.upper()
+    if isinstance(exc, Image.UnidentifiedImageError):
+        detail = f"the file is not a readable {what} image"
+    else:
+        reason = re.sub(r"<[^<>]*\bat 0x[0-9a-fA-F]+>", "", str(exc)).strip(" :")
+        detail = f"could not decode the {what} file" + (f" ({reason})" if reason else "")
+    return f"{detail}; send an uncorrupted PNG, JPEG or DICOM image"
+
+
 def read_raster(data: bytes, fmt: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode PNG or JPEG bytes; refuse images above `max_pixels` before decoding them."""
     pil_format = {"png": "PNG", "jpeg": "JPEG"}[fmt]
@@ -64,6 +76,6 @@ def read_raster(data: bytes, fmt: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
     except Exception as exc:  # Pillow raises many types on corrupt files
-        raise CorruptImageError(f"could not decode the {fmt.upper()} file: {exc}") from exc
+        raise CorruptImageError(decode_problem(exc, fmt)) from exc
     pixels, bits = pil_to_grey(img)
     return LoadedImage(pixels=pixels.astype(np.float32), source_format=fmt, bits=bits)

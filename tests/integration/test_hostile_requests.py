@@ -4,6 +4,7 @@ to the real app under uvicorn: each gets a 4xx (never a 5xx) within seconds, and
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,6 +40,7 @@ def test_hostile_request_is_refused_cleanly(live_api, case, report):
     if 400 <= reply.status < 500 and reply.status != 400:
         message = json.loads(reply.body)["error"]["message"]
         assert len(message) > 15  # says what to fix
+        assert not re.search(r" at 0x[0-9a-f]+|Traceback|_io\.", message), message  # and quotes no internals
     with urllib.request.urlopen(live_api + "/health", timeout=5) as health:
         assert health.status == 200
 
