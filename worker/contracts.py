@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 SAMPLER_NAMES = ("ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a")
 QUEUE_OF = {"generate": "interactive", "explain": "interactive", "train": "train"}
@@ -76,6 +76,19 @@ class TrainParams(BaseModel):
                          "compresses each volume 4x per side, trained for `steps` steps first; the DDPM then trains "
                          "on its latents)")
     webhook: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def within_host_bounds(self) -> TrainParams:
+        """The operator's bounds (RADSYNTH_MAX_TRAIN_STEPS, _RESOLUTION, _BATCH_SIZE), sized for the host."""
+        from worker.settings import get_settings
+
+        settings = get_settings()
+        for field, limit in (("steps", settings.max_train_steps), ("resolution", settings.max_train_resolution),
+                             ("batch_size", settings.max_train_batch_size)):
+            if getattr(self, field) > limit:
+                raise ValueError(f"{field} must be at most {limit} on this service (got {getattr(self, field)}); "
+                                 f"the operator can raise RADSYNTH_MAX_TRAIN_{field.upper()}")
+        return self
 
 
 PARAMS_OF = {JobKind.generate: GenerateParams, JobKind.explain: ExplainParams, JobKind.train: TrainParams}

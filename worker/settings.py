@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(4 * 3600, description="seconds before a job is killed")
     visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
+    max_train_steps: int = Field(50_000, description="most optimiser steps (classifier: epochs) one training job "
+                                 "may ask for")
+    max_train_resolution: int = Field(256, description="largest image side (3D: voxels per side) a training job "
+                                      "may ask for")
+    max_train_batch_size: int = Field(128, description="largest batch a training job may ask for")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int | None = Field(None, ge=1, le=1000, description="sampler steps when a request names "
                                                "none; unset: the sampler's own (DPM-Solver++: 15 for images, 25 for "

@@ -14,10 +14,8 @@ from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelInfo
 from models.catalog import GENERATOR_KINDS, list_models
 from models.sampler_defaults import request_steps
-from worker.contracts import GenerateParams
+from worker.contracts import SAMPLER_NAMES, GenerateParams
 from worker.settings import Settings
-
-SAMPLER_NAMES: tuple[str, ...] = GenerateParams.model_fields["sampler"].annotation.__args__
 
 router = APIRouter(tags=["models"])
 

@@ -290,3 +290,12 @@ def test_several_findings_by_comma_repeat_or_encoded_plus_and_a_hint_for_a_bare_
     assert r.status_code == 422
     message = r.json()["error"]["message"]
     assert "finding=effusion,cardiomegaly" in message and "%2B" in message, message
+
+
+def test_training_requests_are_bounded_for_the_host(client):
+    base = {"kind": "generator", "dataset": "fixtures", "name": "too-big"}
+    for field, value, limit in (("steps", 1_000_000, 50_000), ("resolution", 512, 256), ("batch_size", 1024, 128)):
+        r = client.post("/train", json=base | {field: value}, headers=headers())
+        assert r.status_code == 422, (field, r.text)
+        message = r.json()["error"]["message"]
+        assert f"{field} must be at most {limit}" in message and "RADSYNTH_MAX_TRAIN_" in message, message

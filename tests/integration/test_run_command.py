@@ -47,7 +47,7 @@ def test_generate_starts_while_a_training_job_runs(tmp_path, tiny_generator_dir,
         names = wait_until(both_workers, 120, interval=1, what="both workers in /health")
         assert names["interactive0"] == ["interactive"] and names["train"] == ["train"]
 
-        train = http.post("/train", json={"kind": "generator", "dataset": "fixtures", "steps": 100_000,
+        train = http.post("/train", json={"kind": "generator", "dataset": "fixtures", "steps": 50_000,
                                           "resolution": 16, "batch_size": 4, "name": "long-run"})
         assert train.status_code == 202, train.text
         train_id = train.json()["id"]
