@@ -9,6 +9,7 @@ from app.schemas import JobOut
 from worker.contracts import QUEUE_OF, JobKind, JobRecord
 from worker.jobs import JobStore
 from worker.settings import Settings
+from worker.webhooks import WebhookRefused, check_webhook, parse_allow
 
 
 def job_out(rec: JobRecord) -> JobOut:
@@ -23,6 +24,11 @@ def submit(store: JobStore, settings: Settings, kind: JobKind, owner: str, param
 
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise ApiError("invalid_parameter", "Idempotency-Key must be 1-200 characters")
+    if params.get("webhook"):
+        try:
+            check_webhook(str(params["webhook"]), parse_allow(settings.webhook_allow))
+        except WebhookRefused as exc:
+            raise ApiError("invalid_parameter", str(exc)) from exc
     try:
         if settings.max_active_jobs and store.active_jobs(owner) >= settings.max_active_jobs:
             raise ApiError("too_many_jobs", f"you have {settings.max_active_jobs} jobs queued or running; "

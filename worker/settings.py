@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(4 * 3600, description="seconds before a job is killed")
     visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
+    webhook_allow: str = Field("", description="webhook destinations allowed although internal: host names, "
+                               "addresses or networks, comma-separated (e.g. 127.0.0.1,10.0.0.0/8); others must "
+                               "be public addresses")
     max_train_steps: int = Field(50_000, description="most optimiser steps (classifier: epochs) one training job "
                                  "may ask for")
     max_train_resolution: int = Field(256, description="largest image side (3D: voxels per side) a training job "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import urllib.request
 
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
@@ -16,6 +15,7 @@ from worker.contracts import JobError, JobStatus
 from worker.heartbeat import Heartbeat
 from worker.jobs import runner_id
 from worker.settings import get_settings
+from worker.webhooks import parse_allow, post_json
 
 log = logging.getLogger("radsynth.worker")
 
@@ -25,11 +25,9 @@ def notify(record) -> None:
     url = record.params.get("webhook")
     if not url:
         return
-    body = record.model_dump_json().encode()
-    req = urllib.request.Request(str(url), data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
-        urllib.request.urlopen(req, timeout=5).close()
-    except Exception as exc:  # a user's endpoint being down must not fail the job
+        post_json(str(url), record.model_dump_json().encode(), parse_allow(get_settings().webhook_allow))
+    except Exception as exc:  # a user's endpoint being down (or refused) must not fail the job
         log.warning("webhook for job %s failed: %s", record.id, type(exc).__name__)
 
 

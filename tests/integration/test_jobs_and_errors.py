@@ -299,3 +299,9 @@ def test_training_requests_are_bounded_for_the_host(client):
         assert r.status_code == 422, (field, r.text)
         message = r.json()["error"]["message"]
         assert f"{field} must be at most {limit}" in message and "RADSYNTH_MAX_TRAIN_" in message, message
+
+
+def test_a_webhook_to_the_service_itself_is_refused(client):
+    r = client.post("/generate", json={"finding": "mass", "n": 1, "webhook": "http://127.0.0.1:8104/health"},
+                    headers=headers())
+    assert r.status_code == 422 and "RADSYNTH_WEBHOOK_ALLOW" in r.json()["error"]["message"], r.text

@@ -125,12 +125,12 @@ def test_train_with_chosen_findings_and_a_webhook(client):
         def log_message(self, *args):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Hook)
+    server = HTTPServer(("127.0.0.2", 0), Hook)  # allowed by RADSYNTH_WEBHOOK_ALLOW in the test service
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         body = {"kind": "generator", "dataset": "fixtures", "resolution": 16, "steps": 2, "batch_size": 4,
                 "name": "mass-only", "channels": [8, 16], "findings": ["mass", "no finding"],
-                "webhook": f"http://127.0.0.1:{server.server_port}/done"}
+                "webhook": f"http://127.0.0.2:{server.server_port}/done"}
         r = client.post("/train", json=body, headers=headers())
         assert r.status_code == 202, r.text
         assert r.json()["params"]["findings"] == ["Mass", "No Finding"]
