@@ -59,11 +59,14 @@ def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
     else:
         presented = x_api_key or (authorization[7:].strip() if authorization and
                                   authorization.lower().startswith("bearer ") else None)
+        client = f"authfail:{request.client.host if request.client else 'unknown'}"
+        throttle_failed_logins(store, client, settings.auth_failures_per_minute, count=False)
         if not presented:
             raise ApiError("unauthorized", "send your API key in the X-API-Key header or as 'Authorization: Bearer'",
                            headers={"WWW-Authenticate": "Bearer"})
         owner = match_key(presented, keys)
         if owner is None:
+            throttle_failed_logins(store, client, settings.auth_failures_per_minute, count=True)
             raise ApiError("unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     try:
         wait = store.hit_rate(owner, settings.rate_limit_per_minute)
@@ -73,6 +76,18 @@ def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
         raise ApiError("rate_limited", f"more than {settings.rate_limit_per_minute} requests a minute; retry later",
                        headers={"Retry-After": str(max(1, wait))})
     return owner
+
+
+def throttle_failed_logins(store: JobStore, client: str, limit: int, *, count: bool) -> None:
+    """429 for a client address that failed to authenticate `limit` times this minute (every request from it,
+    so that guessing keys stops paying); `count` records one more failure first."""
+    try:
+        wait = store.hit_rate(client, limit) if count else store.over_rate(client, limit)
+    except Exception:
+        return  # Redis down: the route itself answers 503
+    if wait is not None:
+        raise ApiError("rate_limited", f"too many failed authentications from your address; retry in {wait} s",
+                       headers={"Retry-After": str(max(1, wait))})
 
 
 OwnerDep = Annotated[str, Depends(owner_dep)]

@@ -353,6 +353,13 @@ class JobStore:
             pipe.hget(k("job", job_id), "status")
         return sum(1 for s in pipe.execute() if s in (JobStatus.queued, JobStatus.running))
 
+    def over_rate(self, owner: str, limit: int) -> int | None:
+        """Seconds to wait when `owner` already reached `limit` counted hits this minute, else None (counts nothing)."""
+        if limit <= 0:
+            return None
+        count = int(self.r.get(k("rate", owner, str(int(time.time() // 60)))) or 0)
+        return None if count < limit else 60 - int(time.time()) % 60
+
     def hit_rate(self, owner: str, limit: int) -> int | None:
         """Count a request; returns seconds to wait when over `limit` per minute, else None."""
         if limit <= 0:

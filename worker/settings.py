@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(4 * 3600, description="seconds before a job is killed")
     visibility_timeout: int = Field(5 * 3600, description="Redis redelivery timeout; must exceed task_time_limit")
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
+    auth_failures_per_minute: int = Field(20, description="failed authentications per minute from one client "
+                                          "address before every request from it gets 429 (0 = off)")
     webhook_allow: str = Field("", description="webhook destinations allowed although internal: host names, "
                                "addresses or networks, comma-separated (e.g. 127.0.0.1,10.0.0.0/8); others must "
                                "be public addresses")

@@ -50,6 +50,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volu
         "RADSYNTH_MAX_UPLOAD_BYTES": str(3_000_000),
         "RADSYNTH_MAX_PIXELS": str(40_000_000),
         "RADSYNTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "RADSYNTH_AUTH_FAILURES_PER_MINUTE": "100000",  # the throttle has its own test
         "RADSYNTH_WEBHOOK_ALLOW": "127.0.0.2",  # the journey test's receiver; 127.0.0.1 (the API) stays refused
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",

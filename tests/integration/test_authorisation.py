@@ -93,3 +93,26 @@ def test_cors_answers_only_configured_origins(service, monkeypatch):
                     assert (r.headers.get("access-control-allow-origin") == origin) is ok, (origins, origin, r.headers)
                     assert r.headers.get("access-control-allow-origin") != "*"
     get_settings.cache_clear()
+
+
+def test_failed_logins_are_throttled_per_client_address(service, monkeypatch):
+    """After RADSYNTH_AUTH_FAILURES_PER_MINUTE wrong keys from one address, every request from it gets 429 (even
+    with a right key, so guessing stops paying) while other addresses are unaffected."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from worker.settings import get_settings
+
+    monkeypatch.setenv("RADSYNTH_AUTH_FAILURES_PER_MINUTE", "5")
+    get_settings.cache_clear()
+    try:
+        app = create_app()
+        with TestClient(app, client=("203.0.113.7", 5000)) as attacker, \
+                TestClient(app, client=("203.0.113.8", 5000)) as neighbour:
+            codes = [attacker.get("/jobs", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(8)]
+            assert codes == [401] * 5 + [429] * 3, codes
+            blocked = attacker.get("/jobs", headers=headers())
+            assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+            assert neighbour.get("/jobs", headers=headers()).status_code == 200
+    finally:
+        get_settings.cache_clear()
