@@ -170,7 +170,7 @@ def test_square_geometry_round_trip(shape, mode):
 
 def test_png_upload_bytes_are_sniffed_not_named(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buf, format="PNG")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(buf, format="PNG")
     odd = tmp_path / "scan.dcm"
     odd.write_bytes(buf.getvalue())
     assert load_image_file(odd).source_format == "png"

@@ -22,7 +22,7 @@ from models.errors import (
     UnsupportedFormatError,
     UnsupportedTransferSyntaxError,
 )
-from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage
+from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage, check_min_size
 
 DEFLATED = b"1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 BYTES_PER_PIXEL_BOUND = 2  # 16-bit grey; the other elements get the slack below
@@ -90,6 +90,7 @@ def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Non
                                 f"({type(exc).__name__})") from exc
     if rows <= 0 or cols <= 0 or frames <= 0:
         raise CorruptImageError(f"DICOM image has an invalid size {rows}x{cols}x{frames}")
+    check_min_size(rows, cols)
     if rows * cols * frames > max_pixels:
         raise ImageTooLargeError(
             f"DICOM image is {rows}x{cols}x{frames} = {rows * cols * frames} pixels; "
@@ -99,6 +100,8 @@ def check_decodable(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Non
         raise UnsupportedTransferSyntaxError(
             f"the DICOM Transfer Syntax UID {str(syntax)[:64]!r} is not a known transfer syntax; send the image "
             "uncompressed (Explicit VR Little Endian) or as JPEG baseline")
+    if not syntax.is_compressed:
+        check_pixel_data_length(ds, rows, cols, frames)
     if syntax.is_compressed:
         try:
             available = get_decoder(syntax).is_available
@@ -132,6 +135,25 @@ def read_dicom(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
     """Decode a DICOM image to grey [0, 1] with 0 = black, whatever its photometric form."""
     ds = parse_dicom(data)
     return dataset_to_image(ds, max_pixels=max_pixels)
+
+
+def check_pixel_data_length(ds: Dataset, rows: int, cols: int, frames: int) -> None:
+    """Uncompressed Pixel Data must hold exactly Rows x Columns x Samples x Frames x bytes per sample (plus one
+    pad byte): otherwise the image would be read with a wrong shape."""
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+        actual = len(ds.PixelData)
+    except Exception as exc:
+        raise CorruptImageError("DICOM image attributes (SamplesPerPixel, BitsAllocated) are missing or invalid; "
+                                "the file is damaged") from exc
+    values = rows * cols * samples * frames
+    expected = (values + 7) // 8 if bits == 1 else values * ((bits + 7) // 8)
+    if actual not in (expected, expected + 1):
+        raise CorruptImageError(
+            f"DICOM Pixel Data holds {actual} bytes, but Rows x Columns x SamplesPerPixel x NumberOfFrames x "
+            f"bytes per sample = {rows}x{cols}x{samples}x{frames}x{(bits + 7) // 8} = {expected}; the image "
+            "attributes do not match the pixels (set NumberOfFrames for multi-frame images)")
 
 
 def dataset_to_image(ds: Dataset, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:

@@ -47,6 +47,15 @@ def pil_to_grey(img: Image.Image) -> tuple[np.ndarray, int]:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0, 8
 
 
+MIN_SIDE = 16  # pixels: below this an upload is no radiograph (1x1 and 1x20000 were accepted once)
+
+
+def check_min_size(rows: int, cols: int) -> None:
+    if rows < MIN_SIDE or cols < MIN_SIDE:
+        raise CorruptImageError(f"the image is {cols}x{rows} pixels; send an X-ray at least {MIN_SIDE}x{MIN_SIDE} "
+                                "pixels (a full-size radiograph is best)")
+
+
 def decode_problem(exc: Exception, fmt: str) -> str:
     """What went wrong, in words a user can act on: never Python object reprs (`<_io.BytesIO object at 0x...>`)."""
     what = fmt.upper()
@@ -66,12 +75,13 @@ def read_raster(data: bytes, fmt: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=[pil_format])
             w, h = img.size
+            check_min_size(h, w)
             if w * h > max_pixels:
                 raise ImageTooLargeError(
                     f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels} pixels"
                 )
             img.load()
-    except ImageTooLargeError:
+    except (ImageTooLargeError, CorruptImageError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
