@@ -7,7 +7,7 @@ import redis
 from app.errors import ApiError
 from app.schemas import JobOut
 from worker.contracts import QUEUE_OF, JobKind, JobRecord
-from worker.jobs import JobStore
+from worker.jobs import JobStore, TooManyJobs
 from worker.settings import Settings
 from worker.webhooks import WebhookRefused, check_webhook, parse_allow
 
@@ -30,12 +30,13 @@ def submit(store: JobStore, settings: Settings, kind: JobKind, owner: str, param
         except WebhookRefused as exc:
             raise ApiError("invalid_parameter", str(exc)) from exc
     try:
-        if settings.max_active_jobs and store.active_jobs(owner) >= settings.max_active_jobs:
-            raise ApiError("too_many_jobs", f"you have {settings.max_active_jobs} jobs queued or running; "
-                           "wait for some to finish or cancel them", headers={"Retry-After": "30"})
-        record, created = store.create(kind, owner, params, idempotency_key=idempotency_key)
+        record, created = store.create(kind, owner, params, idempotency_key=idempotency_key,
+                                       max_active=settings.max_active_jobs)
         if created:
             celery_app.send_task("radsynth.run_job", args=[record.id], queue=QUEUE_OF[kind], task_id=record.id)
+    except TooManyJobs as exc:
+        raise ApiError("too_many_jobs", f"you have {exc.limit} jobs queued or running; wait for some to finish or "
+                       "cancel them", headers={"Retry-After": "30"}) from exc
     except redis.RedisError as exc:
         raise ApiError("unavailable", "the job queue (Redis) is unreachable; try again shortly",
                        headers={"Retry-After": "5"}) from exc

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -40,9 +41,13 @@ class ArtifactStore(Protocol):
     def put_bytes(self, job_id: str, name: str, data: bytes) -> int: ...
     def path(self, job_id: str, name: str) -> Path | None: ...
     def delete_job(self, job_id: str) -> None: ...
+    def stale_uploads(self, older_than: float) -> list[str]: ...
     def check(self) -> None: ...
     def publish_model(self, folder: Path, name: str) -> None: ...
     def sync_models(self, dest: Path, *, force: bool = False) -> list[str]: ...
+
+
+UPLOAD_NAME = "input"  # an upload is stored as <upload id>/input until its job deletes it
 
 
 class LocalArtifactStore:
@@ -89,6 +94,17 @@ class LocalArtifactStore:
 
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self.root / check_id(job_id), ignore_errors=True)
+
+    def stale_uploads(self, older_than: float) -> list[str]:
+        """Ids of stored uploads (a folder holding only `input`) last written more than `older_than` s ago."""
+        cutoff = time.time() - older_than
+        out = []
+        for folder in self.root.iterdir():
+            upload = folder / UPLOAD_NAME
+            if upload.is_file() and [p.name for p in folder.iterdir()] == [UPLOAD_NAME] \
+                    and upload.stat().st_mtime < cutoff:
+                out.append(folder.name)
+        return out
 
     def check(self) -> None:
         if not self.root.is_dir():

@@ -50,6 +50,21 @@ def runner_alive(runner: str | None) -> bool:
     return True
 
 
+# Active-job slots: a sorted set per owner, job id -> the time its slot was taken.
+RESERVE_SLOT = """
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+return 1
+"""
+SLOT_WITHOUT_RECORD_S = 60.0  # a slot whose job record never appeared (a crash in between) is free after this
+
+
+class TooManyJobs(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"{limit} jobs queued or running")
+        self.limit = limit
+
+
 class JobNotFound(KeyError):
     pass
 
@@ -66,9 +81,12 @@ class JobStore:
                                         socket_connect_timeout=5, socket_timeout=30, retry_on_timeout=True))
 
     # -- create and read ------------------------------------------------------------------------------
-    def create(self, kind: JobKind, owner: str, params: dict, *, idempotency_key: str | None = None) -> tuple[
-            JobRecord, bool]:
-        """Create a queued job; with an idempotency key already used by this owner, return that job instead."""
+    def create(self, kind: JobKind, owner: str, params: dict, *, idempotency_key: str | None = None,
+               max_active: int = 0) -> tuple[JobRecord, bool]:
+        """Create a queued job; with an idempotency key already used by this owner, return that job instead.
+
+        With `max_active` > 0 the job takes one of the owner's active-job slots, checked and taken atomically
+        (TooManyJobs when none is free); the slot is given back when the job ends or is deleted."""
         job_id = uuid.uuid4().hex
         if idempotency_key:
             idem = k("idem", owner, idempotency_key)
@@ -77,9 +95,16 @@ class JobStore:
                     return self.get(self.r.get(idem), owner), False
                 except JobNotFound:  # that job was deleted: the key is free again
                     self.r.set(idem, job_id, ex=7 * 24 * 3600)
+        if max_active and not self.reserve_slot(owner, job_id, max_active):
+            if idempotency_key:
+                self.r.delete(k("idem", owner, idempotency_key))
+            raise TooManyJobs(max_active)
         now = time.time()
         record = JobRecord(id=job_id, kind=kind, owner=owner, status=JobStatus.queued, params=params, created_at=now)
         pipe = self.r.pipeline()
+        pipe.zadd(k("active", owner), {job_id: now})
+        if params.get("upload"):
+            pipe.hset(k("upload-job"), params["upload"], job_id)
         pipe.hset(k("job", job_id), mapping=self.encode(record))
         pipe.zadd(k("jobs", "owner", owner), {job_id: now})
         pipe.zadd(k("queued", QUEUE_OF[kind]), {job_id: now})
@@ -87,6 +112,26 @@ class JobStore:
         pipe.execute()
         return record, True
 
+    def reserve_slot(self, owner: str, job_id: str, limit: int) -> bool:
+        """Take one of `owner`'s `limit` active-job slots for `job_id` in one atomic step; slots of jobs that
+        ended without giving theirs back (a crash between the two writes) are reclaimed first."""
+        for attempt in range(2):
+            if self.r.eval(RESERVE_SLOT, 1, k("active", owner), limit, job_id, time.time()):
+                return True
+            if attempt == 0:
+                self.reclaim_slots(owner)
+        return False
+
+    def reclaim_slots(self, owner: str) -> None:
+        slots = self.r.zrange(k("active", owner), 0, -1, withscores=True)
+        pipe = self.r.pipeline()
+        for job_id, _ in slots:
+            pipe.hget(k("job", job_id), "status")
+        now = time.time()
+        ended = [j for (j, taken), status in zip(slots, pipe.execute(), strict=True)
+                 if status in FINAL or (status is None and now - taken > SLOT_WITHOUT_RECORD_S)]
+        if ended:
+            self.r.zrem(k("active", owner), *ended)
     def encode(self, record: JobRecord) -> dict[str, str]:
         data = record.model_dump(mode="json")
         return {key: json.dumps(value) if key in JSON_FIELDS else ("" if value is None else str(value))
@@ -306,8 +351,17 @@ class JobStore:
         pipe = self.r.pipeline()
         pipe.delete(k("job", job_id), k("counted", job_id))
         pipe.zrem(k("jobs", "owner", owner), job_id)
+        pipe.zrem(k("active", owner), job_id)
         pipe.zrem(k("running"), job_id)
         pipe.execute()
+
+    def upload_in_use(self, upload_id: str) -> bool:
+        """Whether a job that still exists refers to this stored upload."""
+        job_id = self.r.hget(k("upload-job"), upload_id)
+        return bool(job_id) and bool(self.r.exists(k("job", job_id)))
+
+    def forget_upload(self, upload_id: str) -> None:
+        self.r.hdel(k("upload-job"), upload_id)
 
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(k("job", job_id), "cancel_requested") in ("True", "1", "true")
@@ -326,8 +380,10 @@ class JobStore:
                                                         "progress": rec.progress.model_dump()}))
 
     def count_final(self, rec: JobRecord) -> None:
+        """Book an ended job once: give back its active-job slot and count it in the metrics."""
         if rec.status not in FINAL:
             return
+        self.r.zrem(k("active", rec.owner), rec.id)
         flag = k("counted", rec.id)
         if not self.r.set(flag, "1", nx=True, ex=30 * 24 * 3600):
             return
@@ -347,11 +403,9 @@ class JobStore:
                 "duration_count": self.r.hgetall(k("metrics", "duration_count")), "queues": self.queue_lengths()}
 
     def active_jobs(self, owner: str) -> int:
-        ids = self.r.zrevrange(k("jobs", "owner", owner), 0, 199)
-        pipe = self.r.pipeline()
-        for job_id in ids:
-            pipe.hget(k("job", job_id), "status")
-        return sum(1 for s in pipe.execute() if s in (JobStatus.queued, JobStatus.running))
+        """Queued and running jobs of `owner` (all of them, not a window of the newest)."""
+        self.reclaim_slots(owner)
+        return int(self.r.zcard(k("active", owner)))
 
     def over_rate(self, owner: str, limit: int) -> int | None:
         """Seconds to wait when `owner` already reached `limit` counted hits this minute, else None (counts nothing)."""

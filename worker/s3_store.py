@@ -70,6 +70,10 @@ class S3Store:
         os.replace(tmp, local)
         return local
 
+    def stale_uploads(self, older_than: float) -> list[str]:
+        """Not swept in S3: a bucket lifecycle rule on `<prefix>artifacts/*/input` does it (docs/reliability.md)."""
+        return []
+
     def delete_job(self, job_id: str) -> None:
         prefix = f"{self.prefix}artifacts/{check_id(job_id)}/"
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     webhook_allow: str = Field("", description="webhook destinations allowed although internal: host names, "
                                "addresses or networks, comma-separated (e.g. 127.0.0.1,10.0.0.0/8); others must "
                                "be public addresses")
+    upload_grace_s: float = Field(3600, description="an upload no job refers to is deleted after this many seconds")
     max_train_steps: int = Field(50_000, description="most optimiser steps (classifier: epochs) one training job "
                                  "may ask for")
     max_train_resolution: int = Field(256, description="largest image side (3D: voxels per side) a training job "

@@ -94,8 +94,12 @@ def reap_forever(stop: threading.Event) -> None:
     from worker.contracts import QUEUE_OF
 
     timeout = get_settings().heartbeat_timeout
+    rounds = 0
     while not stop.wait(max(1.0, timeout / 4)):
+        rounds += 1
         try:
+            if rounds % 20 == 1:
+                sweep_orphaned_uploads(get_settings().upload_grace_s)
             for rec in runtime.job_store().requeue_stale(timeout):
                 if rec.status == JobStatus.cancelled:
                     log.warning("job %s lost its worker after a cancel request; cancelled", rec.id)
@@ -105,6 +109,18 @@ def reap_forever(stop: threading.Event) -> None:
                 run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
         except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next round
             log.warning("reaper round failed: %s", type(exc).__name__)
+
+
+def sweep_orphaned_uploads(grace: float) -> list[str]:
+    """Delete stored uploads that no existing job refers to once `grace` seconds old (a crash between storing an
+    upload and creating its job, or a job deleted without its upload). Returns the ids deleted."""
+    store, artifacts = runtime.job_store(), runtime.artifact_store()
+    swept = [u for u in artifacts.stale_uploads(grace) if not store.upload_in_use(u)]
+    for upload_id in swept:
+        artifacts.delete_job(upload_id)
+        store.forget_upload(upload_id)
+        log.warning("deleted upload %s: no job refers to it", upload_id)
+    return swept
 
 
 _reaper_stop = threading.Event()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.catalog import canonical_findings, model_info
@@ -14,6 +15,7 @@ from app.uploads import accept_upload
 from worker.contracts import ExplainParams, JobKind
 
 router = APIRouter(tags=["explain"])
+UPLOAD_LIMITER = anyio.CapacityLimiter(2)
 ERRORS = {s: {"model": ErrorBody} for s in (401, 413, 415, 422, 429, 503)}
 
 
@@ -34,10 +36,23 @@ async def explain(
 ) -> JobOut:
     """Queue an explanation of an uploaded X-ray; DICOM is de-identified before it is stored."""
     data = await file.read(settings.max_upload_bytes + 1)
-    info = model_info(settings, model, "classifier")
-    wanted = canonical_findings(info, findings) if findings and findings.strip() else None
-    upload_id, fmt = accept_upload(data, artifacts, max_bytes=settings.max_upload_bytes,
-                                   max_pixels=settings.max_pixels)
-    params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method, n_steps=n_steps,
-                           baseline=baseline, model=info["name"])
-    return submit(store, settings, JobKind.explain, owner, params.model_dump(mode="json"), idempotency_key)
+
+    def check_store_and_queue() -> JobOut:
+        info = model_info(settings, model, "classifier")
+        wanted = canonical_findings(info, findings) if findings and findings.strip() else None
+        upload_id, fmt = accept_upload(data, artifacts, max_bytes=settings.max_upload_bytes,
+                                       max_pixels=settings.max_pixels)
+        params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method,
+                               n_steps=n_steps, baseline=baseline, model=info["name"])
+        try:
+            job = submit(store, settings, JobKind.explain, owner, params.model_dump(mode="json"), idempotency_key)
+        except BaseException:
+            artifacts.delete_job(upload_id)  # refused (quota, Redis down): keep no upload that no job refers to
+            raise
+        if job.params.get("upload") != upload_id:  # an idempotent retry: the first request's job keeps its own
+            artifacts.delete_job(upload_id)
+        return job
+
+    # Decoding and de-identifying run off the event loop, a few at a time, so that a burst of large uploads
+    # never holds up other requests (/health answered in 30 s during one before).
+    return await anyio.to_thread.run_sync(check_store_and_queue, limiter=UPLOAD_LIMITER)
