@@ -81,10 +81,23 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     for rec in companions:
         jobs.append((Context(rec, ctx.workdir / rec.id), GenerateParams.model_validate(rec.params)))
     message = f"sampling in one batch with {len(companions)} other jobs"
+    cancelled: set[str] = set()
 
     def progress_all(step: int, total: int) -> None:
+        """Progress for every member; a member whose owner cancelled ends cancelled at this step (its images
+        are dropped), and the batch stops once every member is cancelled."""
+        store = runtime.job_store()
         for job_ctx, _ in jobs:
-            runtime.job_store().progress(job_ctx.job.id, step, total, message)
+            job_id = job_ctx.job.id
+            if job_id in cancelled:
+                continue
+            if store.cancel_requested(job_id):
+                cancelled.add(job_id)
+                end_cancelled_member(job_ctx, lead=job_ctx is ctx)
+            else:
+                store.progress(job_id, step, total, message)
+        if len(cancelled) == len(jobs):
+            raise JobCancelled()
 
     outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampler=p.sampler,
                                 num_inference_steps=steps, guidance_scale=p.guidance,
@@ -92,8 +105,21 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
                                 precision=get_settings().precision)
     batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
     for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
-        finish_companion(job_ctx, q, folder, pipe, steps, out, batch)
+        if job_ctx.job.id not in cancelled:
+            finish_companion(job_ctx, q, folder, pipe, steps, out, batch)
+    if ctx.job.id in cancelled:
+        raise JobCancelled()
     return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
+
+
+def end_cancelled_member(ctx: Context, *, lead: bool) -> None:
+    """A batch member cancelled mid-sampling ends now; the lead's files and webhook are the task's to handle."""
+    from worker.tasks import notify
+
+    final = runtime.job_store().mark_cancelled(ctx.job.id)
+    if not lead:
+        runtime.artifact_store().delete_job(ctx.job.id)
+        notify(final)
 
 
 def sampler_steps(p: GenerateParams, *, volume: bool = False) -> int:

@@ -51,3 +51,25 @@ def test_waiting_compatible_jobs_share_one_batch(client):
         assert np.abs(batched - single).max() <= 1  # the same image, up to rounding
     other = pixels(client, jobs[compatible[2]])[0]  # same seed 11, other finding
     assert np.abs(other - pixels(client, alone)[0]).max() > 1
+
+
+def test_cancelled_batch_members_end_at_the_next_step_and_the_batch_stops_when_all_are(client):
+    busy = client.post(SLOW, headers=headers()).json()["id"]
+    wait_job(client, busy, until=lambda j: j["status"] == "running")
+    slow = {"sampler": "ddpm", "steps": 1000}
+    members = [submit(client, seed=21, **slow), submit(client, seed=22, **slow), submit(client, seed=23, **slow)]
+    client.post(f"/jobs/{busy}/cancel", headers=headers())
+    first = wait_job(client, members[0], until=lambda j: j["status"] == "running" and j["progress"]["step"] > 3)
+    assert "batch" in first["progress"]["message"]
+    client.post(f"/jobs/{members[1]}/cancel", headers=headers())
+    dropped = wait_job(client, members[1], timeout=30)
+    assert dropped["status"] == "cancelled" and dropped["artifacts"] == []
+    others = [client.get(f"/jobs/{m}", headers=headers()).json() for m in (members[0], members[2])]
+    assert [o["status"] for o in others] == ["running", "running"]  # the rest keep sampling
+    for m in (members[0], members[2]):
+        client.post(f"/jobs/{m}/cancel", headers=headers())
+    ended = [wait_job(client, m, timeout=30) for m in (members[0], members[2])]
+    assert [e["status"] for e in ended] == ["cancelled", "cancelled"]
+    assert all(e["progress"]["step"] < 900 for e in ended)  # stopped, not run to the end
+    quick = wait_job(client, submit(client, seed=5, steps=2))  # the worker is free again
+    assert quick["status"] == "succeeded"
