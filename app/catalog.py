@@ -14,27 +14,28 @@ def sync_models(settings: Settings, *, force: bool = False) -> list[str]:
     return open_store(settings).sync_models(settings.trained_models_dir, force=force)
 
 
-def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None = None) -> dict:
-    """A model's info by name (never a path: names come from clients). One this host lacks is first fetched from
-    the shared store; an unknown name is a 422 listing the available ones."""
+def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None = None, *, owner: str) -> dict:
+    """A model's info by name as `owner` sees it (never a path: names come from clients). One this host lacks is
+    first fetched from the shared store; an unknown name is a 422 listing the ones this owner may use."""
     def lookup() -> dict | None:
-        return next((m for m in list_models(settings.model_search_dirs(), kind=kind) if m["name"] == name), None)
+        return next((m for m in list_models(settings.model_search_dirs(), kind=kind, owner=owner)
+                     if m["name"] == name), None)
 
     info = lookup()
     if info is None and sync_models(settings, force=True):
         info = lookup()
     if info is None:
-        names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind)]
+        names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind, owner=owner)]
         what = kind if isinstance(kind, str) else "generator" if kind == GENERATOR_KINDS else "model"
         raise ApiError("unknown_model", f"unknown {what} {name!r}; available: "
                        f"{', '.join(names) or '(none)'}")
     return info
 
 
-def model_info(settings: Settings, name: str | None, kind: str) -> dict:
+def model_info(settings: Settings, name: str | None, kind: str, *, owner: str) -> dict:
     """The named model of this kind ("generator" also finds 3D volume generators), or the configured default."""
     default = settings.default_generator if kind == "generator" else settings.default_classifier
-    return find_model(settings, name or default, service_kinds(kind))
+    return find_model(settings, name or default, service_kinds(kind), owner=owner)
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:

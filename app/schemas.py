@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from worker.contracts import JobView
@@ -38,9 +40,17 @@ class ModelInfo(BaseModel):
     dataset: str | None = None
     default: bool = False
     details: dict = {}
+    origin: Literal["bundled", "yours", "shared"] = Field(
+        "bundled", description="bundled with the service (or added by its operator), trained by you, or trained by "
+        "another user who shared it")
+    shared: bool = Field(False, description="whether its owner shares it with every user")
     generate_defaults: dict | None = Field(
         None, description="generators: what POST /generate uses for each parameter a request leaves out "
         "(steps_per_sampler: the steps of each sampler)")
+
+
+class ModelChange(BaseModel):
+    shared: bool = Field(..., description="share your trained model with every user of the service (true) or not")
 
 
 class FindingsOut(BaseModel):

@@ -1,7 +1,14 @@
-"""Find models by name: the bundled ones in models/pretrained, plus folders listed in RADSYNTH_MODEL_DIRS."""
+"""Find models by name: the bundled ones in models/pretrained, folders listed in RADSYNTH_MODEL_DIRS, and models
+trained by the service.
+
+Models have owners like jobs: a trained model's radsynth.json records its `owner` (and `model_name`, the name its
+owner gave it), and an owner sees the bundled and operator models, their own, and those another owner marked
+`shared`. Bundled and operator folders are searched first, so no trained model can ever take their names.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,12 +31,22 @@ class UnknownModelError(ValueError):
 
 
 def search_dirs(extra: list[Path] | None = None) -> list[Path]:
-    dirs = list(extra or [])
+    """Bundled models first, then RADSYNTH_MODEL_DIRS, then `extra` (the service's operator and trained folders)."""
+    dirs = [BUNDLED_DIR]
     for part in os.environ.get("RADSYNTH_MODEL_DIRS", "").split(os.pathsep):
         if part:
             dirs.append(Path(part))
-    dirs.append(BUNDLED_DIR)
-    return dirs
+    return dirs + [d for d in (extra or []) if d not in dirs]
+
+
+def owned_folder_name(owner: str, name: str) -> str:
+    """The folder of `owner`'s model `name` among trained models: two owners may both have a model `name`."""
+    return f"u{hashlib.sha1(owner.encode()).hexdigest()[:12]}--{name}"
+
+
+def visible_to(info: dict, owner: str | None) -> bool:
+    """Bundled and operator models (no owner) are everyone's; a trained one is its owner's unless shared."""
+    return owner is None or info.get("owner") in (None, owner) or bool(info.get("shared"))
 
 
 def describe(folder: Path) -> dict | None:
@@ -41,32 +58,41 @@ def describe(folder: Path) -> dict | None:
         info = json.loads(meta.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return {"name": folder.name, "path": str(folder)} | {
+    return {"name": str(info.get("model_name") or folder.name), "path": str(folder)} | {
         k: info[k] for k in ("kind", "findings", "resolution", "dataset", "steps", "wall_time_s", "hardware",
-                             "metrics", "created", "guide", "default_classifier_scale") if k in info}
+                             "metrics", "created", "guide", "default_classifier_scale", "owner", "shared")
+        if k in info}
 
 
-def list_models(extra: list[Path] | None = None, kind: str | tuple[str, ...] | None = None) -> list[dict]:
-    """Models found in the search folders (first wins by name), optionally of one kind or several."""
+def list_models(extra: list[Path] | None = None, kind: str | tuple[str, ...] | None = None,
+                owner: str | None = None) -> list[dict]:
+    """Models found in the search folders, optionally of one kind or several and as `owner` sees them (None: all).
+
+    By name, the first folder wins, except that an owner's own model wins over another owner's shared one."""
     kinds = (kind,) if isinstance(kind, str) else kind
     seen: dict[str, dict] = {}
     for d in search_dirs(extra):
         if not d.is_dir():
             continue
         for folder in sorted(d.iterdir()):
-            info = describe(folder) if folder.is_dir() else None
-            if info and folder.name not in seen and (kinds is None or info.get("kind") in kinds):
-                seen[folder.name] = info
+            info = describe(folder) if folder.is_dir() and not folder.name.startswith(".") else None
+            if not info or (kinds is not None and info.get("kind") not in kinds) or not visible_to(info, owner):
+                continue
+            previous = seen.get(info["name"])
+            if previous is None or (owner is not None and info.get("owner") == owner
+                                    and previous.get("owner") not in (None, owner)):
+                seen[info["name"]] = info
     return list(seen.values())
 
 
 def resolve_model(name_or_path: str | Path, kind: str | tuple[str, ...] | None = None,
-                  extra: list[Path] | None = None) -> Path:
-    """A model folder from a name (searched in order) or an explicit folder path."""
+                  extra: list[Path] | None = None, owner: str | None = None) -> Path:
+    """A model folder from a name (searched in order, as `owner` sees them) or, without an owner (the command
+    line), an explicit folder path."""
     path = Path(name_or_path)
-    if path.is_dir() and describe(path):
+    if owner is None and path.is_dir() and describe(path):
         return path
-    for info in list_models(extra, kind):
+    for info in list_models(extra, kind, owner):
         if info["name"] == str(name_or_path):
             return Path(info["path"])
-    raise UnknownModelError(str(name_or_path), [m["name"] for m in list_models(extra, kind)])
+    raise UnknownModelError(str(name_or_path), [m["name"] for m in list_models(extra, kind, owner)])

@@ -30,7 +30,8 @@ def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *,
                      heartbeat_timeout: float, key_of, skip: set[str] | None = None) -> list[JobRecord]:
     """Claim queued generate jobs with the same `key` (oldest first) while their images fit in `room`.
 
-    `key_of(params)` computes a waiting job's key (it resolves the model name the way the handler does). Jobs
+    `key_of(params, owner)` computes a waiting job's key (it resolves the model name as the handler does, as the
+    job's owner sees it). Jobs
     found unable to join are added to `skip`, so a second look does not read them again (parameters never
     change).
     """
@@ -45,7 +46,7 @@ def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *,
             if rec is None or rec.kind != JobKind.generate or rec.status != JobStatus.queued:
                 continue
             params = GenerateParams.model_validate(rec.params)
-            if key_of(params) != key:
+            if key_of(params, rec.owner) != key:
                 skip.add(job_id)
                 continue
             if params.n > room:

@@ -47,25 +47,26 @@ class Context:
         return arts
 
 
-def find_model(name: str | None, kind: str) -> Path:
-    """A model folder by name ("generator" also finds 3D volume generators), or the configured default."""
+def find_model(name: str | None, kind: str, owner: str | None = None) -> Path:
+    """A model folder by name as `owner` sees it ("generator" also finds 3D volume generators), or the configured
+    default."""
     from models.catalog import resolve_model, service_kinds
 
     s = get_settings()
     default = s.default_generator if kind == "generator" else s.default_classifier
     kinds = service_kinds(kind)
     try:
-        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs(), owner=owner)
     except ValueError:
         # Trained on another host: fetch it from the shared store (a no-op for the local store).
         if not runtime.artifact_store().sync_models(s.trained_models_dir, force=True):
             raise
-        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs())
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs(), owner=owner)
 
 
 def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
-    folder = find_model(p.model, "generator")
+    folder = find_model(p.model, "generator", ctx.job.owner)
     info = json.loads((folder / "radsynth.json").read_text())
     steps = sampler_steps(p, volume=info.get("kind") == "generator3d")
     if info.get("kind") == "generator3d":
@@ -143,11 +144,12 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
     if key is None or s.batch_max_images <= p.n:
         return []
 
-    folders: dict[str | None, Path] = {p.model: folder}  # one catalog lookup per model name, not per job
+    # one catalog lookup per (owner, model name), not per job: names are resolved as each job's owner sees them
+    folders: dict[tuple[str, str | None], Path] = {(ctx.job.owner, p.model): folder}
 
-    def key_of(q: GenerateParams):
-        if q.model not in folders:
-            folders[q.model] = find_model(q.model, "generator")
+    def key_of(q: GenerateParams, owner: str):
+        if (owner, q.model) not in folders:
+            folders[(owner, q.model)] = find_model(q.model, "generator", owner)
         return batch_key(q, folders[q.model], sampler_steps(q))
 
     claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
@@ -222,7 +224,7 @@ def run_explain(ctx: Context) -> tuple[dict, list[Artifact]]:
     if upload is None:
         raise FileNotFoundError("the uploaded image is no longer stored")
     image = load_image_bytes(upload.read_bytes(), max_pixels=s.max_pixels)
-    folder = find_model(p.model, "classifier")
+    folder = find_model(p.model, "classifier", ctx.job.owner)
     ens = runtime.classifier(folder)
     ctx.progress(0, len(p.findings or []) or 3, "explaining")
     expl = explain(ens, image.pixels, p.findings, method=p.method, n_steps=p.n_steps, baseline=p.baseline,
@@ -254,20 +256,40 @@ def run_train(ctx: Context) -> tuple[dict, list[Artifact]]:
             folder, result, files = train_generator_job(ctx, p, train, val, run_dir)
         else:
             folder, result, files = train_classifier_job(ctx, p, train, val, run_dir)
-    target = s.trained_models_dir / p.name
-    staging = s.trained_models_dir / f".{p.name}.{ctx.job.id}"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(folder, staging)
-    info = json.loads((staging / "radsynth.json").read_text())
-    info |= {"created": time.time(), "trained_by_job": ctx.job.id, "owner": ctx.job.owner}
-    (staging / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    runtime.artifact_store().publish_model(target, p.name)  # other hosts sync it from a shared store
+    target = install_trained_model(folder, p.name, ctx.job)
+    runtime.artifact_store().publish_model(target, target.name)  # other hosts sync it from a shared store
     for name, src in files.items():
         shutil.copyfile(src, ctx.workdir / name)
     result |= {"model": p.name, "kind": p.kind, "dataset": p.dataset}
     return result, ctx.store(list(files))
+
+
+def install_trained_model(folder: Path, name: str, job: JobRecord) -> Path:
+    """Move a trained model into the owner's namespace of the trained-models folder, recording its owner.
+
+    It never replaces a folder another job created (a name taken meanwhile fails this job instead); only a
+    redelivery of this same job may replace what its earlier delivery installed."""
+    from models.catalog import owned_folder_name
+    from models.errors import InputError
+
+    s = get_settings()
+    target = s.trained_models_dir / owned_folder_name(job.owner, name)
+    staging = s.trained_models_dir / f".{target.name}.{job.id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(folder, staging)
+    info = json.loads((staging / "radsynth.json").read_text())
+    info |= {"created": time.time(), "trained_by_job": job.id, "owner": job.owner, "model_name": name,
+             "shared": False}
+    (staging / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
+    if target.exists():
+        previous = json.loads((target / "radsynth.json").read_text()) if (target / "radsynth.json").exists() else {}
+        if previous.get("trained_by_job") != job.id:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise InputError(f"you already have a model named {name!r} (trained by another job); train again "
+                             "with another name")
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target
 
 
 def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path):

@@ -112,6 +112,14 @@ class JobStore:
         pipe.execute()
         return record, True
 
+    def job_of_key(self, owner: str, idempotency_key: str) -> JobRecord | None:
+        """The job an idempotency key of this owner already made, if it still exists."""
+        job_id = self.r.get(k("idem", owner, idempotency_key))
+        try:
+            return self.get(job_id, owner) if job_id else None
+        except JobNotFound:
+            return None
+
     def reserve_slot(self, owner: str, job_id: str, limit: int) -> bool:
         """Take one of `owner`'s `limit` active-job slots for `job_id` in one atomic step; slots of jobs that
         ended without giving theirs back (a crash between the two writes) are reclaimed first."""

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
 
     def model_search_dirs(self) -> list[Path]:
         extra = [Path(p) for p in self.model_dirs.split(":") if p]
-        return [self.trained_models_dir, *extra]
+        return [*extra, self.trained_models_dir]  # operator models before trained ones: their names stay theirs
 
     def key_owners(self) -> dict[str, str]:
         pairs = [p.split(":", 1) for p in self.api_keys.split(",") if p.strip()]

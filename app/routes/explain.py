@@ -38,7 +38,7 @@ async def explain(
     data = await file.read(settings.max_upload_bytes + 1)
 
     def check_store_and_queue() -> JobOut:
-        info = model_info(settings, model, "classifier")
+        info = model_info(settings, model, "classifier", owner=owner)
         wanted = canonical_findings(info, findings) if findings and findings.strip() else None
         upload_id, fmt = accept_upload(data, artifacts, max_bytes=settings.max_upload_bytes,
                                        max_pixels=settings.max_pixels)

@@ -60,7 +60,7 @@ def generate(
         params = GenerateParams.model_validate(merged)
     except ValidationError as exc:
         raise ApiError("invalid_parameter", readable(exc.errors())) from exc
-    info = model_info(settings, params.model, "generator")
+    info = model_info(settings, params.model, "generator", owner=owner)
     params.model = info["name"]
     params.finding = "+".join(canonical_findings(info, params.finding))
     check_output_kind(params, info, explicit=merged)

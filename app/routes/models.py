@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from fastapi.responses import FileResponse
 from app.catalog import find_model, model_info, sync_models
 from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
-from app.schemas import ErrorBody, FindingsOut, ModelInfo
+from app.schemas import ErrorBody, FindingsOut, ModelChange, ModelInfo
 from models.catalog import GENERATOR_KINDS, list_models
 from models.sampler_defaults import request_steps
 from worker.contracts import SAMPLER_NAMES, GenerateParams
@@ -22,18 +23,39 @@ router = APIRouter(tags=["models"])
 
 @router.get("/models", response_model=list[ModelInfo], operation_id="list_models")
 def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
-    """Bundled and trained models, with the findings each knows."""
+    """The bundled models, your own trained ones and those other owners shared, with the findings each knows."""
     defaults = {settings.default_generator, settings.default_classifier}
     sync_models(settings)
-    out = []
-    for info in list_models(settings.model_search_dirs()):
-        details = {k: v for k, v in info.items() if k not in ("name", "kind", "findings", "resolution", "dataset",
-                                                              "path")}
-        out.append(ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), findings=info.get("findings", []),
-                             resolution=info.get("resolution"), dataset=str(info.get("dataset") or "") or None,
-                             default=info["name"] in defaults, details=details,
-                             generate_defaults=generate_defaults(info, settings)))
-    return out
+    return [model_out(info, settings, owner, defaults) for info in list_models(settings.model_search_dirs(),
+                                                                                 owner=owner)]
+
+
+def model_out(info: dict, settings: Settings, owner: str, defaults: set[str]) -> ModelInfo:
+    details = {k: v for k, v in info.items() if k not in ("name", "kind", "findings", "resolution", "dataset",
+                                                          "path", "owner", "shared")}
+    return ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), findings=info.get("findings", []),
+                     resolution=info.get("resolution"), dataset=str(info.get("dataset") or "") or None,
+                     default=info["name"] in defaults, details=details,
+                     generate_defaults=generate_defaults(info, settings),
+                     origin="bundled" if not info.get("owner") else "yours" if info["owner"] == owner else "shared",
+                     shared=bool(info.get("shared")))
+
+
+@router.patch("/models/{name}", response_model=ModelInfo, operation_id="update_model",
+              responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+def update_model(name: str, change: ModelChange, owner: OwnerDep, settings: SettingsDep) -> ModelInfo:
+    """Share one of your trained models with every other user of the service (or stop sharing it)."""
+    info = next((m for m in list_models(settings.model_search_dirs(), owner=owner)
+                 if m["name"] == name and m.get("owner") == owner), None)
+    if info is None:
+        raise ApiError("not_found", f"you have no trained model {name!r}; only a model's owner can share it")
+    meta_path = Path(info["path"]) / "radsynth.json"
+    meta = json.loads(meta_path.read_text()) | {"shared": change.shared}
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    tmp.replace(meta_path)
+    return model_out(info | {"shared": change.shared}, settings, owner,
+                     {settings.default_generator, settings.default_classifier})
 
 
 def generate_defaults(info: dict, settings: Settings) -> dict | None:
@@ -57,7 +79,7 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
 def model_samples(name: str, owner: OwnerDep, settings: SettingsDep) -> FileResponse:
     """The sample grid a generator saved at the end of its training (one row per finding)."""
     try:
-        path = Path(find_model(settings, name)["path"]) / "samples.png"
+        path = Path(find_model(settings, name, owner=owner)["path"]) / "samples.png"
     except ApiError:
         path = None
     if path is None or not path.is_file():
@@ -71,5 +93,5 @@ def findings(owner: OwnerDep, settings: SettingsDep,
              model: Annotated[str | None, Query(description="model name; default: the bundled generator")] = None
              ) -> FindingsOut:
     """The finding names a model accepts (matched case-insensitively, ignoring '_' and spaces)."""
-    info = find_model(settings, model) if model else model_info(settings, None, "generator")
+    info = find_model(settings, model, owner=owner) if model else model_info(settings, None, "generator", owner=owner)
     return FindingsOut(model=info["name"], findings=info.get("findings", []))

@@ -38,12 +38,22 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
         except UnknownFindingError as exc:
             raise ApiError("unknown_finding", f"{exc} (dataset {params.dataset})") from exc
     sync_models(settings, force=True)
-    taken = {m["name"] for m in list_models(settings.model_search_dirs())}
-    if params.name in taken and not idempotency_key:
-        raise ApiError("model_exists", f"a model named {params.name!r} exists; choose another name")
+    if not (idempotency_key and store.job_of_key(owner, idempotency_key)):  # a retry gets its first job back
+        check_name_free(settings, params.name, owner)
     if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
         raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
     return submit(store, settings, JobKind.train, owner, params.model_dump(mode="json"), idempotency_key)
+
+
+def check_name_free(settings, name: str, owner: str) -> None:
+    """A bundled or operator model's name can never be taken, and an owner's names are their own."""
+    for info in list_models(settings.model_search_dirs(), owner=owner):
+        if info["name"] != name:
+            continue
+        if not info.get("owner"):
+            raise ApiError("model_exists", f"{name!r} is the name of a model the service provides; choose another")
+        if info["owner"] == owner:
+            raise ApiError("model_exists", f"you already have a model named {name!r}; choose another name")
 
 
 def check_dimensions(params: TrainParams, dataset: str, fmt: str | None) -> None:

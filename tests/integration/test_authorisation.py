@@ -116,3 +116,47 @@ def test_failed_logins_are_throttled_per_client_address(service, monkeypatch):
             assert neighbour.get("/jobs", headers=headers()).status_code == 200
     finally:
         get_settings.cache_clear()
+
+
+def test_models_belong_to_their_owners_and_bundled_names_cannot_be_taken(client, service):
+    import hashlib
+
+    def digest(folder) -> str:
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())).hexdigest()
+
+    classifier = service["models"] / "tiny-clf"
+    before = digest(classifier)
+    for key in (None, "take-over"):
+        extra = {"Idempotency-Key": key} if key else {}
+        r = client.post("/train", json={"kind": "classifier", "dataset": "fixtures", "resolution": 16, "steps": 1,
+                                        "name": "tiny-clf"}, headers=headers("bob", **extra))
+        assert r.status_code == 409, (key, r.text)
+
+    body = {"kind": "generator", "dataset": "fixtures", "resolution": 16, "steps": 2, "batch_size": 4,
+            "name": "bobs-gen", "channels": [8, 16]}
+    job = wait_job(client, client.post("/train", json=body, headers=headers("bob")).json()["id"], owner="bob",
+                   timeout=240)
+    assert job["status"] == "succeeded", job
+    assert digest(classifier) == before  # nothing bob did touched the service's classifier
+
+    def names(owner: str) -> dict[str, dict]:
+        return {m["name"]: m for m in client.get("/models", headers=headers(owner)).json()}
+
+    assert names("bob")["bobs-gen"]["origin"] == "yours" and "bobs-gen" not in names("alice")
+    use = "/generate?finding=mass&model=bobs-gen&n=1&steps=2&qc=false"
+    assert client.post(use, headers=headers("alice")).status_code == 422
+    assert client.get("/models/bobs-gen/samples.png", headers=headers("alice")).status_code == 404
+    assert client.patch("/models/bobs-gen", json={"shared": True}, headers=headers("alice")).status_code == 404
+
+    shared = client.patch("/models/bobs-gen", json={"shared": True}, headers=headers("bob"))
+    assert shared.status_code == 200 and shared.json()["shared"] is True
+    assert names("alice")["bobs-gen"]["origin"] == "shared"
+    r = client.post(use, headers=headers("alice"))
+    assert r.status_code == 202 and wait_job(client, r.json()["id"])["status"] == "succeeded"
+    # alice's names are her own: the same name in her namespace is free, and a retry keeps its first job
+    mine = client.post("/train", json=body | {"steps": 1}, headers=headers("alice", **{"Idempotency-Key": "a1"}))
+    assert mine.status_code == 202, mine.text
+    again = client.post("/train", json=body | {"steps": 1}, headers=headers("alice", **{"Idempotency-Key": "a1"}))
+    assert again.status_code == 202 and again.json()["id"] == mine.json()["id"]
+    assert wait_job(client, mine.json()["id"], timeout=240)["status"] == "succeeded"
+    assert names("alice")["bobs-gen"]["origin"] == "yours" and names("bob")["bobs-gen"]["origin"] == "yours"
