@@ -276,31 +276,39 @@ class JobStore:
         back to queued with a new generation, in one transaction, so only one reaper requeues it. The caller
         sends a message carrying that generation. One whose cancel was requested ends cancelled instead. Returns the
         jobs changed (queued or cancelled)."""
-        now = time.time()
-        cutoff = now - timeout
+        cutoff = time.time() - timeout
         changed_jobs = []
         for job_id in self.r.zrangebyscore(k("running"), "-inf", cutoff):
-            def fn(rec: JobRecord) -> dict:
-                if rec.status != JobStatus.running or (rec.heartbeat_at or 0) > cutoff:
-                    return {}
-                if rec.cancel_requested:
-                    return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
-                return {"status": JobStatus.queued.value, "generation": str(rec.generation + 1)}
-
-            try:
-                rec, changed = self._apply(job_id, fn)
-            except (JobNotFound, ValueError):
-                self.r.zrem(k("running"), job_id)
-                continue
-            if changed and rec.status == JobStatus.queued:
-                self.r.zrem(k("running"), job_id)
-                self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
-            elif rec.status in FINAL:
-                self.r.zrem(k("running"), job_id)
-                self.count_final(rec)
-            if changed:
+            rec = self.requeue(job_id, only_if=lambda r: (r.heartbeat_at or 0) <= cutoff)
+            if rec is not None:
                 changed_jobs.append(rec)
         return changed_jobs
+
+    def requeue(self, job_id: str, *, generation: int | None = None, only_if=lambda rec: True) -> JobRecord | None:
+        """Put a running job back in its queue with a new generation (or end it cancelled if that was asked), in
+        one transaction; None when it was not running (of `generation`) or `only_if(record)` is false."""
+        now = time.time()
+
+        def fn(rec: JobRecord) -> dict:
+            if rec.status != JobStatus.running or (generation is not None and rec.generation != generation) \
+                    or not only_if(rec):
+                return {}
+            if rec.cancel_requested:
+                return {"status": JobStatus.cancelled.value, "finished_at": str(now)}
+            return {"status": JobStatus.queued.value, "generation": str(rec.generation + 1)}
+
+        try:
+            rec, changed = self._apply(job_id, fn)
+        except (JobNotFound, ValueError):
+            self.r.zrem(k("running"), job_id)
+            return None
+        if changed and rec.status == JobStatus.queued:
+            self.r.zrem(k("running"), job_id)
+            self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
+        elif rec.status in FINAL:
+            self.r.zrem(k("running"), job_id)
+            self.count_final(rec)
+        return rec if changed else None
 
     def progress(self, job_id: str, step: int, total: int, message: str) -> None:
         started = self.r.hget(k("job", job_id), "started_at")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
@@ -51,12 +53,37 @@ def run_job(job_id: str, generation: int = 0) -> None:
         runtime.current_heartbeat = beat  # jobs claimed into a batch beat through it too
         try:
             final = _execute(store, record, generation)
+        except redis.RedisError as exc:
+            log.warning("job %s lost the job store (%s); requeueing it once Redis answers", job_id,
+                        type(exc).__name__)
+            requeue_when_redis_returns(store, [job_id, *beat.job_ids[1:]], generation, settings.heartbeat_timeout)
+            return
         finally:
             runtime.current_heartbeat = None
     if final.status == JobStatus.cancelled:
         runtime.artifact_store().delete_job(job_id)
     log.info("job %s ended %s", job_id, final.status)
     notify(final)
+
+
+def requeue_when_redis_returns(store, job_ids: list[str], generation: int, patience: float) -> None:
+    """After a lost Redis connection: wait up to `patience` seconds for Redis, then put the jobs this process ran
+    back in their queues at once (instead of leaving them 'running' until the reaper's heartbeat timeout)."""
+    from worker.contracts import QUEUE_OF
+
+    deadline = time.monotonic() + patience
+    pending = list(dict.fromkeys(job_ids))
+    while pending and time.monotonic() < deadline:
+        try:
+            store.r.ping()
+            for job_id in list(pending):
+                rec = store.requeue(job_id, generation=generation if job_id == job_ids[0] else None)
+                pending.remove(job_id)
+                if rec is not None and rec.status == JobStatus.queued:
+                    run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
+                    log.warning("job %s requeued as generation %d after Redis returned", rec.id, rec.generation)
+        except redis.RedisError:
+            time.sleep(0.5)
 
 
 def _execute(store, record, generation: int):
@@ -75,6 +102,8 @@ def _execute(store, record, generation: int):
     try:
         result, artifacts = run(record)
         return store.finish(job_id, result=result, artifacts=artifacts, generation=generation)
+    except redis.RedisError:
+        raise  # the job store is gone, not the job: run_job requeues it when Redis answers
     except JobCancelled:
         return store.mark_cancelled(job_id)
     except (InputError, UnknownFindingError, FileNotFoundError) as exc:

@@ -179,3 +179,28 @@ def test_unsafe_timeouts_are_refused_at_start():
     out = subprocess.run(worker_command(), env=env, capture_output=True, text=True, timeout=120,
                          cwd=REPO)
     assert out.returncode != 0 and "RADSYNTH_VISIBILITY_TIMEOUT" in out.stderr + out.stdout
+
+
+def test_a_running_job_is_requeued_as_soon_as_redis_returns(tmp_path, tiny_generator_dir, tiny_classifier_dir):
+    """Redis killed and restarted under a running job: the worker notices the lost connection and puts the job
+    back in its queue when Redis answers, long before the reaper's heartbeat timeout (60 s here) would."""
+    import time
+
+    d = Deployment(tmp_path, tiny_generator_dir, tiny_classifier_dir, heartbeat_timeout=60)
+    try:
+        d.start_redis()
+        d.start_api()
+        d.start_worker("w1")
+        job_id = d.generate(sampler="ddpm", steps=300, seed=3)
+        wait_until(lambda: d.job(job_id)["progress"].get("step", 0) > 5, 90, 0.2, "the job to sample")
+        time.sleep(1.5)  # appendfsync everysec: the running state is on disk
+        d.kill("redis")
+        time.sleep(2)
+        d.start_redis()
+        back = time.monotonic()
+        requeued = wait_until(lambda: (j := d.job(job_id))["deliveries"] >= 2 and j, 30, 0.2,
+                              "the job to be delivered again")
+        assert time.monotonic() - back < 30 and requeued["status"] in ("queued", "running", "succeeded")
+        assert d.wait_status(job_id, timeout=240)["status"] == "succeeded"
+    finally:
+        d.stop_all()
