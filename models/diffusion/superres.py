@@ -1,0 +1,141 @@
+"""The 64 -> 256 super-resolution diffusion stage (cascaded diffusion, Ho et al. 2021; Cheff).
+
+A fully convolutional UNet (no attention, so it trains on random crops and samples whole images) denoises the
+256-px image given the bicubically upsampled 64-px image as a second input channel. The low-resolution input is
+itself noised during training (noise-conditioning augmentation, by a forward-diffusion step s that the UNet is told
+through its class embedding), so that at sampling time it tolerates the base generator's own artefacts. It sees no
+labels: the finding comes from the base image.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils.torch_utils import randn_tensor
+
+from models.diffusion.samplers import make_scheduler
+
+SR_KIND = "superres"
+
+
+class SuperResUNet(ModelMixin, ConfigMixin):
+    """UNet2DModel over [noisy high-res, upsampled low-res]; the augmentation step s enters as a class embedding."""
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(self, *, scale: int = 4, sample_size: int = 256,
+                 block_out_channels: Sequence[int] = (32, 64, 128, 128), layers_per_block: int = 1,
+                 norm_num_groups: int = 32):
+        super().__init__()
+        levels = len(block_out_channels)
+        self.unet = UNet2DModel(
+            sample_size=sample_size, in_channels=2, out_channels=1, block_out_channels=tuple(block_out_channels),
+            layers_per_block=layers_per_block, down_block_types=("DownBlock2D",) * levels,
+            up_block_types=("UpBlock2D",) * levels, norm_num_groups=norm_num_groups, class_embed_type="timestep")
+
+    def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, low_up: torch.Tensor,
+                aug_step: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([noisy, low_up.to(noisy.dtype)], dim=1)
+        return self.unet(x, timestep, class_labels=aug_step.to(noisy.device)).sample
+
+
+def upsample(low: torch.Tensor, size: int) -> torch.Tensor:
+    """Bicubic upsampling of (B, 1, h, w) images in [-1, 1] to (B, 1, size, size), clipped to the range."""
+    return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def noise_condition(low_up: torch.Tensor, aug_step: torch.Tensor, scheduler: DDPMScheduler,
+                    generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+    """The forward-diffusion sample of the upsampled low-res image at step s (s = 0: unchanged)."""
+    noise = randn_tensor(low_up.shape, generator=generator, device=torch.device("cpu"),
+                         dtype=torch.float32).to(low_up.device, low_up.dtype)
+    noisy = scheduler.add_noise(low_up, noise, aug_step.clamp(min=0))
+    return torch.where((aug_step > 0).view(-1, 1, 1, 1), noisy, low_up)
+
+
+class SuperResPipeline:
+    """Sampling and a self-describing folder (unet/, scheduler/, radsynth.json) for a SuperResUNet."""
+
+    def __init__(self, unet: SuperResUNet, scheduler: DDPMScheduler, *, default_aug_step: int = 100,
+                 default_steps: int = 20):
+        self.unet, self.scheduler = unet, scheduler
+        self.default_aug_step, self.default_steps = default_aug_step, default_steps
+
+    @property
+    def scale(self) -> int:
+        return int(self.unet.config.scale)
+
+    @torch.inference_mode()
+    def __call__(self, low: np.ndarray, seeds: Sequence[int], *, num_inference_steps: int | None = None,
+                 aug_step: int | None = None, sampler: str = "dpmsolver++", batch_size: int = 4,
+                 callback=None) -> np.ndarray:
+        """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i]."""
+        low = np.asarray(low, dtype=np.float32)
+        if low.ndim != 3 or len(seeds) != len(low):
+            raise ValueError("give low-resolution images (N, h, w) and one seed per image")
+        steps = int(num_inference_steps or self.default_steps)
+        s = self.default_aug_step if aug_step is None else int(aug_step)
+        out = []
+        total = -(-len(low) // batch_size) * steps
+        done = 0
+        for start in range(0, len(low), batch_size):
+            chunk = torch.from_numpy(low[start:start + batch_size])[:, None] * 2 - 1
+            chunk_seeds = list(seeds[start:start + batch_size])
+
+            def step_done(i: int, n: int, base: int = done) -> None:
+                if callback:
+                    callback(base + i, total)
+
+            out.append(self._sample(chunk, chunk_seeds, steps, s, sampler, step_done))
+            done += steps
+        return np.concatenate(out)
+
+    def _sample(self, low: torch.Tensor, seeds: list[int], steps: int, aug_step: int, sampler: str,
+                callback) -> np.ndarray:
+        device, dtype = self.unet.device, self.unet.dtype
+        size = low.shape[-1] * self.scale
+        low_up = upsample(low, size).to(device, dtype)
+        s = torch.full((len(seeds),), aug_step, dtype=torch.long)
+        gens = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        cond_gens = [torch.Generator("cpu").manual_seed(seed + 7_919) for seed in seeds]  # per image: batch-free
+        cond = noise_condition(low_up, s.to(device), self.scheduler, generator=cond_gens)
+        scheduler = make_scheduler(sampler, self.scheduler.config)
+        scheduler.set_timesteps(steps, device=device)
+        x = randn_tensor((len(seeds), 1, size, size), generator=gens, device=torch.device("cpu"),
+                         dtype=torch.float32).to(device, dtype) * scheduler.init_noise_sigma
+        for i, t in enumerate(scheduler.timesteps):
+            model_in = scheduler.scale_model_input(x, t)
+            pred = self.unet(model_in, t.expand(len(seeds)), cond, s).float()
+            x = scheduler.step(pred, t, x).prev_sample
+            callback(i + 1, len(scheduler.timesteps))
+        return ((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+
+    def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
+        from models.diffusion.pipeline import save_copy
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_copy(self.unet, path / "unet", half)
+        self.scheduler.save_pretrained(path / "scheduler")
+        info = {"kind": SR_KIND, "scale": self.scale, "resolution": int(self.unet.config.sample_size),
+                "default_aug_step": self.default_aug_step, "default_steps": self.default_steps}
+        (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | torch.device = "cpu") -> SuperResPipeline:
+        path = Path(path)
+        unet = SuperResUNet.from_pretrained(path / "unet", local_files_only=True, torch_dtype=torch.float32)
+        scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
+        info = json.loads((path / "radsynth.json").read_text())
+        return cls(unet.to(device).eval(), scheduler, default_aug_step=int(info.get("default_aug_step", 100)),
+                   default_steps=int(info.get("default_steps", 20)))

@@ -1,0 +1,186 @@
+"""Train the super-resolution stage on random crops of real 256-px radiographs (no labels).
+
+The low-resolution input of each image is made the way the base generator's training images were: the 256-px
+image resized to 64 px with the pinned Lanczos filter, then upsampled bicubically; crops of both are taken at the
+same place. v-prediction with min-SNR-gamma weighting, EMA, atomic checkpoints, and a bundle (servable EMA weights
+plus the online ones) from which a fresh machine resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.training_utils import EMAModel
+
+from models.data.base import ImageDataset
+from models.data.preprocess import resize
+from models.diffusion.pipeline import new_scheduler, save_copy
+from models.diffusion.superres import SuperResPipeline, SuperResUNet, noise_condition, upsample
+from models.diffusion.train import lr_factor, min_snr_weight, norm_groups
+from models.runtime_info import code_version, hardware
+from models.training_utils import (
+    ProgressFn,
+    atomic_torch_save,
+    batch_indices,
+    plot_curves,
+    smooth,
+    step_generator,
+)
+
+CHECKPOINT = "checkpoint.pt"
+RESUME = "resume.json"
+
+
+@dataclass
+class SuperResConfig:
+    scale: int = 4
+    resolution: int = 256
+    crop: int = 96  # training crops of the high-res image (a multiple of 8: three downsamplings)
+    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)
+    layers_per_block: int = 1
+    steps: int = 10_000
+    batch_size: int = 16
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    min_snr_gamma: float = 5.0
+    max_aug_step: int = 250  # noise-conditioning augmentation: s ~ U{0..max}
+    seed: int = 0
+    checkpoint_every: int = 100
+    bf16: bool = False
+
+
+def pairs_from(ds: ImageDataset, resolution: int, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(high-res, upsampled low-res) tensors (N, 1, R, R) in [-1, 1] of every image in `ds` (decoded once)."""
+    hr, low_up = [], []
+    for i in range(len(ds)):
+        image = ((ds[i]["image"][0] + 1) / 2).numpy()
+        if image.shape[-1] != resolution:
+            raise ValueError(f"super-resolution trains on {resolution}-px images; the data set gave {image.shape}")
+        low = resize(image, resolution // scale)
+        hr.append(torch.from_numpy(image) * 2 - 1)
+        low_up.append(upsample(torch.from_numpy(np.clip(low, 0, 1))[None, None] * 2 - 1, resolution)[0, 0])
+    return torch.stack(hr)[:, None], torch.stack(low_up)[:, None]
+
+
+class SuperResTrainer:
+    def __init__(self, hr: torch.Tensor, low_up: torch.Tensor, out_dir: str | Path, cfg: SuperResConfig, *,
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None):
+        self.hr, self.low_up, self.cfg = hr, low_up, cfg
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress, self.should_stop = progress, should_stop or (lambda: False)
+        torch.manual_seed(cfg.seed)
+        self.unet = SuperResUNet(scale=cfg.scale, sample_size=cfg.resolution,
+                                 block_out_channels=cfg.block_out_channels, layers_per_block=cfg.layers_per_block,
+                                 norm_num_groups=norm_groups(cfg.block_out_channels))
+        self.scheduler = new_scheduler(prediction_type="v_prediction")
+        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
+        self.ema = EMAModel(self.unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
+        self.step, self.losses, self.wall_before, self.started = 0, [], 0.0, time.time()
+        self.warmup_from = 0
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.started
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+        cfg = self.cfg
+        idx = batch_indices(len(self.hr), cfg.batch_size, self.step, cfg.seed)
+        gen = step_generator(cfg.seed, self.step, stream=7)
+        top = torch.randint(0, cfg.resolution - cfg.crop + 1, (len(idx),), generator=gen).tolist()
+        left = torch.randint(0, cfg.resolution - cfg.crop + 1, (len(idx),), generator=gen).tolist()
+        crop = cfg.crop
+        hr = torch.stack([self.hr[i, :, y:y + crop, x:x + crop] for i, y, x in zip(idx, top, left, strict=True)])
+        lo = torch.stack([self.low_up[i, :, y:y + crop, x:x + crop] for i, y, x in zip(idx, top, left, strict=True)])
+        return hr, lo, gen
+
+    def train_step(self) -> float:
+        cfg = self.cfg
+        hr, low_up, gen = self.batch()
+        aug = torch.randint(0, cfg.max_aug_step + 1, (hr.shape[0],), generator=gen)
+        cond = noise_condition(low_up, aug, self.scheduler, generator=gen)
+        noise = torch.randn(hr.shape, generator=gen)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (hr.shape[0],), generator=gen)
+        noisy = self.scheduler.add_noise(hr, noise, t)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(self.step - self.warmup_from, cfg.warmup_steps)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = self.unet(noisy, t, cond, aug)
+        target = self.scheduler.get_velocity(hr, noise, t)
+        weight = min_snr_weight(self.scheduler.alphas_cumprod[t], cfg.min_snr_gamma, v_prediction=True)
+        loss = (((pred.float() - target) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.ema.step(self.unet.parameters())
+        self.step += 1
+        return float(loss.detach())
+
+    def ema_pipeline(self) -> SuperResPipeline:
+        unet = SuperResUNet.from_config(self.unet.config)
+        self.ema.copy_to(unet.parameters())
+        return SuperResPipeline(unet.eval(), self.scheduler)
+
+    def metadata(self) -> dict:
+        return {"steps": self.step, "images": len(self.hr), "wall_time_s": round(self.wall(), 1),
+                "hardware": hardware(), "code_version": code_version(), "config": asdict(self.cfg),
+                "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None}
+
+    def save_checkpoint(self) -> None:
+        atomic_torch_save({"unet": self.unet.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict(),
+                           "step": self.step, "losses": self.losses, "wall": self.wall()}, self.out / CHECKPOINT)
+
+    def try_resume(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        self.unet.load_state_dict(state["unet"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.load_state_dict(state["ema"])
+        self.step, self.losses, self.wall_before = state["step"], state["losses"], state["wall"]
+        return True
+
+    def bundle(self, dest: str | Path) -> Path:
+        dest = Path(dest)
+        self.ema_pipeline().save(dest, metadata=self.metadata())
+        save_copy(self.unet, dest / "online", half=True)
+        (dest / RESUME).write_text(json.dumps({"step": self.step, "losses": self.losses, "wall_s": self.wall()}))
+        return dest
+
+    def resume_from_bundle(self, bundle: str | Path) -> None:
+        bundle = Path(bundle)
+        state = json.loads((bundle / RESUME).read_text())
+        online = SuperResUNet.from_pretrained(bundle / "online", local_files_only=True, torch_dtype=torch.float32)
+        ema = SuperResUNet.from_pretrained(bundle / "unet", local_files_only=True, torch_dtype=torch.float32)
+        self.unet.load_state_dict(online.state_dict())
+        self.ema = EMAModel(ema.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
+        self.ema.optimization_step = state["step"]
+        self.step, self.losses, self.wall_before = state["step"], state["losses"], state["wall_s"]
+        self.warmup_from = self.step
+
+    def run(self, *, bundle_to: str | Path | None = None) -> Path:
+        self.try_resume()
+        self.unet.train()
+        while self.step < self.cfg.steps:
+            if self.should_stop():
+                self.save_checkpoint()
+                raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
+            self.losses.append(self.train_step())
+            if self.progress and (self.step % 10 == 0 or self.step == self.cfg.steps):
+                self.progress(self.step, self.cfg.steps, "training", {"loss": float(np.mean(self.losses[-10:]))})
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                self.save_checkpoint()
+                plot_curves(self.out / "loss.png", {"loss (smoothed)": list(enumerate(smooth(self.losses), 1))},
+                            title="super-resolution loss", ylabel="weighted MSE", log=True)
+                if bundle_to:
+                    self.bundle(bundle_to)
+        return self.ema_pipeline().save(self.out / "model", metadata=self.metadata())
