@@ -56,6 +56,16 @@ def load_batch(ds: Dataset, indices: list[int], pool=None) -> dict:
     return {"image": torch.stack([it["image"] for it in items]), "labels": torch.stack([it["labels"] for it in items])}
 
 
+def optimise(model: torch.nn.Module, opt: torch.optim.Optimizer, ema, loss: torch.Tensor, grad_clip: float) -> float:
+    """One optimiser step on `loss` with gradient clipping, then the EMA update; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    ema.step(model.parameters())
+    return float(loss.detach())
+
+
 def rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 

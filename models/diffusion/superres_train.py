@@ -28,6 +28,7 @@ from models.training_utils import (
     ProgressFn,
     atomic_torch_save,
     batch_indices,
+    optimise,
     plot_curves,
     smooth,
     step_generator,
@@ -116,13 +117,9 @@ class SuperResTrainer:
         target = self.scheduler.get_velocity(hr, noise, t)
         weight = min_snr_weight(self.scheduler.alphas_cumprod[t], cfg.min_snr_gamma, v_prediction=True)
         loss = (((pred.float() - target) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
-        self.opt.step()
-        self.ema.step(self.unet.parameters())
+        value = optimise(self.unet, self.opt, self.ema, loss, cfg.grad_clip)
         self.step += 1
-        return float(loss.detach())
+        return value
 
     def ema_pipeline(self) -> SuperResPipeline:
         unet = SuperResUNet.from_config(self.unet.config)

@@ -27,6 +27,7 @@ from models.training_utils import (
     bf16_default,
     load_batch,
     maybe_cache,
+    optimise,
     plot_curves,
     rng_state,
     set_rng_state,
@@ -223,13 +224,9 @@ class GeneratorTrainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             pred = self.unet(noisy, t, labels)
         loss = self.loss(pred.float(), images, noise, t)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
-        self.opt.step()
-        self.ema.step(self.unet.parameters())
+        value = optimise(self.unet, self.opt, self.ema, loss, cfg.grad_clip)
         self.step += 1
-        return float(loss.detach())
+        return value
 
     def loss(self, pred: torch.Tensor, images: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """MSE to the target of the prediction type, weighted per sample by min-SNR-gamma when set."""
