@@ -1,0 +1,81 @@
+"""Cheap realism measures that need no trained network: roughness (pixel noise), saturation, a fixed random-CNN
+feature space for FID, and the simple fakes every figure is read beside (blurred real, real + noise, mean + noise).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FAKES = ("blurred real", "real + noise", "mean image + noise")
+
+
+def roughness(images: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between neighbouring pixels of each grey [0, 1] image (N, H, W), at 64 px so
+    that images of any size compare."""
+    x = as_64(images)
+    return 0.5 * (np.abs(np.diff(x, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(x, axis=2)).mean(axis=(1, 2)))
+
+
+def noise_dominated_share(generated: np.ndarray, real: np.ndarray) -> float:
+    """Share of generated images rougher than the roughest real image (pixel noise instead of anatomy)."""
+    return float((roughness(generated) > roughness(real).max()).mean())
+
+
+def saturated_share(images: np.ndarray, fraction: float = 0.25) -> float:
+    """Share of images with more than `fraction` of their pixels at black or white (<= 0.01 or >= 0.99)."""
+    x = np.asarray(images, dtype=np.float32)
+    clipped = ((x <= 0.01) | (x >= 0.99)).mean(axis=(1, 2))
+    return float((clipped > fraction).mean())
+
+
+def as_64(images: np.ndarray) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
+    if x.shape[-1] != 64:
+        x = F.interpolate(x, size=(64, 64), mode="area")
+    return x[:, 0].numpy()
+
+
+def random_cnn_features(seed: int = 0, width: int = 64):
+    """A fixed, randomly initialised CNN (seeded, never trained) whose pooled activations at four scales serve as
+    a feature space that no generator or judge ever saw. Returns f(images (N, H, W) in [0, 1]) -> (N, D)."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    layers, c_in = [], 1
+    for c in (width // 2, width, width * 2, width * 2):
+        conv = nn.Conv2d(c_in, c, 3, padding=1, stride=2)
+        with torch.no_grad():
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / (9 * c_in)) ** 0.5)
+            conv.bias.zero_()
+        layers.append(conv)
+        c_in = c
+    net = nn.ModuleList(layers).eval()
+
+    @torch.inference_mode()
+    def features(images: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(as_64(images))[:, None] * 2 - 1
+        pooled = []
+        for conv in net:
+            x = torch.relu(conv(x))
+            pooled += [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
+        return torch.cat(pooled, 1).numpy().astype(np.float64)
+
+    return features
+
+
+def fakes(real: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """The simple fakes of the same count: Gaussian blur (sigma 1.5 px at 64 px), real + noise (sigma 0.1) and
+    the mean image + noise (sigma 0.1), clipped to [0, 1]."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    real = np.asarray(real, dtype=np.float32)
+    sigma = 1.5 * real.shape[-1] / 64
+    blurred = np.stack([gaussian_filter(im, sigma) for im in real])
+    noisy = np.clip(real + rng.normal(0, 0.1, real.shape), 0, 1)
+    mean = np.clip(real.mean(0, keepdims=True) + rng.normal(0, 0.1, real.shape), 0, 1)
+    return dict(zip(FAKES, (blurred, noisy, mean), strict=True))

@@ -1,0 +1,39 @@
+"""The cheap realism measures tell pixel noise and saturation from real radiographs, and the fixed random-CNN
+feature space puts a crude fake far from real images (21 images a side here: blur needs the larger sets of
+scripts/realism_curve.py to register)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.data.nih import NIHChestXray
+from models.metrics.fid import frechet_distance
+from models.metrics.realism import fakes, noise_dominated_share, random_cnn_features, saturated_share
+from tests.conftest import NIH
+
+
+def real(split: str) -> np.ndarray:
+    ds = NIHChestXray(NIH, split, 64)
+    return np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(len(ds))])
+
+
+def test_noise_and_saturation_are_caught_and_real_images_pass():
+    train, held = real("train"), real("val")
+    rng = np.random.default_rng(0)
+    noise = rng.random((16, 64, 64)).astype(np.float32)
+    assert noise_dominated_share(noise, held) == 1.0 and noise_dominated_share(held, held) == 0.0
+    white = np.ones((4, 64, 64), np.float32)
+    assert saturated_share(white) == 1.0 and saturated_share(train) < 0.05
+
+
+def test_random_cnn_features_are_fixed_and_rank_fakes_by_how_far_they_are():
+    images = real("all")
+    half = len(images) // 2
+    a, b = images[:half], images[half:2 * half]
+    f1, f2 = random_cnn_features(), random_cnn_features()
+    np.testing.assert_array_equal(f1(b[:4]), f2(b[:4]))
+    ref = f1(b)
+    made = fakes(a)
+    floor = frechet_distance(f1(a), ref)
+    assert frechet_distance(f1(made["mean image + noise"]), ref) > 2 * floor
+    assert {name: im.shape for name, im in made.items()} == dict.fromkeys(made, a.shape)
