@@ -150,7 +150,7 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
     def key_of(q: GenerateParams, owner: str):
         if (owner, q.model) not in folders:
             folders[(owner, q.model)] = find_model(q.model, "generator", owner)
-        return batch_key(q, folders[q.model], sampler_steps(q))
+        return batch_key(q, folders[(owner, q.model)], sampler_steps(q))
 
     claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
                                   runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)

@@ -123,7 +123,10 @@ def test_two_worker_hosts_share_models_and_artifacts_through_s3(s3, tmp_path, ti
         png = next(a for a in job["artifacts"] if a["name"].endswith(".png") and "grid" not in a["name"])
         image = Image.open(io.BytesIO(d.http.get(png["url"]).content))
         assert image.size == (16, 16)
-        assert (hosts["worker-b"] / "models" / "s3-gen" / "radsynth.json").is_file()  # synced, not trained
+        from models.catalog import owned_folder_name
+
+        synced = hosts["worker-b"] / "models" / owned_folder_name("drill", "s3-gen") / "radsynth.json"
+        assert synced.is_file()  # synced, not trained
 
         with NIH_UPLOAD.open("rb") as fh:
             r = d.http.post("/explain", files={"file": ("x.png", fh, "image/png")}, data={"findings": "effusion"})
