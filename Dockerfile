@@ -54,8 +54,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
-# The bundled models (models/pretrained) and demo data (models/datasets) are baked in here.
+# The bundled models (models/pretrained) and the demo data sets (datasets/) are baked in here.
 COPY models ./models
+COPY datasets ./datasets
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[worker]"  # the project itself; bounds in pyproject.toml
 USER 10001

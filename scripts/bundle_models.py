@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--generator", default="runs/nih-cxr14-64/model")
     ap.add_argument("--classifier", default="runs/nih-classifier/model")
-    ap.add_argument("--data", default=str(ROOT / "models" / "datasets" / "nih-cxr14-64"))
+    ap.add_argument("--data", default=str(ROOT / "datasets" / "nih-cxr14-64"))
     ap.add_argument("--volume-generator", default="runs/adrenal3d/model", help="the 3D model bundled as adrenal3d")
     ap.add_argument("--only-volumes", action="store_true", help="bundle only the 3D model")
     args = ap.parse_args()

@@ -23,7 +23,7 @@ from models.volumes.sources import open_volume_source  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("model", type=Path)
-    ap.add_argument("--data", default="models/datasets/adrenalmnist3d_64.npz")
+    ap.add_argument("--data", default="datasets/adrenalmnist3d_64.npz")
     ap.add_argument("--n", type=int, default=8)
     args = ap.parse_args()
     pipe = VolumePipeline.load(args.model)

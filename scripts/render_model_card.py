@@ -182,11 +182,11 @@ def render(c: dict) -> str:
         "## Reproduce",
         "",
         "```bash",
-        "radsynth train-generator models/datasets/nih-cxr14-64 --out runs/nih-cxr14-64 --name nih-cxr14-64 \\",
+        "radsynth train-generator datasets/nih-cxr14-64 --out runs/nih-cxr14-64 --name nih-cxr14-64 \\",
         f"    --steps {g['steps']} --batch-size {g['config']['batch_size']} "
         f"--channels {','.join(str(x) for x in g['config']['block_out_channels'])} "
         f"--layers {g['config']['layers_per_block']}",
-        "radsynth train-classifier models/datasets/nih-cxr14-64 --out runs/nih-classifier --name nih-cxr14-64 \\",
+        "radsynth train-classifier datasets/nih-cxr14-64 --out runs/nih-classifier --name nih-cxr14-64 \\",
         f"    --members {cl['config']['members']} --epochs {cl['config']['epochs']} --seeds 0",
         "python scripts/bundle_models.py   # copies both into models/pretrained and builds the QC index",
         *guide_command(c.get("sampling")),
@@ -222,7 +222,7 @@ def cg_limits(sm: dict | None) -> list[str]:
 def guide_command(sm: dict | None) -> list[str]:
     if not sm or not sm.get("guide"):
         return []
-    return ["radsynth train-guide models/datasets/nih-cxr14-64 --generator models/pretrained/nih-cxr14-64 \\",
+    return ["radsynth train-guide datasets/nih-cxr14-64 --generator models/pretrained/nih-cxr14-64 \\",
             f"    --steps {sm['guide']['steps']} --batch-size {sm['guide']['batch_size']} "
             f"--scale {sm['classifier_scale']:g}   # the guide classifier, into the generator's folder"]
 
@@ -402,7 +402,7 @@ def render_volumes(c: dict) -> str:
         "Reproduce:",
         "",
         "```bash",
-        f"radsynth train-volume-generator models/datasets/adrenalmnist3d_64.npz --out runs/adrenal3d/model "
+        f"radsynth train-volume-generator datasets/adrenalmnist3d_64.npz --out runs/adrenal3d/model "
         f"--size {g['resolution']} --steps {g['steps']} --batch-size {tr.get('batch_size')} --lr 3e-4 "
         f"--channels 16,32,64 --flip --prediction {tr.get('prediction', 'epsilon')}",
         "python scripts/bundle_models.py --only-volumes --volume-generator runs/adrenal3d/model",

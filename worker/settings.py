@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_DATASET = Path(__file__).resolve().parent.parent / "models" / "datasets" / "nih-cxr14-64"
+DEMO_DATASET = Path(__file__).resolve().parent.parent / "datasets" / "nih-cxr14-64"  # top level, not a package
 DEMO_VOLUMES = DEMO_DATASET.parent / "adrenalmnist3d_64.npz"
 VOLUME_FORMATS = ("medmnist3d", "volumes")  # 3D data: a MedMNIST3D npz, or a folder with labels.csv
 
