@@ -8,7 +8,8 @@ one image per V image with that image's findings (DPM-Solver++ 15 steps, classif
 and reports: the noise-dominated share (rougher than the roughest real V image), the saturated share, and FID in
 a fixed random-CNN feature space against V, beside the real floor (G images vs V) and the simple fakes (blurred
 real, real + noise, mean + noise). Writes curve.json, curve.png (against hours) and samples.png (the newest
-snapshot beside real V images). No test-split image is read.
+snapshot beside real V images). Rows already in OUT/curve.json are kept, so the curve grows across sessions whose
+snapshots are gone. No test-split image is read.
 """
 
 from __future__ import annotations
@@ -85,18 +86,24 @@ def main() -> None:
     real_f = features(real)
     reference = {"real_floor_G_vs_V": frechet_distance(features(floor_images), real_f)}
     reference |= {name: frechet_distance(features(fake), real_f) for name, fake in fakes(floor_images).items()}
-    rows = []
+    previous = out / "curve.json"  # earlier sessions' rows are kept: their snapshots may be gone
+    rows = json.loads(previous.read_text())["snapshots"] if previous.exists() else []
+    measured = {r["step"] for r in rows}
     newest = None
     for step, hours, folder in snapshots(run, args.every):
+        if step in measured:
+            continue
         generated = sample(folder, args.prediction, labels)
         rows.append({"step": step, "hours": round(hours, 3)} | measure(generated, real, features))
         print(json.dumps(rows[-1]), flush=True)
         newest = generated
+    rows.sort(key=lambda r: r["step"])
     result = {"split": "V", "n": len(real), "sampling": "dpmsolver++ 15 steps, CFG 2, no classifier guidance",
               "reference": reference, "snapshots": rows}
     (out / "curve.json").write_text(json.dumps(result, indent=2))
     if rows:
         plot(rows, reference, out / "curve.png")
+    if newest is not None:
         from scripts.model_card import labelled_grid
 
         labelled_grid({"real V": real[:8], "generated": newest[:8]}, out / "samples.png",
