@@ -72,13 +72,30 @@ class JobNotFound(KeyError):
 class JobStore:
     """All job state, queue positions, idempotency keys, events and metrics counters."""
 
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, url: str | None = None):
         self.r = client
+        self.url = url  # the configured URL, credentials and TLS included: async clients are built from it
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
         return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=15,
-                                        socket_connect_timeout=5, socket_timeout=30, retry_on_timeout=True))
+                                        socket_connect_timeout=5, socket_timeout=30, retry_on_timeout=True), url)
+
+    def async_client(self):
+        """An asyncio Redis client to the same server, with the same credentials (for event streams)."""
+        import redis.asyncio as aredis
+
+        if self.url is None:
+            raise ValueError("this JobStore was built from a client, not a URL: use JobStore.from_url")
+        return aredis.Redis.from_url(self.url, decode_responses=True)
+
+    @staticmethod
+    def events_channel(job_id: str) -> str:
+        return k("events", job_id)
+
+    def queued_ids(self, kind: JobKind, limit: int) -> list[str]:
+        """The oldest `limit` queued job ids of `kind`'s queue."""
+        return self.r.zrange(k("queued", QUEUE_OF[kind]), 0, limit - 1)
 
     # -- create and read ------------------------------------------------------------------------------
     def create(self, kind: JobKind, owner: str, params: dict, *, idempotency_key: str | None = None,
@@ -392,7 +409,7 @@ class JobStore:
 
     # -- events and metrics ---------------------------------------------------------------------------
     def publish(self, rec: JobRecord) -> None:
-        self.r.publish(k("events", rec.id), json.dumps({"id": rec.id, "status": rec.status,
+        self.r.publish(self.events_channel(rec.id), json.dumps({"id": rec.id, "status": rec.status,
                                                         "progress": rec.progress.model_dump()}))
 
     def count_final(self, rec: JobRecord) -> None:

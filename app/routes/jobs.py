@@ -16,7 +16,7 @@ from app.errors import ApiError
 from app.schemas import ErrorBody, JobList, JobOut
 from app.submit import job_out
 from worker.contracts import FINAL
-from worker.jobs import JobNotFound, JobStore, k
+from worker.jobs import JobNotFound, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 NOT_FOUND = {404: {"model": ErrorBody}, 401: {"model": ErrorBody}}
@@ -91,15 +91,12 @@ async def job_events(job_id: str, owner: OwnerDep, store: StoreDep) -> EventSour
     first = owned(store, job_id, owner)
 
     async def stream():
-        import redis.asyncio as aredis
-
         yield {"event": "job", "data": job_out(first).model_dump_json()}
         if first.status in FINAL:
             return
-        client = aredis.Redis.from_url(store.r.connection_pool.connection_kwargs.get("url") or _url(store),
-                                       decode_responses=True)
+        client = store.async_client()
         pubsub = client.pubsub()
-        await pubsub.subscribe(k("events", job_id))
+        await pubsub.subscribe(store.events_channel(job_id))
         try:
             while True:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
@@ -114,8 +111,3 @@ async def job_events(job_id: str, owner: OwnerDep, store: StoreDep) -> EventSour
             await client.aclose()
 
     return EventSourceResponse(stream(), ping=15)
-
-
-def _url(store: JobStore) -> str:
-    kw = store.r.connection_pool.connection_kwargs
-    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
