@@ -8,6 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from models.data.formats import FORMATS
+from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -121,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "folder with the EMA weights here")
     tg.add_argument("--init-from", default=None, help="resume from a bundle when OUT has no checkpoint")
     tg.add_argument("--out", required=True, help="run folder (checkpoints, plots); the model lands in OUT/model")
-    tg.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tg.add_argument("--format", choices=FORMATS, default=None)
     tg.add_argument("--name", default=None, help="data set name recorded in the model's metadata")
     tg.add_argument("--resolution", type=int, default=64)
     tg.add_argument("--channels", default="32,64,128,128", help="UNet block widths, comma-separated")
@@ -149,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-n", type=int, default=4)
     gen.add_argument("--out", default="generated")
     gen.add_argument("--format", choices=["png", "dicom", "both"], default="png")
-    gen.add_argument("--sampler", default="dpmsolver++")
+    gen.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     gen.add_argument("--steps", type=int, default=None)
     gen.add_argument("--guidance", type=float, default=2.0)
     gen.add_argument("--classifier-guidance", type=float, default=None,

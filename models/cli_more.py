@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from models.data.formats import FORMATS
+
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     import numpy as np
@@ -147,7 +149,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tc = sub.add_parser("train-classifier", help="train a classifier ensemble (optionally with synthetic images)")
     tc.add_argument("data")
     tc.add_argument("--out", required=True)
-    tc.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tc.add_argument("--format", choices=FORMATS, default=None)
     tc.add_argument("--name", default=None)
     tc.add_argument("--resolution", type=int, default=64)
     tc.add_argument("--members", type=int, default=3)
@@ -164,7 +166,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                          "guidance); it is saved inside the generator's folder")
     tgd.add_argument("data", help="the generator's training data (same findings)")
     tgd.add_argument("--generator", required=True, help="generator name or folder")
-    tgd.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    tgd.add_argument("--format", choices=FORMATS, default=None)
     tgd.add_argument("--steps", type=int, default=2000)
     tgd.add_argument("--batch-size", type=int, default=64)
     tgd.add_argument("--lr", type=float, default=1e-3)
@@ -195,5 +197,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     qi.add_argument("--generator", required=True)
     qi.add_argument("--data", required=True)
     qi.add_argument("--classifier", default=None)
-    qi.add_argument("--format", choices=["nih", "medmnist", "dicom_folder", "image_folder"], default=None)
+    qi.add_argument("--format", choices=FORMATS, default=None)
     qi.set_defaults(func=cmd_qc_index)

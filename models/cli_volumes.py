@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+
 
 def cmd_train_volume_generator(args: argparse.Namespace) -> int:
     from models.cli import progress_bar
@@ -93,7 +95,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     gv.add_argument("--n", type=int, default=1)
     gv.add_argument("--out", required=True)
     gv.add_argument("--format", choices=["nifti", "dicom", "both"], default="nifti")
-    gv.add_argument("--sampler", default="dpmsolver++")
+    gv.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     gv.add_argument("--steps", type=int, default=None)
     gv.add_argument("--guidance", type=float, default=2.0)
     gv.add_argument("--seed", type=int, default=None)

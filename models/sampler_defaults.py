@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# The samplers, declared once: every allowed-value list (API, CLI, OpenAPI, page) derives from this.
+SamplerName = Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"]
+SAMPLER_NAMES: tuple[str, ...] = SamplerName.__args__
+DEFAULT_SAMPLER = "dpmsolver++"
 # 2D: DPM-Solver++ 15 steps matched DDPM-1000's FID and KID at 80x its speed (docs/benchmarks.md); 25 steps did not.
 DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpmsolver++": 15, "unipc": 10, "euler": 30, "euler_a": 30}
+assert set(DEFAULT_STEPS) == set(SAMPLER_NAMES)
 # 3D volumes keep 25 DPM-Solver++ steps: their model card was measured there.
 VOLUME_DEFAULT_STEPS = DEFAULT_STEPS | {"dpmsolver++": 25, "unipc": 20}
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
-SAMPLER_NAMES = ("ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a")
+from models.sampler_defaults import SamplerName
+
 QUEUE_OF = {"generate": "interactive", "explain": "interactive", "train": "train"}
 
 
@@ -35,7 +36,7 @@ class GenerateParams(BaseModel):
     format: Literal["png", "dicom", "both", "nifti"] = Field(
         "both", description="images: PNG, synthetic DICOM, or both; volumes (3D models): nifti, dicom (one series "
         "per volume, zipped) or both (default nifti)")
-    sampler: Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] = Field(
+    sampler: SamplerName = Field(
         "dpmsolver++", description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
                               "images, 25 for volumes; ddpm 1000)")

@@ -13,7 +13,7 @@ from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError, readable
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
-from models.sampler_defaults import request_steps
+from models.sampler_defaults import SamplerName, request_steps
 from worker.contracts import GenerateParams, JobKind
 
 router = APIRouter(tags=["generate"])
@@ -34,7 +34,7 @@ def generate(
     model: Annotated[str | None, Query(description="generator name; default: the bundled one")] = None,
     format: Annotated[Literal["png", "dicom", "both", "nifti"] | None,
                       Query(description="images: png, dicom or both; volumes: nifti, dicom (a series) or both")] = None,
-    sampler: Annotated[Literal["ddpm", "ddim", "dpmsolver++", "unipc", "euler", "euler_a"] | None,
+    sampler: Annotated[SamplerName | None,
                        Query(description="sampler")] = None,
     steps: Annotated[int | None, Query(ge=1, le=1000, description="sampler steps")] = None,
     guidance: Annotated[float | None, Query(ge=0, le=20, description="guidance scale")] = None,

@@ -14,8 +14,8 @@ from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelChange, ModelInfo
 from models.catalog import GENERATOR_KINDS, list_models
-from models.sampler_defaults import request_steps
-from worker.contracts import SAMPLER_NAMES, GenerateParams
+from models.sampler_defaults import SAMPLER_NAMES, request_steps
+from worker.contracts import GenerateParams
 from worker.settings import Settings
 
 router = APIRouter(tags=["models"])

@@ -100,8 +100,11 @@ function setOutputs(kind) {
   $("#genform [name=qc]").closest("label").hidden = volumes;
 }
 // The form starts from the service's own defaults for the chosen model (GET /models), never from values of its own.
+const SAMPLER_LABELS = { "dpmsolver++": "DPM-Solver++ (fast)", ddim: "DDIM", unipc: "UniPC", ddpm: "DDPM (1000 steps, slow)", euler: "Euler", euler_a: "Euler ancestral" };
 function applyDefaults(model) {
-  const d = state.defaults[model] || {}, form = $("#genform");
+  const d = state.defaults[model] || {}, form = $("#genform"), samplers = $("#genform [name=sampler]");
+  samplers.innerHTML = "";  // the service's own sampler list (GET /models), never one of the page's
+  for (const name of Object.keys(d.steps_per_sampler || {})) samplers.append(el("option", { value: name }, SAMPLER_LABELS[name] || name));
   for (const name of ["n", "sampler", "steps", "guidance", "format"]) if (d[name] !== undefined) form.elements[name].value = d[name];
   for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
 }

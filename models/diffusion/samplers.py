@@ -12,6 +12,8 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+
 SAMPLERS: dict[str, tuple[type, dict]] = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {"timestep_spacing": "trailing"}),
@@ -26,9 +28,12 @@ SAMPLERS: dict[str, tuple[type, dict]] = {
     "euler": (EulerDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
     "euler_a": (EulerAncestralDiscreteScheduler, {"timestep_spacing": "leading", "steps_offset": 1}),
 }
-DEFAULT_SAMPLER = "dpmsolver++"
 # DPM-Solver++ and UniPC threshold, DDPM and DDIM clip their x0 estimate; the Euler samplers do neither.
 CLIPS_X0 = frozenset({"ddpm", "ddim", "dpmsolver++", "unipc"})
+
+
+assert tuple(SAMPLERS) == SAMPLER_NAMES, "models/sampler_defaults.py declares the sampler names"
+__all__ = ["CLIPS_X0", "DEFAULT_SAMPLER", "SAMPLERS", "make_scheduler"]
 
 
 def make_scheduler(name: str, base_config: dict) -> SchedulerMixin:
