@@ -9,25 +9,10 @@ import sys
 from pathlib import Path
 
 from models.data.formats import FORMATS
+from models.progress import progress_bar
 from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def progress_bar(total: int, desc: str):
-    """A tqdm bar plus a callback (step, total, message, metrics) that drives it."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
-
-    def update(step: int, total_: int, message: str, metrics: dict) -> None:
-        bar.total = total_
-        bar.n = step
-        post = {k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)}
-        bar.set_postfix(post | ({"stage": message} if message != "training" else {}), refresh=False)
-        bar.refresh()
-
-    return bar, update
 
 
 def training_sources(args: argparse.Namespace):
@@ -165,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--reject-copies", action="store_true", help="regenerate images flagged as training copies")
     gen.set_defaults(func=cmd_generate)
 
-    from models.cli_more import add_commands
+    from models.cli_classifiers import add_commands
     from models.cli_superres import add_commands as add_superres_commands
     from models.cli_volumes import add_commands as add_volume_commands
 

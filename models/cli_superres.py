@@ -21,10 +21,10 @@ def native_records(ds, resolution: int):
 
 
 def cmd_train_superres(args: argparse.Namespace) -> int:
-    from models.cli import progress_bar
     from models.data.nih import NIHRealismSplit
     from models.data.splits import parse_splits
     from models.diffusion.superres_train import SuperResConfig, SuperResTrainer, pairs_from
+    from models.progress import progress_bar
 
     ds = native_records(NIHRealismSplit(args.data, parse_splits(args.splits), args.resolution), args.resolution)
     if not len(ds):

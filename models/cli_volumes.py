@@ -11,7 +11,7 @@ from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 
 def cmd_train_volume_generator(args: argparse.Namespace) -> int:
-    from models.cli import progress_bar
+    from models.progress import progress_bar
     from models.volumes.sources import open_volume_source
     from models.volumes.train3d import save_volume_model, train_volume_generator
 
@@ -52,7 +52,7 @@ def cmd_train_volume_generator(args: argparse.Namespace) -> int:
 
 def cmd_generate_volume(args: argparse.Namespace) -> int:
     from models.catalog import resolve_model
-    from models.cli import progress_bar
+    from models.progress import progress_bar
     from models.volumes.generate3d import generate_volumes_to_folder
 
     bar, update = progress_bar(args.steps or 25, f"generate-volume {args.finding}")

@@ -49,7 +49,7 @@ def generate(pipe, finding: str, n: int, seed: int, batch: int, steps: int) -> t
 def cpu_cost(folder: Path, steps: int) -> dict:
     """Seconds and peak memory for one volume with the default sampler, in a fresh process. Memory is the child's
     VmHWM (reset at exec; getrusage's ru_maxrss would include the parent's pages copied at fork)."""
-    code = ("import time,torch;from models.volumes.diffusion3d import load_volume_pipeline as P;"
+    code = ("import time,torch;from models.volumes.latent3d import load_volume_pipeline as P;"
             f"p=P({str(folder)!r});t=time.time();p('hyperplasia',1,seeds=[0],num_inference_steps={steps});"
             f"a=time.time()-t;t=time.time();p('hyperplasia',1,seeds=[1],num_inference_steps={steps});"
             "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
@@ -78,7 +78,7 @@ def main() -> None:
     from models.metrics.fid import fid_kid_from_features
     from models.qc.memorisation import build_index
     from models.volumes.classifier3d import axial_slices, cnn_features, predict_proba, train_cnn
-    from models.volumes.diffusion3d import load_volume_pipeline
+    from models.volumes.latent3d import load_volume_pipeline
     from models.volumes.sources import open_volume_source
     from models.volumes.write import write_previews
     from worker.settings import DEMO_VOLUMES

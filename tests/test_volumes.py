@@ -168,8 +168,7 @@ def test_the_medmnist3d_source_keeps_the_official_split_and_names():
 
 
 def test_latent_diffusion_trains_on_real_volumes_samples_by_seed_and_reloads(tmp_path):
-    from models.volumes.diffusion3d import load_volume_pipeline
-    from models.volumes.latent3d import LatentVolumePipeline, train_latent_volume_generator
+    from models.volumes.latent3d import LatentVolumePipeline, load_volume_pipeline, train_latent_volume_generator
 
     src = open_volume_source(ADRENAL, "train", 16)
     stages = []

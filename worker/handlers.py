@@ -7,44 +7,15 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from models.sampler_defaults import request_steps
 from worker import runtime
-from worker.artifacts import media_type
+from worker.context import Context, JobCancelled
 from worker.contracts import Artifact, ExplainParams, GenerateParams, JobRecord, TrainParams
 from worker.settings import get_settings
 
 log = logging.getLogger("radsynth.worker")
-
-
-class JobCancelled(Exception):
-    """Raised inside a job when its owner cancelled it; the job stops at its next step."""
-
-
-@dataclass
-class Context:
-    job: JobRecord
-    workdir: Path
-
-    def progress(self, step: int, total: int, message: str) -> None:
-        store = runtime.job_store()
-        if store.cancel_requested(self.job.id):
-            raise JobCancelled()
-        store.progress(self.job.id, step, total, message)
-
-    def check_cancel(self) -> bool:
-        return runtime.job_store().cancel_requested(self.job.id)
-
-    def store(self, names: list[str]) -> list[Artifact]:
-        """Copy files from the work dir into the artifact store (atomically, deterministic names)."""
-        arts = []
-        for name in names:
-            size = runtime.artifact_store().put_file(self.job.id, name, self.workdir / name)
-            arts.append(Artifact(name=name, media_type=media_type(name), size=size,
-                                 url=f"/jobs/{self.job.id}/artifacts/{name}"))
-        return arts
 
 
 def find_model(name: str | None, kind: str, owner: str | None = None) -> Path:
@@ -115,7 +86,7 @@ def run_generate(ctx: Context) -> tuple[dict, list[Artifact]]:
 
 def end_cancelled_member(ctx: Context, *, lead: bool) -> None:
     """A batch member cancelled mid-sampling ends now; the lead's files and webhook are the task's to handle."""
-    from worker.tasks import notify
+    from worker.webhooks import notify
 
     final = runtime.job_store().mark_cancelled(ctx.job.id)
     if not lead:
@@ -154,8 +125,7 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
 
     claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
                                   runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)
-    if runtime.current_heartbeat is not None:
-        runtime.current_heartbeat.job_ids.extend(rec.id for rec in claimed)
+    ctx.keep_alive(claimed)
     return claimed
 
 
@@ -195,7 +165,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
 def finish_companion(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, sampled, batch: dict) -> None:
     """Check, write, store and record a job that was sampled in another job's batch; then notify its webhook."""
     from worker.contracts import JobError, JobStatus
-    from worker.tasks import notify
+    from worker.webhooks import notify
 
     store = runtime.job_store()
     job = ctx.job
@@ -327,8 +297,8 @@ def train_classifier_job(ctx: Context, p: TrainParams, train, val, run_dir: Path
 HANDLERS = {"generate": run_generate, "explain": run_explain, "train": run_train}
 
 
-def run(job: JobRecord) -> tuple[dict, list[Artifact]]:
+def run(job: JobRecord, heartbeat=None) -> tuple[dict, list[Artifact]]:
     base = get_settings().data_dir / "tmp"
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base, prefix=f"{job.id}-") as tmp:
-        return HANDLERS[job.kind](Context(job, Path(tmp)))
+        return HANDLERS[job.kind](Context(job, Path(tmp), heartbeat))

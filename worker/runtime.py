@@ -13,7 +13,6 @@ from worker.settings import get_settings
 from worker.stores import open_store
 
 _lock = threading.Lock()
-current_heartbeat = None  # the Heartbeat of the job this process is running (set by tasks.run_job)
 _models: OrderedDict[tuple, object] = OrderedDict()
 CACHE_SIZE = 6
 
@@ -64,7 +63,7 @@ def generator(folder: Path):
 
 
 def volume_generator(folder: Path):
-    from models.volumes.diffusion3d import load_volume_pipeline
+    from models.volumes.latent3d import load_volume_pipeline
 
     return cached("generator3d", folder, lambda f: load_volume_pipeline(f, device=device()))
 

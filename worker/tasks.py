@@ -17,20 +17,9 @@ from worker.contracts import JobError, JobStatus
 from worker.heartbeat import Heartbeat
 from worker.jobs import runner_id
 from worker.settings import get_settings
-from worker.webhooks import parse_allow, post_json
+from worker.webhooks import notify
 
 log = logging.getLogger("radsynth.worker")
-
-
-def notify(record) -> None:
-    """POST the final job record to its webhook; failures are logged, never fatal."""
-    url = record.params.get("webhook")
-    if not url:
-        return
-    try:
-        post_json(str(url), record.model_dump_json().encode(), parse_allow(get_settings().webhook_allow))
-    except Exception as exc:  # a user's endpoint being down (or refused) must not fail the job
-        log.warning("webhook for job %s failed: %s", record.id, type(exc).__name__)
 
 
 @celery_app.task(name="radsynth.run_job", ignore_result=True)
@@ -50,16 +39,13 @@ def run_job(job_id: str, generation: int = 0) -> None:
                  generation)
         return
     with Heartbeat(store, [job_id], every=max(1.0, settings.heartbeat_timeout / 4)) as beat:
-        runtime.current_heartbeat = beat  # jobs claimed into a batch beat through it too
         try:
-            final = _execute(store, record, generation)
+            final = _execute(store, record, generation, beat)
         except redis.RedisError as exc:
             log.warning("job %s lost the job store (%s); requeueing it once Redis answers", job_id,
                         type(exc).__name__)
             requeue_when_redis_returns(store, [job_id, *beat.job_ids[1:]], generation, settings.heartbeat_timeout)
             return
-        finally:
-            runtime.current_heartbeat = None
     if final.status == JobStatus.cancelled:
         runtime.artifact_store().delete_job(job_id)
     log.info("job %s ended %s", job_id, final.status)
@@ -86,7 +72,7 @@ def requeue_when_redis_returns(store, job_ids: list[str], generation: int, patie
             time.sleep(0.5)
 
 
-def _execute(store, record, generation: int):
+def _execute(store, record, generation: int, heartbeat: Heartbeat):
     """Run the handler and record the outcome (or the redelivery-limit failure)."""
     from models.errors import InputError
     from models.findings import UnknownFindingError
@@ -100,7 +86,7 @@ def _execute(store, record, generation: int):
                                              f"(limit {limit}); it will not be retried"))
     log.info("job %s (%s) delivery %d", job_id, record.kind, record.deliveries)
     try:
-        result, artifacts = run(record)
+        result, artifacts = run(record, heartbeat)
         return store.finish(job_id, result=result, artifacts=artifacts, generation=generation)
     except redis.RedisError:
         raise  # the job store is gone, not the job: run_job requeues it when Redis answers

@@ -57,7 +57,7 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
     """Train a 3D generator on a volume data set; returns (model folder, result, files to attach)."""
     from models.volumes.sources import open_volume_source
     from models.volumes.train3d import save_volume_model, train_volume_generator
-    from worker.handlers import JobCancelled
+    from worker.context import JobCancelled
 
     ctx.progress(0, p.steps, "reading volumes")
     src = open_volume_source(root, "train", p.resolution, fmt=fmt,

@@ -74,3 +74,19 @@ def post_json(url: str, body: bytes, allow: list, timeout: float = 5.0) -> None:
     opener = urllib.request.build_opener(NoRedirect)
     req = urllib.request.Request(str(url), data=body, headers={"Content-Type": "application/json"}, method="POST")
     opener.open(req, timeout=timeout).close()
+
+
+def notify(record) -> None:
+    """POST a job's final record to its webhook; failures (a user's endpoint down, or refused) are logged, never
+    fatal."""
+    import logging
+
+    from worker.settings import get_settings
+
+    url = record.params.get("webhook")
+    if not url:
+        return
+    try:
+        post_json(str(url), record.model_dump_json().encode(), parse_allow(get_settings().webhook_allow))
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger("radsynth.worker").warning("webhook for job %s failed: %s", record.id, type(exc).__name__)

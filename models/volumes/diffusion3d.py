@@ -168,12 +168,3 @@ class VolumePipeline:
                           u.get("in_channels", 1))
         unet.load_state_dict({k: v.float() for k, v in load_file(path / UNET_FILE).items()})
         return cls(unet.to(device), info["findings"], u, cfg["scheduler"])
-
-
-def load_volume_pipeline(path: str | Path, *, device: str | torch.device = "cpu"):
-    """A pixel-space VolumePipeline, or a LatentVolumePipeline when the folder holds an autoencoder."""
-    from models.volumes.latent3d import AE_CONFIG, LatentVolumePipeline
-
-    if (Path(path) / AE_CONFIG).exists():
-        return LatentVolumePipeline.load(path, device=device)
-    return VolumePipeline.load(path, device=device)

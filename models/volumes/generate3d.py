@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models import __version__
-from models.volumes.diffusion3d import VolumeOutput, load_volume_pipeline
+from models.volumes.diffusion3d import VolumeOutput
 from models.volumes.geometry import Volume
+from models.volumes.latent3d import load_volume_pipeline
 from models.volumes.write import write_dicom_series, write_nifti, write_previews
 
 FORMATS = ("nifti", "dicom", "both")

@@ -131,3 +131,10 @@ def train_latent_volume_generator(volumes: torch.Tensor, labels: np.ndarray, fin
     ae_config = {"channels": list(ae_channels), "latent_channels": latent_channels, "scale_factor": scale}
     return LatentVolumePipeline(ae, diffusion, ae_config, size), summary | {"autoencoder": ae_summary,
                                                                             "latent_shape": list(latents.shape[1:])}
+
+
+def load_volume_pipeline(path: str | Path, *, device: str | torch.device = "cpu"):
+    """A pixel-space VolumePipeline, or a LatentVolumePipeline when the folder holds an autoencoder."""
+    if (Path(path) / AE_CONFIG).exists():
+        return LatentVolumePipeline.load(path, device=device)
+    return VolumePipeline.load(path, device=device)

@@ -1,4 +1,4 @@
-"""CLI commands for classifiers, explanations and QC (kept apart so models/cli.py stays short)."""
+"""`radsynth` commands around classifiers: train-classifier, train-guide, explain, qc and qc-index."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     import numpy as np
 
     from models.classifier.train import ClassifierConfig, SyntheticSpec, train_classifier
-    from models.cli import progress_bar
     from models.data.registry import open_dataset
+    from models.progress import progress_bar
 
     splits = {s: open_dataset(args.data, s, args.resolution, fmt=args.format) for s in ("train", "val", "test")}
     synthetic = []
@@ -122,10 +122,10 @@ def cmd_qc_index(args: argparse.Namespace) -> int:
 
 def cmd_train_guide(args: argparse.Namespace) -> int:
     from models.catalog import resolve_model
-    from models.cli import progress_bar
     from models.data.registry import open_dataset
     from models.diffusion.guide import GUIDE_FOLDER
     from models.diffusion.guide_train import train_guide
+    from models.progress import progress_bar
 
     folder = resolve_model(args.generator, kind="generator")
     info = json.loads((folder / "radsynth.json").read_text())
