@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import ValidationError
 
 from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
-from app.errors import ApiError, readable
+from app.errors import ApiError
+from app.params import merge, query_model
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
-from models.sampler_defaults import SamplerName, request_steps
+from models.sampler_defaults import request_steps
 from worker.contracts import GenerateParams, JobKind
 
 router = APIRouter(tags=["generate"])
+# finding may repeat in a query string (finding=effusion&finding=cardiomegaly)
+GenerateQuery = query_model(GenerateParams, finding=list[str])
 ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
@@ -27,43 +29,19 @@ def generate(
     owner: OwnerDep,
     settings: SettingsDep,
     store: StoreDep,
-    finding: Annotated[list[str] | None, Query(
-        description="finding(s), e.g. consolidation (required); several joined with commas "
-        "(finding=effusion,cardiomegaly) or by repeating the parameter")] = None,
-    n: Annotated[int | None, Query(ge=1, le=64, description="number of images, 1-64")] = None,
-    model: Annotated[str | None, Query(description="generator name; default: the bundled one")] = None,
-    format: Annotated[Literal["png", "dicom", "both", "nifti"] | None,
-                      Query(description="images: png, dicom or both; volumes: nifti, dicom (a series) or both")] = None,
-    sampler: Annotated[SamplerName | None,
-                       Query(description="sampler")] = None,
-    steps: Annotated[int | None, Query(ge=1, le=1000, description="sampler steps")] = None,
-    guidance: Annotated[float | None, Query(ge=0, le=20, description="guidance scale")] = None,
-    classifier_guidance: Annotated[float | None, Query(ge=0, le=50, description="classifier-guidance scale "
-                                                       "(0 = off; default: the model's own)")] = None,
-    seed: Annotated[int | None, Query(ge=0, le=2**31 - 1000, description="seed of the first image")] = None,
-    gif: Annotated[bool | None, Query(description="return a denoising GIF")] = None,
-    qc: Annotated[bool | None, Query(description="label agreement and memorisation per image")] = None,
+    query: Annotated[GenerateQuery, Query()],
     body: Annotated[GenerateParams | None, Body(description="the same parameters as JSON")] = None,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Queue generation of synthetic images (2D models) or volumes (3D models, e.g. adrenal3d) of a finding;
-    poll the returned job."""
-    joined = ",".join(finding) if finding else None
-    query = {k: v for k, v in {"finding": joined, "n": n, "model": model, "format": format, "sampler": sampler,
-                               "steps": steps, "guidance": guidance,
-                               "classifier_guidance": classifier_guidance, "seed": seed, "gif": gif, "qc": qc}.items()
-             if v is not None}
-    merged = (body.model_dump(exclude_unset=True, mode="json") if body else {}) | query
-    if "finding" not in merged:
+    poll the returned job. Parameters come as query parameters or as a JSON body (the query wins)."""
+    if not query.finding and (body is None or "finding" not in body.model_fields_set):
         raise ApiError("invalid_parameter", "finding is required, e.g. POST /generate?finding=consolidation")
-    try:
-        params = GenerateParams.model_validate(merged)
-    except ValidationError as exc:
-        raise ApiError("invalid_parameter", readable(exc.errors())) from exc
+    params = merge(GenerateParams, query, body)
     info = model_info(settings, params.model, "generator", owner=owner)
     params.model = info["name"]
     params.finding = "+".join(canonical_findings(info, params.finding))
-    check_output_kind(params, info, explicit=merged)
+    check_output_kind(params, info, explicit=params.model_fields_set)
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
     if params.steps is None:
@@ -75,7 +53,7 @@ def generate(
 MAX_VOLUMES = 8
 
 
-def check_output_kind(params: GenerateParams, info: dict, explicit: dict) -> None:
+def check_output_kind(params: GenerateParams, info: dict, explicit: set[str]) -> None:
     """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
     if params.classifier_guidance and not info.get("guide"):
         raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier, so classifier_guidance must be "
