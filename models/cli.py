@@ -50,9 +50,11 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
         from models.metrics.features import load_feature_extractor
 
         features = load_feature_extractor(args.features)
-    print(f"training on {len(train)} images ({len(val)} held out); findings: "
-          + ", ".join(f"{k} {v}" for k, v in train.label_counts().items() if v), file=sys.stderr)
-    bar, update = progress_bar(cfg.steps, "train-generator")
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
+    if main_rank:
+        print(f"training on {len(train)} images ({len(val)} held out); findings: "
+              + ", ".join(f"{k} {v}" for k, v in train.label_counts().items() if v), file=sys.stderr)
+    bar, update = progress_bar(cfg.steps, "train-generator", disable=not main_rank)
     trainer = GeneratorTrainer(train, args.out, cfg, val_ds=val, features=features, progress=update)
     if args.bundle:
         trainer.on_checkpoint = lambda: trainer.bundle(args.bundle)
@@ -61,7 +63,8 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
         print(f"resuming from bundle {args.init_from} at step {trainer.step}", file=sys.stderr)
     final = trainer.run(resume=not args.fresh)
     bar.close()
-    print(final)
+    if main_rank:
+        print(final)
     return 0
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 
-def progress_bar(total: int, desc: str):
+def progress_bar(total: int, desc: str, *, disable: bool = False):
     """A tqdm bar plus a callback (step, total, message, metrics) that drives it."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, disable=disable)
 
     def update(step: int, total_: int, message: str, metrics: dict) -> None:
         bar.total = total_

@@ -18,6 +18,7 @@ from models.data.augment import augment
 from models.data.base import ImageDataset
 from models.diffusion.pipeline import RadSynthPipeline, new_scheduler, save_copy
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
+from models.distributed import barrier, init_from_env
 from models.io.writers import grid, write_png
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import (
@@ -124,7 +125,10 @@ class GeneratorTrainer:
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
         torch.manual_seed(config.seed)
+        self.ranks = init_from_env()
         self.unet = FindingUNet(findings=self.labels, **config.unet_kwargs()).to(self.device)
+        # the module that trains: DistributedDataParallel across ranks (gradients averaged), else the UNet itself
+        self.model = self.unet if self.ranks.world == 1 else torch.nn.parallel.DistributedDataParallel(self.unet)
         self.scheduler = new_scheduler(prediction_type=config.prediction_type)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, use_ema_warmup=True)
@@ -207,26 +211,30 @@ class GeneratorTrainer:
 
     # -- one step --------------------------------------------------------------------------------------
     def train_step(self) -> float:
+        """One optimiser step on this rank's share of the global batch; returns the share's loss."""
         cfg = self.cfg
-        idx = batch_indices(len(self.train_ds), cfg.batch_size, self.step, cfg.seed)
-        batch = load_batch(self.train_ds, idx)
-        gen = step_generator(cfg.seed, self.step)
-        images = batch["image"]
+        positions = self.ranks.share(cfg.batch_size)
+        every = batch_indices(len(self.train_ds), cfg.batch_size, self.step, cfg.seed)
+        batch = load_batch(self.train_ds, [every[p] for p in positions])
+        gens = [step_generator(cfg.seed, self.step, stream=1 + p) for p in positions]  # per sample: rank-free
+        images, labels = batch["image"], with_null(batch["labels"])
         if cfg.augment:
-            images = augment(images, generator=gen, gamma=cfg.augment_gamma)
-        labels = drop_labels(with_null(batch["labels"]), cfg.label_dropout, generator=gen)
-        noise = torch.randn(images.shape, generator=gen)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (images.shape[0],), generator=gen)
+            images = torch.cat([augment(images[i:i + 1], generator=g, gamma=cfg.augment_gamma)
+                                for i, g in enumerate(gens)])
+        labels = torch.cat([drop_labels(labels[i:i + 1], cfg.label_dropout, generator=g) for i, g in enumerate(gens)])
+        noise = torch.stack([torch.randn(images.shape[1:], generator=g) for g in gens])
+        steps = self.scheduler.config.num_train_timesteps
+        t = torch.cat([torch.randint(0, steps, (1,), generator=g) for g in gens])
         images, noise, t, labels = (x.to(self.device) for x in (images, noise, t, labels))
         noisy = self.scheduler.add_noise(images, noise, t)
         for group in self.opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(self.step - self.resume_warmup_from, cfg.warmup_steps)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            pred = self.unet(noisy, t, labels)
+            pred = self.model(noisy, t, labels)
         loss = self.loss(pred.float(), images, noise, t)
         value = optimise(self.unet, self.opt, self.ema, loss, cfg.grad_clip)
         self.step += 1
-        return value
+        return self.mean_over_ranks(value)
 
     def loss(self, pred: torch.Tensor, images: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """MSE to the target of the prediction type, weighted per sample by min-SNR-gamma when set."""
@@ -292,16 +300,22 @@ class GeneratorTrainer:
 
     # -- the loop --------------------------------------------------------------------------------------
     def run(self, *, resume: bool = True) -> Path:
-        """Train (resuming from the folder's checkpoint if present) and write the final model folder."""
+        """Train (resuming from the folder's checkpoint if present) and write the final model folder.
+
+        Under torchrun every rank trains; rank 0 alone samples, measures, checkpoints and exports."""
         cfg = self.cfg
+        main = self.ranks.main
         if resume and self.try_resume():
             self.report(f"resumed at step {self.step}")
         self.unet.train()
         while self.step < cfg.steps:
-            if self.should_stop():
-                self.save_checkpoint()
+            if self.agree(self.should_stop()):
+                if main:
+                    self.save_checkpoint()
                 raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
             self.losses.append(self.train_step())
+            if not main:
+                continue
             if self.step % 10 == 0 or self.step == cfg.steps:
                 self.report("training", loss=float(np.mean(self.losses[-10:])))
             if cfg.sample_every and self.step % cfg.sample_every == 0:
@@ -317,7 +331,24 @@ class GeneratorTrainer:
                 self.write_plots()
                 if self.on_checkpoint:
                     self.on_checkpoint()
-        return self.export()
+        final = self.export() if main else self.out / "model"
+        barrier(self.ranks)
+        return final
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's answer on every rank (a stop request must stop all ranks at the same step)."""
+        if self.ranks.world == 1:
+            return flag
+        value = torch.tensor([int(flag)])
+        torch.distributed.broadcast(value, src=0)
+        return bool(value.item())
+
+    def mean_over_ranks(self, value: float) -> float:
+        if self.ranks.world == 1:
+            return value
+        total = torch.tensor([value], dtype=torch.float64)
+        torch.distributed.all_reduce(total)
+        return float(total.item()) / self.ranks.world
 
     def metadata(self) -> dict:
         return {
