@@ -59,6 +59,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from models.data.preprocess import load_image_file
     from models.explain.attribution import explain
     from models.explain.report import write_explanation
+    from models.io.overlay_dicom import source_dataset
 
     folder = resolve_model(args.model, kind="classifier")
     ens = ClassifierEnsemble.load(folder)
@@ -66,7 +67,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     findings = args.findings.split(",") if args.findings else None
     expl = explain(ens, image.pixels, findings, method=args.method, n_steps=args.n_steps, baseline=args.baseline)
     files = write_explanation(expl, image.pixels, args.out, source_format=image.source_format,
-                              model_name=folder.name)
+                              model_name=folder.name, source_dicom=source_dataset(Path(args.image).read_bytes()),
+                              study_key=str(Path(args.image).resolve()))
     print(f"{'finding':<20} {'probability':>11} {'ensemble sd':>12}")
     ranked = sorted(expl.probabilities.items(), key=lambda kv: -kv[1]["probability"])
     for name, p in ranked:

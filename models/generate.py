@@ -6,6 +6,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from pydicom.uid import generate_uid
+
 from models import __version__
 from models.catalog import resolve_model
 from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
@@ -24,6 +26,9 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     """Write every image (and optionally the trajectory GIF) of `out` into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     items = []
+    # One request is one study and one series with one synthetic patient, so a PACS shows it as one study.
+    study = {"study_uid": generate_uid(), "series_uid": generate_uid()}
+    study["patient_id"] = f"SYNTHETIC-{study['study_uid'][-12:]}"
     for i, (img, seed) in enumerate(zip(out.images, out.seeds, strict=True)):
         stem = f"{prefix}{i:03d}_seed{seed}"
         prov = provenance(model_name, out, seed)
@@ -31,8 +36,8 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
         if formats in ("png", "both"):
             files.append(str(write_png(out_dir / f"{stem}.png", img, bits=bits, text=prov)))
         if formats in ("dicom", "both"):
-            files.append(str(write_synthetic_dicom(out_dir / f"{stem}.dcm", img, prov,
-                                                   description=f"RadSynth {prov['finding']}")))
+            files.append(str(write_synthetic_dicom(out_dir / f"{stem}.dcm", img, prov, instance_number=i + 1,
+                                                   description=f"RadSynth {prov['finding']}", **study)))
         items.append({"index": i, "seed": seed, "files": files, "stem": stem})
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale}

@@ -39,10 +39,9 @@ def test_explain_end_to_end_in_original_geometry(ens, tmp_path, path):
     assert len(p["members"]) == 3 and p["std"] == pytest.approx(np.std(p["members"]), abs=1e-6)
     assert len(summary["convergence_delta"]["Effusion"]) == 3
     assert set(summary["probabilities"]) == set(ens.findings)
-    if image.source_format == "dicom":
-        sc = pydicom.dcmread(tmp_path / "overlay_effusion.dcm")
-        assert sc.PhotometricInterpretation == "RGB" and sc.SyntheticData == "NO"
-        assert "overlay_effusion.dcm" in files
+    sc = pydicom.dcmread(tmp_path / "overlay_effusion.dcm")  # every upload's overlay comes as DICOM too
+    assert sc.PhotometricInterpretation == "RGB" and sc.ConversionType == "WSD" and "SyntheticData" not in sc
+    assert (sc.Rows, sc.Columns) == image.pixels.shape and "overlay_effusion.dcm" in files
 
 
 def test_any_input_size_maps_back(ens):

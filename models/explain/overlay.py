@@ -26,11 +26,12 @@ def display_map(attribution: np.ndarray, percentile: float = 99.0, smooth_frac: 
     return np.clip(pos / (top or 1.0), 0, 1)
 
 
-def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", max_side: int = 1024,
-                alpha: float = 0.6) -> np.ndarray:
-    """RGB uint8 overlay at the original geometry (downscaled to `max_side`), with a legend strip."""
+def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", max_side: int | None = 1024,
+                alpha: float = 0.6, legend: bool = True) -> np.ndarray:
+    """RGB uint8 overlay at the original geometry (downscaled to `max_side` unless None), with a legend strip
+    below it unless `legend` is False (a DICOM overlay keeps the source's exact Rows x Columns)."""
     h, w = image.shape
-    scale = min(1.0, max_side / max(h, w))
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     grey = resize(image, size) if scale < 1 else image
     heat = display_map(resize(attribution, size) if scale < 1 else attribution)
@@ -38,7 +39,7 @@ def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", 
     colour = colormap(heat).astype(np.float32)
     a = (alpha * heat)[..., None]
     blended = (base * (1 - a) + colour * a).astype(np.uint8)
-    return add_legend(blended, title)
+    return add_legend(blended, title) if legend else blended
 
 
 def add_legend(rgb: np.ndarray, title: str) -> np.ndarray:

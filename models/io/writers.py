@@ -66,7 +66,7 @@ def write_png(path: str | Path, pixels: np.ndarray, *, bits: int = 8, text: Mapp
 def synthetic_dicom_dataset(
     pixels: np.ndarray, provenance: Mapping[str, object], *, bits: int = 16, series_uid: str | None = None,
     study_uid: str | None = None, instance_number: int = 1, description: str = "RadSynth synthetic image",
-    synthetic: bool = True,
+    synthetic: bool = True, patient_id: str = "SYNTHETIC",
 ) -> Dataset:
     """Build a Secondary Capture dataset with provenance and no real identity.
 
@@ -101,7 +101,7 @@ def synthetic_dicom_dataset(
     ds.StudyDescription = "RadSynth synthetic study"
     ds.SeriesDescription = description
     ds.PatientName = "SYNTHETIC^RADSYNTH"
-    ds.PatientID = "SYNTHETIC"
+    ds.PatientID = patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
     ds.PatientIdentityRemoved = "YES"
