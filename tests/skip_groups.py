@@ -12,6 +12,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     "browser": (("chromium", "playwright"), "apt-get install chromium (Playwright drives Debian's Chromium)"),
     "DICOM validator": (("dciodvfy", "dicom3tools"), "apt-get install dicom3tools"),
     "compose": (("docker-compose",), "apt-get install docker-compose"),
+    "PACS": (("orthanc",), "apt-get install orthanc (the real Orthanc PACS the DICOM tests store into)"),
 }
 _skipped: dict[str, list[str]] = {}
 
@@ -50,5 +51,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for group, ids in _skipped.items():
         terminalreporter.write_line(f"{group}: {len(ids)} test(s) skipped; to run them: {GROUPS[group][1]}")
     if os.environ.get("CI") == "true":
-        terminalreporter.write_line("CI=true: a skipped browser, DICOM-validator or compose test fails the run",
+        terminalreporter.write_line("CI=true: a skipped browser, DICOM-validator, compose or PACS test fails the run",
                                     red=True)
