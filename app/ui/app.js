@@ -211,6 +211,10 @@ async function renderExplanation(job) {
   const showOverlay = async () => {
     const slug = which.value.toLowerCase().replace(/[_\- ]/g, "");
     $("#exp-overlay").src = await blobUrl(byName[`overlay_${slug}.png`].url);
+    const sc = (r.shortcuts || {})[which.value], note = $("#exp-shortcut");
+    note.textContent = sc ? `${sc.flagged ? "Possible shortcut: " : ""}${(sc.shortcut_share * 100).toFixed(0)}% of the positive attribution lies on the image border (${(sc.border_share * 100).toFixed(0)}%) or on bright markers and devices (${(sc.marker_share * 100).toFixed(0)}%).` : "";
+    note.className = sc && sc.flagged ? "warn" : "";
+    note.title = sc ? sc.rule : "";
     $("#exp-links").innerHTML = "";
     $("#exp-links").append(el("button", { type: "button", onclick: () => download(byName[`overlay_${slug}.png`].url, `overlay_${slug}.png`) }, "Download overlay"), " ",
       el("button", { type: "button", onclick: () => download(byName["explanation.json"].url, "explanation.json") }, "Download JSON"));

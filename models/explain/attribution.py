@@ -13,6 +13,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel
 
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.preprocess import SquareGeometry, heatmap_to_original, to_model_input
+from models.explain.shortcuts import shortcut_check
 from models.findings import NO_FINDING, resolve
 
 Method = Literal["ig", "smoothgrad"]
@@ -30,11 +31,12 @@ class Explanation:
     deltas: dict[str, list[float]]
     geometry: SquareGeometry
     settings: dict = field(default_factory=dict)
+    shortcuts: dict[str, dict] = field(default_factory=dict)  # per finding: models/explain/shortcuts.py
 
     def summary(self) -> dict:
-        """JSON-ready: probabilities (all findings), explained findings, deltas and settings."""
+        """JSON-ready: probabilities (all findings), explained findings, deltas, shortcut checks and settings."""
         return {"probabilities": self.probabilities, "explained": self.findings,
-                "convergence_delta": self.deltas, "settings": self.settings,
+                "convergence_delta": self.deltas, "settings": self.settings, "shortcuts": self.shortcuts,
                 "attribution_sum": {k: float(v.sum()) for k, v in self.attributions_model.items()}}
 
 
@@ -131,4 +133,5 @@ def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequenc
                 "internal_batch_size": internal_batch_size, "members": len(ens.members),
                 "model_input": [ens.input_size, ens.input_size], "original_shape": list(pixels.shape),
                 "square": "pad", "target": "member logit, attributions averaged over members"}
-    return Explanation(names, probs, model_maps, maps, deltas, geom, settings)
+    shortcuts = {name: shortcut_check(pixels, maps[name]) for name in names}
+    return Explanation(names, probs, model_maps, maps, deltas, geom, settings, shortcuts)

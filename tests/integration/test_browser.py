@@ -119,6 +119,7 @@ def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):
     assert page.locator("#probs .bar .threshold").count() == bars - 1  # every finding but "No Finding" draws one
     rules = page.locator("#probs .rule").all_inner_texts()
     assert any("Youden" in r for r in rules) and any("no finding is positive" in r for r in rules)
+    assert "% of the positive attribution lies on the image border" in page.inner_text("#exp-shortcut")
     page.screenshot(path=str(SHOTS / "explain.png"), full_page=True)
 
 
