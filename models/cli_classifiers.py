@@ -146,8 +146,35 @@ def cmd_train_guide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from models.catalog import resolve_model
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.classify import classify, image_files
+    from models.progress import progress_bar
+
+    files = image_files(args.paths)
+    if not files:
+        raise FileNotFoundError("no PNG, JPEG or DICOM images in the paths given")
+    ens = ClassifierEnsemble.load(resolve_model(args.model, kind="classifier"))
+    bar, update = progress_bar(len(files), "classify")
+    failed = 0
+    for row in classify(ens, files, batch_size=args.batch_size, workers=args.workers,
+                        progress=lambda d, t: update(d, t, "classifying", {})):
+        failed += "error" in row
+        if args.json:
+            print(json.dumps(row), flush=True)
+        elif "error" in row:
+            print(f"{row['file']}: {row['error']}")
+        else:
+            positive = [f"{k} {v['probability']:.2f}" for k, v in row["probabilities"].items() if v.get("positive")]
+            print(f"{row['file']}: {', '.join(positive) or 'nothing above its threshold'}")
+    bar.close()
+    print(f"classified {len(files) - failed} of {len(files)} files", file=sys.stderr)
+    return 0 if failed < len(files) else 2
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register train-classifier, train-guide, explain, qc and qc-index."""
+    """Register train-classifier, train-guide, explain, classify, qc and qc-index."""
     tc = sub.add_parser("train-classifier", help="train a classifier ensemble (optionally with synthetic images)")
     tc.add_argument("data")
     tc.add_argument("--out", required=True)
@@ -187,6 +214,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--baseline", choices=["black", "blur"], default="black")
     ex.add_argument("--out", default="explanation")
     ex.set_defaults(func=cmd_explain)
+
+    cl = sub.add_parser("classify", help="probabilities and thresholds for many X-rays (no heatmaps)")
+    cl.add_argument("paths", nargs="+", help="PNG, JPEG or DICOM files, or folders of them")
+    cl.add_argument("--model", default="nih-cxr14-64-classifier")
+    cl.add_argument("--json", action="store_true", help="one JSON object per file (JSON lines) on stdout")
+    cl.add_argument("--batch-size", type=int, default=64)
+    cl.add_argument("--workers", type=int, default=2, help="decoding threads")
+    cl.set_defaults(func=cmd_classify)
 
     qc = sub.add_parser("qc", help="label agreement and memorisation check of generated images in a folder")
     qc.add_argument("folder")
