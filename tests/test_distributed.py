@@ -64,3 +64,61 @@ def test_every_sample_is_drawn_once_per_epoch_across_ranks():
     assert sorted(drawn) == list(range(n))
     with pytest.raises(ValueError, match="divide evenly"):
         Ranks(0, 4).share(6)
+
+
+def dying_rank_main(rank: int, world: int, port: int, out: str) -> None:
+    """Rank 1 dies (as a killed process would) after step 3; rank 0 must fail, not hang."""
+    import sys
+
+    from models.data.nih import NIHChestXray
+    from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = GeneratorConfig(**(TINY | {"steps": 50, "checkpoint_every": 2}))
+    trainer = GeneratorTrainer(NIHChestXray(NIH, "train", 16), out, config)
+    if rank == 1:
+        trainer.should_stop = lambda: False
+        original = trainer.train_step
+
+        def step_then_die() -> float:
+            if trainer.step == 3:
+                os._exit(1)
+            return original()
+
+        trainer.train_step = step_then_die
+    try:
+        trainer.run(resume=False)
+    except Exception as exc:  # noqa: BLE001 - rank 0 records how it ended
+        with open(os.path.join(out, "rank0.txt"), "w") as fh:
+            fh.write(type(exc).__name__)
+        sys.exit(3)
+
+
+def test_a_killed_rank_fails_the_run_cleanly_and_it_resumes_on_another_rank_count(tmp_path):
+    import multiprocessing
+    import time
+
+    out = tmp_path / "run"
+    out.mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    port = free_port()
+    procs = [ctx.Process(target=dying_rank_main, args=(r, 2, port, str(out))) for r in range(2)]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode is not None for p in procs), "a rank hung after its peer died"
+    assert procs[1].exitcode == 1 and procs[0].exitcode != 0
+    assert time.monotonic() - t0 < 120
+    assert (out / "checkpoint.pt").exists()
+
+    from models.data.nih import NIHChestXray
+    from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)["step"]
+    assert saved == 2
+    resumed = GeneratorTrainer(NIHChestXray(NIH, "train", 16), out, GeneratorConfig(**(TINY | {"steps": 5})))
+    resumed.run()  # one rank now
+    assert resumed.step == 5 and len(resumed.losses) == 5
