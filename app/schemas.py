@@ -36,7 +36,8 @@ class ModelInfo(BaseModel):
     name: str
     kind: str
     findings: list[str]
-    resolution: int | None = None
+    resolution: int | None = Field(None, description="the largest image side it delivers (details.resolutions: "
+                                   "all of them, e.g. a 64-px base and its 256-px super-resolution)")
     dataset: str | None = None
     default: bool = False
     details: dict = {}

@@ -76,6 +76,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
         classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
+        resolution=args.resolution,
         reject_copies=args.reject_copies,
         progress=lambda s, t: update(s, t, "sampling", {}),
     )
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    gen.add_argument("--resolution", type=int, default=None,
+                     help="image side: the base size or the super-resolution size (default: the largest)")
     gen.add_argument("--device", default=None)
     gen.add_argument("--qc", action="store_true", help="score label agreement and memorisation per image")
     gen.add_argument("--reject-copies", action="store_true", help="regenerate images flagged as training copies")

@@ -37,7 +37,8 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
             files.append(str(write_png(out_dir / f"{stem}.png", img, bits=bits, text=prov)))
         if formats in ("dicom", "both"):
             files.append(str(write_synthetic_dicom(out_dir / f"{stem}.dcm", img, prov, instance_number=i + 1,
-                                                   description=f"RadSynth {prov['finding']}", **study)))
+                                                   description=f"RadSynth {prov['finding']}",
+                                                   pixel_spacing_mm=NIH_FIELD_OF_VIEW_MM / img.shape[-1], **study)))
         items.append({"index": i, "seed": seed, "files": files, "stem": stem})
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale}
@@ -50,6 +51,9 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
 
 
 REPLACEMENT_SEED_STRIDE = 1_000_003
+# The median width of the NIH ChestX-ray14 originals in mm (width x OriginalImagePixelSpacing over all 112,120 rows
+# of the official label file): a generated frame shows that field of view, so its pixels are 420/side mm wide.
+NIH_FIELD_OF_VIEW_MM = 420.0
 
 
 def flagged_copies(report: list[dict]) -> list[int]:
@@ -93,7 +97,7 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
 def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path, formats: str = "png",
                        sampler: str = "dpmsolver++", steps: int | None = None, guidance: float = 2.0,
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
-                       classifier_guidance: float | None = None,
+                       classifier_guidance: float | None = None, resolution: int | None = None,
                        qc: bool = False, reject_copies: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
@@ -111,7 +115,7 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
                                    reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
                                    guidance_scale=guidance, classifier_scale=classifier_guidance,
-                                   return_frames=gif, callback=progress)
+                                   return_frames=gif, callback=progress, resolution=resolution)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
     if report is not None:
         from models.qc.checks import summarise

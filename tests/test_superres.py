@@ -49,3 +49,28 @@ def test_a_bundle_resumes_on_a_fresh_run_folder(tmp_path):
     assert all(torch.allclose(ema[k], v) for k, v in served.items())
     fresh.run()
     assert fresh.step == 20
+
+
+def test_a_generator_with_a_super_resolution_stage_delivers_both_sizes(tmp_path):
+    import pytest
+
+    from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
+    from models.diffusion.superres import SuperResUNet
+    from models.findings import NIH_LABELS
+    from tests.conftest import tiny_pipeline
+
+    pipe = tiny_pipeline(NIH_LABELS)
+    sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4)
+    pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=2))
+    pipe.save(tmp_path / "cascade")
+    loaded = RadSynthPipeline.load(tmp_path / "cascade")
+    assert loaded.resolutions == [16, 64]
+    steps = []
+    big = loaded("mass", 2, seeds=[5, 6], num_inference_steps=2, callback=lambda i, n: steps.append((i, n)))
+    assert big.images.shape == (2, 64, 64) and steps[-1] == (steps[-1][1], steps[-1][1])
+    small = loaded("mass", 2, seeds=[5, 6], num_inference_steps=2, resolution=16)
+    assert small.images.shape == (2, 16, 16)
+    alone = loaded("mass", 1, seeds=[6], num_inference_steps=2)
+    np.testing.assert_allclose(alone.images[0], big.images[1], atol=1e-4)
+    with pytest.raises(ValueError, match="16 or 64-px"):
+        loaded("mass", 1, seeds=[1], resolution=128)

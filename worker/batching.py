@@ -23,7 +23,7 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     """What jobs must share to be sampled together; None if this job cannot be batched."""
     if p.gif:
         return None
-    return (str(model.resolve()), p.sampler, steps, p.guidance, p.classifier_guidance)
+    return (str(model.resolve()), p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

@@ -49,6 +49,9 @@ class GenerateParams(BaseModel):
     qc: bool = Field(True, description="score label agreement and memorisation per image")
     reject_copies: bool = Field(True, description="regenerate images flagged as training copies (only with qc)")
     bits: Literal[8, 16] = Field(8, description="PNG bit depth")
+    resolution: int | None = Field(None, ge=16, le=1024, description="image side in pixels: the generator's base "
+                                   "size (e.g. 64, a thumbnail) or its super-resolution size (e.g. 256); default: "
+                                   "the largest it has (GET /models: resolutions)")
     webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")
 
 

@@ -58,6 +58,11 @@ def check_output_kind(params: GenerateParams, info: dict, explicit: set[str]) ->
     if params.classifier_guidance and not info.get("guide"):
         raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier, so classifier_guidance must be "
                        "0 or left out; GET /models shows which generators have one")
+    if params.resolution is not None and info.get("kind") != "generator3d":
+        sizes = info.get("resolutions") or [info.get("resolution")]
+        if params.resolution not in sizes:
+            raise ApiError("invalid_parameter", f"{info['name']} makes {' or '.join(map(str, sizes))}-px images; "
+                           f"resolution={params.resolution} is not one of them")
     if info.get("kind") != "generator3d":
         if params.format == "nifti":
             raise ApiError("invalid_parameter", f"format=nifti is for volume models (GET /models, kind generator3d); "

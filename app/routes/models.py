@@ -34,7 +34,7 @@ def model_out(info: dict, settings: Settings, owner: str, defaults: set[str]) ->
     details = {k: v for k, v in info.items() if k not in ("name", "kind", "findings", "resolution", "dataset",
                                                           "path", "owner", "shared")}
     return ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), findings=info.get("findings", []),
-                     resolution=info.get("resolution"), dataset=str(info.get("dataset") or "") or None,
+                     resolution=output_resolution(info), dataset=str(info.get("dataset") or "") or None,
                      default=info["name"] in defaults, details=details,
                      generate_defaults=generate_defaults(info, settings),
                      origin="bundled" if not info.get("owner") else "yours" if info["owner"] == owner else "shared",
@@ -58,6 +58,11 @@ def update_model(name: str, change: ModelChange, owner: OwnerDep, settings: Sett
                      {settings.default_generator, settings.default_classifier})
 
 
+def output_resolution(info: dict) -> int | None:
+    """The largest image side a model delivers (its super-resolution stage's, when it has one)."""
+    return max(info.get("resolutions") or [info.get("resolution") or 0]) or None
+
+
 def generate_defaults(info: dict, settings: Settings) -> dict | None:
     """The values a POST /generate for this model takes when the request leaves them out (the page shows them)."""
     if info.get("kind") not in GENERATOR_KINDS:
@@ -71,6 +76,7 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
             "steps_per_sampler": per_sampler, "guidance": fields["guidance"].default,
             "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
             "format": "nifti" if volume else fields["format"].default, "gif": fields["gif"].default,
+            "resolution": output_resolution(info),
             "qc": fields["qc"].default and not volume}
 
 

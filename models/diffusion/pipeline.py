@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
-from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.guide import (
@@ -24,11 +23,14 @@ from models.diffusion.guide import (
     v_from_eps,
 )
 from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, make_scheduler
+from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline
 from models.diffusion.unet import FindingUNet
+from models.diffusion.weights import save_copy
 from models.findings import resolve
 from models.sampler_defaults import default_steps
 
 ProgressCallback = Callable[[int, int], None]
+SUPERRES_SEED_OFFSET = 7_777_777  # the super-resolution noise of the image of seed s comes from seed s + this
 
 
 @dataclass
@@ -54,6 +56,7 @@ class RadSynthPipeline(DiffusionPipeline):
         self.register_modules(unet=unet, scheduler=scheduler)
         self.guide: NoisyFindingClassifier | None = None  # optional classifier guidance (models/diffusion/guide.py)
         self.default_classifier_scale = 0.0
+        self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
 
     def attach_guide(self, guide: NoisyFindingClassifier, default_scale: float = 0.0) -> None:
         """Use `guide` for classifier guidance; `default_scale` applies when a call names no classifier_scale."""
@@ -73,6 +76,25 @@ class RadSynthPipeline(DiffusionPipeline):
     @property
     def findings(self) -> list[str]:
         return self.unet.findings
+
+    def attach_superres(self, superres: SuperResPipeline) -> None:
+        """Add a super-resolution stage: `resolution=` its output size then samples base -> super-resolution."""
+        self.superres = superres
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Image sides this generator delivers: its own, and its super-resolution stage's when it has one."""
+        base = int(self.unet.config.sample_size)
+        return [base] + ([base * self.superres.scale] if self.superres is not None else [])
+
+    def check_resolution(self, resolution: int | None) -> int:
+        """The side a call delivers (None: the largest); a ValueError names the ones available."""
+        if resolution is None:
+            return self.resolutions[-1]
+        if int(resolution) not in self.resolutions:
+            raise ValueError(f"this generator makes {' or '.join(map(str, self.resolutions))}-px images, not "
+                             f"{resolution}")
+        return int(resolution)
 
     def __call__(
         self,
@@ -112,6 +134,8 @@ class RadSynthPipeline(DiffusionPipeline):
         callback: ProgressCallback | None = None,
         precision: str = "fp32",
         classifier_scale: float | None = None,
+        resolution: int | None = None,
+        superres_steps: int | None = None,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
@@ -120,8 +144,11 @@ class RadSynthPipeline(DiffusionPipeline):
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
+        `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
+        offset); None delivers the largest size the generator has. Frames stay at the base size.
         """
         classifier_scale = self.resolve_classifier_scale(classifier_scale)
+        resolution = self.check_resolution(resolution)
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
         if any(not seeds for _, seeds in named):
             raise ValueError("every request needs at least one seed")
@@ -144,6 +171,10 @@ class RadSynthPipeline(DiffusionPipeline):
         targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
 
         timesteps = scheduler.timesteps
+        upscale = resolution != size
+        sr_steps = int(superres_steps or (self.superres.default_steps if upscale else 0))
+        sr_total = -(-num_images // 4) * sr_steps if upscale else 0
+        progress_total = len(timesteps) + sr_total
         alphas = self.scheduler.alphas_cumprod.to(device)
         clips_itself = sampler.lower() in CLIPS_X0
         keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
@@ -163,9 +194,14 @@ class RadSynthPipeline(DiffusionPipeline):
             if return_frames and i in keep:
                 frames.append(latents.detach().float().cpu())
             if callback is not None:
-                callback(i + 1, len(timesteps))
+                callback(i + 1, progress_total)
 
         images = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+        if upscale:
+            base_done = len(timesteps)
+            images = self.superres(images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps,
+                                   callback=None if callback is None else lambda d, t: callback(base_done + d,
+                                                                                                progress_total))
         frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy() if return_frames else None
         outputs, start = [], 0
         for names, request_seeds in named:
@@ -201,6 +237,9 @@ class RadSynthPipeline(DiffusionPipeline):
         if self.guide is not None:
             save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
+        if self.superres is not None:
+            self.superres.save(path / SUPERRES_FOLDER, half=half)
+            info |= {"superres": {"scale": self.superres.scale}, "resolutions": self.resolutions}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 
@@ -212,17 +251,12 @@ class RadSynthPipeline(DiffusionPipeline):
                                            torch_dtype=torch.float32)
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         pipe = cls(unet=unet.to(device).eval(), scheduler=scheduler)
+        if (path / SUPERRES_FOLDER / "radsynth.json").exists():
+            pipe.attach_superres(SuperResPipeline.load(path / SUPERRES_FOLDER, device=device))
         if (path / GUIDE_FOLDER / "config.json").exists():
             info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
             pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))
         return pipe
-
-
-def save_copy(model: ModelMixin, folder: Path, half: bool) -> None:
-    """save_pretrained a copy of `model` (float16 if `half`), leaving the live model's dtype alone."""
-    copy = type(model).from_config(model.config)
-    copy.load_state_dict(model.state_dict())
-    (copy.half() if half else copy).save_pretrained(folder, safe_serialization=True)
 
 
 def new_scheduler(num_train_timesteps: int = 1000, prediction_type: str = "epsilon") -> DDPMScheduler:

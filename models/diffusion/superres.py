@@ -22,8 +22,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.samplers import make_scheduler
+from models.diffusion.weights import save_copy
 
 SR_KIND = "superres"
+SUPERRES_FOLDER = "superres"  # inside a generator's model folder
 
 
 class SuperResUNet(ModelMixin, ConfigMixin):
@@ -120,8 +122,6 @@ class SuperResPipeline:
         return ((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
-        from models.diffusion.pipeline import save_copy
-
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_copy(self.unet, path / "unet", half)

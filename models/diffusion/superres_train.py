@@ -20,9 +20,10 @@ from diffusers.training_utils import EMAModel
 
 from models.data.base import ImageDataset
 from models.data.preprocess import resize
-from models.diffusion.pipeline import new_scheduler, save_copy
+from models.diffusion.pipeline import new_scheduler
 from models.diffusion.superres import SuperResPipeline, SuperResUNet, noise_condition, upsample
 from models.diffusion.train import lr_factor, min_snr_weight, norm_groups
+from models.diffusion.weights import save_copy
 from models.runtime_info import code_version, hardware
 from models.training_utils import (
     ProgressFn,

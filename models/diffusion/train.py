@@ -16,8 +16,9 @@ from diffusers.training_utils import EMAModel
 
 from models.data.augment import augment
 from models.data.base import ImageDataset
-from models.diffusion.pipeline import RadSynthPipeline, new_scheduler, save_copy
+from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
+from models.diffusion.weights import save_copy
 from models.distributed import barrier, init_from_env
 from models.io.writers import grid, write_png
 from models.runtime_info import code_version, hardware, pick_device

@@ -66,7 +66,7 @@ def write_png(path: str | Path, pixels: np.ndarray, *, bits: int = 8, text: Mapp
 def synthetic_dicom_dataset(
     pixels: np.ndarray, provenance: Mapping[str, object], *, bits: int = 16, series_uid: str | None = None,
     study_uid: str | None = None, instance_number: int = 1, description: str = "RadSynth synthetic image",
-    synthetic: bool = True, patient_id: str = "SYNTHETIC",
+    synthetic: bool = True, patient_id: str = "SYNTHETIC", pixel_spacing_mm: float | None = None,
 ) -> Dataset:
     """Build a Secondary Capture dataset with provenance and no real identity.
 
@@ -138,6 +138,8 @@ def synthetic_dicom_dataset(
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
     ds.PixelData = arr.tobytes()
+    if pixel_spacing_mm:
+        ds.PixelSpacing = [f"{pixel_spacing_mm:.6g}", f"{pixel_spacing_mm:.6g}"]
     return ds
 
 

@@ -150,3 +150,30 @@ def test_train_with_chosen_findings_and_a_webhook(client):
         assert "pneumonia" in mnist.json()["error"]["message"] and "normal" in mnist.json()["error"]["message"]
     finally:
         server.shutdown()
+
+
+def test_a_generator_with_a_super_resolution_stage_serves_both_sizes(client, service):
+    from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
+    from models.diffusion.superres import SuperResPipeline, SuperResUNet
+
+    pipe = RadSynthPipeline.load(service["models"] / "tiny-gen")
+    sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4)
+    pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=2))
+    pipe.save(service["models"] / "tiny-cascade")
+    listed = {m["name"]: m for m in client.get("/models", headers=headers()).json()}["tiny-cascade"]
+    assert listed["resolution"] == 64 and listed["details"]["resolutions"] == [16, 64]
+    assert listed["generate_defaults"]["resolution"] == 64
+    for resolution, side in ((None, 64), (16, 16)):
+        query = {"finding": "mass", "n": 1, "steps": 2, "qc": "false", "model": "tiny-cascade", "format": "both"}
+        if resolution:
+            query["resolution"] = resolution
+        job = wait_job(client, client.post("/generate", params=query, headers=headers()).json()["id"])
+        assert job["status"] == "succeeded", dump(job)
+        png = next(a for a in job["artifacts"] if a["name"].endswith(".png") and a["name"] != "grid.png")
+        assert Image.open(io.BytesIO(download(client, png["url"]))).size == (side, side)
+        dcm = next(a for a in job["artifacts"] if a["name"].endswith(".dcm"))
+        ds = pydicom.dcmread(io.BytesIO(download(client, dcm["url"])))
+        assert ds.Rows == side and float(ds.PixelSpacing[0]) == pytest.approx(420.0 / side, rel=1e-4)
+    r = client.post("/generate", params={"finding": "mass", "model": "tiny-cascade", "resolution": 32},
+                    headers=headers())
+    assert r.status_code == 422 and "16 or 64-px" in r.json()["error"]["message"]
