@@ -82,6 +82,7 @@ async function loadModels() {
     state.modelKind = {}; state.defaults = {};
     for (const m of models.filter((m) => m.kind === "generator" || m.kind === "generator3d")) {
       state.modelKind[m.name] = m.kind; state.defaults[m.name] = m.generate_defaults || {};
+      state.resolutions = state.resolutions || {}; state.resolutions[m.name] = (m.details || {}).resolutions || [];
       sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.kind === "generator3d" ? `${m.name} (3D volumes)` : m.name));
     }
     await loadFindings();
@@ -105,7 +106,10 @@ function applyDefaults(model) {
   const d = state.defaults[model] || {}, form = $("#genform"), samplers = $("#genform [name=sampler]");
   samplers.innerHTML = "";  // the service's own sampler list (GET /models), never one of the page's
   for (const name of Object.keys(d.steps_per_sampler || {})) samplers.append(el("option", { value: name }, SAMPLER_LABELS[name] || name));
-  for (const name of ["n", "sampler", "steps", "guidance", "format"]) if (d[name] !== undefined) form.elements[name].value = d[name];
+  const sizes = (state.resolutions || {})[model] || [], res = form.elements.resolution;
+  res.innerHTML = ""; for (const r of sizes) res.append(el("option", { value: r }, `${r} x ${r}`));
+  $("#gen-resolution-box").hidden = sizes.length < 2; res.disabled = sizes.length < 2;
+  for (const name of ["n", "sampler", "steps", "guidance", "format", "resolution"]) if (d[name] !== undefined && d[name] !== null) form.elements[name].value = d[name];
   for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
 }
 $("#genform [name=sampler]").addEventListener("change", (e) => {
