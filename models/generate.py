@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from pydicom.uid import generate_uid
 
 from models import __version__
@@ -45,8 +46,15 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
     result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
     if gif and out.frames is not None:
-        frames = [grid(list(f), cols=min(8, f.shape[0])) for f in out.frames]
-        result["gif"] = str(atomic_write_bytes(out_dir / f"{prefix}denoising.gif", gif_bytes(frames, scale=2)))
+        # Frames are the base stage's; with a super-resolution stage they are shown at the delivered size and the
+        # last frame is the delivered images themselves.
+        factor = out.images.shape[-1] // out.frames.shape[-1]
+        frames = [np.kron(grid(list(f), cols=min(8, f.shape[0]), pad=2), np.ones((factor, factor)))
+                  for f in out.frames]
+        if factor > 1:
+            frames.append(grid(list(out.images), cols=min(8, len(out.images)), pad=2 * factor))
+        scale = 2 if out.images.shape[-1] < 128 else 1
+        result["gif"] = str(atomic_write_bytes(out_dir / f"{prefix}denoising.gif", gif_bytes(frames, scale=scale)))
     return result
 
 

@@ -74,3 +74,11 @@ def test_a_generator_with_a_super_resolution_stage_delivers_both_sizes(tmp_path)
     np.testing.assert_allclose(alone.images[0], big.images[1], atol=1e-4)
     with pytest.raises(ValueError, match="16 or 64-px"):
         loaded("mass", 1, seeds=[1], resolution=128)
+
+    from PIL import Image
+
+    from models.generate import write_outputs
+
+    framed = loaded("mass", 2, seeds=[5, 6], num_inference_steps=3, return_frames=True, num_frames=3)
+    gif = Image.open(write_outputs(framed, tmp_path / "out", model_name="c", gif=True)["gif"])
+    assert gif.n_frames == 4 and gif.size == (2 * (2 * 64 + 3 * 8), 2 * (64 + 2 * 8))  # base frames shown at 64 px
