@@ -18,7 +18,7 @@ RUN groupadd --system --gid 10001 radsynth \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY app ./app
-COPY worker ./worker
+COPY core ./core
 COPY models ./models
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[api]"  # the project itself; its dependency bounds live in pyproject.toml
@@ -53,6 +53,7 @@ RUN groupadd --system --gid 10001 radsynth \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY core ./core
 COPY worker ./worker
 # The bundled models (models/pretrained) and the demo data sets (datasets/) are baked in here.
 COPY models ./models

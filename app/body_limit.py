@@ -17,16 +17,19 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """`max_bytes` for every request, except the exact paths in `larger` (path -> (limit, setting to raise it))."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None) -> None:
+        self.app, self.max_bytes, self.larger = app, max_bytes, larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self.larger.get(scope["path"].rstrip("/"), (self.max_bytes, "RADSYNTH_MAX_UPLOAD_BYTES"))
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(send, limit, setting)
             return
         received, over, started = 0, False, False
 
@@ -35,7 +38,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     over = True
                     raise BodyTooLarge
             return message
@@ -52,12 +55,13 @@ class BodyLimit:
         except BodyTooLarge:
             pass
         if over and not started:
-            await self._refuse(send)
+            await self._refuse(send, limit, setting)
 
-    async def _refuse(self, send: Send) -> None:
+    @staticmethod
+    async def _refuse(send: Send, limit: int, setting: str) -> None:
         body = json.dumps({"error": {"code": "upload_too_large", "message": f"the request body is larger than "
-                                     f"{self.max_bytes} bytes; send a smaller file (the limit is "
-                                     "RADSYNTH_MAX_UPLOAD_BYTES plus room for the form fields)"}}).encode()
+                                     f"{limit} bytes; send a smaller file (the limit is {setting} plus room for "
+                                     "the form fields)"}}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

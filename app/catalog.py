@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from app.errors import ApiError
+from core.settings import Settings
+from core.stores import open_store
 from models.catalog import GENERATOR_KINDS, list_models, service_kinds
 from models.findings import UnknownFindingError, resolve
-from worker.settings import Settings
-from worker.stores import open_store
 
 
 def sync_models(settings: Settings, *, force: bool = False) -> list[str]:
@@ -34,8 +34,7 @@ def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None
 
 def model_info(settings: Settings, name: str | None, kind: str, *, owner: str) -> dict:
     """The named model of this kind ("generator" also finds 3D volume generators), or the configured default."""
-    default = settings.default_generator if kind == "generator" else settings.default_classifier
-    return find_model(settings, name or default, service_kinds(kind), owner=owner)
+    return find_model(settings, name or settings.default_model(kind), service_kinds(kind), owner=owner)
 
 
 def canonical_findings(info: dict, names: str | list[str]) -> list[str]:

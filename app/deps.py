@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from app.errors import ApiError
-from worker.artifacts import ArtifactStore
-from worker.jobs import JobStore
-from worker.settings import Settings, get_settings
-from worker.stores import open_store
+from core.artifacts import ArtifactStore
+from core.jobs import JobStore
+from core.settings import Settings, get_settings
+from core.stores import open_store
 
 LOCAL_OWNER = "local"
 

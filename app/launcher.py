@@ -17,8 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE, api_command, worker_command
-from worker.redis_server import free_port, reachable, redis_command
+from core.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE, api_command, worker_command
+from core.redis_server import free_port, reachable, redis_command
 
 
 class Supervisor:

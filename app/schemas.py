@@ -1,4 +1,4 @@
-"""Response models (requests reuse worker.contracts)."""
+"""Response models (requests reuse core.contracts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from worker.contracts import JobView
+from core.contracts import JobView
 
 
 class ErrorDetail(BaseModel):
@@ -63,6 +63,13 @@ class DatasetInfo(BaseModel):
     name: str
     format: str | None
     available: bool
+    uploaded: bool = Field(False, description="yours, uploaded with POST /datasets (else the service's own)")
+    images: int | None = None
+    patients: int | None = None
+    per_finding: dict[str, int] | None = None
+    image_size: dict[str, int] | None = Field(None, description="longest side in pixels: min, median, max")
+    problems: list[str] = []
+    created: float | None = None
 
 
 class Health(BaseModel):

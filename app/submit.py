@@ -6,10 +6,11 @@ import redis
 
 from app.errors import ApiError
 from app.schemas import JobOut
-from worker.contracts import QUEUE_OF, JobKind, JobRecord
-from worker.jobs import JobStore, TooManyJobs
-from worker.settings import Settings
-from worker.webhooks import WebhookRefused, check_webhook, parse_allow
+from core.contracts import JobRecord
+from core.jobs import JobStore, TooManyJobs
+from core.kinds import queue_of
+from core.settings import Settings
+from core.webhooks import WebhookRefused, check_webhook, parse_allow
 
 
 def job_out(rec: JobRecord) -> JobOut:
@@ -17,10 +18,10 @@ def job_out(rec: JobRecord) -> JobOut:
     return JobOut(**data, url=f"/jobs/{rec.id}", events_url=f"/jobs/{rec.id}/events")
 
 
-def submit(store: JobStore, settings: Settings, kind: JobKind, owner: str, params: dict,
+def submit(store: JobStore, settings: Settings, kind: str, owner: str, params: dict,
            idempotency_key: str | None) -> JobOut:
     """Record the job (or return the one this idempotency key already made) and enqueue it by task name."""
-    from worker.celery_app import celery_app
+    from core.queue import send_job
 
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise ApiError("invalid_parameter", "Idempotency-Key must be 1-200 characters")
@@ -33,7 +34,7 @@ def submit(store: JobStore, settings: Settings, kind: JobKind, owner: str, param
         record, created = store.create(kind, owner, params, idempotency_key=idempotency_key,
                                        max_active=settings.max_active_jobs)
         if created:
-            celery_app.send_task("radsynth.run_job", args=[record.id], queue=QUEUE_OF[kind], task_id=record.id)
+            send_job(record.id, queue_of(kind))
     except TooManyJobs as exc:
         raise ApiError("too_many_jobs", f"you have {exc.limit} jobs queued or running; wait for some to finish or "
                        "cancel them", headers={"Retry-After": "30"}) from exc

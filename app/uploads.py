@@ -6,12 +6,12 @@ import io
 import uuid
 
 from app.errors import ApiError
+from core.artifacts import ArtifactStore
 from models.errors import InputError
 from models.io.deidentify import deidentify
 from models.io.dicom_read import check_decodable, dataset_to_image, parse_dicom
 from models.io.raster import read_raster
 from models.io.sniff import sniff_format
-from worker.artifacts import ArtifactStore
 
 
 def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:

@@ -27,10 +27,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=40)
     ap.add_argument("--wait", type=float, default=0.1)
     args = ap.parse_args()
+    from core.contracts import GenerateParams
+    from core.jobs import JobStore
+    from core.redis_server import free_port, start_redis
     from worker.batching import batch_key, wait_for_companions
-    from worker.contracts import GenerateParams, JobKind
-    from worker.jobs import JobStore
-    from worker.redis_server import free_port, start_redis
 
     root = Path(tempfile.mkdtemp(prefix="radsynth-bench-"))
     port = free_port()
@@ -45,8 +45,8 @@ def main() -> None:
 
         def added(wait: float, others: int) -> float:
             for i in range(others):  # queued jobs that cannot join (another sampler)
-                store.create(JobKind.generate, "bench", lone | {"sampler": "ddim", "seed": 100 + i})
-            lead, _ = store.create(JobKind.generate, "bench", lone)
+                store.create("generate", "bench", lone | {"sampler": "ddim", "seed": 100 + i})
+            lead, _ = store.create("generate", "bench", lone)
             t0 = time.perf_counter()
             lead = store.start(lead.id, lead.generation, runner="bench")
             claimed = wait_for_companions(store, lead, key_of(GenerateParams.model_validate(lone)), 31, wait,

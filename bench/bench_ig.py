@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from bench.common import interleaved, median, save, table
+from core.settings import DEMO_DATASET
 from models.catalog import resolve_model
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.nih import NIHChestXray
 from models.explain.attribution import attribute, logit_fn, make_baseline
-from worker.settings import DEMO_DATASET
 
 
 def bare_forward_backward(ens: ClassifierEnsemble, x: torch.Tensor, k: int, batch: int, calls: int) -> None:

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from bench.common import RESULTS, save, table
+from core.settings import DEMO_DATASET
 from models.catalog import DEFAULT_CLASSIFIER, resolve_model
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.nih import NIHChestXray
@@ -30,7 +31,6 @@ from models.diffusion.pipeline import RadSynthPipeline
 from models.diffusion.train import real_images
 from models.metrics.fid import fid_kid_from_features
 from models.qc.memorisation import image_features
-from worker.settings import DEMO_DATASET
 
 CONFIGS: list[tuple[str, int, str | None]] = [  # sampler, steps, precision (None: --precision)
     ("ddpm", 1000, None),

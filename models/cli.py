@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from models.data.formats import FORMATS
+from models.output_formats import format_argument
 from models.progress import progress_bar
 from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", default="nih-cxr14-64", help="bundled model name or model folder")
     gen.add_argument("-n", type=int, default=4)
     gen.add_argument("--out", default="generated")
-    gen.add_argument("--format", choices=["png", "dicom", "both"], default="png")
+    gen.add_argument("--format", type=format_argument("image"), default="png",
+                     help="png, dicom or both, alone or comma-separated (default png)")
     gen.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     gen.add_argument("--steps", type=int, default=None)
     gen.add_argument("--guidance", type=float, default=2.0)

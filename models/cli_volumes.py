@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from models.output_formats import format_argument
 from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 
@@ -94,7 +95,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     gv.add_argument("--model", default="adrenal3d")
     gv.add_argument("--n", type=int, default=1)
     gv.add_argument("--out", required=True)
-    gv.add_argument("--format", choices=["nifti", "dicom", "both"], default="nifti")
+    gv.add_argument("--format", type=format_argument("volume"), default="nifti",
+                    help="nifti, dicom (a series per volume) or both, alone or comma-separated (default nifti)")
     gv.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     gv.add_argument("--steps", type=int, default=None)
     gv.add_argument("--guidance", type=float, default=2.0)

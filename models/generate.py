@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ from models import __version__
 from models.catalog import resolve_model
 from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
 from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, write_synthetic_dicom
+from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
 
 
@@ -22,10 +23,11 @@ def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
             "classifier_guidance": out.classifier_scale, "synthetic": "yes"}
 
 
-def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str = "png", bits: int = 8,
-                  gif: bool = False, prefix: str = "") -> dict:
+def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str | Sequence[str] = "png",
+                  bits: int = 8, gif: bool = False, prefix: str = "") -> dict:
     """Write every image (and optionally the trajectory GIF) of `out` into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    formats = resolve_formats(formats, "image")
     items = []
     # One request is one study and one series with one synthetic patient, so a PACS shows it as one study.
     study = {"study_uid": generate_uid(), "series_uid": generate_uid()}
@@ -34,9 +36,9 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
         stem = f"{prefix}{i:03d}_seed{seed}"
         prov = provenance(model_name, out, seed)
         files = []
-        if formats in ("png", "both"):
+        if "png" in formats:
             files.append(str(write_png(out_dir / f"{stem}.png", img, bits=bits, text=prov)))
-        if formats in ("dicom", "both"):
+        if "dicom" in formats:
             files.append(str(write_synthetic_dicom(out_dir / f"{stem}.dcm", img, prov, instance_number=i + 1,
                                                    description=f"RadSynth {prov['finding']}",
                                                    pixel_spacing_mm=NIH_FIELD_OF_VIEW_MM / img.shape[-1], **study)))

@@ -122,9 +122,9 @@ def real_label_agreement(ens, splits: dict, eligible: list[str]) -> dict:
 
 def add_real_reference(docs: Path) -> None:
     """Measure only the real-image label agreement and add it to an existing card (the generator is not used)."""
+    from core.settings import DEMO_DATASET
     from models.classifier.ensemble import ClassifierEnsemble
     from models.data.nih import NIHChestXray
-    from worker.settings import DEMO_DATASET
 
     card = json.loads((docs / "model-card.json").read_text())
     ens = ClassifierEnsemble.load(resolve_model(DEFAULT_CLASSIFIER, kind="classifier"))
@@ -151,6 +151,7 @@ def main() -> None:
         return
     fig_dir, card_json = docs / "figures", docs / "model-card.json"
     q = args.quick
+    from core.settings import DEMO_DATASET
     from models.classifier.ensemble import ClassifierEnsemble
     from models.classifier.train import ClassifierConfig, SyntheticSpec, dataset_arrays, evaluate, train_classifier
     from models.data.nih import NIHChestXray
@@ -160,7 +161,6 @@ def main() -> None:
     from models.metrics.features import ms_ssim_diversity
     from models.metrics.fid import fid_kid_from_features
     from models.qc.memorisation import MemorisationIndex, image_features
-    from worker.settings import DEMO_DATASET
 
     t0 = time.time()
     fig_dir.mkdir(parents=True, exist_ok=True)

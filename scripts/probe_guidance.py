@@ -48,12 +48,12 @@ def main() -> None:
     ap.add_argument("--classifier-scale", default="0", help="classifier-guidance scales to try (needs a guide)")
     ap.add_argument("--guide", type=Path, help="a guide folder to attach (default: the generator's own, if any)")
     args = ap.parse_args()
+    from core.settings import DEMO_DATASET
     from models.catalog import resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
     from models.data.nih import NIHChestXray
     from models.findings import NO_FINDING
     from models.metrics.auroc import separation_auroc
-    from worker.settings import DEMO_DATASET
 
     pipe, source = load_generator(args.generator)
     if args.guide:

@@ -32,7 +32,7 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--
 
 
 def serve(port: int, data_dir: Path) -> subprocess.Popen:
-    from worker.redis_server import free_port
+    from core.redis_server import free_port
 
     env = os.environ | {"RADSYNTH_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
                         "RADSYNTH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}

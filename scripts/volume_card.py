@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--model", default=MODEL)
     args = ap.parse_args()
     q = args.quick
+    from core.settings import DEMO_VOLUMES
     from models.metrics.auroc import auroc, bootstrap_ci, separation_auroc
     from models.metrics.features import ms_ssim_diversity
     from models.metrics.fid import fid_kid_from_features
@@ -81,7 +82,6 @@ def main() -> None:
     from models.volumes.latent3d import load_volume_pipeline
     from models.volumes.sources import open_volume_source
     from models.volumes.write import write_previews
-    from worker.settings import DEMO_VOLUMES
 
     t0 = time.time()
     folder = resolve_model(args.model, kind="generator3d")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from worker.processes import api_command, worker_command
-from worker.redis_server import DURABLE_ARGS
+from core.processes import api_command, worker_command
+from core.redis_server import DURABLE_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -66,7 +66,7 @@ def test_compose_has_gpu_reservation_volumes_and_grace_period():
     assert devices[0]["capabilities"] == ["gpu"]
     assert {"artifacts", "models"} <= set(c["volumes"])
     grace = int(worker["stop_grace_period"].rstrip("s"))
-    from worker.celery_app import celery_app
+    from core.queue import client
 
-    assert grace > celery_app.conf.worker_soft_shutdown_timeout
+    assert grace > client().conf.worker_soft_shutdown_timeout
     assert "healthcheck" in c["services"]["api"] and "healthcheck" in c["services"]["redis"]

@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from core.redis_server import free_port
 from models.distributed import Ranks
 from models.training_utils import batch_indices
 from tests.conftest import NIH
-from worker.redis_server import free_port
 
 TINY = {"resolution": 16, "block_out_channels": (8, 16), "layers_per_block": 1, "norm_num_groups": 4,
         "attention_head_dim": 4, "batch_size": 8, "warmup_steps": 2, "sample_every": 0, "augment": True,

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "worker", "models", "scripts")
+PACKAGES = ("app", "core", "worker", "models", "scripts")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -73,6 +73,29 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_in_a_circle():
     assert cycles(import_graph()) == []
+
+
+def reaches(graph: dict[str, set[str]], module: str) -> set[str]:
+    """Every project module `module` imports, directly or not."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for child in graph[todo.pop()]:
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
+def test_the_flow_is_app_then_core_then_worker():
+    """app/ talks to workers only through core/ (jobs are sent by task name); core/ knows nothing of app/ or
+    worker/; worker/ never imports the API."""
+    graph = import_graph()
+    for module in graph:
+        top = module.split(".")[0]
+        banned = {"app": ("worker",), "core": ("app", "worker"), "worker": ("app",)}.get(top, ())
+        bad = sorted(m for m in reaches(graph, module) if m.split(".")[0] in banned)
+        assert not bad, f"{module} reaches {bad}"
 
 
 def test_the_cycle_finder_finds_one():

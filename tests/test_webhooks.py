@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from worker.webhooks import WebhookRefused, check_webhook, parse_allow, post_json
+from core.webhooks import WebhookRefused, check_webhook, parse_allow, post_json
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8104/health", "http://localhost/x", "http://10.1.2.3/",

@@ -69,7 +69,7 @@ def check_uploads(cases: Iterable[tuple[str, bytes]], *, max_bytes: int = 32 * 2
     """Run each case through the API's upload check; anything but success or an ApiError with a 4xx is a 5xx."""
     from app.errors import ApiError
     from app.uploads import accept_upload
-    from worker.artifacts import LocalArtifactStore
+    from core.artifacts import LocalArtifactStore
 
     report = FuzzReport()
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,8 +12,8 @@ import logging
 import time
 from pathlib import Path
 
-from worker.contracts import GenerateParams, JobKind, JobRecord, JobStatus
-from worker.jobs import JobNotFound, JobStore
+from core.contracts import GenerateParams, JobRecord, JobStatus
+from core.jobs import JobNotFound, JobStore
 
 log = logging.getLogger("radsynth.worker")
 LOOKAHEAD = 64  # queued jobs inspected per claim
@@ -37,12 +37,12 @@ def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *,
     """
     claimed: list[JobRecord] = []
     skip = set() if skip is None else skip
-    ids = [i for i in store.queued_ids(JobKind.generate, LOOKAHEAD) if i != lead.id and i not in skip]
+    ids = [i for i in store.queued_ids("generate", LOOKAHEAD) if i != lead.id and i not in skip]
     for job_id, rec in zip(ids, store.peek_many(ids), strict=True):
         if room <= 0:
             break
         try:
-            if rec is None or rec.kind != JobKind.generate or rec.status != JobStatus.queued:
+            if rec is None or rec.kind != "generate" or rec.status != JobStatus.queued:
                 continue
             params = GenerateParams.model_validate(rec.params)
             if key_of(params, rec.owner) != key:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.artifacts import media_type
+from core.contracts import Artifact, JobRecord
 from worker import runtime
-from worker.artifacts import media_type
-from worker.contracts import Artifact, JobRecord
 from worker.heartbeat import Heartbeat
 
 

@@ -7,10 +7,10 @@ from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
-from worker.artifacts import ArtifactStore
-from worker.jobs import JobStore
-from worker.settings import get_settings
-from worker.stores import open_store
+from core.artifacts import ArtifactStore
+from core.jobs import JobStore
+from core.settings import get_settings
+from core.stores import open_store
 
 _lock = threading.Lock()
 _models: OrderedDict[tuple, object] = OrderedDict()
@@ -84,3 +84,20 @@ def qc_context(generator_folder: Path):
     clf_folder = resolve_model(name, kind="classifier", extra=settings.model_search_dirs())
     index = cached("qc-index", generator_folder, load_index)
     return QCContext(classifier(clf_folder), index, clf_folder.name)
+
+
+def find_model(name: str | None, kind: str, owner: str | None = None) -> Path:
+    """A model folder by name as `owner` sees it ("generator" also finds 3D volume generators), or the configured
+    default."""
+    from models.catalog import resolve_model, service_kinds
+
+    s = get_settings()
+    default = s.default_model(kind)
+    kinds = service_kinds(kind)
+    try:
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs(), owner=owner)
+    except ValueError:
+        # Trained on another host: fetch it from the shared store (a no-op for the local store).
+        if not artifact_store().sync_models(s.trained_models_dir, force=True):
+            raise
+        return resolve_model(name or default, kind=kinds, extra=s.model_search_dirs(), owner=owner)

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
+from core.contracts import Artifact, JobError, JobRecord, JobStatus
+from core.jobs import runner_id
+from core.kinds import handler_of
+from core.queue import RUN_JOB_TASK
+from core.settings import get_settings
+from core.webhooks import notify
 from worker import runtime
 from worker.celery_app import celery_app
-from worker.contracts import JobError, JobStatus
+from worker.context import Context
 from worker.heartbeat import Heartbeat
-from worker.jobs import runner_id
-from worker.settings import get_settings
-from worker.webhooks import notify
 
 log = logging.getLogger("radsynth.worker")
 
 
-@celery_app.task(name="radsynth.run_job", ignore_result=True)
+@celery_app.task(name=RUN_JOB_TASK, ignore_result=True)
 def run_job(job_id: str, generation: int = 0) -> None:
     """Run one job by id. Redelivered jobs are counted and failed after RADSYNTH_MAX_DELIVERIES; a message
     older than the job's generation (it was requeued after its worker died) is skipped."""
@@ -55,7 +60,7 @@ def run_job(job_id: str, generation: int = 0) -> None:
 def requeue_when_redis_returns(store, job_ids: list[str], generation: int, patience: float) -> None:
     """After a lost Redis connection: wait up to `patience` seconds for Redis, then put the jobs this process ran
     back in their queues at once (instead of leaving them 'running' until the reaper's heartbeat timeout)."""
-    from worker.contracts import QUEUE_OF
+    from core.kinds import queue_of
 
     deadline = time.monotonic() + patience
     pending = list(dict.fromkeys(job_ids))
@@ -66,7 +71,7 @@ def requeue_when_redis_returns(store, job_ids: list[str], generation: int, patie
                 rec = store.requeue(job_id, generation=generation if job_id == job_ids[0] else None)
                 pending.remove(job_id)
                 if rec is not None and rec.status == JobStatus.queued:
-                    run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
+                    run_job.apply_async(args=[rec.id, rec.generation], queue=queue_of(rec.kind))
                     log.warning("job %s requeued as generation %d after Redis returned", rec.id, rec.generation)
         except redis.RedisError:
             time.sleep(0.5)
@@ -76,7 +81,7 @@ def _execute(store, record, generation: int, heartbeat: Heartbeat):
     """Run the handler and record the outcome (or the redelivery-limit failure)."""
     from models.errors import InputError
     from models.findings import UnknownFindingError
-    from worker.handlers import JobCancelled, run
+    from worker.context import JobCancelled
 
     job_id = record.id
     limit = get_settings().max_deliveries
@@ -86,7 +91,7 @@ def _execute(store, record, generation: int, heartbeat: Heartbeat):
                                              f"(limit {limit}); it will not be retried"))
     log.info("job %s (%s) delivery %d", job_id, record.kind, record.deliveries)
     try:
-        result, artifacts = run(record, heartbeat)
+        result, artifacts = run_handler(record, heartbeat)
         return store.finish(job_id, result=result, artifacts=artifacts, generation=generation)
     except redis.RedisError:
         raise  # the job store is gone, not the job: run_job requeues it when Redis answers
@@ -104,9 +109,17 @@ def _execute(store, record, generation: int, heartbeat: Heartbeat):
             code="internal_error", message=f"the worker failed: {type(exc).__name__}"))
 
 
+def run_handler(job: JobRecord, heartbeat: Heartbeat | None = None) -> tuple[dict, list[Artifact]]:
+    """Run the job's kind handler (found through the registry) in a fresh work folder."""
+    base = get_settings().data_dir / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base, prefix=f"{job.id}-") as tmp:
+        return handler_of(job.kind)(Context(job, Path(tmp), heartbeat))
+
+
 def reap_forever(stop: threading.Event) -> None:
     """Requeue running jobs whose heartbeat stopped (their worker was killed, host and all), until `stop`."""
-    from worker.contracts import QUEUE_OF
+    from core.kinds import queue_of
 
     timeout = get_settings().heartbeat_timeout
     rounds = 0
@@ -121,7 +134,7 @@ def reap_forever(stop: threading.Event) -> None:
                     runtime.artifact_store().delete_job(rec.id)
                     continue
                 log.warning("job %s lost its worker; requeued as generation %d", rec.id, rec.generation)
-                run_job.apply_async(args=[rec.id, rec.generation], queue=QUEUE_OF[rec.kind])
+                run_job.apply_async(args=[rec.id, rec.generation], queue=queue_of(rec.kind))
         except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next round
             log.warning("reaper round failed: %s", type(exc).__name__)
 
@@ -165,7 +178,7 @@ def warm_up(**_: object) -> None:
     log.info("pool process %d: torch %s, %d threads", os.getpid(), torch.__version__, torch.get_num_threads())
     if not get_settings().warm_up:
         return
-    from worker.handlers import find_model
+    from worker.runtime import find_model
 
     try:
         folder = find_model(None, "generator")

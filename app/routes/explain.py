@@ -12,7 +12,7 @@ from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, St
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from app.uploads import accept_upload
-from worker.contracts import ExplainParams, JobKind
+from core.contracts import ExplainParams
 
 router = APIRouter(tags=["explain"])
 UPLOAD_LIMITER = anyio.CapacityLimiter(2)
@@ -45,7 +45,7 @@ async def explain(
         params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method,
                                n_steps=n_steps, baseline=baseline, model=info["name"])
         try:
-            job = submit(store, settings, JobKind.explain, owner, params.model_dump(mode="json"), idempotency_key)
+            job = submit(store, settings, "explain", owner, params.model_dump(mode="json"), idempotency_key)
         except BaseException:
             artifacts.delete_job(upload_id)  # refused (quota, Redis down): keep no upload that no job refers to
             raise

@@ -13,12 +13,13 @@ from app.errors import ApiError
 from app.params import merge, query_model
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
+from core.contracts import GenerateParams
+from models.output_formats import resolve_formats
 from models.sampler_defaults import request_steps
-from worker.contracts import GenerateParams, JobKind
 
 router = APIRouter(tags=["generate"])
 # finding may repeat in a query string (finding=effusion&finding=cardiomegaly)
-GenerateQuery = query_model(GenerateParams, finding=list[str])
+GenerateQuery = query_model(GenerateParams, finding=list[str], format=list[str])
 ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
@@ -41,19 +42,19 @@ def generate(
     info = model_info(settings, params.model, "generator", owner=owner)
     params.model = info["name"]
     params.finding = "+".join(canonical_findings(info, params.finding))
-    check_output_kind(params, info, explicit=params.model_fields_set)
+    check_output_kind(params, info)
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
     if params.steps is None:
         params.steps = request_steps(params.sampler, None, settings.generate_default_steps,
                                      volume=info.get("kind") == "generator3d")
-    return submit(store, settings, JobKind.generate, owner, params.model_dump(mode="json"), idempotency_key)
+    return submit(store, settings, "generate", owner, params.model_dump(mode="json"), idempotency_key)
 
 
 MAX_VOLUMES = 8
 
 
-def check_output_kind(params: GenerateParams, info: dict, explicit: set[str]) -> None:
+def check_output_kind(params: GenerateParams, info: dict) -> None:
     """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
     if params.classifier_guidance and not info.get("guide"):
         raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier, so classifier_guidance must be "
@@ -63,14 +64,15 @@ def check_output_kind(params: GenerateParams, info: dict, explicit: set[str]) ->
         if params.resolution not in sizes:
             raise ApiError("invalid_parameter", f"{info['name']} makes {' or '.join(map(str, sizes))}-px images; "
                            f"resolution={params.resolution} is not one of them")
-    if info.get("kind") != "generator3d":
-        if params.format == "nifti":
-            raise ApiError("invalid_parameter", f"format=nifti is for volume models (GET /models, kind generator3d); "
-                           f"{info['name']} makes 2D images: use png, dicom or both")
+    volume = info.get("kind") == "generator3d"
+    try:
+        params.format = resolve_formats(params.format, "volume" if volume else "image")
+    except ValueError as exc:
+        what = "makes volumes (every volume also comes with mid-slice PNGs and a slice-sweep GIF)" if volume \
+            else "makes 2D images"
+        raise ApiError("invalid_parameter", f"{info['name']} {what}: {exc}") from exc
+    if not volume:
         return
-    if params.format == "png":
-        raise ApiError("invalid_parameter", f"{info['name']} makes volumes: use format nifti, dicom (a series) or "
-                       "both; every volume also comes with mid-slice PNGs and a slice-sweep GIF")
     if "+" in params.finding:
         raise ApiError("invalid_parameter", f"{info['name']} generates one finding per volume; got {params.finding}")
     if params.gif:
@@ -78,6 +80,4 @@ def check_output_kind(params: GenerateParams, info: dict, explicit: set[str]) ->
                        "slice-sweep GIF")
     if params.n > MAX_VOLUMES:
         raise ApiError("invalid_parameter", f"n must be at most {MAX_VOLUMES} for volume models (got {params.n})")
-    if "format" not in explicit:
-        params.format = "nifti"
     params.qc = False  # per-image label agreement and copy checks are 2D; the model card measures volumes

@@ -38,11 +38,11 @@ def live_workers(ttl: float = 5.0) -> dict:
 
 
 def _refresh_workers() -> dict:
-    from worker.celery_app import celery_app
+    from core.queue import client
 
     counts: dict[str, int] = {"interactive": 0, "train": 0}
     try:
-        replies = celery_app.control.inspect(timeout=1.0).active_queues() or {}
+        replies = client().control.inspect(timeout=1.0).active_queues() or {}
     except Exception:
         replies = {}
     by_worker = {name: sorted(q["name"] for q in queues) for name, queues in replies.items()}

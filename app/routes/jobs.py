@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 import redis
 from fastapi import APIRouter, Query, Response
@@ -15,8 +15,9 @@ from app.deps import ArtifactsDep, OwnerDep, StoreDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, JobList, JobOut
 from app.submit import job_out
-from worker.contracts import FINAL
-from worker.jobs import JobNotFound, JobStore
+from core.contracts import FINAL, JobStatus
+from core.jobs import JobNotFound, JobStore
+from core.kinds import names
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 NOT_FOUND = {404: {"model": ErrorBody}, 401: {"model": ErrorBody}}
@@ -33,11 +34,12 @@ def owned(store: JobStore, job_id: str, owner: str):
 
 @router.get("", response_model=JobList, operation_id="list_jobs", responses=NOT_FOUND)
 def list_jobs(owner: OwnerDep, store: StoreDep,
-              kind: Annotated[Literal["generate", "explain", "train"] | None, Query()] = None,
-              status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
-                                Query()] = None,
+              kind: Annotated[str | None, Query(description="a job kind (GET /kinds)")] = None,
+              status: Annotated[JobStatus | None, Query()] = None,
               offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobList:
     """Your own jobs, newest first."""
+    if kind is not None and kind not in names():
+        raise ApiError("invalid_parameter", f"kind must be one of {', '.join(names())} (got {kind!r})")
     items, total = store.list(owner, kind=kind, status=status, offset=offset, limit=limit)
     return JobList(items=[job_out(r) for r in items], total=total, offset=offset, limit=limit)
 

@@ -13,10 +13,11 @@ from app.catalog import find_model, model_info, sync_models
 from app.deps import OwnerDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelChange, ModelInfo
+from core.contracts import GenerateParams
+from core.settings import Settings
 from models.catalog import GENERATOR_KINDS, list_models
+from models.output_formats import DEFAULT_FORMATS, FORMATS_OF
 from models.sampler_defaults import SAMPLER_NAMES, request_steps
-from worker.contracts import GenerateParams
-from worker.settings import Settings
 
 router = APIRouter(tags=["models"])
 
@@ -75,7 +76,8 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
     return {"n": fields["n"].default, "sampler": sampler, "steps": per_sampler[sampler],
             "steps_per_sampler": per_sampler, "guidance": fields["guidance"].default,
             "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
-            "format": "nifti" if volume else fields["format"].default, "gif": fields["gif"].default,
+            "format": list(DEFAULT_FORMATS["volume" if volume else "image"]),
+            "formats": list(FORMATS_OF["volume" if volume else "image"]), "gif": fields["gif"].default,
             "resolution": output_resolution(info),
             "qc": fields["qc"].default and not volume}
 

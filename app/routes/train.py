@@ -10,13 +10,14 @@ from fastapi import APIRouter
 from app.catalog import sync_models
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
-from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
+from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
+from core import datasets
+from core.contracts import TrainParams
+from core.settings import VOLUME_FORMATS
 from models.catalog import list_models
 from models.data.formats import label_vocabulary
 from models.findings import UnknownFindingError, resolve
-from worker.contracts import JobKind, TrainParams
-from worker.settings import VOLUME_FORMATS
 
 router = APIRouter(tags=["train"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
@@ -27,11 +28,13 @@ ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
 def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: StoreDep,
           idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None) -> JobOut:
     """Queue training; on success the model appears in GET /models under `name`."""
-    roots = settings.dataset_roots()
+    roots = datasets.visible(settings, owner)
     if params.dataset not in roots:
-        raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; registered: {', '.join(roots)}")
-    check_dimensions(params, params.dataset, roots[params.dataset][1])
-    vocabulary = dataset_vocabulary(*roots[params.dataset])
+        raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; the ones you can use (GET /datasets): "
+                       f"{', '.join(roots)}")
+    entry = roots[params.dataset]
+    check_dimensions(params, params.dataset, entry.format)
+    vocabulary = dataset_vocabulary(entry.path, entry.format)
     if params.findings and vocabulary:
         try:
             params.findings = resolve(params.findings, vocabulary)
@@ -42,7 +45,7 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
         check_name_free(settings, params.name, owner)
     if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
         raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
-    return submit(store, settings, JobKind.train, owner, params.model_dump(mode="json"), idempotency_key)
+    return submit(store, settings, "train", owner, params.model_dump(mode="json"), idempotency_key)
 
 
 def check_name_free(settings, name: str, owner: str) -> None:
@@ -88,9 +91,3 @@ def dataset_vocabulary(path: Path, fmt: str | None) -> list[str] | None:
     except (OSError, ValueError, KeyError):
         return None
 
-
-@router.get("/datasets", response_model=list[DatasetInfo], operation_id="list_datasets")
-def datasets(owner: OwnerDep, settings: SettingsDep) -> list[DatasetInfo]:
-    """Data roots registered in settings that POST /train can use."""
-    return [DatasetInfo(name=name, format=fmt, available=path.exists())
-            for name, (path, fmt) in settings.dataset_roots().items()]

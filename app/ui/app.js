@@ -89,8 +89,8 @@ async function loadModels() {
   } catch (e) { say(e.message, true); }
 }
 const FORMATS = {
-  generator: [["both", "PNG + DICOM"], ["png", "PNG"], ["dicom", "DICOM"]],
-  generator3d: [["nifti", "NIfTI"], ["dicom", "DICOM series (zip)"], ["both", "NIfTI + DICOM series"]],
+  generator: [["png,dicom", "PNG + DICOM"], ["png", "PNG"], ["dicom", "DICOM"]],
+  generator3d: [["nifti", "NIfTI"], ["dicom", "DICOM series (zip)"], ["nifti,dicom", "NIfTI + DICOM series"]],
 };
 function setOutputs(kind) {
   const fmt = $("#gen-format"); fmt.innerHTML = "";
@@ -109,7 +109,7 @@ function applyDefaults(model) {
   const sizes = (state.resolutions || {})[model] || [], res = form.elements.resolution;
   res.innerHTML = ""; for (const r of sizes) res.append(el("option", { value: r }, `${r} x ${r}`));
   $("#gen-resolution-box").hidden = sizes.length < 2; res.disabled = sizes.length < 2;
-  for (const name of ["n", "sampler", "steps", "guidance", "format", "resolution"]) if (d[name] !== undefined && d[name] !== null) form.elements[name].value = d[name];
+  for (const name of ["n", "sampler", "steps", "guidance", "format", "resolution"]) if (d[name] !== undefined && d[name] !== null) form.elements[name].value = String(d[name]);
   for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
 }
 $("#genform [name=sampler]").addEventListener("change", (e) => {

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 DataFormat = Literal["nih", "medmnist", "dicom_folder", "image_folder"]
-FORMATS: tuple[str, ...] = ("nih", "medmnist", "dicom_folder", "image_folder")
+FORMATS: tuple[str, ...] = DataFormat.__args__
 
 # Label names of the MedMNIST files RadSynth knows; others get class_0, class_1, ...
 KNOWN_LABELS = {

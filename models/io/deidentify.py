@@ -139,9 +139,10 @@ def clean(ds: Dataset, uid_map: dict[str, str]) -> None:
             elem.value = ""
 
 
-def deidentify(ds: Dataset) -> Dataset:
-    """Return `ds` de-identified in place, marked with PatientIdentityRemoved and the method used."""
-    uid_map: dict[str, str] = {}
+def deidentify(ds: Dataset, *, uid_map: dict[str, str] | None = None) -> Dataset:
+    """Return `ds` de-identified in place, marked with PatientIdentityRemoved and the method used. Pass one
+    `uid_map` for many files to keep their study and series relations (with new UIDs)."""
+    uid_map = {} if uid_map is None else uid_map
     clean(ds, uid_map)
     allow_only(ds)
     if hasattr(ds, "file_meta") and "MediaStorageSOPInstanceUID" in ds.file_meta:

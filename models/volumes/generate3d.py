@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models import __version__
+from models.output_formats import resolve_formats
 from models.volumes.diffusion3d import VolumeOutput
 from models.volumes.geometry import Volume
 from models.volumes.latent3d import load_volume_pipeline
 from models.volumes.write import write_dicom_series, write_nifti, write_previews
-
-FORMATS = ("nifti", "dicom", "both")
 
 
 def voxel_spacing(info: dict) -> tuple[float, float, float]:
@@ -24,13 +23,12 @@ def voxel_spacing(info: dict) -> tuple[float, float, float]:
 
 
 def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing: tuple[float, float, float],
-                  formats: str = "nifti") -> list[dict]:
+                  formats: str | Sequence[str] = "nifti") -> list[dict]:
     """Per volume: `<stem>.nii.gz` and/or `<stem>_dicom/`, plus `<stem>_slices.png` and `<stem>_sweep.gif`.
 
     Each item: index, seed, files (every file written), nifti (path or None), dicom_dir (path or None), slices,
     sweep."""
-    if formats not in FORMATS:
-        raise ValueError(f"unknown volume format {formats!r}; valid: {', '.join(FORMATS)}")
+    formats = resolve_formats(formats, "volume")
     out_dir.mkdir(parents=True, exist_ok=True)
     items = []
     for i, (array, seed) in enumerate(zip(out.volumes, out.seeds, strict=True)):
@@ -39,10 +37,10 @@ def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing:
         prov = {"model": model_name, "version": __version__, "finding": out.finding, "seed": seed,
                 "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale, "synthetic": "yes"}
         files, nifti, dicom_dir = [], None, None
-        if formats in ("nifti", "both"):
+        if "nifti" in formats:
             nifti = str(write_nifti(out_dir / f"{stem}.nii.gz", volume))
             files.append(nifti)
-        if formats in ("dicom", "both"):
+        if "dicom" in formats:
             dicom_dir = out_dir / f"{stem}_dicom"
             series = write_dicom_series(dicom_dir, volume, prov, description=f"RadSynth {out.finding} volume")
             files.extend(str(p) for p in series)
@@ -54,7 +52,8 @@ def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing:
 
 
 def generate_volumes_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path,
-                               formats: str = "nifti", sampler: str = "dpmsolver++", steps: int | None = None,
+                               formats: str | Sequence[str] = "nifti", sampler: str = "dpmsolver++",
+                               steps: int | None = None,
                                guidance: float = 2.0, seed: int | None = None,
                                progress: Callable[[int, int], None] | None = None) -> dict:
     import json

@@ -24,7 +24,7 @@ KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
 @pytest.fixture(scope="session")
 def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volume_generator_dir):
     """Start Redis and one worker; yield a dict with the environment, paths and a client factory."""
-    from worker.redis_server import free_port, start_redis
+    from core.redis_server import free_port, start_redis
 
     root = tmp_path_factory.mktemp("service")
     models_dir = root / "models"
@@ -53,19 +53,20 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volu
         "RADSYNTH_AUTH_FAILURES_PER_MINUTE": "100000",  # the throttle has its own test
         "RADSYNTH_WEBHOOK_ALLOW": "127.0.0.2",  # the journey test's receiver; 127.0.0.1 (the API) stays refused
         "HF_HUB_OFFLINE": "1",
+        "RADSYNTH_KIND_MODULES": "tests.integration.echo_kind",  # a toy kind (test_job_kinds.py)
         "OMP_NUM_THREADS": "1",
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
-    from worker.processes import worker_command
+    from core.processes import worker_command
 
     log = open(root / "worker.log", "wb")
     worker = subprocess.Popen(worker_command(), env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
                               cwd=Path(__file__).resolve().parents[2])
-    from worker.celery_app import make_celery
+    from core.queue import make_celery
 
     probe = make_celery()
     try:
@@ -104,8 +105,8 @@ def live_api(service):
     """The real app served by uvicorn over HTTP (for browsers and raw sockets); yields its base URL."""
     import urllib.request
 
-    from worker.processes import api_command
-    from worker.redis_server import free_port
+    from core.processes import api_command
+    from core.redis_server import free_port
 
     port = free_port()
     server = subprocess.Popen(api_command("127.0.0.1", port), env=os.environ.copy(), stdout=subprocess.DEVNULL,

@@ -36,7 +36,7 @@ class Deployment:
 
     def __init__(self, root: Path, generator_dir: Path, classifier_dir: Path, *, env: dict[str, str] | None = None,
                  **settings):
-        from worker.redis_server import free_port
+        from core.redis_server import free_port
 
         self.root = Path(root)
         models = self.root / "models"
@@ -65,21 +65,21 @@ class Deployment:
         return proc
 
     def start_redis(self) -> None:
-        from worker.redis_server import reachable, redis_command
+        from core.redis_server import reachable, redis_command
 
         (self.root / "redis").mkdir(exist_ok=True)
         self._start("redis", redis_command(self.redis_port, (self.root / "redis").resolve()))
         wait_until(lambda: reachable(self.env["RADSYNTH_REDIS_URL"]), 15, 0.05, "redis")
 
     def start_api(self) -> None:
-        from worker.processes import api_command
+        from core.processes import api_command
 
         self._start("api", api_command(port=self.api_port))
         wait_until(self._api_up, 60, 0.3, "the API")
 
     def start_worker(self, name: str = "worker", *, wait: bool = True, **settings) -> subprocess.Popen:
         """A worker; `settings` override the deployment's for it alone (e.g. its own data_dir, as on another host)."""
-        from worker.processes import worker_command
+        from core.processes import worker_command
 
         proc = self._start(name, worker_command(name=name), radsynth_env(settings))
         if wait:

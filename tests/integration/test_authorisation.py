@@ -76,7 +76,7 @@ def test_cors_answers_only_configured_origins(service, monkeypatch):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     allowed, other = "https://lab.example.org", "https://evil.example.com"
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "X-API-Key"}
@@ -101,7 +101,7 @@ def test_failed_logins_are_throttled_per_client_address(service, monkeypatch):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("RADSYNTH_AUTH_FAILURES_PER_MINUTE", "5")
     get_settings.cache_clear()

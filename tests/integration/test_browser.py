@@ -95,7 +95,7 @@ def test_pick_the_3d_model_and_see_a_volume_with_its_downloads(page):
     page.select_option("#gen-finding", "hyperplasia")
     page.fill("#genform input[name=n]", "1")
     page.fill("#genform input[name=steps]", "2")
-    page.select_option("#gen-format", "both")
+    page.select_option("#gen-format", "nifti,dicom")
     page.click("#genform button[type=submit]")
     page.wait_for_function("document.querySelectorAll('#gallery .card.volume img[src^=blob]').length === 2",
                            timeout=60000)
@@ -104,7 +104,7 @@ def test_pick_the_3d_model_and_see_a_volume_with_its_downloads(page):
     assert "16x16x16 voxels of 1.5 x 1.5 x 1.5 mm" in page.inner_text("#status")
     page.screenshot(path=str(SHOTS / "generate-volume.png"), full_page=True)
     page.select_option("#gen-model", "tiny-gen")  # back to images for the tests that follow
-    page.wait_for_function("document.querySelector('#gen-format option').value === 'both'")
+    page.wait_for_function("document.querySelector('#gen-format option').value === 'png,dicom'")
 
 
 def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):

@@ -65,8 +65,8 @@ def marked_dicom() -> tuple[bytes, list[str], int]:
 
 
 def redis_values(client) -> str:
-    from worker.jobs import JobStore
-    from worker.settings import get_settings
+    from core.jobs import JobStore
+    from core.settings import get_settings
 
     r = JobStore.from_url(get_settings().redis_url).r
     parts = []

@@ -7,9 +7,8 @@ import json
 import threading
 import time
 
-from worker.contracts import JobKind
-from worker.jobs import JobStore
-from worker.redis_server import free_port, reachable, redis_command
+from core.jobs import JobStore
+from core.redis_server import free_port, reachable, redis_command
 
 KEY = "pw-key-0123456789"
 
@@ -20,7 +19,7 @@ def test_events_stream_from_a_redis_that_needs_a_password(tmp_path, monkeypatch)
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     port = free_port()
     proc = subprocess.Popen([*redis_command(port, tmp_path), "--requirepass", "s3cret"], stdout=subprocess.DEVNULL)
@@ -34,7 +33,7 @@ def test_events_stream_from_a_redis_that_needs_a_password(tmp_path, monkeypatch)
         monkeypatch.setenv("RADSYNTH_API_KEYS", f"{KEY}:carol")
         get_settings.cache_clear()
         store = JobStore.from_url(url)
-        job, _ = store.create(JobKind.generate, "carol", {"finding": "Mass", "n": 1})
+        job, _ = store.create("generate", "carol", {"finding": "Mass", "n": 1})
 
         def run_it() -> None:
             time.sleep(1.0)

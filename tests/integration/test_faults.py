@@ -88,8 +88,8 @@ def test_queued_jobs_survive_redis_being_killed(deployment):
 def test_a_redelivered_message_of_a_running_job_is_dropped(deployment):
     """What Redis does when a job outlives the visibility timeout: deliver its message again. The second
     delivery finds the job running in a live process with a fresh heartbeat, and drops the message."""
-    from worker.celery_app import make_celery
-    from worker.contracts import QUEUE_OF
+    from core.kinds import queue_of
+    from core.queue import make_celery
 
     d = deployment
     d.start_worker("w1")
@@ -97,11 +97,11 @@ def test_a_redelivered_message_of_a_running_job_is_dropped(deployment):
     job_id = d.generate(**SLOW_JOB)
     d.wait_status(job_id, ("running",), min_step=20)
     os.environ["RADSYNTH_REDIS_URL"], saved = d.env["RADSYNTH_REDIS_URL"], os.environ.get("RADSYNTH_REDIS_URL")
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     try:
-        make_celery().send_task("radsynth.run_job", args=[job_id, 0], queue=QUEUE_OF["generate"])
+        make_celery().send_task("radsynth.run_job", args=[job_id, 0], queue=queue_of("generate"))
     finally:
         if saved is None:
             os.environ.pop("RADSYNTH_REDIS_URL")
@@ -172,7 +172,7 @@ def test_unsafe_timeouts_are_refused_at_start():
     """A visibility timeout shorter than the time limit would let Redis run long jobs twice: workers refuse it."""
     import subprocess
 
-    from worker.processes import worker_command
+    from core.processes import worker_command
 
     env = os.environ | {"RADSYNTH_VISIBILITY_TIMEOUT": "60", "RADSYNTH_TASK_TIME_LIMIT": "120",
                         "RADSYNTH_TASK_SOFT_TIME_LIMIT": "100", "RADSYNTH_REDIS_URL": "redis://127.0.0.1:1/0"}

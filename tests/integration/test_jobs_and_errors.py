@@ -220,7 +220,7 @@ def test_bad_generate_parameters_get_422_with_the_valid_values(client, query, fr
 
 def test_bad_train_and_explain_parameters(client):
     r = client.post("/train", json={"kind": "generator", "dataset": "/etc", "name": "x1"}, headers=headers())
-    assert r.status_code == 422 and "registered" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "GET /datasets" in r.json()["error"]["message"]
     r = client.post("/train", json={"kind": "painter", "name": "x1"}, headers=headers())
     assert r.status_code == 422
     img = io.BytesIO()
@@ -241,8 +241,8 @@ def test_health_metrics_models_findings(client):
     assert any(w.startswith("worker@") and queues == ["interactive", "train"] for w, queues in served)
     by_name = {m["name"]: m for m in models}
     gen, vol = by_name["tiny-gen"]["generate_defaults"], by_name["tiny-3d"]["generate_defaults"]
-    assert (gen["sampler"], gen["steps"], gen["gif"], gen["format"]) == ("dpmsolver++", 15, False, "both")
-    assert gen["steps_per_sampler"]["ddpm"] == 1000 and vol["steps"] == 25 and vol["format"] == "nifti"
+    assert (gen["sampler"], gen["steps"], gen["gif"], gen["format"]) == ("dpmsolver++", 15, False, ["png", "dicom"])
+    assert gen["steps_per_sampler"]["ddpm"] == 1000 and vol["steps"] == 25 and vol["format"] == ["nifti"]
     assert by_name["tiny-clf"]["generate_defaults"] is None
     # a job that leaves them out runs with exactly these
     job = wait_job(client, client.post("/generate?finding=mass&n=1&qc=false", headers=headers()).json()["id"])

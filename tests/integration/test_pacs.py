@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from core.redis_server import free_port
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.preprocess import load_image_bytes
 from models.diffusion.pipeline import GenerationOutput
@@ -25,7 +26,6 @@ from models.generate import write_outputs
 from models.io.deidentify import deidentify
 from models.io.overlay_dicom import source_dataset
 from tests.conftest import SIIM
-from worker.redis_server import free_port
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 

@@ -7,10 +7,9 @@ import os
 import threading
 import time
 
+from core.jobs import JobStore, TooManyJobs
 from tests.conftest import NIH_UPLOAD
 from tests.integration.conftest import headers
-from worker.contracts import JobKind
-from worker.jobs import JobStore, TooManyJobs
 
 
 def store_of(service) -> JobStore:
@@ -25,7 +24,7 @@ def test_concurrent_submits_never_exceed_the_quota(service):
     def submit() -> None:
         barrier.wait()
         try:
-            made.append(store.create(JobKind.generate, owner, {"finding": "Mass"}, max_active=limit)[0].id)
+            made.append(store.create("generate", owner, {"finding": "Mass"}, max_active=limit)[0].id)
         except TooManyJobs:
             refused.append(1)
 
@@ -44,15 +43,15 @@ def test_concurrent_submits_never_exceed_the_quota(service):
 def test_the_quota_still_counts_old_jobs_after_500_cancelled_ones(service):
     store, limit = store_of(service), 5
     owner = f"churn-{time.time_ns()}"
-    held = [store.create(JobKind.generate, owner, {"finding": "Mass"}, max_active=limit)[0].id for _ in range(3)]
+    held = [store.create("generate", owner, {"finding": "Mass"}, max_active=limit)[0].id for _ in range(3)]
     for _ in range(500):
-        job = store.create(JobKind.generate, owner, {"finding": "Mass"}, max_active=limit)[0]
+        job = store.create("generate", owner, {"finding": "Mass"}, max_active=limit)[0]
         store.cancel(job.id, owner)
     assert store.active_jobs(owner) == 3
     more = []
     for _ in range(4):
         try:
-            more.append(store.create(JobKind.generate, owner, {"finding": "Mass"}, max_active=limit)[0].id)
+            more.append(store.create("generate", owner, {"finding": "Mass"}, max_active=limit)[0].id)
         except TooManyJobs:
             pass
     assert len(more) == limit - 3
@@ -66,7 +65,7 @@ def uploads_on_disk(service) -> set[str]:
 
 
 def test_an_upload_refused_for_the_quota_is_not_kept(client, service, monkeypatch):
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     store = store_of(service)
     before = uploads_on_disk(service)
@@ -84,7 +83,7 @@ def test_an_upload_refused_for_the_quota_is_not_kept(client, service, monkeypatc
 
 
 def test_uploads_no_job_refers_to_are_swept_after_the_grace_period(service):
-    from worker.artifacts import LocalArtifactStore
+    from core.artifacts import LocalArtifactStore
     from worker.tasks import sweep_orphaned_uploads
 
     artifacts = LocalArtifactStore(service["root"] / "var" / "artifacts")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from core.redis_server import free_port
 from tests.conftest import NIH
 from tests.integration.deployment import wait_until
-from worker.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -27,7 +27,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A moto S3 server with one bucket; yields its endpoint URL."""
-    from worker.redis_server import free_port
+    from core.redis_server import free_port
 
     port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
@@ -55,7 +55,7 @@ def s3(tmp_path_factory):
 
 
 def host_store(s3, cache: Path, prefix: str):
-    from worker.s3_store import S3Store
+    from core.s3_store import S3Store
 
     return S3Store(BUCKET, cache, prefix=prefix, client=s3["client"], sync_interval_s=0)
 

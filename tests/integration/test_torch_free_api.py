@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from core.redis_server import free_port, start_redis
 from tests.conftest import NIH, NIH_UPLOAD, SIIM
 from tests.integration.deployment import wait_until
-from worker.redis_server import free_port, start_redis
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "diffusers", "captum", "monai", "torchvision")

@@ -65,7 +65,7 @@ def test_generate_a_volume_as_nifti_and_a_dicom_series(client):
 
 
 @pytest.mark.parametrize("query, fix", [
-    ("model=tiny-3d&finding=hyperplasia&format=png", "use format nifti, dicom"),
+    ("model=tiny-3d&finding=hyperplasia&format=png", "use nifti, dicom"),
     ("model=tiny-3d&finding=hyperplasia&n=9", "at most 8"),
     ("model=tiny-3d&finding=hyperplasia&gif=true", "slice-sweep GIF"),
     ("model=tiny-3d&finding=normal%2Bhyperplasia", "one finding per volume"),

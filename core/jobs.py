@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 import redis
 
-from worker.contracts import FINAL, QUEUE_OF, Artifact, JobError, JobKind, JobRecord, JobStatus, Progress
+from core.contracts import FINAL, Artifact, JobError, JobRecord, JobStatus, Progress
+from core.kinds import QUEUES, queue_of
 
 PREFIX = "radsynth"
 JSON_FIELDS = ("params", "progress", "result", "artifacts", "error")
@@ -93,12 +94,12 @@ class JobStore:
     def events_channel(job_id: str) -> str:
         return k("events", job_id)
 
-    def queued_ids(self, kind: JobKind, limit: int) -> list[str]:
+    def queued_ids(self, kind: str, limit: int) -> list[str]:
         """The oldest `limit` queued job ids of `kind`'s queue."""
-        return self.r.zrange(k("queued", QUEUE_OF[kind]), 0, limit - 1)
+        return self.r.zrange(k("queued", queue_of(kind)), 0, limit - 1)
 
     # -- create and read ------------------------------------------------------------------------------
-    def create(self, kind: JobKind, owner: str, params: dict, *, idempotency_key: str | None = None,
+    def create(self, kind: str, owner: str, params: dict, *, idempotency_key: str | None = None,
                max_active: int = 0) -> tuple[JobRecord, bool]:
         """Create a queued job; with an idempotency key already used by this owner, return that job instead.
 
@@ -124,7 +125,7 @@ class JobStore:
             pipe.hset(k("upload-job"), params["upload"], job_id)
         pipe.hset(k("job", job_id), mapping=self.encode(record))
         pipe.zadd(k("jobs", "owner", owner), {job_id: now})
-        pipe.zadd(k("queued", QUEUE_OF[kind]), {job_id: now})
+        pipe.zadd(k("queued", queue_of(kind)), {job_id: now})
         pipe.hincrby(k("metrics", "jobs"), f"{kind}:queued", 1)
         pipe.execute()
         return record, True
@@ -186,7 +187,7 @@ class JobStore:
             raise JobNotFound(job_id)
         record = self.decode(raw)
         if record.status == JobStatus.queued:
-            rank = self.r.zrank(k("queued", QUEUE_OF[record.kind]), job_id)
+            rank = self.r.zrank(k("queued", queue_of(record.kind)), job_id)
             record.progress.queue_position = None if rank is None else rank + 1
         return record
 
@@ -270,7 +271,7 @@ class JobStore:
         rec.already_running = bool(busy)
         if rec.generation != generation or busy:
             return rec
-        self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+        self.r.zrem(k("queued", queue_of(rec.kind)), job_id)
         if rec.status == JobStatus.cancelled:
             self.r.zrem(k("running"), job_id)
             self.count_final(rec)
@@ -321,7 +322,7 @@ class JobStore:
             return None
         if changed and rec.status == JobStatus.queued:
             self.r.zrem(k("running"), job_id)
-            self.r.zadd(k("queued", QUEUE_OF[rec.kind]), {job_id: rec.created_at})
+            self.r.zadd(k("queued", queue_of(rec.kind)), {job_id: rec.created_at})
         elif rec.status in FINAL:
             self.r.zrem(k("running"), job_id)
             self.count_final(rec)
@@ -375,7 +376,7 @@ class JobStore:
 
         rec = self._transition(job_id, fn)
         if rec.status == JobStatus.cancelled:
-            self.r.zrem(k("queued", QUEUE_OF[rec.kind]), job_id)
+            self.r.zrem(k("queued", queue_of(rec.kind)), job_id)
             self.count_final(rec)
         return rec
 
@@ -428,7 +429,7 @@ class JobStore:
         pipe.execute()
 
     def queue_lengths(self) -> dict[str, int]:
-        return {q: int(self.r.zcard(k("queued", q))) for q in sorted(set(QUEUE_OF.values()))}
+        return {q: int(self.r.zcard(k("queued", q))) for q in QUEUES}
 
     def metrics(self) -> dict:
         return {"jobs": self.r.hgetall(k("metrics", "jobs")),

@@ -5,17 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, HttpUrl, model_validator
+from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 
+from models.data.formats import DataFormat
+from models.output_formats import ALIASES, OUTPUT_FORMATS, split_formats
 from models.sampler_defaults import SamplerName
-
-QUEUE_OF = {"generate": "interactive", "explain": "interactive", "train": "train"}
-
-
-class JobKind(StrEnum):
-    generate = "generate"
-    explain = "explain"
-    train = "train"
 
 
 class JobStatus(StrEnum):
@@ -33,9 +27,10 @@ class GenerateParams(BaseModel):
     finding: str = Field(..., description="finding name(s) of the model, e.g. consolidation or effusion+cardiomegaly")
     n: int = Field(4, ge=1, le=64, description="number of images (volumes: at most 8)")
     model: str | None = Field(None, description="generator name (GET /models); default: the bundled one")
-    format: Literal["png", "dicom", "both", "nifti"] = Field(
-        "both", description="images: PNG, synthetic DICOM, or both; volumes (3D models): nifti, dicom (one series "
-        "per volume, zipped) or both (default nifti)")
+    format: list[Literal[OUTPUT_FORMATS + ALIASES]] | None = Field(  # type: ignore[valid-type]
+        None, description="output formats, comma-separated or repeated: images png and/or dicom (default both); "
+        "volumes (3D models) nifti and/or dicom (one series per volume, zipped; default nifti). `both` means every "
+        "format of the model's kind", examples=[["png", "dicom"]])
     sampler: SamplerName = Field(
         "dpmsolver++", description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
@@ -55,6 +50,13 @@ class GenerateParams(BaseModel):
     webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")
 
 
+    @field_validator("format", mode="before")
+    @classmethod
+    def comma_separated(cls, value: object) -> object:
+        """'png,dicom' and ['png,dicom'] are ['png', 'dicom']; a bare string (older clients, stored jobs) too."""
+        return split_formats(value) if isinstance(value, str | list | tuple) else value
+
+
 class ExplainParams(BaseModel):
     upload: str = Field(..., description="stored upload id")
     source_format: Literal["png", "jpeg", "dicom"]
@@ -66,10 +68,19 @@ class ExplainParams(BaseModel):
     webhook: HttpUrl | None = None
 
 
+class IngestParams(BaseModel):
+    """An uploaded data-set archive to unpack, check and register as the owner's data set `name`."""
+
+    upload: str = Field(..., description="stored upload id (POST /datasets stores it)")
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="the data set's name")
+    format: DataFormat | None = Field(
+        None, description="the layout (default: recognised from the files)")
+
+
 class TrainParams(BaseModel):
     kind: Literal["generator", "classifier", "generator3d"] = Field(
         ..., description="what to train: a 2D generator, a classifier ensemble, or a 3D volume generator")
-    dataset: str = Field("nih-demo", description="a data root registered in settings (GET /datasets)")
+    dataset: str = Field("nih-demo", description="a data set: the service's or one you uploaded (GET /datasets)")
     findings: list[str] | None = Field(None, description="restrict to these findings (default: all)")
     resolution: int = Field(64, ge=16, le=512, description="image size in pixels (3D: voxels per side, 16-64)")
     steps: int = Field(500, ge=1, le=1_000_000, description="generator optimiser steps / classifier epochs")
@@ -84,7 +95,7 @@ class TrainParams(BaseModel):
     @model_validator(mode="after")
     def within_host_bounds(self) -> TrainParams:
         """The operator's bounds (RADSYNTH_MAX_TRAIN_STEPS, _RESOLUTION, _BATCH_SIZE), sized for the host."""
-        from worker.settings import get_settings
+        from core.settings import get_settings
 
         settings = get_settings()
         for field, limit in (("steps", settings.max_train_steps), ("resolution", settings.max_train_resolution),
@@ -93,9 +104,6 @@ class TrainParams(BaseModel):
                 raise ValueError(f"{field} must be at most {limit} on this service (got {getattr(self, field)}); "
                                  f"the operator can raise RADSYNTH_MAX_TRAIN_{field.upper()}")
         return self
-
-
-PARAMS_OF = {JobKind.generate: GenerateParams, JobKind.explain: ExplainParams, JobKind.train: TrainParams}
 
 
 class Progress(BaseModel):
@@ -122,7 +130,7 @@ class JobView(BaseModel):
     """What anyone allowed to see a job sees (everything but its owner)."""
 
     id: str
-    kind: JobKind
+    kind: str = Field(description="the job kind (core/kinds.py), e.g. generate, explain or train")
     status: JobStatus
     params: dict
     progress: Progress = Progress()

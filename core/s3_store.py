@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from worker.artifacts import check_id, check_name
+from core.artifacts import check_id, check_name
 
 MANIFEST = "radsynth-manifest.json"
 

@@ -81,7 +81,7 @@ def notify(record) -> None:
     fatal."""
     import logging
 
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     url = record.params.get("webhook")
     if not url:

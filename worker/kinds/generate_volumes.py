@@ -3,13 +3,12 @@ volume, mid-slice PNGs, a slice-sweep GIF and an overview, and store them as the
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
+from core.contracts import Artifact, GenerateParams
+from core.settings import get_settings
 from worker import runtime
-from worker.contracts import Artifact, GenerateParams
-from worker.settings import get_settings
 
 
 def zip_series(folder: Path, target: Path) -> Path:
@@ -51,38 +50,3 @@ def run_generate_volumes(ctx, p: GenerateParams, folder: Path, info: dict, steps
               "steps": out.steps, "guidance": out.guidance_scale, "seeds": out.seeds, "shape_zyx": [z, y, x],
               "spacing_mm_xyz": list(spacing), "volumes": volumes}
     return result, ctx.store(names)
-
-
-def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tuple[Path, dict, dict[str, Path]]:
-    """Train a 3D generator on a volume data set; returns (model folder, result, files to attach)."""
-    from models.volumes.sources import open_volume_source
-    from models.volumes.train3d import save_volume_model, train_volume_generator
-    from worker.context import JobCancelled
-
-    ctx.progress(0, p.steps, "reading volumes")
-    src = open_volume_source(root, "train", p.resolution, fmt=fmt,
-                             progress=lambda i, n: ctx.progress(0, p.steps, f"reading volumes {i}/{n}"))
-    channels = tuple(p.channels or ((32, 64) if p.latent else (16, 32, 64)))
-    try:
-        if p.latent:
-            from models.volumes.latent3d import train_latent_volume_generator
-
-            pipe, summary = train_latent_volume_generator(
-                src.volumes, src.labels, src.findings, ae_steps=p.steps, steps=p.steps, batch_size=p.batch_size,
-                channels=channels, should_stop=ctx.check_cancel,
-                progress=lambda stage, s, t, _: ctx.progress(s, t, f"training the {stage}")
-                if s % 5 == 0 or s == t else None)
-        else:
-            pipe, summary = train_volume_generator(
-                src.volumes, src.labels, src.findings, size=p.resolution, steps=p.steps, batch_size=p.batch_size,
-                channels=channels, device=runtime.device(),
-                progress=lambda s, t, loss: ctx.progress(s, t, "training") if s % 5 == 0 or s == t else None,
-                should_stop=ctx.check_cancel)
-    except InterruptedError as exc:
-        raise JobCancelled() from exc
-    ctx.progress(p.steps, p.steps, "sampling previews")
-    folder = save_volume_model(pipe, run_dir / "model", dataset=p.dataset, voxel_mm=src.voxel_mm, summary=summary)
-    (folder / "training.json").write_text(json.dumps(summary, indent=2))
-    files = {"samples.png": folder / "samples.png", "loss.png": folder / "loss.png",
-             "training.json": folder / "training.json"}
-    return folder, {"steps": p.steps, "final_loss": summary["final_loss"], "volumes": len(src.volumes)}, files

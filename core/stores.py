@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from worker.artifacts import ArtifactStore, LocalArtifactStore
-from worker.settings import Settings
+from core.artifacts import ArtifactStore, LocalArtifactStore
+from core.settings import Settings
 
 
 @lru_cache(maxsize=8)
@@ -15,7 +15,7 @@ def _open(kind: str, artifacts_dir: Path, cache_dir: Path, bucket: str, prefix: 
     if kind == "s3":
         if not bucket:
             raise ValueError("RADSYNTH_STORE=s3 needs RADSYNTH_S3_BUCKET")
-        from worker.s3_store import S3Store
+        from core.s3_store import S3Store
 
         return S3Store(bucket, cache_dir, prefix=prefix, endpoint_url=endpoint, region=region)
     return LocalArtifactStore(artifacts_dir)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS")
     max_upload_bytes: int = Field(32 * 2**20, description="largest accepted upload")
     max_pixels: int = Field(8192 * 8192, description="largest decoded image (rows x columns x frames)")
+    max_dataset_bytes: int = Field(4 * 2**30, description="largest data-set archive (POST /datasets), uploaded "
+                                   "and unpacked")
+    max_datasets_per_owner: int = Field(20, description="data sets one owner may keep")
     max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
     max_tasks_per_child: int = Field(200, description="a pool process is replaced after this many jobs (0 = never)")
     heartbeat_timeout: float = Field(120.0, description="seconds without a heartbeat before a running job is "
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
     def trained_models_dir(self) -> Path:
         return self.data_dir / "models"
 
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
     def model_search_dirs(self) -> list[Path]:
         extra = [Path(p) for p in self.model_dirs.split(":") if p]
         return [*extra, self.trained_models_dir]  # operator models before trained ones: their names stay theirs
@@ -88,6 +95,10 @@ class Settings(BaseSettings):
     def key_owners(self) -> dict[str, str]:
         pairs = [p.split(":", 1) for p in self.api_keys.split(",") if p.strip()]
         return {k.strip(): v.strip() for k, v in pairs}
+
+    def default_model(self, model_kind: str) -> str:
+        """The model a request that names none gets: the default generator (2D or 3D) or classifier."""
+        return self.default_generator if model_kind == "generator" else self.default_classifier
 
     def dataset_roots(self) -> dict[str, tuple[Path, str | None]]:
         roots: dict[str, tuple[Path, str | None]] = {"nih-demo": (DEMO_DATASET, "nih"),

@@ -1,0 +1,126 @@
+"""Data sets: upload an archive of your own labelled X-rays (an ingest job checks and registers it), list,
+inspect and delete them. Built-in data sets are everyone's; an uploaded one is its owner's alone."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
+from app.errors import ApiError
+from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
+from app.submit import submit
+from core import datasets
+from core.contracts import IngestParams
+from models.data.archives import ArchiveRefused, ArchiveTooLarge, list_archive
+from models.data.formats import DataFormat
+
+router = APIRouter(tags=["datasets"])
+ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 413, 415, 422, 429, 503)}
+ARCHIVE_LIMITER = anyio.CapacityLimiter(2)
+
+
+def info(entry: datasets.DatasetEntry) -> DatasetInfo:
+    manifest = entry.manifest or {}
+    return DatasetInfo(name=entry.name, format=entry.format, available=entry.path.exists(),
+                       uploaded=entry.owner is not None,
+                       **{k: manifest[k] for k in ("images", "patients", "per_finding", "image_size", "problems",
+                                                   "created") if k in manifest})
+
+
+@router.get("/datasets", response_model=list[DatasetInfo], operation_id="list_datasets")
+def list_datasets(owner: OwnerDep, settings: SettingsDep) -> list[DatasetInfo]:
+    """The data sets you can train on: the service's own, then yours (uploaded with POST /datasets)."""
+    return [info(e) for e in datasets.visible(settings, owner).values()]
+
+
+@router.get("/datasets/{name}", response_model=DatasetInfo, operation_id="get_dataset",
+            responses={404: {"model": ErrorBody}})
+def get_dataset(name: str, owner: OwnerDep, settings: SettingsDep) -> DatasetInfo:
+    """One data set: its layout, counts per finding, patients, image sizes and the problems found in it."""
+    entry = datasets.visible(settings, owner).get(name)
+    if entry is None:
+        raise ApiError("not_found", f"no data set {name!r} (unknown, or not yours); GET /datasets lists yours")
+    return info(entry)
+
+
+@router.delete("/datasets/{name}", status_code=204, operation_id="delete_dataset",
+               responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
+def delete_dataset(name: str, owner: OwnerDep, settings: SettingsDep) -> Response:
+    """Delete one of your data sets with all its files. The service's own cannot be deleted."""
+    if name in datasets.builtin(settings):
+        raise ApiError("conflict", f"{name!r} is a data set of the service; only uploaded ones can be deleted")
+    try:
+        gone = datasets.delete(settings, owner, name)
+    except ValueError:
+        gone = False
+    if not gone:
+        raise ApiError("not_found", f"no data set {name!r} of yours")
+    return Response(status_code=204)
+
+
+@router.post("/datasets", status_code=202, response_model=JobOut, operation_id="upload_dataset",
+             responses=ERRORS | JOB_ACCEPTED)
+async def upload_dataset(
+    owner: OwnerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    artifacts: ArtifactsDep,
+    file: Annotated[UploadFile, File(description="a zip, tar or tar.gz of a data set: an NIH folder "
+                                     "(Data_Entry_2017.csv + images), a folder per finding, DICOM files with "
+                                     "labels.csv, or a MedMNIST .npz")],
+    name: Annotated[str, Form(pattern=datasets.NAME_PATTERN, description="the data set's name, yours alone")],
+    format: Annotated[DataFormat | None, Form(description="the layout (default: recognised)")] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+) -> JobOut:
+    """Upload a data set as one archive; an `ingest` job checks it (paths, sizes, nested archives), unpacks it,
+    de-identifies its DICOM files and counts findings and patients. Poll the job; the data set then appears in
+    GET /datasets and can be trained on by name."""
+
+    def check_store_and_queue() -> JobOut:
+        if not (idempotency_key and store.job_of_key(owner, idempotency_key)):  # a retry gets its first job back
+            check_name(settings, owner, name)
+        upload_id = uuid.uuid4().hex
+        with tempfile.TemporaryDirectory(dir=scratch(settings)) as tmp:
+            archive = Path(tmp) / "archive"
+            with archive.open("wb") as out:
+                shutil.copyfileobj(file.file, out, 1 << 20)
+            try:
+                list_archive(archive, max_bytes=settings.max_dataset_bytes)
+            except ArchiveRefused as exc:
+                code = "upload_too_large" if isinstance(exc, ArchiveTooLarge) else "invalid_input"
+                raise ApiError(code, str(exc)) from exc
+            artifacts.put_file(upload_id, "input", archive)
+        params = IngestParams(upload=upload_id, name=name, format=format)
+        try:
+            job = submit(store, settings, "ingest", owner, params.model_dump(mode="json"), idempotency_key)
+        except BaseException:
+            artifacts.delete_job(upload_id)
+            raise
+        if job.params.get("upload") != upload_id:  # an idempotent retry keeps the first request's job
+            artifacts.delete_job(upload_id)
+        return job
+
+    return await anyio.to_thread.run_sync(check_store_and_queue, limiter=ARCHIVE_LIMITER)
+
+
+def check_name(settings, owner: str, name: str) -> None:
+    if name in datasets.builtin(settings):
+        raise ApiError("conflict", f"{name!r} is the name of a data set of the service; choose another")
+    if name in datasets.owned(settings, owner):
+        raise ApiError("conflict", f"you already have a data set named {name!r}; delete it or choose another name")
+    if len(datasets.owned(settings, owner)) >= settings.max_datasets_per_owner:
+        raise ApiError("conflict", f"you have {settings.max_datasets_per_owner} data sets, the most one owner may "
+                       "keep; delete one first")
+
+
+def scratch(settings) -> Path:
+    folder = settings.data_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,1 @@
+"""One handler module per job kind (registered in core/kinds.py); each exposes run(ctx) -> (result, artifacts)."""
