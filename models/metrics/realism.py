@@ -28,25 +28,33 @@ def saturated_share(images: np.ndarray, fraction: float = 0.25) -> float:
     return float((clipped > fraction).mean())
 
 
-def as_64(images: np.ndarray) -> np.ndarray:
+def as_size(images: np.ndarray, size: int = 64) -> np.ndarray:
+    """(N, H, W) images area-resized to (N, size, size)."""
     import torch
     import torch.nn.functional as F
 
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
-    if x.shape[-1] != 64:
-        x = F.interpolate(x, size=(64, 64), mode="area")
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="area")
     return x[:, 0].numpy()
 
 
-def random_cnn_features(seed: int = 0, width: int = 64):
+def as_64(images: np.ndarray) -> np.ndarray:
+    return as_size(images, 64)
+
+
+def random_cnn_features(seed: int = 0, width: int = 64, size: int = 64):
     """A fixed, randomly initialised CNN (seeded, never trained) whose pooled activations at four scales serve as
-    a feature space that no generator or judge ever saw. Returns f(images (N, H, W) in [0, 1]) -> (N, D)."""
+    a feature space that no generator or judge ever saw. Returns f(images (N, H, W) in [0, 1]) -> (N, D).
+    Images are resized to `size`; at 256 two more stride-2 layers see the fine detail first (the same four
+    coarse layers follow)."""
     import torch
     from torch import nn
 
     gen = torch.Generator().manual_seed(seed)
     layers, c_in = [], 1
-    for c in (width // 2, width, width * 2, width * 2):
+    extra = max(0, int(np.log2(size // 64)))
+    for c in (width // 4,) * extra + (width // 2, width, width * 2, width * 2):
         conv = nn.Conv2d(c_in, c, 3, padding=1, stride=2)
         with torch.no_grad():
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / (9 * c_in)) ** 0.5)
@@ -57,7 +65,7 @@ def random_cnn_features(seed: int = 0, width: int = 64):
 
     @torch.inference_mode()
     def features(images: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(as_64(images))[:, None] * 2 - 1
+        x = torch.as_tensor(as_size(images, size))[:, None] * 2 - 1
         pooled = []
         for conv in net:
             x = torch.relu(conv(x))
