@@ -77,6 +77,45 @@ class IngestParams(BaseModel):
         None, description="the layout (default: recognised from the files)")
 
 
+class SynthesisQC(BaseModel):
+    min_agreement: float | None = Field(None, ge=0.0, le=1.0, description="keep an image only if the QC "
+                                        "classifier's probability for its finding is at least this (else redraw)")
+    reject_copies: bool = Field(True, description="redraw images flagged as copies of training images")
+
+
+class SynthesizeParams(BaseModel):
+    """A labelled synthetic data set: how many images of which findings, from which generator, checked how."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="the new data set's name")
+    model: str | None = Field(None, description="generator (GET /models); default: the bundled one")
+    per_finding: dict[str, int] | None = Field(
+        None, description="images per finding, e.g. {\"consolidation\": 2000, \"mass\": 2000}",
+        examples=[{"consolidation": 200, "mass": 200}])
+    balance_to: int | None = Field(None, ge=1, le=100_000, description="instead of per_finding: enough images "
+                                   "of each of the model's findings to bring `dataset` up to this many")
+    dataset: str | None = Field(None, description="the data set balance_to counts in (GET /datasets)")
+    qc: SynthesisQC = SynthesisQC()
+    sampler: SamplerName = "dpmsolver++"
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float = Field(2.0, ge=0.0, le=20.0)
+    classifier_guidance: float | None = Field(None, ge=0.0, le=50.0)
+    resolution: int | None = Field(None, ge=16, le=1024)
+    bits: Literal[8, 16] = 8
+    seed: int | None = Field(None, ge=0, le=2**31 - 10_000_000)
+    webhook: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def one_way_to_count(self) -> SynthesizeParams:
+        if (self.per_finding is None) == (self.balance_to is None):
+            raise ValueError("give either per_finding (images per finding) or balance_to with dataset")
+        if self.balance_to is not None and not self.dataset:
+            raise ValueError("balance_to needs dataset: the data set whose counts are topped up")
+        if self.per_finding is not None:
+            if not self.per_finding or any(n < 1 for n in self.per_finding.values()):
+                raise ValueError("per_finding needs at least one finding, each with 1 or more images")
+        return self
+
+
 class TrainParams(BaseModel):
     kind: Literal["generator", "classifier", "generator3d"] = Field(
         ..., description="what to train: a 2D generator, a classifier ensemble, or a 3D volume generator")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from core.contracts import ExplainParams, GenerateParams, IngestParams, TrainParams
+from core.contracts import ExplainParams, GenerateParams, IngestParams, SynthesizeParams, TrainParams
 from models.output_formats import FORMATS_OF
 
 QUEUES = ("interactive", "train")  # interactive jobs never wait behind training
@@ -104,3 +104,7 @@ register(JobKindSpec(
 register(JobKindSpec(
     name="ingest", params=IngestParams, queue="train", handler="worker.kinds.ingest:run", route="/datasets",
     summary="an uploaded archive checked, de-identified and registered as the owner's data set"))
+register(JobKindSpec(
+    name="synthesize", params=SynthesizeParams, queue="train", handler="worker.kinds.synthesize:run",
+    route="/synthesize", default_model_setting="default_generator", formats=("png",),
+    summary="a labelled synthetic data set (NIH layout with provenance), registered as the owner's"))

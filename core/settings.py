@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(4 * 2**30, description="largest data-set archive (POST /datasets), uploaded "
                                    "and unpacked")
     max_datasets_per_owner: int = Field(20, description="data sets one owner may keep")
+    max_synthesize_images: int = Field(20_000, description="most images one POST /synthesize may ask for")
     max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
     max_tasks_per_child: int = Field(200, description="a pool process is replaced after this many jobs (0 = never)")
     heartbeat_timeout: float = Field(120.0, description="seconds without a heartbeat before a running job is "

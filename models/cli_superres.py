@@ -51,7 +51,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sr.add_argument("--out", required=True)
     sr.add_argument("--resolution", type=int, default=256)
     sr.add_argument("--crop", type=int, default=96, help="training crop side (a multiple of 8)")
-    sr.add_argument("--channels", default="32,64,128,128")
+    sr.add_argument("--channels", default="16,32,64,128", help="UNet widths; the first runs at full size, so it "
+                    "is kept narrow (2.6x faster per 256-px step than 32,64,128,128)")
     sr.add_argument("--steps", type=int, default=10_000)
     sr.add_argument("--batch-size", type=int, default=16)
     sr.add_argument("--lr", type=float, default=2e-4)

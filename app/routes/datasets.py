@@ -11,11 +11,13 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
 from app.submit import submit
+from app.zip_stream import zip_folder
 from core import datasets
 from core.contracts import IngestParams
 from models.data.archives import ArchiveRefused, ArchiveTooLarge, list_archive
@@ -48,6 +50,18 @@ def get_dataset(name: str, owner: OwnerDep, settings: SettingsDep) -> DatasetInf
     if entry is None:
         raise ApiError("not_found", f"no data set {name!r} (unknown, or not yours); GET /datasets lists yours")
     return info(entry)
+
+
+@router.get("/datasets/{name}/archive", operation_id="download_dataset",
+            responses={404: {"model": ErrorBody}, 200: {"content": {"application/zip": {}}}})
+def download_dataset(name: str, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+    """One of your data sets (uploaded or synthesized) as a zip, streamed as it is built."""
+    entry = datasets.owned(settings, owner).get(name)
+    if entry is None:
+        raise ApiError("not_found", f"no data set {name!r} of yours (the service's own are not downloadable here)")
+    folder = datasets.owned_folder(settings, owner, name)
+    return StreamingResponse(zip_folder(folder, prefix=name, skip=("rows.jsonl",)), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
 
 
 @router.delete("/datasets/{name}", status_code=204, operation_id="delete_dataset",

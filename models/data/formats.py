@@ -4,6 +4,8 @@ requests with it without importing torch."""
 from __future__ import annotations
 
 import csv
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -71,3 +73,47 @@ def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[st
     if fmt == "image_folder":
         return finding_folders(path)
     raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+
+
+def index_images(root: Path) -> dict[str, Path]:
+    """Map file name -> path for `images/` and the official `images_001/images` ... subfolders."""
+    found: dict[str, Path] = {}
+    candidates = [root / "images"] + sorted(root.glob("images_*/images")) + sorted(root.glob("images_*"))
+    for folder in candidates:
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.is_file() and entry.name.lower().endswith(".png"):
+                    found.setdefault(entry.name, Path(entry.path))
+    return found
+
+
+def finding_counts(path: str | Path, fmt: DataFormat | None = None) -> dict[str, int]:
+    """Images per finding of a data source, from its labels (and, for NIH, the images present), decoding none."""
+    from models.findings import parse_nih_labels
+
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    counts: Counter[str] = Counter()
+    if fmt == "nih":
+        present = index_images(path)
+        with (path / "Data_Entry_2017.csv").open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["Image Index"] in present:
+                    counts.update(parse_nih_labels(row["Finding Labels"]))
+    elif fmt == "medmnist":
+        with np.load(path) as npz:
+            names = medmnist_label_names(path, class_count(npz["train_labels"]))
+            for split in ("train", "val", "test"):
+                raw = npz[f"{split}_labels"]
+                hot = raw if raw.ndim == 2 and raw.shape[1] > 1 else np.eye(len(names))[raw.reshape(-1)]
+                counts.update({n: int(c) for n, c in zip(names, hot.sum(0), strict=True)})
+    elif fmt == "dicom_folder":
+        with (path / "labels.csv").open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                counts.update(lab for lab in row["labels"].split("|") if lab)
+    else:
+        for name in finding_folders(path):
+            counts[name] = sum(1 for p in (path / name).iterdir() if p.is_file())
+    return dict(counts)

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from models.data.base import DEFAULT_FRACTIONS, ImageDataset, Record, Split, split_of, stratified_group_split
+from models.data.formats import index_images
 from models.data.preprocess import SquareMode, load_image_file
 from models.findings import NIH_LABELS, NO_FINDING, parse_nih_labels
 
 CSV_NAME = "Data_Entry_2017.csv"
-
-
-def index_images(root: Path) -> dict[str, Path]:
-    """Map file name -> path for `images/` and the official `images_001/images` ... subfolders."""
-    found: dict[str, Path] = {}
-    candidates = [root / "images"] + sorted(root.glob("images_*/images")) + sorted(root.glob("images_*"))
-    for folder in candidates:
-        if not folder.is_dir():
-            continue
-        with os.scandir(folder) as it:
-            for entry in it:
-                if entry.is_file() and entry.name.lower().endswith(".png"):
-                    found.setdefault(entry.name, Path(entry.path))
-    return found
 
 
 def read_list(path: Path) -> set[str]:

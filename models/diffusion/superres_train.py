@@ -44,7 +44,7 @@ class SuperResConfig:
     scale: int = 4
     resolution: int = 256
     crop: int = 96  # training crops of the high-res image (a multiple of 8: three downsamplings)
-    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)
+    block_out_channels: tuple[int, ...] = (16, 32, 64, 128)  # narrow at full size: sampling speed
     layers_per_block: int = 1
     steps: int = 10_000
     batch_size: int = 16

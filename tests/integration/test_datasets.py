@@ -75,3 +75,36 @@ def test_hostile_archives_get_a_4xx_and_leave_nothing_behind(client, service):
     assert bad_name.status_code == 422
     assert stored() == before
     assert not (var.parent / "escape.png").exists() and not (var / "escape.png").exists()
+
+
+def test_synthesize_a_labelled_data_set_download_it_and_balance_another(client):
+    body = {"name": "syn-small", "model": "tiny-gen", "per_finding": {"consolidation": 3, "mass": 2}, "steps": 2,
+            "qc": {"min_agreement": 0.0, "reject_copies": True}}
+    r = client.post("/synthesize", json=body, headers=headers())
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["per_finding"] == {"Consolidation": 3, "Mass": 2}
+    job = wait_job(client, r.json()["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["images"] == 5 and job["result"]["per_finding"] == {"Consolidation": 3, "Mass": 2}
+    listed = client.get("/datasets/syn-small", headers=headers()).json()
+    assert listed["uploaded"] and listed["images"] == 5 and listed["per_finding"]["Mass"] == 2
+    archive = client.get("/datasets/syn-small/archive", headers=headers())
+    assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        names = zf.namelist()
+        rows = zf.read("syn-small/Data_Entry_2017.csv").decode().splitlines()
+        assert zf.testzip() is None
+    assert sum(n.startswith("syn-small/images/") for n in names) == 5 and "syn-small/rows.jsonl" not in names
+    assert len(rows) == 6 and rows[0].startswith("Image Index,Finding Labels") and ",YES,tiny-gen," in rows[1]
+    assert client.get("/datasets/syn-small/archive", headers=headers("bob")).status_code == 404
+    # a second data set to top the first one up: every finding it has below 4 gets the difference
+    top = client.post("/synthesize", json={"name": "syn-top", "model": "tiny-gen", "balance_to": 4,
+                                           "dataset": "syn-small", "steps": 2}, headers=headers())
+    assert top.status_code == 202 and top.json()["params"]["per_finding"] == {"Consolidation": 1, "Mass": 2}
+    assert wait_job(client, top.json()["id"], timeout=180)["status"] == "succeeded"
+    refused = [client.post("/synthesize", json=b, headers=headers()) for b in (
+        {"name": "x1", "per_finding": {"consolidation": 1}, "balance_to": 3, "dataset": "nih-demo"},
+        {"name": "x2", "per_finding": {"spleen": 1}, "model": "tiny-gen"},
+        {"name": "syn-small", "per_finding": {"mass": 1}, "model": "tiny-gen"},
+        {"name": "x3", "per_finding": {"mass": 10**6}, "model": "tiny-gen"})]
+    assert [r.status_code for r in refused] == [422, 422, 409, 422], [r.text for r in refused]

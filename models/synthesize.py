@@ -1,0 +1,181 @@
+"""Write a labelled synthetic data set in the NIH layout: `images/`, `Data_Entry_2017.csv` with a `Synthetic`
+column and per-row provenance (model, version, seed, sampler, steps, guidance, QC scores).
+
+Resumable and exact: every image has a fixed index, finding and seed from the plan; an image counts as made once
+its row is appended to `rows.jsonl`, so a run stopped anywhere (a killed worker) goes on where it stopped, with
+no image made twice or left out. QC can demand a minimum classifier probability for the asked finding and reject
+training copies; a rejected image is drawn again on a new seed (reported) up to `max_attempts` times.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models import __version__
+from models.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE
+from models.io.writers import write_png
+
+ROWS = "rows.jsonl"
+LABELS = "Data_Entry_2017.csv"
+NIH_COLUMNS = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
+               "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]"]
+EXTRA_COLUMNS = ["Synthetic", "Model", "Version", "Seed", "Sampler", "Steps", "Guidance", "Classifier Guidance",
+                 "QC Probability", "QC Copy Distance", "Attempts"]
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    finding: str  # the model's spelling, 'A+B' for several
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"syn_{self.index:06d}.png"
+
+
+def plan(per_finding: dict[str, int], seed: int) -> list[Item]:
+    """Indices and seeds for every image, findings in the given order; image i of the plan uses seed + i."""
+    items, index = [], 0
+    for finding, count in per_finding.items():
+        for _ in range(count):
+            items.append(Item(index, finding, seed + index))
+            index += 1
+    return items
+
+
+def done_rows(out_dir: Path) -> dict[int, dict]:
+    """Rows already made (by index); a half-written last line from a killed run is ignored."""
+    rows: dict[int, dict] = {}
+    path = out_dir / ROWS
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            rows[int(row["index"])] = row
+    return rows
+
+
+def accepted(report: dict | None, finding: str, min_agreement: float | None, reject_copies: bool) -> bool:
+    if report is None:
+        return True
+    mem = report.get("memorisation")
+    if reject_copies and mem and mem.get("flagged"):
+        return False
+    if min_agreement is None:
+        return True
+    return all(a["probability"] >= min_agreement for a in report["label_agreement"].values())
+
+
+def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str, qc=None,
+               min_agreement: float | None = None, reject_copies: bool = True, max_attempts: int = 3,
+               batch_size: int = 16, sampling: dict | None = None, bits: int = 8,
+               progress: Callable[[int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict:
+    """Make every item not made yet into `out_dir`; returns counts (made, rejections per reason, dropped)."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    sampling = dict(sampling or {})
+    rows = done_rows(out_dir)
+    todo = [it for it in items if it.index not in rows]
+    total = len(items)
+    if progress:
+        progress(total - len(todo), total)
+    by_finding: dict[str, list[Item]] = {}
+    for it in todo:
+        by_finding.setdefault(it.finding, []).append(it)
+    rejected = Counter()
+    path = out_dir / ROWS
+    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with path.open("a") as fh:  # a killed run's half line stays alone on its line
+            fh.write("\n")
+    with path.open("a") as log:
+        for finding, group in by_finding.items():
+            for start in range(0, len(group), batch_size):
+                if should_stop and should_stop():
+                    raise InterruptedError("stopped")
+                chunk = group[start:start + batch_size]
+                for row in make_chunk(pipe, chunk, finding, qc, min_agreement, reject_copies, max_attempts,
+                                      sampling, rejected, out_dir, model_name, bits):
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    os.fsync(log.fileno())
+                    rows[row["index"]] = row
+                if progress:
+                    progress(len(rows), total)
+    return {"made": sum(1 for r in rows.values() if not r.get("dropped")),
+            "dropped": sum(1 for r in rows.values() if r.get("dropped")), "requested": total,
+            "rejected_draws": dict(rejected)}
+
+
+def make_chunk(pipe, chunk: list[Item], finding: str, qc, min_agreement, reject_copies, max_attempts, sampling,
+               rejected: Counter, out_dir: Path, model_name: str, bits: int) -> list[dict]:
+    """Sample a chunk of one finding, redraw rejected images on new seeds, write the accepted ones."""
+    pending = {it.index: it.seed for it in chunk}
+    results: dict[int, tuple[np.ndarray, int, dict | None, int]] = {}
+    for attempt in range(max_attempts + 1):
+        if not pending:
+            break
+        seeds = list(pending.values())
+        out = pipe(finding, len(seeds), seeds=seeds, **sampling)
+        reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(seeds)
+        for (index, seed), image, report in zip(list(pending.items()), out.images, reports, strict=True):
+            if accepted(report, finding, min_agreement, reject_copies):
+                results[index] = (image, seed, report, attempt)
+                del pending[index]
+            else:
+                flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")
+                rejected["copy" if flagged else "low_agreement"] += 1
+                pending[index] = seed + REPLACEMENT_SEED_STRIDE
+        meta = out
+    rows = []
+    for it in chunk:
+        if it.index not in results:
+            rows.append({"index": it.index, "finding": finding, "dropped": True})
+            continue
+        image, seed, report, attempt = results[it.index]
+        prov = {"model": model_name, "version": __version__, "finding": finding, "seed": seed,
+                "sampler": meta.sampler, "steps": meta.steps, "guidance": meta.guidance_scale,
+                "classifier_guidance": meta.classifier_scale, "synthetic": "yes"}
+        write_png(out_dir / "images" / it.name, image, bits=bits, text=prov)
+        probability = None
+        if report is not None:
+            probability = min(a["probability"] for a in report["label_agreement"].values())
+        mem = (report or {}).get("memorisation") or {}
+        rows.append({"index": it.index, "name": it.name, "finding": finding, "seed": seed, "size": int(image.shape[-1]),
+                     "sampler": meta.sampler, "steps": meta.steps, "guidance": meta.guidance_scale,
+                     "classifier_guidance": meta.classifier_scale, "qc_probability": probability,
+                     "qc_copy_distance": mem.get("distance"), "attempts": attempt + 1})
+    return rows
+
+
+def write_labels(out_dir: str | Path, *, model_name: str) -> Path:
+    """Data_Entry_2017.csv from the made rows, in index order (NIH columns, then Synthetic and provenance).
+    Each synthetic image is its own patient (SYN<index>), so patient-level splits treat it as one."""
+    out_dir = Path(out_dir)
+    rows = sorted((r for r in done_rows(out_dir).values() if not r.get("dropped")), key=lambda r: r["index"])
+    path = out_dir / LABELS
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(NIH_COLUMNS + EXTRA_COLUMNS)
+        for r in rows:
+            spacing = NIH_FIELD_OF_VIEW_MM / r["size"]
+            labels = "|".join(r["finding"].split("+"))
+            writer.writerow([r["name"], labels, 0, f"SYN{r['index']:06d}", "", "", "", r["size"], r["size"],
+                             f"{spacing:.4f}", f"{spacing:.4f}", "YES", model_name, __version__, r["seed"],
+                             r["sampler"], r["steps"], r["guidance"], r["classifier_guidance"],
+                             "" if r["qc_probability"] is None else f"{r['qc_probability']:.4f}",
+                             "" if r["qc_copy_distance"] is None else f"{r['qc_copy_distance']:.4f}", r["attempts"]])
+    tmp.replace(path)
+    return path
