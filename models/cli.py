@@ -159,12 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     from models.cli_classifiers import add_commands
+    from models.cli_datasets import add_commands as add_dataset_commands
     from models.cli_superres import add_commands as add_superres_commands
     from models.cli_volumes import add_commands as add_volume_commands
 
     add_commands(sub)
     add_volume_commands(sub)
     add_superres_commands(sub)
+    add_dataset_commands(sub)
     return parser
 
 

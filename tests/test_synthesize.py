@@ -56,3 +56,23 @@ def test_qc_rejections_are_redrawn_on_new_seeds_and_counted(tmp_path, tiny_gener
     assert easy["made"] == 3 and easy["rejected_draws"] == {}
     rows = list(csv.DictReader(write_labels(tmp_path / "b", model_name="tiny").open()))
     assert all(0 <= float(r["QC Probability"]) <= 1 and r["Attempts"] == "1" for r in rows)
+
+
+def test_the_cli_writes_a_data_set_and_resumes_its_own_plan(tmp_path, tiny_generator_dir, capsys):
+    import json
+
+    import pytest
+
+    from models.cli import main
+
+    out = tmp_path / "syn"
+    args = ["synthesize", "consolidation=2,effusion=1", "--model", str(tiny_generator_dir), "--out", str(out),
+            "--steps", "2", "--seed", "5"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["made"] == 3 and first["seed"] == 5
+    assert main(args[:1] + ["mass=9"] + args[2:]) == 0  # a re-run keeps the first run's plan
+    again = json.loads(capsys.readouterr().out)
+    assert again["made"] == 3 and len(list((out / "images").iterdir())) == 3
+    with pytest.raises(SystemExit):
+        main(["synthesize", "consolidation=lots", "--out", str(out)])

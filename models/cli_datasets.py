@@ -1,0 +1,82 @@
+"""`radsynth synthesize`: a labelled synthetic data set in the NIH layout, without the service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+
+def per_finding_argument(text: str) -> dict[str, int]:
+    """'consolidation=200,mass=200' -> {'consolidation': 200, 'mass': 200}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = part.partition("=")
+        if not count.strip().isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"{part!r}: write finding=count, e.g. consolidation=200")
+        out[name.strip()] = int(count)
+    if not out:
+        raise argparse.ArgumentTypeError("name at least one finding=count")
+    return out
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from models.catalog import resolve_model
+    from models.diffusion.pipeline import RadSynthPipeline
+    from models.findings import resolve
+    from models.progress import progress_bar
+    from models.synthesize import plan, synthesize, write_labels
+
+    folder = resolve_model(args.model, kind="generator")
+    pipe = RadSynthPipeline.load(folder)
+    wanted = {"+".join(resolve(name.split("+"), pipe.findings)): n for name, n in args.per_finding.items()}
+    qc = None
+    if args.min_agreement is not None or args.reject_copies:
+        from models.qc.context import load_qc
+
+        qc = load_qc(folder)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31 - 10_000_000)
+    out = Path(args.out)
+    saved = out / "synthesize.json"
+    if saved.exists():  # resuming: the first run's plan, whatever this command line says
+        settings = json.loads(saved.read_text())
+        wanted, seed = settings["per_finding"], settings["seed"]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"model": folder.name, "per_finding": wanted, "seed": seed}, indent=2))
+    bar, update = progress_bar(sum(wanted.values()), "synthesize")
+    summary = synthesize(pipe, out, plan(wanted, seed), model_name=folder.name, qc=qc,
+                         min_agreement=args.min_agreement, reject_copies=args.reject_copies,
+                         batch_size=args.batch_size, bits=args.bits,
+                         sampling={"sampler": args.sampler, "num_inference_steps": args.steps,
+                                   "guidance_scale": args.guidance, "resolution": args.resolution},
+                         progress=lambda done, total: update(done, total, "synthesizing", {}))
+    bar.close()
+    labels = write_labels(out, model_name=folder.name)
+    print(json.dumps(summary | {"labels": str(labels), "seed": seed}, indent=2))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+
+    sy = sub.add_parser("synthesize", help="write a labelled synthetic data set (NIH layout) of chosen findings; "
+                        "re-run the same command to resume")
+    sy.add_argument("per_finding", type=per_finding_argument,
+                    help="finding=count pairs, e.g. consolidation=200,mass=200")
+    sy.add_argument("--out", required=True)
+    sy.add_argument("--model", default="nih-cxr14-64", help="bundled model name or model folder")
+    sy.add_argument("--min-agreement", type=float, default=None,
+                    help="redraw images whose QC probability for their finding is below this")
+    sy.add_argument("--reject-copies", action="store_true", help="redraw images flagged as training copies")
+    sy.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
+    sy.add_argument("--steps", type=int, default=None)
+    sy.add_argument("--guidance", type=float, default=2.0)
+    sy.add_argument("--resolution", type=int, default=None)
+    sy.add_argument("--batch-size", type=int, default=16)
+    sy.add_argument("--bits", type=int, choices=[8, 16], default=8)
+    sy.add_argument("--seed", type=int, default=None)
+    sy.set_defaults(func=cmd_synthesize)
+
+
