@@ -117,19 +117,37 @@ class SynthesizeParams(BaseModel):
 
 
 class TrainParams(BaseModel):
-    kind: Literal["generator", "classifier", "generator3d"] = Field(
-        ..., description="what to train: a 2D generator, a classifier ensemble, or a 3D volume generator")
+    kind: Literal["generator", "classifier", "generator3d", "augmentation_study"] = Field(
+        ..., description="what to train: a 2D generator, a classifier ensemble, a 3D volume generator, or an "
+        "augmentation study (classifiers on `dataset` alone, with `synthetic` at `ratios`, and on `synthetic` "
+        "alone, over `seeds`; tested on the held-out patients of `dataset`)")
     dataset: str = Field("nih-demo", description="a data set: the service's or one you uploaded (GET /datasets)")
     findings: list[str] | None = Field(None, description="restrict to these findings (default: all)")
     resolution: int = Field(64, ge=16, le=512, description="image size in pixels (3D: voxels per side, 16-64)")
     steps: int = Field(500, ge=1, le=1_000_000, description="generator optimiser steps / classifier epochs")
     batch_size: int = Field(32, ge=1, le=1024)
-    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique")
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique (a study's "
+                      "label; a study installs no model)")
     channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128; 3D 16,32,64)")
     latent: bool = Field(False, strict=True, description="generator3d only: latent diffusion (an autoencoder "
                          "compresses each volume 4x per side, trained for `steps` steps first; the DDPM then trains "
                          "on its latents)")
+    synthetic: str | None = Field(None, description="augmentation_study: the synthetic data set (POST /synthesize)")
+    ratios: list[float] | None = Field(None, description="augmentation_study: synthetic images per real training "
+                                       "image, each arm beside real only (default [0.5, 1])")
+    seeds: int = Field(3, ge=1, le=10, description="augmentation_study: seeds per arm")
     webhook: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def study_fields(self) -> TrainParams:
+        if self.kind == "augmentation_study":
+            if not self.synthetic:
+                raise ValueError("an augmentation_study needs synthetic: the name of a synthetic data set")
+            if self.ratios is not None and (not self.ratios or any(not 0 < r <= 20 for r in self.ratios)):
+                raise ValueError("ratios: one or more synthetic-per-real ratios, each above 0 and at most 20")
+        elif self.synthetic or self.ratios:
+            raise ValueError("synthetic and ratios are for kind augmentation_study")
+        return self
 
     @model_validator(mode="after")
     def within_host_bounds(self) -> TrainParams:

@@ -58,6 +58,27 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augmentation_study(args: argparse.Namespace) -> int:
+    from models.augmentation_study import StudyConfig, run_study
+    from models.data.registry import open_dataset
+    from models.progress import progress_bar
+
+    splits = {s: open_dataset(args.real, s, args.resolution, fmt=args.format) for s in ("train", "val", "test")}
+    synthetic = open_dataset(args.synthetic, "all", args.resolution, fmt="nih")
+    cfg = StudyConfig(ratios=tuple(float(r) for r in args.ratios.split(",")), seeds=tuple(range(args.seeds)),
+                      resolution=args.resolution, epochs=args.epochs, synthetic_only=not args.no_synthetic_only,
+                      findings=args.findings.split(",") if args.findings else None)
+    bar, update = progress_bar(1, "augmentation-study")
+    report = run_study(splits, synthetic, args.out, cfg, progress=lambda d, t, m: update(d, t, m, {}))
+    bar.close()
+    for finding, entry in report["per_finding"].items():
+        arms = ", ".join(f"{a} {v['auroc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+                         for a, v in entry["arms"].items())
+        print(f"{finding}: {entry['verdict']}" + (f" ({arms})" if arms else ""))
+    print(f"wrote {args.out}/study.json and study.png")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
@@ -78,5 +99,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sy.add_argument("--bits", type=int, choices=[8, 16], default=8)
     sy.add_argument("--seed", type=int, default=None)
     sy.set_defaults(func=cmd_synthesize)
+
+    st = sub.add_parser("augmentation-study", help="train classifiers on real, real + synthetic and synthetic "
+                        "images and test them on the real data set's held-out patients")
+    st.add_argument("real", help="the real data set (any layout)")
+    st.add_argument("synthetic", help="a synthetic data set (radsynth synthesize)")
+    st.add_argument("--out", required=True)
+    st.add_argument("--format", default=None, help="the real data set's layout (default: recognised)")
+    st.add_argument("--ratios", default="0.5,1", help="synthetic images per real training image, comma-separated")
+    st.add_argument("--seeds", type=int, default=3)
+    st.add_argument("--epochs", type=int, default=10)
+    st.add_argument("--resolution", type=int, default=64)
+    st.add_argument("--findings", default=None, help="findings to report (default: the synthetic set's)")
+    st.add_argument("--no-synthetic-only", action="store_true", help="skip the synthetic-only arm")
+    st.set_defaults(func=cmd_augmentation_study)
 
 

@@ -27,7 +27,8 @@ ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
              responses=ERRORS | JOB_ACCEPTED)
 def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: StoreDep,
           idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None) -> JobOut:
-    """Queue training; on success the model appears in GET /models under `name`."""
+    """Queue training; on success the model appears in GET /models under `name`. An augmentation_study installs
+    no model: its job returns AUROC per finding and arm with CIs, verdicts, study.png and study.json."""
     roots = datasets.visible(settings, owner)
     if params.dataset not in roots:
         raise ApiError("unknown_dataset", f"unknown dataset {params.dataset!r}; the ones you can use (GET /datasets): "
@@ -40,6 +41,14 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
             params.findings = resolve(params.findings, vocabulary)
         except UnknownFindingError as exc:
             raise ApiError("unknown_finding", f"{exc} (dataset {params.dataset})") from exc
+    if params.kind == "augmentation_study":
+        synthetic = roots.get(params.synthetic or "")
+        if synthetic is None:
+            raise ApiError("unknown_dataset", f"unknown synthetic data set {params.synthetic!r}; make one with POST "
+                           "/synthesize (GET /datasets lists yours)")
+        if entry.format in VOLUME_FORMATS or synthetic.format in VOLUME_FORMATS:
+            raise ApiError("invalid_parameter", "augmentation studies are for 2D image data sets")
+        return submit(store, settings, "train", owner, params.model_dump(mode="json"), idempotency_key)
     sync_models(settings, force=True)
     if not (idempotency_key and store.job_of_key(owner, idempotency_key)):  # a retry gets its first job back
         check_name_free(settings, params.name, owner)

@@ -97,6 +97,15 @@ def test_synthesize_a_labelled_data_set_download_it_and_balance_another(client):
     assert sum(n.startswith("syn-small/images/") for n in names) == 5 and "syn-small/rows.jsonl" not in names
     assert len(rows) == 6 and rows[0].startswith("Image Index,Finding Labels") and ",YES,tiny-gen," in rows[1]
     assert client.get("/datasets/syn-small/archive", headers=headers("bob")).status_code == 404
+    # what the synthetic images buy: a study on the real fixture patients
+    study = {"kind": "augmentation_study", "dataset": "fixtures", "synthetic": "syn-small", "name": "study-1",
+             "resolution": 16, "steps": 1, "seeds": 2, "ratios": [1.0]}
+    assert client.post("/train", json=study, headers=headers("bob")).status_code == 422  # not bob's data set
+    done = wait_job(client, client.post("/train", json=study, headers=headers()).json()["id"], timeout=240)
+    assert done["status"] == "succeeded", done
+    assert set(done["result"]["verdicts"]) == {"Consolidation", "Mass"}
+    assert [a["name"] for a in done["result"]["arms"]] == ["real only", "real + 1x synthetic", "synthetic only"]
+    assert {a["name"] for a in done["artifacts"]} == {"study.json", "study.png"}
     # a second data set to top the first one up: every finding it has below 4 gets the difference
     top = client.post("/synthesize", json={"name": "syn-top", "model": "tiny-gen", "balance_to": 4,
                                            "dataset": "syn-small", "steps": 2}, headers=headers())

@@ -23,6 +23,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     entry = visible(s, ctx.job.owner)[p.dataset]
     root, fmt = entry.path, entry.format
     run_dir = s.data_dir / "runs" / ctx.job.id  # survives redelivery: training resumes from its checkpoint
+    if p.kind == "augmentation_study":
+        return augmentation_study_job(ctx, p, entry, visible(s, ctx.job.owner)[p.synthetic or ""], run_dir)
     if p.kind == "generator3d":
         folder, result, files = train_volume_job(ctx, p, root, fmt, run_dir)
     else:
@@ -135,3 +137,22 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
     files = {"samples.png": folder / "samples.png", "loss.png": folder / "loss.png",
              "training.json": folder / "training.json"}
     return folder, {"steps": p.steps, "final_loss": summary["final_loss"], "volumes": len(src.volumes)}, files
+
+
+def augmentation_study_job(ctx: Context, p: TrainParams, real, synthetic, run_dir: Path):
+    """Classifiers on real only, real + synthetic at each ratio and synthetic only; tested on real test patients."""
+    from models.augmentation_study import StudyConfig, run_study
+    from models.data.registry import open_dataset
+
+    splits = {s: open_dataset(real.path, s, p.resolution, fmt=real.format) for s in ("train", "val", "test")}
+    syn = open_dataset(synthetic.path, "all", p.resolution, fmt=synthetic.format)
+    cfg = StudyConfig(ratios=tuple(p.ratios or (0.5, 1.0)), seeds=tuple(range(p.seeds)), resolution=p.resolution,
+                      epochs=p.steps, batch_size=p.batch_size, findings=p.findings)
+    report = run_study(splits, syn, run_dir, cfg, progress=lambda d, t, m: ctx.progress(d, t, m))
+    for name in ("study.json", "study.png"):
+        shutil.copyfile(run_dir / name, ctx.workdir / name)
+    verdicts = {f: e["verdict"] for f, e in report["per_finding"].items()}
+    auroc = {f: {a: round(v["auroc"], 4) for a, v in e["arms"].items()} for f, e in report["per_finding"].items()}
+    result = {"kind": p.kind, "dataset": p.dataset, "synthetic": p.synthetic, "verdicts": verdicts,
+              "test_auroc": auroc, "test_patients": report["test_patients"], "arms": report["arms"]}
+    return result, ctx.store(["study.json", "study.png"])
