@@ -139,8 +139,28 @@ def test_an_unreadable_layout_leaves_nothing_behind(tmp_path):
     with pytest.raises(DatasetProblem):
         ingest_archive(archive, dest, fmt=None, max_bytes=LIMIT)
     assert not dest.exists() and list(tmp_path.iterdir()) == [archive]
+    with pytest.raises(DatasetProblem) as refused:
+        ingest_archive(archive, dest, fmt=None, max_bytes=LIMIT)
+    assert str(tmp_path) not in str(refused.value)  # no server folder in what the user reads
     broken = make_zip(tmp_path / "y.zip", {"set/consolidation/a.png": b"not a png", "set/mass/b.png": PNG})
     manifest = ingest_archive(broken, tmp_path / "ds2", fmt=None, max_bytes=LIMIT)
     assert manifest["format"] == "image_folder" and manifest["images"] == 1
     assert "1 unreadable image(s)" in manifest["problems"][0]
     assert not (tmp_path / "ds2" / "data" / "set" / "consolidation" / "a.png").exists()  # no loader meets it
+
+
+def test_damaged_archives_are_refused_not_crashed_on(tmp_path):
+    good = make_zip(tmp_path / "g.zip", {"set/consolidation/a.png": PNG, "set/mass/b.png": PNG}).read_bytes()
+    refused = 0
+    for i in range(40):
+        damaged = tmp_path / f"d{i}.zip"
+        if i < 20:
+            damaged.write_bytes(good[: len(good) * (i + 1) // 22])
+        else:
+            damaged.write_bytes(bytes(b ^ 0xFF if j % (i - 13) == 0 else b for j, b in enumerate(good)))
+        try:
+            listing = list_archive(damaged, max_bytes=LIMIT)
+            unpack(damaged, tmp_path / f"out{i}", listing, max_bytes=LIMIT)
+        except ArchiveRefused:  # anything else fails the test
+            refused += 1
+    assert refused >= 30

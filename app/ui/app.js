@@ -37,6 +37,7 @@ function show(view, focus = false) {
   if (focus) $(`#h-${view}`).focus();  // keyboard users land at the top of the view they opened
   if (view === "jobs") refreshJobs();
   if (view === "models") loadModelCards();
+  if (view === "datasets") loadDatasets();
 }
 const tabs = [...document.querySelectorAll(".tab")];
 tabs.forEach((t, i) => {
@@ -282,6 +283,97 @@ async function loadModelCards() {
       box.append(card);
     }
   } catch (e) { say(e.message, true); }
+}
+
+// ---------------------------------------------------------------- data sets, synthesis, augmentation studies
+async function loadDatasets() {
+  try {
+    const sets = await api("/datasets"), rows = $("#dsrows"); rows.innerHTML = "";
+    const real = $("#study-real"), syn = $("#study-syn"), keepReal = real.value, keepSyn = syn.value;
+    real.innerHTML = ""; syn.innerHTML = "";
+    for (const d of sets) {
+      const counts = Object.entries(d.per_finding || {}).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([f, n]) => `${f} ${n}`).join(", ");
+      const act = el("td");
+      if (d.uploaded) {
+        act.append(el("button", { type: "button", onclick: () => download(`/datasets/${encodeURIComponent(d.name)}/archive`, `${d.name}.zip`), "aria-label": `download ${d.name}` }, "Download"), " ",
+          el("button", { type: "button", onclick: () => deleteDataset(d.name), "aria-label": `delete ${d.name}` }, "Delete"));
+      }
+      rows.append(el("tr", {}, el("td", {}, d.name), el("td", {}, d.uploaded ? "yours" : "the service's"), el("td", {}, d.format || ""),
+        el("td", {}, d.images ?? ""), el("td", {}, d.patients ?? ""), el("td", {}, counts), el("td", {}, (d.problems || []).join("; ")), act));
+      real.append(el("option", { value: d.name }, d.name));
+      syn.append(el("option", { value: d.name }, d.name));
+    }
+    if (keepReal) real.value = keepReal;
+    if (keepSyn) syn.value = keepSyn;
+    const models = await api("/models"), sel = $("#syn-model"), keep = sel.value; sel.innerHTML = "";
+    for (const m of models.filter((m) => m.kind === "generator")) sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.name));
+    if (keep) sel.value = keep;
+  } catch (e) { say(e.message, true); }
+}
+async function deleteDataset(name) {
+  if (!confirm(`Delete the data set ${name} and all its files?`)) return;
+  try { await api(`/datasets/${encodeURIComponent(name)}`, { method: "DELETE" }); say(`Deleted ${name}.`); loadDatasets(); } catch (e) { say(e.message, true); }
+}
+// The upload goes through XMLHttpRequest: fetch cannot report upload progress, and archives are large.
+$("#dsform").addEventListener("submit", (e) => {
+  e.preventDefault(); say("");
+  const form = new FormData(e.target), box = $("#ds-progress"), bar = box.querySelector("progress"), label = box.querySelector("span");
+  if (!form.get("format")) form.delete("format");
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/datasets");
+  for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
+  box.hidden = false; bar.value = 0; label.textContent = "uploading";
+  xhr.upload.onprogress = (p) => { if (p.lengthComputable) { bar.value = p.loaded / p.total; label.textContent = `uploading ${Math.round(100 * p.loaded / p.total)}%`; } };
+  xhr.onload = () => {
+    let body = {}; try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+    if (xhr.status !== 202) { box.hidden = true; say(body.error ? body.error.message : `upload failed (${xhr.status})`, true); return; }
+    say(`Uploaded; checking job ${body.id.slice(0, 8)} queued.`);
+    poll(body.id, box, (job) => { say(`Data set ${job.result.dataset}: ${job.result.images} images of ${job.result.patients} patients (${job.result.format}).`); loadDatasets(); });
+  };
+  xhr.onerror = () => { box.hidden = true; say("the upload failed (network)", true); };
+  xhr.send(form);
+});
+function perFinding(text) {
+  const out = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [name, n] = part.split("=").map((s) => s.trim());
+    if (!name || !/^\d+$/.test(n || "")) throw new Error(`write finding=count, e.g. consolidation=200 (got "${part}")`);
+    out[name] = Number(n);
+  }
+  return out;
+}
+$("#synform").addEventListener("submit", async (e) => {
+  e.preventDefault(); say("");
+  const form = new FormData(e.target);
+  try {
+    const body = { name: form.get("name"), model: form.get("model"), per_finding: perFinding(form.get("per_finding")),
+      qc: { reject_copies: form.has("reject_copies"), min_agreement: form.get("min_agreement") === "" ? null : Number(form.get("min_agreement")) } };
+    const job = await api("/synthesize", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    say(`Synthesis job ${job.id.slice(0, 8)} queued: ${Object.entries(job.params.per_finding).map(([f, n]) => `${n} ${f}`).join(", ")}.`);
+    poll(job.id, $("#syn-progress"), (done) => { say(`Made ${done.result.images} images (${done.result.images_per_minute} per minute); the data set ${done.result.dataset} is ready.`); loadDatasets(); });
+  } catch (err) { say(err.message, true); }
+});
+$("#studyform").addEventListener("submit", async (e) => {
+  e.preventDefault(); say("");
+  const form = new FormData(e.target);
+  const body = { kind: "augmentation_study", name: `study-${Date.now()}`, dataset: form.get("dataset"), synthetic: form.get("synthetic"),
+    ratios: form.get("ratios").split(",").map(Number), seeds: Number(form.get("seeds")), steps: Number(form.get("steps")), resolution: Number(form.get("resolution")) };
+  try {
+    const job = await api("/train", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    $("#study-result").hidden = true;
+    say(`Study ${job.id.slice(0, 8)} queued.`);
+    poll(job.id, $("#study-progress"), renderStudy);
+  } catch (err) { say(err.message, true); }
+});
+async function renderStudy(job) {
+  const byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a])), rows = $("#studyrows"); rows.innerHTML = "";
+  $("#study-plot").src = await blobUrl(byName["study.png"].url);
+  for (const [finding, verdict] of Object.entries(job.result.verdicts)) {
+    const arms = Object.entries(job.result.test_auroc[finding] || {}).map(([a, v]) => `${a}: ${v.toFixed(3)}`).join(" · ");
+    rows.append(el("tr", {}, el("td", {}, finding), el("td", {}, verdict), el("td", {}, arms)));
+  }
+  $("#study-result").hidden = false;
+  say(`Study done on ${job.result.test_patients} held-out patient${job.result.test_patients === 1 ? "" : "s"} of ${job.result.dataset}.`);
 }
 
 loadModels();

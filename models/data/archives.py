@@ -10,8 +10,10 @@ even when a header lies about a size. Torch-free.
 from __future__ import annotations
 
 import shutil
+import struct
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -85,9 +87,21 @@ def safe_name(raw: str) -> str:
     return "/".join(parts)
 
 
+DAMAGE = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError,
+          NotImplementedError, RuntimeError, zlib.error, KeyError, IndexError, struct.error)
+
+
 def list_archive(path: str | Path, *, max_bytes: int) -> Listing:
     """Check every entry of the archive without unpacking it; ArchiveRefused says what is wrong."""
-    path = Path(path)
+    try:
+        return _list_archive(Path(path), max_bytes)
+    except ArchiveRefused:
+        raise
+    except DAMAGE as exc:  # a damaged archive fails in many ways inside zipfile and tarfile: all are the upload's
+        raise ArchiveRefused(f"the archive is damaged ({type(exc).__name__}); create it again") from None
+
+
+def _list_archive(path: Path, max_bytes: int) -> Listing:
     kind = archive_kind(path)
     members: list[Member] = []
     problems: list[str] = []
@@ -143,8 +157,16 @@ def _entries(path: Path, kind: str):
 
 def unpack(path: str | Path, dest: str | Path, listing: Listing, *, max_bytes: int, progress=None) -> int:
     """Unpack the listed members into `dest` (created), never writing outside it or past `max_bytes` in all.
-    Returns the bytes written; ArchiveRefused if the data disagrees with the listing."""
-    path, dest = Path(path), Path(dest)
+    Returns the bytes written; ArchiveRefused if the data disagrees with the listing or is damaged."""
+    try:
+        return _unpack(Path(path), Path(dest), listing, max_bytes, progress)
+    except ArchiveRefused:
+        raise
+    except DAMAGE as exc:
+        raise ArchiveRefused(f"the archive is damaged ({type(exc).__name__}); create it again") from None
+
+
+def _unpack(path: Path, dest: Path, listing: Listing, max_bytes: int, progress) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     wanted = {m.name for m in listing.members}

@@ -166,6 +166,10 @@ def ingest_archive(archive: Path, dest: Path, *, fmt: str | None, max_bytes: int
             raise DatasetProblem(f"a data set is already stored at {dest.name}")
         staging.rename(dest)
         return manifest
+    except DatasetProblem as exc:  # said without the server's folders: the user knows only the archive
+        remove_tree(staging)
+        text = str(exc).replace(str(staging / DATA_FOLDER), "the archive").replace(str(staging), "the archive")
+        raise DatasetProblem(text) from None
     except BaseException:  # refused, unreadable or interrupted: nothing is left behind
         remove_tree(staging)
         raise

@@ -157,6 +157,42 @@ def test_jobs_view_links_each_file_and_models_view_labels_the_grid(page, client)
     assert "one row per finding" in page.inner_text("figure.grid figcaption")
 
 
+def test_upload_a_data_set_synthesize_and_study_from_the_data_sets_view(page, client, tmp_path):
+    from tests.conftest import NIH
+
+    shutil.copytree(NIH, tmp_path / "src" / "xrays")
+    archive = shutil.make_archive(str(tmp_path / "xrays"), "zip", root_dir=tmp_path / "src")
+    page.click("button[data-view=datasets]")
+    page.wait_for_selector("#dsrows tr")
+    assert "nih-demo" in page.inner_text("#dsrows")
+    page.set_input_files("#dsfile", archive)
+    page.fill("#dsform input[name=name]", "page-xrays")
+    page.click("#dsform button[type=submit]")
+    page.wait_for_function("document.querySelector('#dsrows').innerText.includes('page-xrays')", timeout=90000)
+    row = page.locator("#dsrows tr", has_text="page-xrays").inner_text()
+    assert "yours" in row and "nih" in row
+    page.fill("#synform input[name=name]", "page-syn")
+    page.select_option("#syn-model", "tiny-gen")
+    page.fill("#synform input[name=per_finding]", "mass=2, effusion=2")
+    page.click("#synform button[type=submit]")
+    page.wait_for_function("document.querySelector('#dsrows').innerText.includes('page-syn')", timeout=120000)
+    assert "Made 4 images" in page.inner_text("#status")
+    page.select_option("#study-real", "page-xrays")
+    page.select_option("#study-syn", "page-syn")
+    page.fill("#studyform input[name=seeds]", "1")
+    page.fill("#studyform input[name=steps]", "1")
+    page.fill("#studyform input[name=resolution]", "16")
+    page.click("#studyform button[type=submit]")
+    page.wait_for_selector("#study-result:not([hidden])", timeout=180000)
+    assert page.locator("#studyrows tr").count() == 2  # Mass and Effusion
+    page.wait_for_function("document.querySelector('#study-plot').naturalWidth > 0")
+    page.screenshot(path=str(SHOTS / "datasets.png"), full_page=True)
+    page.fill("#synform input[name=per_finding]", "mass=lots")
+    page.click("#synform button[type=submit]")
+    page.wait_for_selector("#status.error")
+    assert "finding=count" in page.inner_text("#status")
+
+
 def test_keyboard_only_journey_at_tablet_width(browser, client):
     """A tablet-width (768 px) page used with the keyboard alone: save the key, generate, download, reach the
     explain upload; no view scrolls sideways."""
@@ -198,6 +234,8 @@ def test_keyboard_only_journey_at_tablet_width(browser, client):
 
         tab_to(pg, "button[data-view=explain]", backwards=True)
         pg.keyboard.press("ArrowRight")  # arrow keys walk the tab strip
+        assert pg.evaluate("document.activeElement.dataset.view") == "datasets"
+        pg.keyboard.press("ArrowRight")
         assert pg.evaluate("document.activeElement.dataset.view") == "jobs"
         pg.keyboard.press("Enter")
         pg.wait_for_selector("#jobrows tr")
