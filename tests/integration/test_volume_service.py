@@ -30,7 +30,7 @@ def artifacts(client, job: dict) -> dict[str, bytes]:
 def test_generate_a_volume_as_nifti_and_a_dicom_series(client):
     r = client.post("/generate?model=tiny-3d&finding=hyperplasia&format=both&n=2&steps=3&seed=7", headers=headers())
     assert r.status_code == 202, r.text
-    job = wait_job(client, r.json()["id"])
+    job = wait_job(client, r.json()["id"], timeout=300)  # the first volume job loads the 3D stack
     assert job["status"] == "succeeded", dump(job)
     result = job["result"]
     assert result["kind"] == "volumes" and result["findings"] == ["hyperplasia"] and result["seeds"] == [7, 8]
