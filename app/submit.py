@@ -18,6 +18,21 @@ def job_out(rec: JobRecord) -> JobOut:
     return JobOut(**data, url=f"/jobs/{rec.id}", events_url=f"/jobs/{rec.id}/events")
 
 
+def submit_with_upload(store: JobStore, settings: Settings, artifacts, kind: str, owner: str, params: dict,
+                       idempotency_key: str | None) -> JobOut:
+    """`submit` for a job whose params name a stored upload: the upload is deleted when the job is refused (quota,
+    Redis down) or when an idempotent retry returns the first request's job, so no upload outlives its job."""
+    upload_id = params["upload"]
+    try:
+        job = submit(store, settings, kind, owner, params, idempotency_key)
+    except BaseException:
+        artifacts.delete_job(upload_id)
+        raise
+    if job.params.get("upload") != upload_id:
+        artifacts.delete_job(upload_id)
+    return job
+
+
 def submit(store: JobStore, settings: Settings, kind: str, owner: str, params: dict,
            idempotency_key: str | None) -> JobOut:
     """Record the job (or return the one this idempotency key already made) and enqueue it by task name."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from core.contracts import ExplainParams, GenerateParams, IngestParams, SynthesizeParams, TrainParams
+from core.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE
 from models.output_formats import FORMATS_OF
 
-QUEUES = ("interactive", "train")  # interactive jobs never wait behind training
+QUEUES = (INTERACTIVE_QUEUE, TRAIN_QUEUE)  # interactive jobs never wait behind training
 
 
 @dataclass(frozen=True)

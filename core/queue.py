@@ -8,6 +8,8 @@ from functools import lru_cache
 from celery import Celery
 from kombu import Queue
 
+from core.kinds import QUEUES
+from core.processes import INTERACTIVE_QUEUE
 from core.settings import get_settings
 
 RUN_JOB_TASK = "radsynth.run_job"
@@ -37,8 +39,8 @@ def make_celery(include: tuple[str, ...] = ()) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue("interactive"), Queue("train")],
-        task_default_queue="interactive",
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=INTERACTIVE_QUEUE,
         worker_send_task_events=True,
         task_send_sent_event=True,
     )

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
-from app.submit import submit
+from app.submit import submit_with_upload
 from app.zip_stream import zip_folder
 from core import datasets
 from core.contracts import IngestParams
@@ -112,14 +112,8 @@ async def upload_dataset(
                 raise ApiError(code, str(exc)) from exc
             artifacts.put_file(upload_id, "input", archive)
         params = IngestParams(upload=upload_id, name=name, format=format)
-        try:
-            job = submit(store, settings, "ingest", owner, params.model_dump(mode="json"), idempotency_key)
-        except BaseException:
-            artifacts.delete_job(upload_id)
-            raise
-        if job.params.get("upload") != upload_id:  # an idempotent retry keeps the first request's job
-            artifacts.delete_job(upload_id)
-        return job
+        return submit_with_upload(store, settings, artifacts, "ingest", owner, params.model_dump(mode="json"),
+                                  idempotency_key)
 
     return await anyio.to_thread.run_sync(check_store_and_queue, limiter=ARCHIVE_LIMITER)
 
@@ -127,9 +121,10 @@ async def upload_dataset(
 def check_name(settings, owner: str, name: str) -> None:
     if name in datasets.builtin(settings):
         raise ApiError("conflict", f"{name!r} is the name of a data set of the service; choose another")
-    if name in datasets.owned(settings, owner):
+    mine = datasets.owned(settings, owner)
+    if name in mine:
         raise ApiError("conflict", f"you already have a data set named {name!r}; delete it or choose another name")
-    if len(datasets.owned(settings, owner)) >= settings.max_datasets_per_owner:
+    if len(mine) >= settings.max_datasets_per_owner:
         raise ApiError("conflict", f"you have {settings.max_datasets_per_owner} data sets, the most one owner may "
                        "keep; delete one first")
 

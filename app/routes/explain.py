@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
-from app.submit import submit
+from app.submit import submit_with_upload
 from app.uploads import accept_upload
 from core.contracts import ExplainParams
 
@@ -44,14 +44,8 @@ async def explain(
                                        max_pixels=settings.max_pixels)
         params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method,
                                n_steps=n_steps, baseline=baseline, model=info["name"])
-        try:
-            job = submit(store, settings, "explain", owner, params.model_dump(mode="json"), idempotency_key)
-        except BaseException:
-            artifacts.delete_job(upload_id)  # refused (quota, Redis down): keep no upload that no job refers to
-            raise
-        if job.params.get("upload") != upload_id:  # an idempotent retry: the first request's job keeps its own
-            artifacts.delete_job(upload_id)
-        return job
+        return submit_with_upload(store, settings, artifacts, "explain", owner, params.model_dump(mode="json"),
+                                  idempotency_key)
 
     # Decoding and de-identifying run off the event loop, a few at a time, so that a burst of large uploads
     # never holds up other requests (/health answered in 30 s during one before).

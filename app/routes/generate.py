@@ -54,16 +54,21 @@ def generate(
 MAX_VOLUMES = 8
 
 
-def check_output_kind(params: GenerateParams, info: dict) -> None:
-    """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
-    if params.classifier_guidance and not info.get("guide"):
+def check_guide_and_size(info: dict, classifier_guidance: float | None, resolution: int | None) -> None:
+    """Classifier guidance needs the generator's guide; a 2D resolution must be one the generator makes."""
+    if classifier_guidance and not info.get("guide"):
         raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier, so classifier_guidance must be "
                        "0 or left out; GET /models shows which generators have one")
-    if params.resolution is not None and info.get("kind") != "generator3d":
+    if resolution is not None and info.get("kind") != "generator3d":
         sizes = info.get("resolutions") or [info.get("resolution")]
-        if params.resolution not in sizes:
+        if resolution not in sizes:
             raise ApiError("invalid_parameter", f"{info['name']} makes {' or '.join(map(str, sizes))}-px images; "
-                           f"resolution={params.resolution} is not one of them")
+                           f"resolution={resolution} is not one of them")
+
+
+def check_output_kind(params: GenerateParams, info: dict) -> None:
+    """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
+    check_guide_and_size(info, params.classifier_guidance, params.resolution)
     volume = info.get("kind") == "generator3d"
     try:
         params.format = resolve_formats(params.format, "volume" if volume else "image")

@@ -12,6 +12,7 @@ from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.routes.datasets import check_name
+from app.routes.generate import check_guide_and_size
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from core import datasets
@@ -43,11 +44,7 @@ def synthesize(params: SynthesizeParams, owner: OwnerDep, settings: SettingsDep,
     if total > settings.max_synthesize_images:
         raise ApiError("invalid_parameter", f"{total} images asked; one job makes at most "
                        f"{settings.max_synthesize_images} (RADSYNTH_MAX_SYNTHESIZE_IMAGES)")
-    if params.classifier_guidance and not info.get("guide"):
-        raise ApiError("invalid_parameter", f"{info['name']} has no guide classifier; leave classifier_guidance out")
-    sizes = info.get("resolutions") or [info.get("resolution")]
-    if params.resolution is not None and params.resolution not in sizes:
-        raise ApiError("invalid_parameter", f"{info['name']} makes {' or '.join(map(str, sizes))}-px images")
+    check_guide_and_size(info, params.classifier_guidance, params.resolution)
     if not (idempotency_key and store.job_of_key(owner, idempotency_key)):
         check_name(settings, owner, params.name)
     if params.seed is None:

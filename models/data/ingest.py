@@ -122,7 +122,8 @@ def summarise(root: Path, fmt: str, progress: Progress | None = None) -> dict:
                 progress(i, len(records), "reading image headers")
     if unreadable:
         problems.append(f"{len(unreadable)} unreadable image(s), left out: {', '.join(unreadable[:5])}")
-        drop(root, fmt, [Path(r.meta["path"]) for r in records if r.key in set(unreadable)])
+        bad = set(unreadable)
+        drop(root, fmt, [Path(r.meta["path"]) for r in records if r.key in bad])
     unknown = sorted(set(per_finding) - set(ds.label_names))
     if unknown:
         problems.append(f"labels outside the vocabulary, ignored: {', '.join(unknown[:10])}")
