@@ -37,7 +37,7 @@ def main() -> None:
     redis = start_redis(port, root / "redis")
     try:
         store = JobStore.from_url(f"redis://127.0.0.1:{port}/0")
-        model = ROOT / "models" / "pretrained" / "nih-cxr14-64"
+        model = ROOT / "models" / "pretrained" / "nih-cxr14"
         lone = {"finding": "Consolidation", "n": 1, "steps": 25, "seed": 1}
 
         def key_of(p: GenerateParams):

@@ -1,6 +1,6 @@
 """What classifier guidance costs per job: the default job with the model's classifier-guidance scale vs without.
 
-    python -m bench.bench_classifier_guidance [--model nih-cxr14-64] [--n 4] [--repeats 5] [--precision fp32]
+    python -m bench.bench_classifier_guidance [--model nih-cxr14] [--n 4] [--repeats 5] [--precision fp32]
 
 The service's default 2D job (consolidation, DPM-Solver++ at the default steps, classifier-free guidance 2),
 timed with the model's default classifier-guidance scale and with 0, interleaved; medians and their ratio.
@@ -21,7 +21,7 @@ from models.sampler_defaults import default_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="nih-cxr14-64")
+    ap.add_argument("--model", default="nih-cxr14")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")

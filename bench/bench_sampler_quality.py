@@ -76,7 +76,7 @@ def generate_set(pipe: RadSynthPipeline, plan: list[tuple[str, int]], sampler: s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="nih-cxr14-64")
+    ap.add_argument("--model", default="nih-cxr14")
     ap.add_argument("--sets", type=int, default=3)
     ap.add_argument("--per-set", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)

@@ -1,6 +1,6 @@
 """CPU (or GPU) time per 64x64 image by sampler, and our pipeline vs a bare diffusers loop.
 
-    python -m bench.bench_sampling [--model nih-cxr14-64] [--batch 4] [--repeats 3]
+    python -m bench.bench_sampling [--model nih-cxr14] [--batch 4] [--repeats 3]
 
 Sampler timings: DDPM-1000, DDIM-50, DPM-Solver++ at 25 and 10 steps, UniPC-10 (guidance 2, both halves in
 one batch). Overhead: RadSynthPipeline.__call__ vs a hand-written loop over the same UNet, scheduler, batch,
@@ -38,7 +38,7 @@ def bare_loop(pipe: RadSynthPipeline, finding: str, batch: int, steps: int, guid
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="nih-cxr14-64")
+    ap.add_argument("--model", default="nih-cxr14")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-ddpm", action="store_true", help="skip the slow DDPM-1000 row")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import median, pct, rss_mb, save, table  # noqa: E402
 from tests.integration.deployment import Deployment  # noqa: E402
 
-GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14-64"
+GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
 CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-64-classifier"
 THREADS = 2
 
@@ -125,15 +125,45 @@ def first_image(d: Deployment, cold: int, settle: float) -> list[dict]:
     return rows
 
 
+def default_job(d: Deployment, repeats: int) -> dict:
+    """Issue 19's target: `POST /generate?finding=consolidation` with every default (4 images at 256 px through the
+    super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`."""
+    d.start_worker("default", warm_up=True)
+    d.wait_healthy()
+    run_job(d, {"finding": "consolidation", "seed": 1})  # the first request after start is not the steady state
+    times, job = [], None
+    for i in range(repeats):
+        done, total, job = run_job(d, {"finding": "consolidation", "seed": 300 + i})
+        times.append(total)
+    child = d.pool_children("default")[0]
+    return {"seconds": times, "median_s": median(times), "pool_rss_mb": rss_mb(child),
+            "main_rss_mb": rss_mb(d.procs["default"].pid), "result": {
+                k: job["result"].get(k) for k in ("resolution", "steps", "superres_steps", "guidance")}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--small", type=int, default=20)
     ap.add_argument("--cold", type=int, default=2, help="fresh-worker rounds per warm-up setting")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds between worker start and first request")
+    ap.add_argument("--default-only", action="store_true", help="only the default job on a warm worker (issue 19)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = deployment()
+    if args.default_only:
+        try:
+            d.start_redis()
+            d.start_api()
+            result = default_job(d, args.repeats)
+        finally:
+            d.stop_all()
+        print(f"default job (4 images at {result['result']['resolution']} px, QC, PNG + DICOM): median "
+              f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 30 s); worker pool "
+              f"RSS {result['pool_rss_mb']:.0f} MB")
+        command = "python -m bench.bench_service " + " ".join(sys.argv[1:])
+        print(f"wrote {save('default_job', result | {'threads': THREADS, 'command': command})}")
+        return
     try:
         d.start_redis()
         d.start_api()

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the broker and job records")
     data_dir: Path = Field(Path("var"), description="artifacts, uploads and trained models live here")
     model_dirs: str = Field("", description="extra model folders, separated by ':'")
-    default_generator: str = Field("nih-cxr14-64", description="generator used when a request names none")
+    default_generator: str = Field("nih-cxr14", description="generator used when a request names none")
     default_classifier: str = Field("nih-cxr14-64-classifier", description="classifier used by /explain and QC")
     api_keys: str = Field("", description="'key:owner,key2:owner2'; empty = single-user mode on localhost")
     datasets: str = Field("", description="extra training data roots: 'name=path[:format],...' (formats: nih, "

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate images of a finding into a folder")
     gen.add_argument("finding", help="finding name(s), e.g. consolidation or 'effusion+cardiomegaly'")
-    gen.add_argument("--model", default="nih-cxr14-64", help="bundled model name or model folder")
+    gen.add_argument("--model", default="nih-cxr14", help="bundled model name or model folder")
     gen.add_argument("-n", type=int, default=4)
     gen.add_argument("--out", default="generated")
     gen.add_argument("--format", type=format_argument("image"), default="png",

@@ -225,7 +225,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     qc = sub.add_parser("qc", help="label agreement and memorisation check of generated images in a folder")
     qc.add_argument("folder")
-    qc.add_argument("--generator", default="nih-cxr14-64")
+    qc.add_argument("--generator", default="nih-cxr14")
     qc.add_argument("--classifier", default=None)
     qc.add_argument("--finding", default=None, help="default: read from each PNG's provenance")
     qc.set_defaults(func=cmd_qc)

@@ -87,7 +87,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sy.add_argument("per_finding", type=per_finding_argument,
                     help="finding=count pairs, e.g. consolidation=200,mass=200")
     sy.add_argument("--out", required=True)
-    sy.add_argument("--model", default="nih-cxr14-64", help="bundled model name or model folder")
+    sy.add_argument("--model", default="nih-cxr14", help="bundled model name or model folder")
     sy.add_argument("--min-agreement", type=float, default=None,
                     help="redraw images whose QC probability for their finding is below this")
     sy.add_argument("--reject-copies", action="store_true", help="redraw images flagged as training copies")

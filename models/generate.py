@@ -20,7 +20,8 @@ from models.qc.folder import ARTIFACT_KEY
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
     return {"model": model_name, "version": __version__, "finding": "+".join(out.findings), "seed": seed,
             "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
-            "classifier_guidance": out.classifier_scale, "synthetic": "yes"}
+            "classifier_guidance": out.classifier_scale, "synthetic": "yes"} | {
+                k: out.extra[k] for k in ("resolution", "base_resolution", "superres_steps") if k in out.extra}
 
 
 def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str | Sequence[str] = "png",
@@ -44,7 +45,10 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
                                                    pixel_spacing_mm=NIH_FIELD_OF_VIEW_MM / img.shape[-1], **study)))
         items.append({"index": i, "seed": seed, "files": files, "stem": stem})
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
-                    "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale}
+                    "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
+                    "resolution": int(out.images.shape[-1])}
+    if "superres_steps" in out.extra:
+        result["superres_steps"] = out.extra["superres_steps"]
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
     result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
     if gif and out.frames is not None:

@@ -4,6 +4,7 @@ resumes from its bundle, and each image depends on its own seed alone."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from models.data.nih import NIHChestXray
@@ -82,3 +83,29 @@ def test_a_generator_with_a_super_resolution_stage_delivers_both_sizes(tmp_path)
     framed = loaded("mass", 2, seeds=[5, 6], num_inference_steps=3, return_frames=True, num_frames=3)
     gif = Image.open(write_outputs(framed, tmp_path / "out", model_name="c", gif=True)["gif"])
     assert gif.n_frames == 4 and gif.size == (2 * (2 * 64 + 3 * 8), 2 * (64 + 2 * 8))  # base frames shown at 64 px
+
+
+def test_delivered_files_say_both_stages_and_carry_the_true_pixel_size(tmp_path):
+    import pydicom
+    from PIL import Image
+
+    from models.diffusion.superres import SuperResUNet
+    from models.findings import NIH_LABELS
+    from models.generate import NIH_FIELD_OF_VIEW_MM, write_outputs
+    from tests.conftest import tiny_pipeline
+
+    pipe = tiny_pipeline(NIH_LABELS)
+    sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4)
+    from models.diffusion.pipeline import new_scheduler
+
+    pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=2))
+    for resolution in (64, 16):
+        out = pipe("mass", 1, seeds=[3], num_inference_steps=2, resolution=resolution)
+        result = write_outputs(out, tmp_path / str(resolution), model_name="c", formats="png,dicom")
+        png, dcm = sorted(result["images"][0]["files"], key=lambda f: f.endswith(".dcm"))
+        text = Image.open(png).text
+        ds = pydicom.dcmread(dcm)
+        assert result["resolution"] == resolution and ds.Rows == ds.Columns == resolution
+        assert float(ds.PixelSpacing[0]) == pytest.approx(NIH_FIELD_OF_VIEW_MM / resolution)
+        assert text["resolution"] == str(resolution) and text["base_resolution"] == "16"
+        assert ("superres_steps" in text) == (resolution == 64) == ("superres_steps" in result)

@@ -273,7 +273,7 @@ async function loadModelCards() {
     for (const m of models) {
       const metrics = m.details && m.details.metrics ? Object.entries(m.details.metrics).map(([k, v]) => `${k}: ${typeof v === "number" ? v.toFixed(3) : v}`).join(" · ") : "";
       const card = el("div", { class: "modelcard" }, el("h3", {}, `${m.name}${m.default ? " (default)" : ""}`),
-        el("p", {}, `${m.kind}, ${m.resolution || "?"} px, trained on ${m.dataset || "?"}; findings: ${m.findings.join(", ")}`));
+        el("p", {}, `${m.kind}, ${((m.details || {}).resolutions || [m.resolution || "?"]).join(" or ")} px, trained on ${m.dataset || "?"}; findings: ${m.findings.join(", ")}`));
       if (metrics) card.append(el("p", {}, metrics));
       if (m.kind === "generator") {
         const img = el("img", { alt: `sample grid of ${m.name}` });

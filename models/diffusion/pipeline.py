@@ -206,10 +206,13 @@ class RadSynthPipeline(DiffusionPipeline):
         outputs, start = [], 0
         for names, request_seeds in named:
             stop = start + len(request_seeds)
+            stages = {"base_resolution": int(size), "resolution": int(resolution)}
+            if upscale:
+                stages |= {"superres_steps": sr_steps, "superres_seed_offset": SUPERRES_SEED_OFFSET}
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
                 guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
-                frames=None if frame_arr is None else frame_arr[:, start:stop]))
+                frames=None if frame_arr is None else frame_arr[:, start:stop], extra=dict(stages)))
             start = stop
         return outputs
 

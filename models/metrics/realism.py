@@ -9,16 +9,17 @@ import numpy as np
 FAKES = ("blurred real", "real + noise", "mean image + noise")
 
 
-def roughness(images: np.ndarray) -> np.ndarray:
-    """Mean absolute difference between neighbouring pixels of each grey [0, 1] image (N, H, W), at 64 px so
-    that images of any size compare."""
-    x = as_64(images)
+def roughness(images: np.ndarray, size: int = 64) -> np.ndarray:
+    """Mean absolute difference between neighbouring pixels of each grey [0, 1] image (N, H, W), area-resized to
+    `size` so that images of any size compare (at 256, fine speckle that 64 px averages away counts too)."""
+    x = as_size(images, size)
     return 0.5 * (np.abs(np.diff(x, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(x, axis=2)).mean(axis=(1, 2)))
 
 
-def noise_dominated_share(generated: np.ndarray, real: np.ndarray) -> float:
-    """Share of generated images rougher than the roughest real image (pixel noise instead of anatomy)."""
-    return float((roughness(generated) > roughness(real).max()).mean())
+def noise_dominated_share(generated: np.ndarray, real: np.ndarray, size: int = 64) -> float:
+    """Share of generated images rougher than the roughest real image (pixel noise instead of anatomy), both
+    measured at `size` px."""
+    return float((roughness(generated, size) > roughness(real, size).max()).mean())
 
 
 def saturated_share(images: np.ndarray, fraction: float = 0.25) -> float:

@@ -51,12 +51,20 @@ def write_index(generator_folder: Path, data: str | Path, classifier: str | None
     from models.data.registry import open_dataset
 
     info = json.loads((generator_folder / "radsynth.json").read_text())
+    res = info.get("resolution", 64)
+    return write_index_of(generator_folder, open_dataset(data, "train", res, fmt=fmt),
+                          open_dataset(data, "val", res, fmt=fmt), classifier, batch)
+
+
+def write_index_of(generator_folder: Path, train_ds, heldout_ds, classifier: str | None = None,
+                   batch: int = 256) -> MemorisationIndex:
+    """The memorisation index of `train_ds` (the generator's training images), its copy threshold calibrated on
+    `heldout_ds` (real images of other patients), written beside the generator and recorded in radsynth.json."""
+    info = json.loads((generator_folder / "radsynth.json").read_text())
     name = classifier or qc_classifier_name(generator_folder)
     ens = ClassifierEnsemble.load(resolve_model(name, kind="classifier"))
-    res = info.get("resolution", ens.input_size)
 
-    def feats(split: str) -> tuple[np.ndarray, list[str]]:
-        ds = open_dataset(data, split, res, fmt=fmt)
+    def feats(ds) -> tuple[np.ndarray, list[str]]:
         out, ids = [], []
         for start in range(0, len(ds), batch):
             items = [ds[i] for i in range(start, min(len(ds), start + batch))]
@@ -65,8 +73,8 @@ def write_index(generator_folder: Path, data: str | Path, classifier: str | None
             ids += [it["id"] for it in items]
         return np.concatenate(out), ids
 
-    train_f, train_ids = feats("train")
-    held_f, _ = feats("val")
+    train_f, train_ids = feats(train_ds)
+    held_f, _ = feats(heldout_ds)
     index = build_index(train_f, train_ids, held_f)
     index.save(generator_folder / INDEX_FILE)
     info["qc"] = {"classifier": Path(name).name, "index": INDEX_FILE, "threshold": index.threshold,

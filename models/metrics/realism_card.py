@@ -1,0 +1,114 @@
+"""The measures of the realism card (issue 19), each read beside real images and simple fakes.
+
+Every function takes images already made (grey [0, 1], (N, H, W)) and a judge (a ClassifierEnsemble that never
+trained on or guided the generator's patients), so the card script only has to decide which images to compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from models.metrics.auroc import separation_auroc
+from models.metrics.fid import fid_kid_from_features
+from models.metrics.realism import fakes, noise_dominated_share, saturated_share
+
+FeatureFn = Callable[[np.ndarray], np.ndarray]
+NO_FINDING = "No Finding"
+MIN_REAL_POSITIVES = 5  # fewer real positives give no meaningful separation AUROC
+
+
+def pixel_health(generated: np.ndarray, real: np.ndarray) -> dict:
+    """Noise-dominated share (rougher than the roughest real image, at the images' own size) and saturated
+    share, beside real's own saturated share."""
+    size = int(real.shape[-1])
+    return {"noise_dominated": noise_dominated_share(generated, real, size), "saturated": saturated_share(generated),
+            "real_saturated": saturated_share(real), "n": len(generated), "measured_at_px": size}
+
+
+def distances(features: FeatureFn, real: np.ndarray, generated: np.ndarray, floor: np.ndarray,
+              *, seed: int = 0) -> dict:
+    """FID/KID of the generated images against `real`, beside other real images (`floor`) and the three fakes
+    made from them; `ratio_to_floor` divides each FID by the floor's."""
+    real_f = features(real)
+    rows = {"generated": fid_kid_from_features(real_f, features(generated), seed=seed),
+            "real floor": fid_kid_from_features(real_f, features(floor), seed=seed)}
+    for name, fake in fakes(floor, seed=seed).items():
+        rows[name] = fid_kid_from_features(real_f, features(fake), seed=seed)
+    floor_fid = rows["real floor"]["fid"]
+    for row in rows.values():
+        row["ratio_to_floor"] = row["fid"] / floor_fid if floor_fid > 0 else float("nan")
+    rows["beats_blur"] = rows["generated"]["fid"] < rows["blurred real"]["fid"]
+    return rows
+
+
+def judge_probabilities(judge, images: np.ndarray) -> np.ndarray:
+    """The judge's mean probabilities (N, K), images resized to its input size as the service's QC does."""
+    from models.data.preprocess import resize
+
+    size = judge.input_size
+    if images.shape[-1] != size:
+        images = np.stack([resize(im, size) for im in images])
+    return judge.predict(images).mean
+
+
+def label_agreement(judge, by_finding: Mapping[str, np.ndarray], normal: np.ndarray) -> dict:
+    """Per finding, how well the judge separates images generated for it from images generated as "No Finding"
+    (AUROC of the judge's probability of that finding); the mean over findings."""
+    p_normal = judge_probabilities(judge, normal)
+    per = {}
+    for name, images in by_finding.items():
+        k = judge.findings.index(name)
+        p = judge_probabilities(judge, images)[:, k]
+        per[name] = {"auroc": separation_auroc(p, p_normal[:, k]), "n_finding": len(images),
+                     "n_no_finding": len(normal)}
+    return {"per_finding": per, "mean_auroc": float(np.mean([v["auroc"] for v in per.values()])) if per else
+            float("nan")}
+
+
+def real_label_agreement(judge, images: np.ndarray, labels: Sequence[Sequence[str]], findings: Sequence[str]) -> dict:
+    """The same AUROC on real images: those showing a finding against those labelled "No Finding"."""
+    p = judge_probabilities(judge, images)
+    normal = np.array([NO_FINDING in names or not names for names in labels])
+    per = {}
+    for name in findings:
+        pos = np.array([name in names for names in labels])
+        k = judge.findings.index(name)
+        score = separation_auroc(p[pos, k], p[normal, k]) if pos.sum() >= MIN_REAL_POSITIVES else float("nan")
+        per[name] = {"auroc": score, "n_finding": int(pos.sum()), "n_no_finding": int(normal.sum())}
+    scored = [v["auroc"] for v in per.values() if not np.isnan(v["auroc"])]
+    return {"per_finding": per, "mean_auroc": float(np.mean(scored)) if scored else float("nan"),
+            "findings_scored": len(scored)}
+
+
+def agreement_gap(generated: dict, real: dict) -> float:
+    """Generated minus real mean agreement, over the findings both score (positive: exaggerates)."""
+    both = [f for f, v in real["per_finding"].items() if not np.isnan(v["auroc"]) and f in generated["per_finding"]]
+    if not both:
+        return float("nan")
+    return float(np.mean([generated["per_finding"][f]["auroc"] - real["per_finding"][f]["auroc"] for f in both]))
+
+
+def choose_setting(rows: Sequence[dict], *, tolerance: float = 0.05) -> dict:
+    """Issue 19's rule, applied on the validation split: among settings whose label agreement does not exceed
+    the judge's agreement on real images by more than `tolerance`, the one with the lowest judge-feature FID."""
+    allowed = [r for r in rows if not r["agreement_gap"] > tolerance]
+    if not allowed:
+        raise ValueError("every setting exaggerates the findings beyond the tolerance; add smaller scales")
+    return min(allowed, key=lambda r: r["fid_judge"])
+
+
+def diversity_per_finding(generated: Mapping[str, np.ndarray], real: np.ndarray, labels: Sequence[Sequence[str]],
+                          *, pairs: int = 200) -> dict:
+    """Mean MS-SSIM between random pairs (lower = more diverse) per finding, beside real images of the finding
+    (None where fewer than 3 real ones)."""
+    from models.metrics.features import ms_ssim_diversity
+
+    out = {}
+    for name, images in generated.items():
+        real_of = real[[i for i, names in enumerate(labels) if name in names or (name == NO_FINDING and not names)]]
+        out[name] = {"generated": ms_ssim_diversity(images, pairs=pairs),
+                     "real": ms_ssim_diversity(real_of, pairs=pairs) if len(real_of) >= 3 else None,
+                     "n_real": len(real_of)}
+    return out

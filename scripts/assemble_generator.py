@@ -1,0 +1,76 @@
+"""Assemble the service's default generator from the training bundles: the 64-px base and the 64->256
+super-resolution stage in one model folder, with the QC memorisation index of the base's training images.
+
+    python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ \
+        ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 [--out models/pretrained/nih-cxr14]
+
+The QC index covers split G (what the base learned from), its copy threshold calibrated on split V. Settings
+chosen on V by scripts/realism_card.py (--cfg, --classifier-scale, --sr-steps) are recorded as the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SERVABLE = ("unet", "scheduler", "radsynth.json")
+
+
+def copy_servable(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in SERVABLE:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dest / name)
+        else:
+            shutil.copy2(src / name, dest / name)
+
+
+def main() -> None:
+    from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
+    from models.diffusion.superres import SUPERRES_FOLDER
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("base", help="the base generator's bundle (servable folder)")
+    ap.add_argument("superres", help="the super-resolution bundle")
+    ap.add_argument("data", nargs="+", help="the NIH folders the base trained on (split G)")
+    ap.add_argument("--out", default=str(BUNDLED_DIR / DEFAULT_GENERATOR))
+    ap.add_argument("--cfg", type=float, default=2.0, help="default classifier-free guidance (chosen on V)")
+    ap.add_argument("--sr-steps", type=int, default=None, help="default super-resolution steps (chosen on V)")
+    ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
+    args = ap.parse_args()
+
+    from models.data.nih import NIHRealismSplit
+    from models.qc.context import write_index_of
+
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    copy_servable(Path(args.base), out)
+    copy_servable(Path(args.superres), out / SUPERRES_FOLDER)
+    sr_info = json.loads((out / SUPERRES_FOLDER / "radsynth.json").read_text())
+    if args.sr_steps:
+        sr_info["default_steps"] = args.sr_steps
+        (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
+    info = json.loads((out / "radsynth.json").read_text())
+    base = int(info["resolution"])
+    info |= {"superres": {"scale": sr_info["scale"], "steps": sr_info.get("steps"),
+                          "default_steps": sr_info["default_steps"], "trained_on": "splits G+J, no labels"},
+             "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
+             "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,
+             "qc": {"classifier": DEFAULT_CLASSIFIER}}
+    info.pop("fid_history", None)
+    (out / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
+    index = write_index_of(out, NIHRealismSplit(args.data, {"G"}, base), NIHRealismSplit(args.data, {"V"}, base))
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"{out}: base step {info.get('steps')}, super-resolution step {sr_info.get('steps')}, "
+          f"QC index of {len(index.ids)} G images; {size / 2**20:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

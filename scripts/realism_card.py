@@ -1,0 +1,267 @@
+"""The realism card of a 2D generator (issue 19 section 6), at 64 px and through its super-resolution stage at 256.
+
+    # choices (classifier-free and classifier guidance) on the validation split:
+    python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+        ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 --split V --cfg 1.5,2,3 --out docs/realism/V
+    # the card's figures on the test split, at the settings chosen on V:
+    python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+        ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 --split T --out docs/realism/T
+
+For the split's real images it generates one image each with that image's findings (the same label mix), plus
+N images per finding with at least 30 generator-training images and N "No Finding" images. It reports the
+noise-dominated and saturated shares, FID/KID in the judge's features and in a fixed random CNN's (beside the real
+floor, blurred real, real + noise and mean + noise), precision/recall in the judge's features, label agreement by
+the judge beside its agreement on the split's real images, MS-SSIM diversity per finding, and memorisation against
+every G image (threshold calibrated on V). The 256-px block super-resolves the generated images whose real
+counterparts exist at 256 px and the first few of each finding. Writes card.json and figures into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BATCH = 32
+MIX_SEED, NORMAL_SEED, FINDING_SEED = 50_000, 70_000, 80_000
+
+
+def real_split(roots: list[str], split: str, size: int, native_only: bool = False):
+    """(images, labels, ids) of one realism split; `native_only` keeps images stored at >= size px."""
+    from models.cli_superres import native_records
+    from models.data.nih import NIHRealismSplit
+
+    ds = NIHRealismSplit(roots, {split}, size)
+    if native_only:
+        native_records(ds, size)
+    images = np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(len(ds))])
+    return images, [r.labels or ["No Finding"] for r in ds.records], [r.key for r in ds.records], ds
+
+
+def sample(pipe, requests: list[tuple], setting: dict, bar_update=None) -> np.ndarray:
+    """One 64-px image per (findings, seed) request, in batches, at a guidance setting."""
+    out = []
+    for start in range(0, len(requests), BATCH):
+        chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
+        out += [o.images[0] for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"],
+                                                          classifier_scale=setting["classifier_scale"],
+                                                          resolution=pipe.resolutions[0])]
+        if bar_update:
+            bar_update(min(start + BATCH, len(requests)), len(requests), "base 64 px", {})
+    return np.stack(out)
+
+
+def generate_sets(pipe, labels: list[list[str]], eligible: list[str], n: int, setting: dict) -> dict:
+    from models.progress import progress_bar
+
+    requests = [(names, MIX_SEED + i) for i, names in enumerate(labels)]
+    requests += [("No Finding", NORMAL_SEED + i) for i in range(n)]
+    for j, name in enumerate(eligible):
+        requests += [(name, FINDING_SEED + 1000 * j + i) for i in range(n)]
+    bar, update = progress_bar(len(requests), f"generate cfg {setting['cfg']} cg {setting['classifier_scale']}")
+    with bar:
+        images = sample(pipe, requests, setting, update)
+    sets = {"mix": images[:len(labels)], "No Finding": images[len(labels):len(labels) + n]}
+    start = len(labels) + n
+    for name in eligible:
+        sets[name] = images[start:start + n]
+        start += n
+    sets["seeds"] = [seed for _, seed in requests]
+    return sets
+
+
+def super_resolve(pipe, images: np.ndarray, seeds: list[int], steps: int | None) -> np.ndarray:
+    from models.diffusion.pipeline import SUPERRES_SEED_OFFSET
+    from models.progress import progress_bar
+
+    bar, update = progress_bar(1, "super-resolution 256 px")
+    with bar:
+        return pipe.superres(images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=steps,
+                             callback=lambda d, t: update(d, t, "sampling", {}))
+
+
+def settings_from(args, pipe) -> list[dict]:
+    cfgs = [float(c) for c in args.cfg.split(",")]
+    scales = [float(c) for c in args.classifier_scales.split(",")] if args.classifier_scales else \
+        [pipe.default_classifier_scale]
+    return [{"cfg": c, "classifier_scale": s} for c in cfgs for s in scales if s == 0 or pipe.guide is not None]
+
+
+def memorisation(judge, roots: list[str], generated: np.ndarray, out: Path) -> dict:
+    """Nearest G image in the judge's features for every generated image; threshold from V (held-out)."""
+    from models.qc.memorisation import build_index, image_features
+    from scripts.model_card import labelled_grid
+
+    train, _, ids, _ = real_split(roots, "G", 64)
+    heldout, *_ = real_split(roots, "V", 64)
+    index = build_index(image_features(judge, train), ids, image_features(judge, heldout))
+    d, nearest = index.nearest(image_features(judge, generated))
+    order = np.argsort(d)[:8]
+    labelled_grid({"generated": generated[order], "nearest G image": train[nearest[order]]},
+                  out / "memorisation_pairs.png", "the 8 generated images closest to a generator-training image")
+    return {"flagged": int((d < index.threshold).sum()), "n": len(d), "raw_flagged_rate": float((d < index.threshold)
+            .mean()), "threshold": index.threshold, "calibration": index.calibration,
+            "closest_distance": float(d.min()), "median_distance": float(np.median(d)), "train_images": len(train)}
+
+
+def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
+    """The figures of one resolution."""
+    from models.metrics.precision_recall import precision_recall
+    from models.metrics.realism import random_cnn_features
+    from models.metrics.realism_card import distances, diversity_per_finding, label_agreement, pixel_health
+    from models.qc.memorisation import image_features
+
+    judge_f = lambda x: image_features(judge, x)  # noqa: E731
+    normal = by_finding.pop("No Finding")
+    return {"pixel_health": pixel_health(generated, real),
+            "distances_judge": distances(judge_f, real, generated, floor),
+            "distances_random_cnn": distances(random_cnn_features(size=size), real, generated, floor),
+            "precision_recall_judge": precision_recall(judge_f(real), judge_f(generated)),
+            "label_agreement": label_agreement(judge, by_finding, normal),
+            "diversity_ms_ssim": diversity_per_finding(by_finding | {"No Finding": normal}, real, labels),
+            "n_real": len(real), "n_generated": len(generated), "n_floor": len(floor)}
+
+
+def side_by_side(real, labels, by_finding: dict, path: Path, split: str, per: int = 8) -> None:
+    from scripts.model_card import labelled_grid
+
+    rows = {}
+    for name, images in by_finding.items():
+        real_of = real[[i for i, names in enumerate(labels) if name in names]][:per]
+        rows[f"real {name}"] = real_of
+        rows[f"generated {name}"] = images[:per]
+    labelled_grid(rows, path, f"real {split} images (as many as the split has, up to {per}) and generated ones "
+                              f"with the same finding, at {real.shape[-1]} px")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("generator", help="generator folder (with superres/ for the 256-px block)")
+    ap.add_argument("judge", help="the judge's classifier folder (trained on split J only)")
+    ap.add_argument("data", nargs="+", help="the NIH folders")
+    ap.add_argument("--split", choices=["V", "T"], required=True)
+    ap.add_argument("--cfg", default=None, help="classifier-free guidance scales (comma list; default: the model's)")
+    ap.add_argument("--classifier-scales", default=None, help="classifier-guidance scales (default: the model's)")
+    ap.add_argument("--n", type=int, default=16, help="images per finding for label agreement and diversity")
+    ap.add_argument("--per-finding-256", type=int, default=8, help="images per finding super-resolved at 256")
+    ap.add_argument("--sr-steps", type=int, default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    import torch
+
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.diffusion.pipeline import RadSynthPipeline
+    from models.metrics.realism_card import (
+        agreement_gap,
+        choose_setting,
+        distances,
+        label_agreement,
+        real_label_agreement,
+    )
+    from models.qc.memorisation import image_features
+
+    torch.set_grad_enabled(False)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = json.loads((Path(args.generator) / "radsynth.json").read_text())
+    args.cfg = args.cfg or str(info.get("default_guidance", 2.0))
+    pipe = RadSynthPipeline.load(args.generator)
+    judge = ClassifierEnsemble.load(args.judge)
+    real, labels, ids, _ = real_split(args.data, args.split, 64)
+    g_counts = real_split_counts(args.data)
+    eligible = [f for f, c in g_counts.items() if c >= 30 and f != "No Finding"]
+    real_agree = real_label_agreement(judge, real, labels, eligible)
+    rng = np.random.default_rng(0)
+    g_images, *_ = real_split(args.data, "G", 64)
+    floor = g_images[rng.choice(len(g_images), min(len(real), len(g_images)), replace=False)]
+
+    rows, sets_by_setting = [], {}
+    started = time.perf_counter()
+    for setting in settings_from(args, pipe):
+        sets = generate_sets(pipe, labels, eligible, args.n, setting)
+        agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
+        fid = distances(lambda x: image_features(judge, x), real, sets["mix"], floor)["generated"]["fid"]
+        rows.append(setting | {"fid_judge": fid, "agreement": agree["mean_auroc"],
+                               "agreement_gap": agreement_gap(agree, real_agree)})
+        sets_by_setting[len(rows) - 1] = sets
+        print(json.dumps(rows[-1]), flush=True)
+    chosen = choose_setting(rows) if args.split == "V" else rows[0]
+    sets = sets_by_setting[rows.index(chosen)]
+    base_seconds = time.perf_counter() - started
+
+    card: dict = {"split": args.split, "generator": str(args.generator), "judge": str(args.judge),
+                  "weights_sha256": weight_hashes(Path(args.generator)),
+                  "judge_info": {k: json.loads((Path(args.judge) / "radsynth.json").read_text()).get(k)
+                                 for k in ("splits", "test_auroc", "images_real")},
+                  "eligible_findings": eligible, "settings": rows, "chosen": chosen,
+                  "rule": "label agreement at most 0.05 above the judge's on real images, then the lowest FID in "
+                          "the judge's features (applied on V only)",
+                  "real_label_agreement": real_agree}
+    by_finding = {f: sets[f] for f in [*eligible, "No Finding"]}
+    card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
+    card["64"]["label_agreement_gap"] = agreement_gap(card["64"]["label_agreement"], real_agree)
+    all64 = np.concatenate([sets["mix"], *by_finding.values()])
+    card["memorisation"] = memorisation(judge, args.data, all64, out)
+    side_by_side(real, labels, by_finding, out / "side_by_side_64.png", args.split)
+
+    if pipe.superres is not None:
+        real256, labels256, ids256, _ = real_split(args.data, args.split, 256, native_only=True)
+        g256, *_ = real_split(args.data, "G", 256, native_only=True)
+        floor256 = g256[rng.choice(len(g256), min(len(real256), len(g256)), replace=False)]
+        where = [ids.index(i) for i in ids256]
+        k = args.per_finding_256
+        low = np.concatenate([sets["mix"][where], *[v[:k] for v in by_finding.values()]])
+        seeds = [sets["seeds"][i] for i in where] + reorder_seeds(sets["seeds"], len(labels), args.n, k, eligible)
+        t0 = time.perf_counter()
+        high = super_resolve(pipe, low, seeds, args.sr_steps)
+        sr_seconds = time.perf_counter() - t0
+        mix256 = high[:len(where)]
+        by256, start = {}, len(where)
+        for name in by_finding:
+            by256[name] = high[start:start + k]
+            start += k
+        card["256"] = block(judge, real256, labels256, mix256, floor256, dict(by256), 256)
+        card["256"]["label_agreement_gap"] = agreement_gap(card["256"]["label_agreement"], real_agree)
+        card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
+        card["256"]["superres_steps"] = args.sr_steps or pipe.superres.default_steps
+        side_by_side(real256, labels256, by256, out / "side_by_side_256.png", args.split)
+    card["base_seconds_per_image_batched"] = base_seconds / (len(sets["seeds"]) * len(rows))
+    (out / "card.json").write_text(json.dumps(card, indent=2, default=float))
+    print(json.dumps({k: card[k] for k in ("chosen", "memorisation")}, indent=2, default=float))
+    print(f"wrote {out}/card.json")
+
+
+def reorder_seeds(seeds: list[int], n_mix: int, n: int, k: int, eligible: list[str]) -> list[int]:
+    """Seeds of the first k images of each per-finding set, in by_finding order (eligible..., No Finding)."""
+    normal = seeds[n_mix:n_mix + n][:k]
+    rest = []
+    for j in range(len(eligible)):
+        start = n_mix + n + j * n
+        rest += seeds[start:start + k]
+    return rest + normal
+
+
+def weight_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every weights file of the generator (both stages), by path relative to the repository."""
+    import hashlib
+
+    return {str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p):
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.safetensors"))}
+
+
+def real_split_counts(roots: list[str]) -> dict[str, int]:
+    from models.data.nih import NIHRealismSplit
+
+    return NIHRealismSplit(roots, {"G"}, 64).label_counts()
+
+
+if __name__ == "__main__":
+    main()

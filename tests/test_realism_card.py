@@ -1,0 +1,65 @@
+"""The realism card's measures: the setting rule, the agreement gap, fakes read beside real, real agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.metrics.realism import random_cnn_features
+from models.metrics.realism_card import (
+    agreement_gap,
+    choose_setting,
+    distances,
+    pixel_health,
+    real_label_agreement,
+)
+
+
+def test_the_rule_refuses_settings_that_exaggerate_and_then_takes_the_best_fid():
+    rows = [{"cfg": 1.0, "fid_judge": 9.0, "agreement_gap": -0.10},
+            {"cfg": 2.0, "fid_judge": 7.0, "agreement_gap": 0.02},
+            {"cfg": 4.0, "fid_judge": 5.0, "agreement_gap": 0.20}]
+    assert choose_setting(rows)["cfg"] == 2.0
+    with pytest.raises(ValueError, match="exaggerates"):
+        choose_setting(rows[2:])
+
+
+def test_agreement_gap_is_over_findings_both_score():
+    gen = {"per_finding": {"Mass": {"auroc": 0.8}, "Effusion": {"auroc": 0.6}}}
+    real = {"per_finding": {"Mass": {"auroc": 0.7}, "Effusion": {"auroc": float("nan")}}}
+    assert agreement_gap(gen, real) == pytest.approx(0.1)
+
+
+def smooth_images(n: int, seed: int, sigma: float = 3) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    return np.stack([gaussian_filter(rng.random((64, 64)), sigma) * 2 - 0.25 for _ in range(n)]).clip(0, 1)
+
+
+def test_noise_is_noise_dominated_and_smooth_images_are_not():
+    real = smooth_images(20, 0)
+    noise = np.random.default_rng(1).random((10, 64, 64))
+    assert pixel_health(noise, real)["noise_dominated"] == 1.0
+    assert pixel_health(smooth_images(10, 2, sigma=5), real)["noise_dominated"] == 0.0
+
+
+def test_distances_put_images_of_the_same_kind_closer_than_noise():
+    real, floor = smooth_images(40, 0), smooth_images(40, 1)
+    noise = np.random.default_rng(3).random((40, 64, 64))
+    same = distances(random_cnn_features(), real, smooth_images(40, 2), floor)
+    far = distances(random_cnn_features(), real, noise, floor)
+    assert same["generated"]["fid"] < far["generated"]["fid"]
+    assert set(same) >= {"real floor", "blurred real", "real + noise", "mean image + noise", "beats_blur"}
+    assert same["real floor"]["ratio_to_floor"] == pytest.approx(1.0)
+
+
+def test_real_agreement_skips_findings_with_too_few_positives():
+    from models.classifier.ensemble import ClassifierEnsemble
+
+    judge = ClassifierEnsemble(["Mass", "Effusion", "No Finding"], 1, input_size=64, width=8).eval()
+    images = smooth_images(14, 4)
+    labels = [["Mass"]] * 6 + [["Effusion"]] * 2 + [["No Finding"]] * 6
+    out = real_label_agreement(judge, images, labels, ["Mass", "Effusion"])
+    assert out["per_finding"]["Mass"]["n_finding"] == 6 and 0 <= out["per_finding"]["Mass"]["auroc"] <= 1
+    assert np.isnan(out["per_finding"]["Effusion"]["auroc"]) and out["findings_scored"] == 1
