@@ -10,6 +10,17 @@ import argparse
 import json
 from pathlib import Path
 
+REPRODUCE = (
+    "DATA='../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256'",
+    "python scripts/train_judge.py $DATA                      # bundles/judge-nih-J64 (split J)",
+    "python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 2 --sr-steps 30",
+    "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V \\",
+    "    --cfg 2,3 --n 12 --per-finding-256 4 --out docs/realism/V   # the choices",
+    "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
+    "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
+    "python scripts/render_realism_card.py docs/realism",
+    "python -m bench.bench_service --default-only --repeats 3     # seconds and memory per default job",
+)
 FAKES = ("real floor", "blurred real", "real + noise", "mean image + noise")
 
 
@@ -83,7 +94,23 @@ def render(root: Path) -> str:
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
         out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.2f} | "
                 f"{r['agreement_gap']:+.2f} |" for r in v["settings"]]
-        out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']}.", ""]
+        out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
+                "generator has no guide: its own conditioning carries the finding).", ""]
+        steps = root / "V" / "superres_steps.json"
+        if steps.exists():
+            sr = json.loads(steps.read_text())
+            shares = ", ".join(f"{k} steps {pct(x['noise_dominated'])}" for k, x in sr["by_steps"].items())
+            out += [f"Super-resolution steps: {sr['rule']}, on {sr['n_generated']} V images: noise-dominated "
+                    f"{shares}; chosen {sr['chosen']}.", ""]
+    bench = root.parent.parent / "bench" / "results" / "default_job.json"
+    if bench.exists():
+        b = json.loads(bench.read_text())
+        out += ["## Cost of the default job", "",
+                f"`POST /generate?finding=consolidation` with every default ({b['result']['resolution']} px, 4 images, "
+                f"base {b['result']['steps']} steps + super-resolution {b['result']['superres_steps']} steps, QC, "
+                f"PNG + DICOM) on a warm worker with {b['threads']} CPU threads, end to end through the real API, "
+                f"Redis and Celery worker: median **{b['median_s']:.1f} s** over {len(b['seconds'])} requests "
+                f"(target <= 30 s); worker pool process {b['pool_rss_mb']:.0f} MB resident. `{b['command']}`", ""]
     for size in ("64", "256"):
         if size not in t:
             continue
@@ -110,7 +137,8 @@ def render(root: Path) -> str:
             f"{mem['flagged']} of {mem['n']} generated 64-px images fall under the copy threshold "
             f"({mem['threshold']:.4f}, half the 1st percentile of V-to-G distances) in the judge's features against "
             f"all {mem['train_images']} G images; closest distance {mem['closest_distance']:.4f}, median "
-            f"{mem['median_distance']:.4f}. The service's QC redraws flagged images, so none is delivered.", ""]
+            f"{mem['median_distance']:.4f}. The service's QC redraws flagged images, so none is delivered.", "",
+            "## Reproduce", "", "```bash", *REPRODUCE, "```", ""]
     return "\n".join(out)
 
 

@@ -185,6 +185,6 @@ def warm_up(**_: object) -> None:
         pipe = runtime.generator(folder)
         runtime.qc_context(folder)
         runtime.classifier(find_model(None, "classifier"))
-        pipe(pipe.findings[0], 1, seeds=[0], num_inference_steps=1)
+        pipe(pipe.findings[0], 1, seeds=[0], num_inference_steps=1, superres_steps=1)  # both stages, one step
     except Exception as exc:  # noqa: BLE001 - a missing default model is reported by the job that needs it
         log.warning("warm-up skipped: %s", exc)

@@ -136,7 +136,9 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
         images.append(entry)
     result = {"model": folder.name, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
               "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale, "seeds": out.seeds,
-              "images": images}
+              "images": images, "resolution": written["resolution"]}
+    if "superres_steps" in written:
+        result["superres_steps"] = written["superres_steps"]
     if report is not None:
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
     if batch:
