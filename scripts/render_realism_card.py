@@ -77,6 +77,26 @@ def targets(card: dict) -> list[str]:
     return ["| target | measured | bar | |", "|---|---|---|---|", *rows]
 
 
+def reading(card: dict) -> list[str]:
+    """How to read the targets: what limits them and what the curve says more compute buys."""
+    import statistics
+
+    judge_auc = [v for k, v in (card["judge_info"].get("test_auroc") or {}).items()
+                 if k in card["eligible_findings"] and v == v]
+    real = card["real_label_agreement"]["mean_auroc"]
+    return ["How to read it:", "",
+            f"- The judge is weak: its own AUROC on T averages {statistics.mean(judge_auc):.2f} over these findings "
+            f"(304 training images at 64 px), and it separates *real* T images of a finding from \"No Finding\" ones "
+            f"at {real:.2f}. Label agreement of generated images can only be read against that, not against 1.",
+            "- Every image is a recognisable chest radiograph (0% noise-dominated at both sizes), but blurry and "
+            "low in contrast: no ribs, vessels or devices. In the random CNN's features, which weigh fine texture, "
+            "blurred real images still beat it; in the judge's features it beats blur but sits far above the floor.",
+            "- The base generator is the limit, not the super-resolution stage (which, checked alone on V, restores "
+            "real high-frequency power; bundles/README.md). Its realism curve (`bundles/nih-base64-G/curve.png`, "
+            "FID on V against CPU-hours) was still falling when this was measured; the open issue 19 carries on "
+            "training it."]
+
+
 def render(root: Path) -> str:
     t = json.loads((root / "T" / "card.json").read_text())
     v = json.loads((root / "V" / "card.json").read_text()) if (root / "V" / "card.json").exists() else None
@@ -88,7 +108,7 @@ def render(root: Path) -> str:
            "design; `docs/splits.md` the counts per split.", "",
            f"Sampling: DPM-Solver++ 15 steps, classifier-free guidance {t['chosen']['cfg']}, classifier guidance "
            f"{t['chosen']['classifier_scale']}; super-resolution {t.get('256', {}).get('superres_steps', '-')} steps.",
-           "", "## Targets (T)", "", *targets(t), ""]
+           "", "## Targets (T)", "", *targets(t), "", *reading(t), ""]
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
