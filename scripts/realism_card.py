@@ -94,12 +94,12 @@ def settings_from(args, pipe) -> list[dict]:
     return [{"cfg": c, "classifier_scale": s} for c in cfgs for s in scales if s == 0 or pipe.guide is not None]
 
 
-def memorisation(judge, roots: list[str], generated: np.ndarray, out: Path) -> dict:
-    """Nearest G image in the judge's features for every generated image; threshold from V (held-out)."""
+def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], generated: np.ndarray,
+                 out: Path) -> dict:
+    """Nearest G image (`train`, `ids`) in the judge's features for every generated image; threshold from V."""
     from models.qc.memorisation import build_index, image_features
     from scripts.model_card import labelled_grid
 
-    train, _, ids, _ = real_split(roots, "G", 64)
     heldout, *_ = real_split(roots, "V", 64)
     index = build_index(image_features(judge, train), ids, image_features(judge, heldout))
     d, nearest = index.nearest(image_features(judge, generated))
@@ -167,6 +167,7 @@ def main() -> None:
         real_label_agreement,
     )
     from models.qc.memorisation import image_features
+    from scripts.model_card import weight_hashes
 
     torch.set_grad_enabled(False)
     out = Path(args.out)
@@ -180,7 +181,7 @@ def main() -> None:
     eligible = [f for f, c in g_counts.items() if c >= 30 and f != "No Finding"]
     real_agree = real_label_agreement(judge, real, labels, eligible)
     rng = np.random.default_rng(0)
-    g_images, *_ = real_split(args.data, "G", 64)
+    g_images, _, g_ids, _ = real_split(args.data, "G", 64)
     floor = g_images[rng.choice(len(g_images), min(len(real), len(g_images)), replace=False)]
 
     rows, sets_by_setting = [], {}
@@ -198,7 +199,7 @@ def main() -> None:
     base_seconds = time.perf_counter() - started
 
     card: dict = {"split": args.split, "generator": str(args.generator), "judge": str(args.judge),
-                  "weights_sha256": weight_hashes(Path(args.generator)),
+                  "weights_sha256": weight_hashes(Path(args.generator)),  # as scripts/model_card.py records them
                   "judge_info": {k: json.loads((Path(args.judge) / "radsynth.json").read_text()).get(k)
                                  for k in ("splits", "test_auroc", "images_real")},
                   "eligible_findings": eligible, "settings": rows, "chosen": chosen,
@@ -209,7 +210,7 @@ def main() -> None:
     card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
     card["64"]["label_agreement_gap"] = agreement_gap(card["64"]["label_agreement"], real_agree)
     all64 = np.concatenate([sets["mix"], *by_finding.values()])
-    card["memorisation"] = memorisation(judge, args.data, all64, out)
+    card["memorisation"] = memorisation(judge, args.data, g_images, g_ids, all64, out)
     side_by_side(real, labels, by_finding, out / "side_by_side_64.png", args.split)
 
     if pipe.superres is not None:
@@ -247,14 +248,6 @@ def reorder_seeds(seeds: list[int], n_mix: int, n: int, k: int, eligible: list[s
         start = n_mix + n + j * n
         rest += seeds[start:start + k]
     return rest + normal
-
-
-def weight_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every weights file of the generator (both stages), by path relative to the repository."""
-    import hashlib
-
-    return {str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p):
-            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.safetensors"))}
 
 
 def real_split_counts(roots: list[str]) -> dict[str, int]:

@@ -40,10 +40,6 @@ def as_size(images: np.ndarray, size: int = 64) -> np.ndarray:
     return x[:, 0].numpy()
 
 
-def as_64(images: np.ndarray) -> np.ndarray:
-    return as_size(images, 64)
-
-
 def random_cnn_features(seed: int = 0, width: int = 64, size: int = 64):
     """A fixed, randomly initialised CNN (seeded, never trained) whose pooled activations at four scales serve as
     a feature space that no generator or judge ever saw. Returns f(images (N, H, W) in [0, 1]) -> (N, D).
