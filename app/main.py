@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.body_limit import BodyLimit
-from app.routes import datasets, explain, generate, health, jobs, kinds, models, synthesize, train
+from app.routes import classify, datasets, explain, generate, health, jobs, kinds, models, synthesize, train
 from app.schemas import ErrorBody
 from core.settings import get_settings
 from models import __version__
@@ -33,14 +33,16 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_FIELDS_ROOM,
                        larger={"/datasets": (settings.max_dataset_bytes + FORM_FIELDS_ROOM,
-                                             "RADSYNTH_MAX_DATASET_BYTES")})
+                                             "RADSYNTH_MAX_DATASET_BYTES"),
+                               "/classify": (settings.max_classify_bytes + FORM_FIELDS_ROOM,
+                                             "RADSYNTH_MAX_CLASSIFY_BYTES")})
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"])
     auth_errors = {401: {"model": ErrorBody, "description": "missing or unknown API key"},
                    429: {"model": ErrorBody, "description": "rate limit or job quota reached; see Retry-After"}}
-    for module in (generate, explain, train, datasets, synthesize, kinds, jobs, models):
+    for module in (generate, explain, classify, train, datasets, synthesize, kinds, jobs, models):
         app.include_router(module.router, responses=auth_errors)
     app.include_router(health.router, responses={503: {"model": ErrorBody, "description": "Redis unreachable"}})
     app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")

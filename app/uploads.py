@@ -16,6 +16,14 @@ from models.io.sniff import sniff_format
 
 def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:
     """Check size, magic bytes and decodability; de-identify DICOM; store. Returns (upload id, format)."""
+    stored, fmt = checked_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    upload_id = uuid.uuid4().hex
+    store.put_bytes(upload_id, "input", stored)
+    return upload_id, fmt
+
+
+def checked_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[bytes, str]:
+    """Check size, magic bytes and decodability; de-identify DICOM. Returns (the bytes to store, format)."""
     if len(data) > max_bytes:
         raise ApiError("upload_too_large", f"the upload is larger than {max_bytes} bytes")
     if not data:
@@ -48,7 +56,5 @@ def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixe
         # named, never a value from the file.
         raise ApiError("corrupt_image", f"the {fmt.upper()} file is damaged ({type(exc).__name__}); export the "
                        "image again from its source") from exc
-    upload_id = uuid.uuid4().hex
-    store.put_bytes(upload_id, "input", stored)
-    return upload_id, fmt
+    return stored, fmt
 

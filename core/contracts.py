@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 
 from models.data.formats import DataFormat
+from models.explain import counterfactual_defaults
 from models.output_formats import ALIASES, OUTPUT_FORMATS, split_formats
 from models.sampler_defaults import SamplerName
 
@@ -57,15 +58,39 @@ class GenerateParams(BaseModel):
         return split_formats(value) if isinstance(value, str | list | tuple) else value
 
 
+ExplainMethod = Literal["ig", "smoothgrad", "counterfactual", "both"]  # both: integrated gradients + counterfactual
+
+
 class ExplainParams(BaseModel):
     upload: str = Field(..., description="stored upload id")
     source_format: Literal["png", "jpeg", "dicom"]
     findings: list[str] | None = None
-    method: Literal["ig", "smoothgrad"] = "ig"
+    method: ExplainMethod = "ig"
     n_steps: int = Field(50, ge=4, le=500)
     baseline: Literal["black", "blur"] = "black"
     model: str | None = None
+    generator: str | None = Field(None, description="the generator a counterfactual regenerates with; default: "
+                                  "the bundled one")
+    strength: float = Field(counterfactual_defaults.STRENGTH, gt=0.0, le=1.0,
+                            description="how far a counterfactual noises the upload (share of the schedule)")
     webhook: HttpUrl | None = None
+
+
+class ClassifyParams(BaseModel):
+    """Images to classify without attribution: uploaded files (stored together as one archive, in the order
+    sent) or every image of a data set."""
+
+    upload: str | None = Field(None, description="stored upload id of the files, zipped in the order sent")
+    files: int = Field(0, ge=0, description="how many files the upload holds")
+    dataset: str | None = Field(None, description="instead of files: a data set (GET /datasets), every image")
+    model: str | None = None
+    webhook: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> ClassifyParams:
+        if (self.upload is None) == (self.dataset is None):
+            raise ValueError("send files or name a dataset, not both")
+        return self
 
 
 class IngestParams(BaseModel):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from core.contracts import ExplainParams, GenerateParams, IngestParams, SynthesizeParams, TrainParams
+from core.contracts import ClassifyParams, ExplainParams, GenerateParams, IngestParams, SynthesizeParams, TrainParams
 from core.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE
 from models.output_formats import FORMATS_OF
 
@@ -99,6 +99,10 @@ register(JobKindSpec(
     name="explain", params=ExplainParams, queue="interactive", handler="worker.kinds.explain:run",
     summary="per-finding probabilities and an attribution heatmap of an uploaded X-ray",
     route="/explain", default_model_setting="default_classifier", formats=("png", "dicom")))
+register(JobKindSpec(
+    name="classify", params=ClassifyParams, queue="interactive", handler="worker.kinds.classify:run",
+    summary="per-finding probabilities of many X-rays (uploaded files or a data set), without attribution",
+    route="/classify", default_model_setting="default_classifier"))
 register(JobKindSpec(
     name="train", params=TrainParams, queue="train", handler="worker.kinds.train:run",
     route="/train", summary="a generator, classifier or 3D generator trained on a registered data set"))

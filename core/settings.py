@@ -35,6 +35,9 @@ class Settings(BaseSettings):
                                    "and unpacked")
     max_datasets_per_owner: int = Field(20, description="data sets one owner may keep")
     max_synthesize_images: int = Field(20_000, description="most images one POST /synthesize may ask for")
+    max_classify_files: int = Field(200, description="most files one POST /classify may upload (a data set "
+                                    "classifies any number)")
+    max_classify_bytes: int = Field(256 * 2**20, description="largest POST /classify request, all files together")
     max_deliveries: int = Field(3, description="a job is failed after this many deliveries (crash loops)")
     max_tasks_per_child: int = Field(200, description="a pool process is replaced after this many jobs (0 = never)")
     heartbeat_timeout: float = Field(120.0, description="seconds without a heartbeat before a running job is "

@@ -44,7 +44,7 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
                           fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
                           bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                           prediction_type=args.prediction, min_snr_gamma=args.min_snr or None,
-                          snapshot_every=args.snapshot_every,
+                          snapshot_every=args.snapshot_every, num_workers=args.workers,
                           dataset_name=args.name or "+".join(Path(d).name for d in args.data))
     features = None
     if args.fid_every:
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--fid-samples", type=int, default=200)
     tg.add_argument("--features", default=None, help="feature extractor for FID: a classifier folder "
                     "(domain features, the default bundled one if omitted) or inception:PATH")
+    tg.add_argument("--workers", type=int, default=0, help="DataLoader processes decoding images ahead of the "
+                    "training loop (for large data sets; pre-resize them once with `radsynth prepare`)")
     tg.add_argument("--device", default=None)
     tg.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                     help="UNet arithmetic: bf16 autocast is faster on GPUs and AMX CPUs (1.36x per step on "

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from models.catalog import DEFAULT_GENERATOR
 from models.data.formats import FORMATS
+from models.explain import counterfactual_defaults
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
@@ -23,18 +26,22 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         gen, finding, n = spec.rsplit(":", 2)
         synthetic.append(SyntheticSpec(gen, finding, int(n)))
     seeds = [int(s) for s in args.seeds.split(",")]
+    main_rank = os.environ.get("RANK", "0") == "0"
     results = {}
     for seed in seeds:
         cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, seed=seed, synthetic=synthetic,
                                device=args.device, dataset_name=args.name or Path(args.data).name)
         out = Path(args.out) / f"seed{seed}" if len(seeds) > 1 else Path(args.out)
-        bar, update = progress_bar(1, f"train-classifier seed {seed}")
+        bar, update = progress_bar(1, f"train-classifier seed {seed}", disable=not main_rank)
         folder, report = train_classifier(splits["train"], splits["val"], out, cfg, test_ds=splits["test"],
                                           progress=update)
         bar.close()
         results[seed] = report
-        print(f"model: {folder}", file=sys.stderr)
+        if main_rank:
+            print(f"model: {folder}", file=sys.stderr)
+    if not main_rank:  # under torchrun rank 0 reports
+        return 0
     names = list(splits["train"].label_names)
     summary = {}
     print(f"{'finding':<20} {'test AUROC (mean +/- sd over seeds)':<38} positives")
@@ -65,10 +72,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
     ens = ClassifierEnsemble.load(folder)
     image = load_image_file(args.image)
     findings = args.findings.split(",") if args.findings else None
-    expl = explain(ens, image.pixels, findings, method=args.method, n_steps=args.n_steps, baseline=args.baseline)
+    attribution = {"both": "ig", "counterfactual": None}.get(args.method, args.method)
+    expl = explain(ens, image.pixels, findings, method=attribution or "ig", n_steps=args.n_steps,
+                   baseline=args.baseline, with_maps=attribution is not None)
+    cfs, gen_name = None, ""
+    if args.method in ("counterfactual", "both"):
+        from models.diffusion.pipeline import RadSynthPipeline
+        from models.explain.counterfactual import counterfactuals
+
+        gen_folder = resolve_model(args.generator, kind="generator")
+        gen_name = gen_folder.name
+        cfs = counterfactuals(RadSynthPipeline.load(gen_folder), ens, image.pixels, expl.findings,
+                              strength=args.strength)
     files = write_explanation(expl, image.pixels, args.out, source_format=image.source_format,
                               model_name=folder.name, source_dicom=source_dataset(Path(args.image).read_bytes()),
-                              study_key=str(Path(args.image).resolve()))
+                              study_key=str(Path(args.image).resolve()), counterfactuals=cfs, generator_name=gen_name)
+    for cf in cfs or []:
+        p = cf.probabilities[cf.finding]
+        print(f"counterfactual {cf.finding}: p {p['reconstruction']:.3f} regenerated with it, "
+              f"{p['counterfactual']:.3f} as No Finding")
     print(f"{'finding':<20} {'probability':>11} {'ensemble sd':>12}")
     ranked = sorted(expl.probabilities.items(), key=lambda kv: -kv[1]["probability"])
     for name, p in ranked:
@@ -209,7 +231,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("image")
     ex.add_argument("--findings", default=None, help="comma-separated; default: the 3 most probable")
     ex.add_argument("--model", default="nih-cxr14-64-classifier")
-    ex.add_argument("--method", choices=["ig", "smoothgrad"], default="ig")
+    ex.add_argument("--method", choices=["ig", "smoothgrad", "counterfactual", "both"], default="ig",
+                    help="counterfactual: regenerate the image without each finding (both: ig + counterfactual)")
+    ex.add_argument("--generator", default=DEFAULT_GENERATOR, help="generator of counterfactuals")
+    ex.add_argument("--strength", type=float, default=counterfactual_defaults.STRENGTH,
+                    help="counterfactual: share of the noise schedule the image is noised to")
     ex.add_argument("--n-steps", type=int, default=50)
     ex.add_argument("--baseline", choices=["black", "blur"], default="black")
     ex.add_argument("--out", default="explanation")

@@ -79,8 +79,28 @@ def cmd_augmentation_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from models.data.prepare import prepare
+    from models.progress import progress_bar
+
+    bar, update = progress_bar(1, f"prepare {args.resolution} px")
+    with bar:
+        summary = prepare(args.data, args.out, args.resolution, workers=args.workers,
+                          progress=lambda d, n: update(d, n, "", {}))
+    print(json.dumps(summary))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+
+    pr = sub.add_parser("prepare", help="pre-resize an NIH-layout data set once to the training resolution "
+                        "(same layout; train on the copy)")
+    pr.add_argument("data", help="NIH folder: images/ and Data_Entry_2017.csv")
+    pr.add_argument("--out", required=True, help="the copy's folder (re-run to resume)")
+    pr.add_argument("--resolution", type=int, default=256)
+    pr.add_argument("--workers", type=int, default=2, help="processes decoding and resizing in parallel")
+    pr.set_defaults(func=cmd_prepare)
 
     sy = sub.add_parser("synthesize", help="write a labelled synthetic data set (NIH layout) of chosen findings; "
                         "re-run the same command to resume")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,18 +30,21 @@ def cmd_train_superres(args: argparse.Namespace) -> int:
     ds = native_records(NIHRealismSplit(args.data, parse_splits(args.splits), args.resolution), args.resolution)
     if not len(ds):
         raise ValueError(f"no image of at least {args.resolution} px in {', '.join(args.data)} ({args.splits})")
-    print(f"decoding {len(ds)} images of splits {args.splits} at {args.resolution} px", file=sys.stderr)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
+    if main_rank:
+        print(f"decoding {len(ds)} images of splits {args.splits} at {args.resolution} px", file=sys.stderr)
     hr, low_up = pairs_from(ds, args.resolution, 4)
     cfg = SuperResConfig(resolution=args.resolution, crop=args.crop, steps=args.steps, batch_size=args.batch_size,
                          lr=args.lr, block_out_channels=tuple(int(c) for c in args.channels.split(",")),
                          checkpoint_every=args.checkpoint_every)
-    bar, update = progress_bar(cfg.steps, "train-superres")
+    bar, update = progress_bar(cfg.steps, "train-superres", disable=not main_rank)
     trainer = SuperResTrainer(hr, low_up, args.out, cfg, progress=update)
     if args.init_from and not (Path(args.out) / "checkpoint.pt").exists():
         trainer.resume_from_bundle(args.init_from)
     final = trainer.run(bundle_to=args.bundle)
     bar.close()
-    print(final)
+    if main_rank:
+        print(final)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def cmd_train_volume_generator(args: argparse.Namespace) -> int:
             lr=args.lr, channels=channels, seed=args.seed, device=args.device, flip=args.flip,
             prediction=args.prediction, progress=lambda s, t, loss: update(s, t, "training", {"loss": loss}))
         bar.close()
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 writes the model
+        return 0
     out = save_volume_model(pipe, Path(args.out), dataset=src.name, voxel_mm=src.voxel_mm, summary=summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} | {"model": str(out)}))
     return 0

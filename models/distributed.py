@@ -32,6 +32,9 @@ class Ranks:
         return range(self.rank * per, (self.rank + 1) * per)
 
 
+SINGLE = Ranks()
+
+
 def init_from_env() -> Ranks:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR...); a plain run is one rank."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -48,3 +51,26 @@ def init_from_env() -> Ranks:
 def barrier(ranks: Ranks) -> None:
     if ranks.world > 1:
         dist.barrier()
+
+
+def agree(ranks: Ranks, flag: bool) -> bool:
+    """Rank 0's answer on every rank (a stop request must stop all ranks at the same step)."""
+    if ranks.world == 1:
+        return flag
+    value = torch.tensor([int(flag)])
+    dist.broadcast(value, src=0)
+    return bool(value.item())
+
+
+def mean_over_ranks(ranks: Ranks, value: float) -> float:
+    """The mean of a per-rank number (each rank's share of the global batch is the same size)."""
+    if ranks.world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total.item()) / ranks.world
+
+
+def wrap(module: torch.nn.Module, ranks: Ranks) -> torch.nn.Module:
+    """The module that trains: DistributedDataParallel across ranks (gradients averaged), else the module."""
+    return module if ranks.world == 1 else torch.nn.parallel.DistributedDataParallel(module)

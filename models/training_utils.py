@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 ProgressFn = Callable[[int, int, str, dict], None]
 
@@ -49,6 +49,35 @@ class CachedDataset(Dataset):
 
 def maybe_cache(ds: Dataset, resolution: int, budget_bytes: int = 512 * 2**20) -> Dataset:
     return CachedDataset(ds) if len(ds) * resolution * resolution * 4 <= budget_bytes else ds
+
+
+class StepBatches(Sampler[list[int]]):
+    """One rank's share of every global batch from step `start` to `stop`: the dataset indices `batch_indices`
+    gives, so a DataLoader over it yields the batches the trainer would draw itself (and resumes at any step)."""
+
+    def __init__(self, n: int, batch: int, seed: int, positions: range, start: int, stop: int):
+        self.n, self.batch, self.seed, self.positions, self.start, self.stop = n, batch, seed, positions, start, stop
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.stop):
+            every = batch_indices(self.n, self.batch, step, self.seed)
+            yield [every[p] for p in self.positions]
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def collate_images(items: list[dict]) -> dict:
+    return {"image": torch.stack([it["image"] for it in items]), "labels": torch.stack([it["labels"] for it in items])}
+
+
+def batch_stream(ds: Dataset, sampler: StepBatches, *, workers: int = 0, pin_memory: bool = False) -> Iterator[dict]:
+    """Decoded batches in step order; with `workers` > 0, that many processes decode ahead of the training loop
+    (4 batches each), into pinned memory when training on a GPU."""
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate_images,
+                        pin_memory=pin_memory, persistent_workers=False,
+                        prefetch_factor=4 if workers > 0 else None)
+    return iter(loader)
 
 
 def load_batch(ds: Dataset, indices: list[int], pool=None) -> dict:

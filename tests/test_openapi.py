@@ -15,8 +15,9 @@ def test_openapi_file_is_current():
 def test_every_route_documents_errors_and_the_issue_paths_exist():
     spec = json.loads(render())
     paths = spec["paths"]
-    for path in ("/generate", "/explain", "/train", "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/artifacts/{name}",
-                 "/jobs/{job_id}/events", "/models", "/findings", "/health", "/metrics"):
+    for path in ("/generate", "/explain", "/classify", "/train", "/jobs", "/jobs/{job_id}",
+                 "/jobs/{job_id}/artifacts/{name}", "/jobs/{job_id}/events", "/models", "/findings", "/health",
+                 "/metrics"):
         assert path in paths, path
     for path, ops in paths.items():
         for method, op in ops.items():

@@ -53,6 +53,39 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tmp_path):
     np.testing.assert_allclose(straight.losses, resumed.losses, rtol=1e-5)
 
 
+def test_dataloader_workers_feed_the_same_batches_and_resume_mid_stream(tmp_path):
+    """Two decoding processes give the run the single-process loader gives, also across a stop and resume."""
+    cfg = GeneratorConfig(steps=6, checkpoint_every=3, **TINY)
+    inline = GeneratorTrainer(dataset(), tmp_path / "inline", cfg)
+    inline.run()
+    streamed_cfg = GeneratorConfig(steps=6, checkpoint_every=3, num_workers=2, **TINY)
+    stop_after = iter([False, False, False, True])
+    streamed = GeneratorTrainer(dataset(), tmp_path / "streamed", streamed_cfg, should_stop=lambda: next(stop_after))
+    try:
+        streamed.run()
+    except InterruptedError:
+        pass
+    resumed = GeneratorTrainer(dataset(), tmp_path / "streamed", streamed_cfg)
+    resumed.run()
+    np.testing.assert_allclose(resumed.losses, inline.losses, rtol=1e-5)
+
+
+def test_prepare_writes_what_the_trainers_would_compute(tmp_path):
+    from models.data.prepare import prepare
+
+    done: list[int] = []
+    summary = prepare(NIH, tmp_path / "nih16", 16, workers=2, progress=lambda d, n: done.append(d))
+    original, copy = NIHChestXray(NIH, "train", 16), NIHChestXray(tmp_path / "nih16", "train", 16)
+    assert summary["images"] == summary["written"] > 0 and done[-1] == summary["images"]
+    assert [r.key for r in copy.records] == [r.key for r in original.records]  # same patients, labels, split
+    for i in range(0, len(original), 7):
+        assert copy[i]["image"].shape == (1, 16, 16)
+        assert torch.equal(copy[i]["labels"], original[i]["labels"])
+        assert float((copy[i]["image"] - original[i]["image"]).abs().max()) <= 2 / 255 + 1e-6  # 8-bit rounding
+    again = prepare(NIH, tmp_path / "nih16", 16, workers=1)
+    assert again["written"] == 0 and again["kept"] == summary["images"]
+
+
 def test_group_norm_count_fits_any_block_widths():
     from models.diffusion.train import GeneratorConfig, norm_groups
 

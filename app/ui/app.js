@@ -208,20 +208,31 @@ $("#expform").addEventListener("submit", async (e) => {
 
 async function renderExplanation(job) {
   const r = job.result, byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
-  say(`Explained ${r.explained.join(", ")} with ${r.settings.method}, ${r.settings.n_steps} steps, ${r.settings.members} models.`);
+  const cfs = Object.fromEntries((r.counterfactuals || []).map((c) => [c.finding, c]));
+  const how = r.settings.method === "none" ? "a counterfactual" : `${r.settings.method}, ${r.settings.n_steps} steps` + (r.counterfactuals ? " and a counterfactual" : "");
+  say(`Explained ${r.explained.join(", ")} with ${how}, ${r.settings.members} models.`);
   $("#exp-original").src = await blobUrl(byName["original.png"].url);
   $("#exp-base").src = $("#exp-original").src;
   const which = $("#exp-which"); which.innerHTML = "";
   for (const f of r.explained) which.append(el("option", { value: f }, f));
   const showOverlay = async () => {
     const slug = which.value.toLowerCase().replace(/[_\- ]/g, "");
-    $("#exp-overlay").src = await blobUrl(byName[`overlay_${slug}.png`].url);
+    const overlay = byName[`overlay_${slug}.png`] || byName[`difference_${slug}.png`];
+    $("#exp-overlay").src = overlay ? await blobUrl(overlay.url) : "";
+    const cf = cfs[which.value], panel = byName[`counterfactual_${slug}.png`];
+    $("#exp-cf").hidden = !(cf && panel);
+    if (cf && panel) {
+      $("#exp-cf-panel").src = await blobUrl(panel.url);
+      $("#exp-cf-caption").textContent = `Counterfactual of ${which.value}: probability ${cf.probability.reconstruction.toFixed(2)} regenerated with it, ${cf.probability.counterfactual.toFixed(2)} regenerated as No Finding (drop ${cf.probability_drop.toFixed(2)}; other findings moved ${cf.other_findings_mean_abs_change.toFixed(2)} on average).`;
+    }
     const sc = (r.shortcuts || {})[which.value], note = $("#exp-shortcut");
     note.textContent = sc ? `${sc.flagged ? "Possible shortcut: " : ""}${(sc.shortcut_share * 100).toFixed(0)}% of the positive attribution lies on the image border (${(sc.border_share * 100).toFixed(0)}%) or on bright markers and devices (${(sc.marker_share * 100).toFixed(0)}%).` : "";
     note.className = sc && sc.flagged ? "warn" : "";
     note.title = sc ? sc.rule : "";
     $("#exp-links").innerHTML = "";
-    $("#exp-links").append(el("button", { type: "button", onclick: () => download(byName[`overlay_${slug}.png`].url, `overlay_${slug}.png`) }, "Download overlay"), " ",
+    if (overlay) $("#exp-links").append(el("button", { type: "button", onclick: () => download(overlay.url, overlay.name) }, "Download overlay"), " ");
+    if (panel) $("#exp-links").append(el("button", { type: "button", onclick: () => download(panel.url, panel.name) }, "Download counterfactual"), " ");
+    $("#exp-links").append(
       el("button", { type: "button", onclick: () => download(byName["explanation.json"].url, "explanation.json") }, "Download JSON"));
   };
   which.onchange = showOverlay; await showOverlay();

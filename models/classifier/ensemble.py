@@ -66,12 +66,12 @@ class ClassifierEnsemble(nn.Module):
     """M FindingCNN members over the same findings and input size."""
 
     def __init__(self, findings: Sequence[str], members: int = 3, *, input_size: int = 64, width: int = 32,
-                 config: dict | None = None):
+                 config: dict | None = None, dropout: float = 0.3):
         super().__init__()
         self.findings = list(findings)
         self.input_size = input_size
         self.width = width
-        self.members = nn.ModuleList(FindingCNN(len(self.findings), width) for _ in range(members))
+        self.members = nn.ModuleList(FindingCNN(len(self.findings), width, dropout) for _ in range(members))
         self.config = config or {}
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:

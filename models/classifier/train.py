@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from models.classifier.ensemble import ClassifierEnsemble
+from models.classifier.global_norm import synchronise_batch_norm
 from models.data.augment import augment
 from models.data.base import ImageDataset
+from models.distributed import SINGLE, Ranks, barrier, init_from_env, wrap
 from models.metrics.auroc import auroc, bootstrap_ci, plot_roc, roc_curve, youden_threshold
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import ProgressFn, batch_indices, load_batch, maybe_cache, step_generator
@@ -40,6 +42,7 @@ class ClassifierConfig:
     weight_decay: float = 1e-4
     max_pos_weight: float = 20.0
     augment: bool = True
+    dropout: float = 0.3  # masks are drawn per rank: only dropout 0 trains identically at any rank count
     seed: int = 0
     bootstrap: int = 1000
     device: str | None = None
@@ -90,9 +93,16 @@ def evaluate(ens: ClassifierEnsemble, images: torch.Tensor, labels: torch.Tensor
 
 def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, torch.Tensor],
                  val: tuple[torch.Tensor, torch.Tensor], cfg: ClassifierConfig, device: torch.device,
-                 progress: ProgressFn | None, step_offset: int, total_steps: int) -> int:
-    """Train member `index` on a bootstrap sample of the pool; keep its best epoch by validation AUROC."""
+                 progress: ProgressFn | None, step_offset: int, total_steps: int, ranks: Ranks = SINGLE) -> int:
+    """Train member `index` on a bootstrap sample of the pool; keep its best epoch by validation AUROC.
+
+    Under torchrun each rank trains on its share of every global batch (DistributedDataParallel averages the
+    gradients), with each sample's augmentation keyed by its position in the global batch; every rank then
+    scores the same weights on validation, so all keep the same epoch."""
     member = ens.members[index].to(device)
+    if ranks.world > 1:
+        member = ens.members[index] = synchronise_batch_norm(member, device)
+    model = wrap(member, ranks)
     torch.manual_seed(cfg.seed * 31 + index)
     images, labels = pool
     n = images.shape[0]
@@ -107,11 +117,15 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, 
     for epoch in range(cfg.epochs):
         member.train()
         for b in range(steps_per_epoch):
-            idx = bag[batch_indices(len(bag), cfg.batch_size, epoch * steps_per_epoch + b, cfg.seed + index)]
+            every = bag[batch_indices(len(bag), cfg.batch_size, epoch * steps_per_epoch + b, cfg.seed + index)]
+            positions = ranks.share(cfg.batch_size)
+            idx = every[list(positions)]
             x, y = images[idx], labels[idx]
-            gen = step_generator(cfg.seed + index, step)
-            x = (augment(x * 2 - 1, generator=gen) + 1) / 2 if cfg.augment else x
-            logits = member(ens.normalise(x.to(device)))
+            if cfg.augment:
+                x = torch.cat([(augment(x[i:i + 1] * 2 - 1, generator=step_generator(cfg.seed + index, step,
+                                                                                       stream=1 + p)) + 1) / 2
+                               for i, p in enumerate(positions)])
+            logits = model(ens.normalise(x.to(device)))
             loss = F.binary_cross_entropy_with_logits(logits, y.to(device), pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -155,11 +169,14 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     if extra is not None:
         images, labels = torch.cat([images, extra[0]]), torch.cat([labels, extra[1]])
     val = dataset_arrays(val_ds)
-    ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width)
+    ranks = init_from_env()
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width, dropout=cfg.dropout)
     per_member = cfg.epochs * max(1, images.shape[0] // cfg.batch_size)
     offset = 0
     for i in range(cfg.members):
-        offset += train_member(ens, i, (images, labels), val, cfg, device, progress, offset, per_member * cfg.members)
+        offset += train_member(ens, i, (images, labels), val, cfg, device, progress if ranks.main else None, offset,
+                               per_member * cfg.members, ranks)
     ens.eval()
     val_eval = evaluate(ens, *val, bootstrap=cfg.bootstrap, seed=cfg.seed)
     thresholds = {name: youden_threshold(val[1][:, k].numpy(), val_eval["scores"][:, k])
@@ -175,6 +192,9 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
             if not np.isnan(entry["auroc"]):
                 fpr, tpr, _ = roc_curve(test[1][:, k].numpy(), test_eval["scores"][:, k])
                 curves[name] = (fpr, tpr, entry["auroc"], tuple(entry["ci95"]))
+    if not ranks.main:  # rank 0 writes the model
+        barrier(ranks)
+        return out / "model", report
     if curves:
         plot_roc(out / "roc_test.png", curves, "ROC on the patient-disjoint test split")
     meta = {
@@ -187,4 +207,5 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     }
     folder = ens.save(out / "model", extra=meta)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    barrier(ranks)
     return folder, report

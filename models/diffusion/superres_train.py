@@ -24,6 +24,7 @@ from models.diffusion.pipeline import new_scheduler
 from models.diffusion.superres import SuperResPipeline, SuperResUNet, noise_condition, upsample
 from models.diffusion.train import lr_factor, min_snr_weight, norm_groups
 from models.diffusion.weights import save_copy
+from models.distributed import agree, barrier, init_from_env, mean_over_ranks, wrap
 from models.runtime_info import code_version, hardware
 from models.training_utils import (
     ProgressFn,
@@ -83,6 +84,8 @@ class SuperResTrainer:
         self.unet = SuperResUNet(scale=cfg.scale, sample_size=cfg.resolution,
                                  block_out_channels=cfg.block_out_channels, layers_per_block=cfg.layers_per_block,
                                  norm_num_groups=norm_groups(cfg.block_out_channels))
+        self.ranks = init_from_env()
+        self.model = wrap(self.unet, self.ranks)
         self.scheduler = new_scheduler(prediction_type="v_prediction")
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
         self.ema = EMAModel(self.unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
@@ -92,35 +95,40 @@ class SuperResTrainer:
     def wall(self) -> float:
         return self.wall_before + time.time() - self.started
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, list[torch.Generator]]:
+        """This rank's share of the global batch: crops of (high-res, upsampled low-res) at the same place, and
+        one generator per sample keyed by its position in the global batch (so any rank count draws the same)."""
         cfg = self.cfg
-        idx = batch_indices(len(self.hr), cfg.batch_size, self.step, cfg.seed)
-        gen = step_generator(cfg.seed, self.step, stream=7)
-        top = torch.randint(0, cfg.resolution - cfg.crop + 1, (len(idx),), generator=gen).tolist()
-        left = torch.randint(0, cfg.resolution - cfg.crop + 1, (len(idx),), generator=gen).tolist()
-        crop = cfg.crop
-        hr = torch.stack([self.hr[i, :, y:y + crop, x:x + crop] for i, y, x in zip(idx, top, left, strict=True)])
-        lo = torch.stack([self.low_up[i, :, y:y + crop, x:x + crop] for i, y, x in zip(idx, top, left, strict=True)])
-        return hr, lo, gen
+        positions = self.ranks.share(cfg.batch_size)
+        every = batch_indices(len(self.hr), cfg.batch_size, self.step, cfg.seed)
+        gens = [step_generator(cfg.seed, self.step, stream=1 + p) for p in positions]
+        crop, hr, lo = cfg.crop, [], []
+        for p, g in zip(positions, gens, strict=True):
+            y, x = torch.randint(0, cfg.resolution - crop + 1, (2,), generator=g).tolist()
+            hr.append(self.hr[every[p], :, y:y + crop, x:x + crop])
+            lo.append(self.low_up[every[p], :, y:y + crop, x:x + crop])
+        return torch.stack(hr), torch.stack(lo), gens
 
     def train_step(self) -> float:
+        """One optimiser step on this rank's share of the global batch; returns the global batch's loss."""
         cfg = self.cfg
-        hr, low_up, gen = self.batch()
-        aug = torch.randint(0, cfg.max_aug_step + 1, (hr.shape[0],), generator=gen)
-        cond = noise_condition(low_up, aug, self.scheduler, generator=gen)
-        noise = torch.randn(hr.shape, generator=gen)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (hr.shape[0],), generator=gen)
+        hr, low_up, gens = self.batch()
+        aug = torch.cat([torch.randint(0, cfg.max_aug_step + 1, (1,), generator=g) for g in gens])
+        cond = torch.cat([noise_condition(low_up[i:i + 1], aug[i:i + 1], self.scheduler, generator=g)
+                          for i, g in enumerate(gens)])
+        noise = torch.stack([torch.randn(hr.shape[1:], generator=g) for g in gens])
+        t = torch.cat([torch.randint(0, self.scheduler.config.num_train_timesteps, (1,), generator=g) for g in gens])
         noisy = self.scheduler.add_noise(hr, noise, t)
         for group in self.opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(self.step - self.warmup_from, cfg.warmup_steps)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            pred = self.unet(noisy, t, cond, aug)
+            pred = self.model(noisy, t, cond, aug)
         target = self.scheduler.get_velocity(hr, noise, t)
         weight = min_snr_weight(self.scheduler.alphas_cumprod[t], cfg.min_snr_gamma, v_prediction=True)
         loss = (((pred.float() - target) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
         value = optimise(self.unet, self.opt, self.ema, loss, cfg.grad_clip)
         self.step += 1
-        return value
+        return mean_over_ranks(self.ranks, value)
 
     def ema_pipeline(self) -> SuperResPipeline:
         unet = SuperResUNet.from_config(self.unet.config)
@@ -166,13 +174,19 @@ class SuperResTrainer:
         self.warmup_from = self.step
 
     def run(self, *, bundle_to: str | Path | None = None) -> Path:
+        """Train to `cfg.steps` (resuming from the folder's checkpoint). Under torchrun every rank trains; rank 0
+        alone reports, checkpoints, bundles and exports."""
+        main = self.ranks.main
         self.try_resume()
         self.unet.train()
         while self.step < self.cfg.steps:
-            if self.should_stop():
-                self.save_checkpoint()
+            if agree(self.ranks, self.should_stop()):
+                if main:
+                    self.save_checkpoint()
                 raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
             self.losses.append(self.train_step())
+            if not main:
+                continue
             if self.progress and (self.step % 10 == 0 or self.step == self.cfg.steps):
                 self.progress(self.step, self.cfg.steps, "training", {"loss": float(np.mean(self.losses[-10:]))})
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
@@ -181,4 +195,6 @@ class SuperResTrainer:
                             title="super-resolution loss", ylabel="weighted MSE", log=True)
                 if bundle_to:
                     self.bundle(bundle_to)
-        return self.ema_pipeline().save(self.out / "model", metadata=self.metadata())
+        final = self.ema_pipeline().save(self.out / "model", metadata=self.metadata()) if main else self.out / "model"
+        barrier(self.ranks)
+        return final

@@ -6,7 +6,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,13 +19,15 @@ from models.data.base import ImageDataset
 from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
 from models.diffusion.weights import save_copy
-from models.distributed import barrier, init_from_env
+from models.distributed import agree, barrier, init_from_env, mean_over_ranks, wrap
 from models.io.writers import grid, write_png
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import (
     ProgressFn,
+    StepBatches,
     atomic_torch_save,
     batch_indices,
+    batch_stream,
     bf16_default,
     load_batch,
     maybe_cache,
@@ -65,6 +67,7 @@ class GeneratorConfig:
     min_snr_gamma: float | None = 5.0  # min-SNR-gamma loss weighting (Hang et al. 2023); None: plain MSE
     snapshot_every: int = 0  # keep an fp16 copy of the EMA weights every N steps (for curves against time)
     seed: int = 0
+    num_workers: int = 0  # DataLoader processes decoding ahead of the loop (0: decode in the training process)
     checkpoint_every: int = 500
     sample_every: int = 1000
     samples_per_finding: int = 4
@@ -128,8 +131,7 @@ class GeneratorTrainer:
         torch.manual_seed(config.seed)
         self.ranks = init_from_env()
         self.unet = FindingUNet(findings=self.labels, **config.unet_kwargs()).to(self.device)
-        # the module that trains: DistributedDataParallel across ranks (gradients averaged), else the UNet itself
-        self.model = self.unet if self.ranks.world == 1 else torch.nn.parallel.DistributedDataParallel(self.unet)
+        self.model = wrap(self.unet, self.ranks)
         self.scheduler = new_scheduler(prediction_type=config.prediction_type)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, use_ema_warmup=True)
@@ -141,6 +143,8 @@ class GeneratorTrainer:
         self.wall_before = 0.0
         self.resume_warmup_from = 0  # a bundle resume starts a fresh optimiser: warm it up again
         self.on_checkpoint: Callable[[], object] | None = None
+        self.batches: Iterator[dict] | None = None  # the DataLoader stream (num_workers > 0)
+        self.batches_at = 0  # the step its next batch belongs to
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -215,8 +219,7 @@ class GeneratorTrainer:
         """One optimiser step on this rank's share of the global batch; returns the share's loss."""
         cfg = self.cfg
         positions = self.ranks.share(cfg.batch_size)
-        every = batch_indices(len(self.train_ds), cfg.batch_size, self.step, cfg.seed)
-        batch = load_batch(self.train_ds, [every[p] for p in positions])
+        batch = self.next_batch()
         gens = [step_generator(cfg.seed, self.step, stream=1 + p) for p in positions]  # per sample: rank-free
         images, labels = batch["image"], with_null(batch["labels"])
         if cfg.augment:
@@ -235,7 +238,23 @@ class GeneratorTrainer:
         loss = self.loss(pred.float(), images, noise, t)
         value = optimise(self.unet, self.opt, self.ema, loss, cfg.grad_clip)
         self.step += 1
-        return self.mean_over_ranks(value)
+        return mean_over_ranks(self.ranks, value)
+
+    def next_batch(self) -> dict:
+        """This rank's share of the batch of the current step: decoded by `num_workers` DataLoader processes ahead
+        of the loop (a stream that restarts at the current step after a resume), or here when there are none."""
+        cfg = self.cfg
+        if cfg.num_workers == 0:
+            every = batch_indices(len(self.train_ds), cfg.batch_size, self.step, cfg.seed)
+            return load_batch(self.train_ds, [every[p] for p in self.ranks.share(cfg.batch_size)])
+        if self.batches is None or self.batches_at != self.step:
+            sampler = StepBatches(len(self.train_ds), cfg.batch_size, cfg.seed, self.ranks.share(cfg.batch_size),
+                                  self.step, cfg.steps)
+            self.batches = batch_stream(self.train_ds, sampler, workers=cfg.num_workers,
+                                        pin_memory=self.device.type == "cuda")
+            self.batches_at = self.step
+        self.batches_at += 1
+        return next(self.batches)
 
     def loss(self, pred: torch.Tensor, images: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """MSE to the target of the prediction type, weighted per sample by min-SNR-gamma when set."""
@@ -310,7 +329,7 @@ class GeneratorTrainer:
             self.report(f"resumed at step {self.step}")
         self.unet.train()
         while self.step < cfg.steps:
-            if self.agree(self.should_stop()):
+            if agree(self.ranks, self.should_stop()):
                 if main:
                     self.save_checkpoint()
                 raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
@@ -335,21 +354,6 @@ class GeneratorTrainer:
         final = self.export() if main else self.out / "model"
         barrier(self.ranks)
         return final
-
-    def agree(self, flag: bool) -> bool:
-        """Rank 0's answer on every rank (a stop request must stop all ranks at the same step)."""
-        if self.ranks.world == 1:
-            return flag
-        value = torch.tensor([int(flag)])
-        torch.distributed.broadcast(value, src=0)
-        return bool(value.item())
-
-    def mean_over_ranks(self, value: float) -> float:
-        if self.ranks.world == 1:
-            return value
-        total = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(total)
-        return float(total.item()) / self.ranks.world
 
     def metadata(self) -> dict:
         return {

@@ -110,8 +110,9 @@ def default_findings(ens: ClassifierEnsemble, mean_probs: np.ndarray, top: int =
 
 def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequence[str] | None = None, *,
             method: Method = "ig", n_steps: int = 50, baseline: Baseline = "black", internal_batch_size: int = 16,
-            progress=None) -> Explanation:
-    """Explain a grey [0, 1] image of any size: the model sees it padded square and resized; maps come back."""
+            with_maps: bool = True, progress=None) -> Explanation:
+    """Explain a grey [0, 1] image of any size: the model sees it padded square and resized; maps come back.
+    `with_maps=False` gives the probabilities and the chosen findings only (a counterfactual explains them)."""
     if not 1 <= n_steps <= 1000:
         raise ValueError("n_steps must be between 1 and 1000")
     ens.eval()
@@ -121,7 +122,7 @@ def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequenc
     probs = pred.as_dicts(ens.thresholds)[0]
     names = resolve(findings, ens.findings) if findings else default_findings(ens, pred.mean[0])
     model_maps, maps, deltas = {}, {}, {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(names if with_maps else []):
         attr, d = attribute(ens, x, ens.findings.index(name), method=method, n_steps=n_steps, baseline=baseline,
                             internal_batch_size=internal_batch_size)
         model_maps[name] = attr
@@ -129,9 +130,10 @@ def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequenc
         deltas[name] = d
         if progress:
             progress(i + 1, len(names))
-    settings = {"method": method, "n_steps": n_steps, "integration": "gausslegendre", "baseline": baseline,
+    settings = {"method": method if with_maps else "none", "n_steps": n_steps, "integration": "gausslegendre",
+                "baseline": baseline,
                 "internal_batch_size": internal_batch_size, "members": len(ens.members),
                 "model_input": [ens.input_size, ens.input_size], "original_shape": list(pixels.shape),
                 "square": "pad", "target": "member logit, attributions averaged over members"}
-    shortcuts = {name: shortcut_check(pixels, maps[name]) for name in names}
+    shortcuts = {name: shortcut_check(pixels, maps[name]) for name in maps}
     return Explanation(names, probs, model_maps, maps, deltas, geom, settings, shortcuts)

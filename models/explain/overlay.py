@@ -7,6 +7,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models.data.preprocess import resize
 
+IG_CAPTION = "integrated gradients (positive evidence)"
+
 
 def colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
     """Map [0, 1] values to RGB uint8 with a matplotlib colour map."""
@@ -27,7 +29,7 @@ def display_map(attribution: np.ndarray, percentile: float = 99.0, smooth_frac: 
 
 
 def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", max_side: int | None = 1024,
-                alpha: float = 0.6, legend: bool = True) -> np.ndarray:
+                alpha: float = 0.6, legend: bool = True, caption: str = IG_CAPTION) -> np.ndarray:
     """RGB uint8 overlay at the original geometry (downscaled to `max_side` unless None), with a legend strip
     below it unless `legend` is False (a DICOM overlay keeps the source's exact Rows x Columns)."""
     h, w = image.shape
@@ -39,10 +41,10 @@ def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", 
     colour = colormap(heat).astype(np.float32)
     a = (alpha * heat)[..., None]
     blended = (base * (1 - a) + colour * a).astype(np.uint8)
-    return add_legend(blended, title) if legend else blended
+    return add_legend(blended, title, caption) if legend else blended
 
 
-def add_legend(rgb: np.ndarray, title: str) -> np.ndarray:
+def add_legend(rgb: np.ndarray, title: str, caption: str = IG_CAPTION) -> np.ndarray:
     """Append a colour bar (low -> high attribution) and a title line below the image."""
     h, w, _ = rgb.shape
     band = max(36, h // 12)
@@ -56,5 +58,5 @@ def add_legend(rgb: np.ndarray, title: str) -> np.ndarray:
     draw.text((w - bar_w - 4, h + 6 + bar.shape[0]), "low", fill=(0, 0, 0), font=font)
     draw.text((w - 28, h + 6 + bar.shape[0]), "high", fill=(0, 0, 0), font=font)
     draw.text((4, h + 4), title, fill=(0, 0, 0), font=font)
-    draw.text((4, h + 18), "integrated gradients (positive evidence)", fill=(80, 80, 80), font=font)
+    draw.text((4, h + 18), caption, fill=(80, 80, 80), font=font)
     return np.asarray(canvas)

@@ -13,6 +13,8 @@ from pydicom.uid import generate_uid
 
 from models.data.preprocess import resize
 from models.explain.attribution import Explanation
+from models.explain.counterfactual import Counterfactual
+from models.explain.counterfactual_figure import counterfactual_panel
 from models.explain.overlay import overlay_rgb
 from models.findings import normalise
 from models.io.overlay_dicom import overlay_dataset
@@ -26,10 +28,11 @@ def slug(name: str) -> str:
 
 
 def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path, *, source_format: str,
-                      model_name: str = "", source_dicom: Dataset | None = None, study_key: str = "") -> list[str]:
-    """Write all files of `expl`; returns their names. Each overlay also comes as DICOM: in the study of
-    `source_dicom` (the de-identified upload, whose patient and study attributes only are shared) or, for a PNG
-    or JPEG upload, in a new pseudonymous study keyed by `study_key`."""
+                      model_name: str = "", source_dicom: Dataset | None = None, study_key: str = "",
+                      counterfactuals: list[Counterfactual] | None = None, generator_name: str = "") -> list[str]:
+    """Write all files of `expl` (and of its counterfactuals); returns their names. Each overlay also comes as
+    DICOM: in the study of `source_dicom` (the de-identified upload, whose patient and study attributes only are
+    shared) or, for a PNG or JPEG upload, in a new pseudonymous study keyed by `study_key`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names: list[str] = ["original.png"]
@@ -37,7 +40,7 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
     scale = min(1.0, 1024 / max(h, w))
     preview = resize(pixels, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else pixels
     atomic_write_bytes(out / "original.png", png_bytes(preview))
-    for finding in expl.findings:
+    for finding in [f for f in expl.findings if f in expl.attributions]:
         p = expl.probabilities[finding]
         title = f"{finding}: p = {p['probability']:.2f} +/- {p['std']:.2f} ({len(p['members'])} models)"
         rgb = overlay_rgb(pixels, expl.attributions[finding], title=title)
@@ -59,7 +62,48 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
                              description=f"{method}: {finding} (RadSynth)", legend=legend)
         atomic_write_bytes(out / f"{stem}.dcm", dicom_bytes(ds))
         names.append(f"{stem}.dcm")
+    for k, cf in enumerate(counterfactuals or []):
+        names += write_counterfactual(cf, pixels, out, generator_name=generator_name, source_dicom=source_dicom,
+                                      study_key=study_key, series_number=950 + k + 1)
     summary = expl.summary() | {"model": model_name, "source_format": source_format}
+    if counterfactuals is not None:
+        summary["counterfactuals"] = [cf.summary() | {"generator": generator_name} for cf in counterfactuals]
     atomic_write_bytes(out / "explanation.json", json.dumps(summary, indent=2).encode())
     names.append("explanation.json")
     return names
+
+
+CF_CAPTION = "counterfactual: |regenerated with the finding - regenerated as No Finding|"
+
+
+def write_counterfactual(cf: Counterfactual, pixels: np.ndarray, out: Path, *, generator_name: str,
+                         source_dicom: Dataset | None, study_key: str, series_number: int) -> list[str]:
+    """A counterfactual's files: the side-by-side panel, the difference overlay (PNG and DICOM), the raw map."""
+    stem = slug(cf.finding)
+    p = cf.probabilities.get(cf.finding, {})
+    atomic_write_bytes(out / f"counterfactual_{stem}.png", png_rgb(counterfactual_panel(cf, pixels)))
+    title = (f"{cf.finding}: p {p.get('reconstruction', 0):.2f} -> {p.get('counterfactual', 0):.2f} "
+             "without the finding")
+    atomic_write_bytes(out / f"difference_{stem}.png",
+                       png_rgb(overlay_rgb(pixels, cf.difference, title=title, caption=CF_CAPTION)))
+    npy = io.BytesIO()
+    np.save(npy, cf.difference.astype(np.float32))
+    atomic_write_bytes(out / f"difference_{stem}.npy", npy.getvalue())
+    legend = {"finding": cf.finding, "method": "Counterfactual (diffusion)", "generator": generator_name,
+              "probability_with_finding": round(p.get("reconstruction", 0.0), 4),
+              "probability_without": round(p.get("counterfactual", 0.0), 4)} | {
+              k: v for k, v in cf.settings.items() if k in ("strength", "ddim_steps", "guidance", "seed")}
+    ds = overlay_dataset(overlay_rgb(pixels, cf.difference, max_side=None, legend=False), source=source_dicom,
+                         study_key=study_key, series_uid=generate_uid(), series_number=series_number,
+                         description=f"Counterfactual: {cf.finding} (RadSynth)", legend=legend,
+                         contribution="Counterfactual difference map computed from this image by a diffusion "
+                         "generator")
+    atomic_write_bytes(out / f"difference_{stem}.dcm", dicom_bytes(ds))
+    return [f"counterfactual_{stem}.png", f"difference_{stem}.png", f"difference_{stem}.npy",
+            f"difference_{stem}.dcm"]
+
+
+def png_rgb(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()

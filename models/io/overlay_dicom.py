@@ -59,7 +59,9 @@ def pseudonymous_study(key: str) -> Dataset:
 
 
 def overlay_dataset(rgb: np.ndarray, *, source: Dataset | None, study_key: str, series_uid: str,
-                    series_number: int, description: str, legend: dict) -> Dataset:
+                    series_number: int, description: str, legend: dict,
+                    contribution: str = "Attribution overlay computed from this image by a classifier ensemble",
+                    ) -> Dataset:
     """A Secondary Capture of the RGB overlay `rgb` (the source's own Rows x Columns), in the source's study."""
     ds = synthetic_dicom_dataset(rgb, legend, synthetic=False, description=description, series_uid=series_uid)
     del ds.SyntheticData
@@ -76,7 +78,7 @@ def overlay_dataset(rgb: np.ndarray, *, source: Dataset | None, study_key: str, 
             setattr(ds, keyword, "OT" if keyword == "Modality" else "")
     equipment = ds.ContributingEquipmentSequence[0]
     equipment.ManufacturerModelName = "RadSynth explainer"
-    equipment.ContributionDescription = "Attribution overlay computed from this image by a classifier ensemble"
+    equipment.ContributionDescription = contribution
     if source is not None:
         ref = Dataset()
         ref.ReferencedSOPClassUID = source.SOPClassUID

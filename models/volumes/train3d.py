@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.training_utils import bf16_default
+from models.distributed import agree, init_from_env, mean_over_ranks, wrap
+from models.training_utils import bf16_default, step_generator
 from models.volumes.diffusion3d import VolumePipeline
 
 
@@ -48,35 +49,45 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
     `in_channels`: an autoencoder's latents for latent diffusion).
     `bf16`: autocast the UNet to bfloat16 (weights and optimiser stay float32). Default: on a GPU, and on a CPU
     with AMX (2x faster on this project's 2-core Xeon, see docs/benchmarks.md). Raises InterruptedError when
-    `should_stop()` turns true. `prediction`: "epsilon" or "v_prediction" (see VolumePipeline.new)."""
+    `should_stop()` turns true. `prediction`: "epsilon" or "v_prediction" (see VolumePipeline.new).
+    Under torchrun each rank trains on its share of every global batch (`batch_size` must divide over the
+    ranks); every rank returns the same weights, and the caller saves them on rank 0 only."""
     from diffusers.training_utils import EMAModel
 
     pipe = VolumePipeline.new(findings, size=size, channels=channels, seed=seed, in_channels=in_channels,
                               prediction=prediction)
     unet = pipe.unet.to(device).train()
+    ranks = init_from_env()
+    model = wrap(unet, ranks)
     scheduler = _train_scheduler(pipe)
     data = volumes if isinstance(volumes, torch.Tensor) else resize_volumes(volumes, size)
     y = torch.as_tensor(labels, dtype=torch.long)
-    gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
     use_bf16 = bf16_default(device) if bf16 is None else bf16
     t0, losses = time.time(), []
+    global_batch = min(batch_size, len(data))
     for step in range(1, steps + 1):
-        if should_stop is not None and should_stop():
+        if agree(ranks, should_stop is not None and should_stop()):
             raise InterruptedError(f"stopped at step {step - 1}")
-        idx = torch.randint(0, len(data), (min(batch_size, len(data)),), generator=gen)
+        # the global batch (drawn with replacement) is the same on every rank; each rank trains on its share,
+        # every sample's randomness keyed by its position in the global batch
+        every = torch.randint(0, len(data), (global_batch,), generator=step_generator(seed, step))
+        positions = ranks.share(global_batch)
+        gens = [step_generator(seed, step, stream=1 + p) for p in positions]
+        idx = every[list(positions)]
         x0, cls = data[idx], y[idx].clone()
         if flip:
-            x0 = flip_augment(x0, gen)
-        cls[torch.rand(len(cls), generator=gen) < label_dropout] = pipe.null_class
-        noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=gen)
+            x0 = torch.cat([flip_augment(x0[i:i + 1], g) for i, g in enumerate(gens)])
+        drop = torch.cat([torch.rand(1, generator=g) for g in gens]) < label_dropout
+        cls[drop] = pipe.null_class
+        noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens])
+        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in gens])
         x0, noise, t, cls = (v.to(device) for v in (x0, noise, t, cls))
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, step / max(1, warmup_steps))
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred = unet(scheduler.add_noise(x0, noise, t), t, class_labels=cls)
+            pred = model(scheduler.add_noise(x0, noise, t), t, class_labels=cls)
         target = scheduler.get_velocity(x0, noise, t) if prediction == "v_prediction" else noise
         loss = F.mse_loss(pred.float(), target)
         opt.zero_grad(set_to_none=True)
@@ -84,8 +95,8 @@ def train_volume_generator(volumes: np.ndarray | torch.Tensor, labels: np.ndarra
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
         ema.step(unet.parameters())
-        losses.append(loss.item())
-        if progress is not None:
+        losses.append(mean_over_ranks(ranks, loss.item()))
+        if progress is not None and ranks.main:
             progress(step, steps, losses[-1])
     ema.copy_to(unet.parameters())
     unet.eval()

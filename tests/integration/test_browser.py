@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SIIM
+from tests.conftest import NIH_UPLOAD, SIIM
 from tests.integration.conftest import KEYS, headers, wait_for
 
 pytestmark = pytest.mark.integration
@@ -121,6 +121,22 @@ def test_upload_the_siim_dicom_and_see_overlay_and_probabilities(page):
     assert any("Youden" in r for r in rules) and any("no finding is positive" in r for r in rules)
     assert "% of the positive attribution lies on the image border" in page.inner_text("#exp-shortcut")
     page.screenshot(path=str(SHOTS / "explain.png"), full_page=True)
+
+
+def test_a_counterfactual_shows_the_regenerations_and_the_probability_change(page):
+    page.click("button[data-view=explain]")
+    page.set_input_files("#expfile", str(NIH_UPLOAD))
+    page.select_option("#expform select[name=method]", "both")
+    page.fill("#expform input[name=n_steps]", "4")
+    page.fill("#expform input[name=findings]", "effusion")
+    page.click("#expform button[type=submit]")
+    page.wait_for_selector("#exp-cf:not([hidden])", timeout=90000)
+    page.wait_for_function("document.querySelector('#exp-cf-panel').src.startsWith('blob:')")
+    caption = page.inner_text("#exp-cf-caption")
+    assert caption.startswith("Counterfactual of Effusion: probability") and "regenerated as No Finding" in caption
+    assert "and a counterfactual" in page.inner_text("#status")
+    assert page.locator("#exp-links button", has_text="Download counterfactual").count() == 1
+    page.screenshot(path=str(SHOTS / "explain-counterfactual.png"), full_page=True)
 
 
 def test_a_text_upload_shows_a_readable_error(page, tmp_path):

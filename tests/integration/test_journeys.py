@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pydicom
 import pytest
 from PIL import Image
 
-from tests.conftest import NIH_UPLOAD, SIIM, SIIM_MONO1
+from tests.conftest import NIH, NIH_UPLOAD, SIIM, SIIM_MONO1
 from tests.integration.conftest import dump, headers, wait_job
 
 pytestmark = pytest.mark.integration
@@ -88,6 +89,74 @@ def test_explain_upload(client, path):
         blobs += [download(client, a["url"]).decode("latin-1") for a in job["artifacts"]]
         for secret in secrets:
             assert all(secret not in blob for blob in blobs), secret
+
+
+def test_explain_with_a_counterfactual(client):
+    with NIH_UPLOAD.open("rb") as fh:
+        r = client.post("/explain?method=both", files={"file": (NIH_UPLOAD.name, fh, "image/png")},
+                        data={"findings": "effusion", "n_steps": "4", "strength": "0.4"}, headers=headers())
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["method"] == "both" and r.json()["params"]["generator"] == "tiny-gen"
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "succeeded", dump(job)
+    result = job["result"]
+    cf = result["counterfactuals"][0]
+    assert cf["finding"] == "Effusion" and cf["generator"] == "tiny-gen" and cf["settings"]["strength"] == 0.4
+    assert set(cf["probability"]) == {"original", "reconstruction", "counterfactual"}
+    names = {a["name"] for a in job["artifacts"]}
+    assert {"overlay_effusion.png", "counterfactual_effusion.png", "difference_effusion.png",
+            "difference_effusion.dcm"} <= names
+    diff = Image.open(io.BytesIO(download(client, f"/jobs/{job['id']}/artifacts/difference_effusion.png")))
+    assert diff.width == result["image_shape"][1]
+
+
+def test_counterfactuals_need_a_generator_that_knows_no_finding(client):
+    with NIH_UPLOAD.open("rb") as fh:
+        r = client.post("/explain", files={"file": (NIH_UPLOAD.name, fh, "image/png")},
+                        data={"method": "counterfactual", "generator": "tiny-3d"}, headers=headers())
+    assert r.status_code == 422 and "cannot make counterfactuals" in r.json()["error"]["message"]
+
+
+def test_classify_many_uploads_in_the_order_sent(client):
+    files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in (NIH_UPLOAD, SIIM, NIH_UPLOAD)]
+    r = client.post("/classify", files=files, headers=headers())
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "succeeded", dump(job)
+    result = job["result"]
+    assert result["images"] == 3 and result["errors"] == 0 and result["source"] == {"files": 3}
+    rows = result["rows"]
+    assert [row["item"] for row in rows] == [0, 1, 2] and rows[0]["probabilities"] == rows[2]["probabilities"]
+    assert rows[0]["probabilities"] != rows[1]["probabilities"]
+    effusion = rows[1]["probabilities"]["Effusion"]
+    assert {"probability", "std", "threshold", "positive"} <= set(effusion) and "members" not in effusion
+    table = download(client, f"/jobs/{job['id']}/artifacts/classifications.csv").decode().splitlines()
+    assert len(table) == 4 and table[0].startswith("item,file,Atelectasis")
+    assert f"{effusion['probability']:.4f}" in table[2]
+    original = pydicom.dcmread(SIIM)
+    blobs = [client.get(f"/jobs/{job['id']}", headers=headers()).text]
+    blobs += [download(client, a["url"]).decode("latin-1") for a in job["artifacts"]]
+    for secret in (str(original.PatientName), str(original.PatientID), SIIM.name):
+        assert all(secret not in blob for blob in blobs), secret
+
+
+def test_classify_a_data_set_by_name_and_refuse_bad_requests(client):
+    r = client.post("/classify", data={"dataset": "fixtures"}, headers=headers())
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "succeeded", dump(job)
+    images = sorted(p.name for p in (NIH / "images").iterdir())
+    assert job["result"]["images"] == len(images) and "rows" not in job["result"]  # too many for the record
+    lines = download(client, f"/jobs/{job['id']}/artifacts/classifications.jsonl").decode().splitlines()
+    assert [json.loads(line)["file"] for line in lines] == [f"images/{name}" for name in images]
+    bad = [("files", ("a.png", NIH_UPLOAD.read_bytes(), "image/png")),
+           ("files", ("b.txt", b"not an x-ray", "text/plain"))]
+    r = client.post("/classify", files=bad, headers=headers())
+    assert r.status_code == 415 and r.json()["error"]["message"].startswith("file 2 of 2:")
+    r = client.post("/classify", data={"dataset": "fixtures"}, files=bad[:1], headers=headers())
+    assert r.status_code == 422 and "not both" in r.json()["error"]["message"]
+    r = client.post("/classify", data={"dataset": "someone-elses"}, headers=headers())
+    assert r.status_code == 422 and "unknown dataset" in r.json()["error"]["message"]
 
 
 def test_train_a_generator_then_generate_with_it(client):
