@@ -161,6 +161,8 @@ class TrainParams(BaseModel):
     ratios: list[float] | None = Field(None, description="augmentation_study: synthetic images per real training "
                                        "image, each arm beside real only (default [0.5, 1])")
     seeds: int = Field(3, ge=1, le=10, description="augmentation_study: seeds per arm")
+    ranks: int = Field(1, ge=1, le=64, description="generator: train with this many torchrun processes on the "
+                       "worker host (one per GPU; gloo CPU ranks without GPUs); the global batch stays batch_size")
     webhook: HttpUrl | None = None
 
     @model_validator(mode="after")
@@ -180,8 +182,12 @@ class TrainParams(BaseModel):
         from core.settings import get_settings
 
         settings = get_settings()
+        if self.ranks > 1 and self.kind != "generator":
+            raise ValueError("ranks > 1 (torchrun) is for kind generator; the other kinds train in the worker")
+        if self.batch_size % self.ranks:
+            raise ValueError(f"batch_size {self.batch_size} must divide evenly over {self.ranks} ranks")
         for field, limit in (("steps", settings.max_train_steps), ("resolution", settings.max_train_resolution),
-                             ("batch_size", settings.max_train_batch_size)):
+                             ("batch_size", settings.max_train_batch_size), ("ranks", settings.max_train_ranks)):
             if getattr(self, field) > limit:
                 raise ValueError(f"{field} must be at most {limit} on this service (got {getattr(self, field)}); "
                                  f"the operator can raise RADSYNTH_MAX_TRAIN_{field.upper()}")

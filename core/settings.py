@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     max_train_resolution: int = Field(256, description="largest image side (3D: voxels per side) a training job "
                                       "may ask for")
     max_train_batch_size: int = Field(128, description="largest batch a training job may ask for")
+    max_train_ranks: int = Field(8, description="most torchrun processes one generator training job may ask for "
+                                 "(one per GPU of a worker host; CPU ranks where there is none)")
     max_active_jobs: int = Field(50, description="queued+running jobs per owner before 429 (0 = off)")
     generate_default_steps: int | None = Field(None, ge=1, le=1000, description="sampler steps when a request names "
                                                "none; unset: the sampler's own (DPM-Solver++: 15 for images, 25 for "

@@ -37,6 +37,9 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     from models.diffusion.train import GeneratorConfig, GeneratorTrainer
 
     train, val = training_sources(args)
+    if args.findings:
+        train.restrict(args.findings.split(","))
+        val.restrict(args.findings.split(","))
     channels = tuple(int(c) for c in args.channels.split(","))
     cfg = GeneratorConfig(resolution=args.resolution, block_out_channels=channels, layers_per_block=args.layers,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -55,8 +58,12 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     if main_rank:
         print(f"training on {len(train)} images ({len(val)} held out); findings: "
               + ", ".join(f"{k} {v}" for k, v in train.label_counts().items() if v), file=sys.stderr)
-    bar, update = progress_bar(cfg.steps, "train-generator", disable=not main_rank)
-    trainer = GeneratorTrainer(train, args.out, cfg, val_ds=val, features=features, progress=update)
+    bar, update = progress_bar(cfg.steps, "train-generator", disable=not main_rank or args.progress_json)
+    if args.progress_json:  # one JSON line per report on stdout, for a worker that launched this run
+        def update(step: int, total: int, message: str, metrics: dict) -> None:
+            print(json.dumps({"step": step, "total": total, "message": message} | metrics), flush=True)
+    trainer = GeneratorTrainer(train, args.out, cfg, val_ds=val, features=features,
+                               progress=update if main_rank else None)
     if args.bundle:
         trainer.on_checkpoint = lambda: trainer.bundle(args.bundle)
     if args.init_from and not (Path(args.out) / "checkpoint.pt").exists():
@@ -129,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--fid-samples", type=int, default=200)
     tg.add_argument("--features", default=None, help="feature extractor for FID: a classifier folder "
                     "(domain features, the default bundled one if omitted) or inception:PATH")
+    tg.add_argument("--findings", default=None, help="train on these findings only (comma-separated)")
+    tg.add_argument("--progress-json", action="store_true", help="report progress as JSON lines on stdout")
     tg.add_argument("--workers", type=int, default=0, help="DataLoader processes decoding images ahead of the "
                     "training loop (for large data sets; pre-resize them once with `radsynth prepare`)")
     tg.add_argument("--device", default=None)

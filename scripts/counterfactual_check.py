@@ -42,13 +42,15 @@ def bootstrap_ci(values: np.ndarray, groups: list[str], n: int = 1000, seed: int
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+RULE = (f"the largest specific drop (the finding's mean drop minus the control's) among the settings whose other "
+        f"findings move <= {MAX_OTHER_CHANGE} on average; ties: the lower strength")
+
+
 def choose(rows: list[dict]) -> dict:
-    """The setting with the largest mean drop whose other findings move <= MAX_OTHER_CHANGE on average and whose
-    control (removing an absent finding) drops less than a third as much; ties: the lower strength."""
-    ok = [r for r in rows if r["other_findings_mean_abs_change"] <= MAX_OTHER_CHANGE
-          and r["control_mean_drop"] < r["mean_drop"] / 3]
-    pool = ok or rows
-    return max(pool, key=lambda r: (round(r["mean_drop"], 4), -r["strength"]))
+    """See RULE. The control (removing a finding the image does not have) measures the generic shift that
+    regenerating as "No Finding" causes; only the drop beyond it is the finding's."""
+    ok = [r for r in rows if r["other_findings_mean_abs_change"] <= MAX_OTHER_CHANGE] or rows
+    return max(ok, key=lambda r: (round(r["mean_drop"] - r["control_mean_drop"], 4), -r["strength"]))
 
 
 def regenerate_cases(pipe, cases: list[tuple], setting: dict, update=None) -> np.ndarray:
@@ -199,8 +201,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"split": args.split, "generator": args.generator, "judge": args.judge, "eligible_findings": eligible,
-              "rule": f"largest mean drop with other findings moving <= {MAX_OTHER_CHANGE} and a control drop "
-                      "under a third of it; ties: the lower strength",
+              "rule": RULE,
               "settings": rows, "chosen": {"strength": chosen["strength"], "cfg": chosen["cfg"]},
               "pointing_game": pointing_game(pipe, judge, args.roots, chosen)}
     (out / "check.json").write_text(json.dumps(report, indent=2))

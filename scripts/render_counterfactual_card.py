@@ -83,6 +83,12 @@ def main() -> None:
         f"{fmt(test['control_mean_drop'])}. " + (
             "The change is small: the generator's own conditioning is weak (see its label agreement without guidance "
             "in the [realism card](../realism-card.md)), and so is the judge. " if test["mean_drop"] < 0.05 else "")
+        + ("The drop is smaller than how much the other findings move, so the change is not specific to the "
+           "finding. " if test["mean_drop"] < test["other_findings_mean_abs_change"] else "")
+        + (f"On the {t['pointing_game']['boxes']} boxes the difference map points inside none"
+           + (", with less of it inside than chance" if t["pointing_game"]["per_method"]["counterfactual"][
+               "share_inside_mean"] < (t["pointing_game"]["chance_share"] or 0) else "") + ". "
+           if t["pointing_game"]["per_method"]["counterfactual"]["pointing_hit_rate"] == 0 else "")
         + "A counterfactual is only as specific as the generator's idea of the finding; read its map beside "
         "integrated gradients, not instead of them.",
         "",

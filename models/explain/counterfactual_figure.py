@@ -17,20 +17,22 @@ def grey_tile(image: np.ndarray) -> np.ndarray:
     return np.repeat((np.clip(up, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
 
 
-def difference_tile(diff: np.ndarray) -> np.ndarray:
-    """Signed difference: red where the finding made the image brighter, blue where darker."""
+def difference_tile(diff: np.ndarray) -> tuple[np.ndarray, float]:
+    """Signed difference: red where the finding made the image brighter, blue where darker; the colours span
+    +/- the returned value (the 99.5th percentile of |difference|, in grey levels of [0, 1])."""
     up = resize(diff, TILE)
     top = float(np.percentile(np.abs(up), 99.5)) or 1.0
-    return colormap(np.clip(0.5 + up / (2 * top), 0, 1), "RdBu_r")
+    return colormap(np.clip(0.5 + up / (2 * top), 0, 1), "RdBu_r"), top
 
 
 def counterfactual_panel(cf: Counterfactual, source: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8 row of four tiles with captions; `source` (the upload) adds its generator-size crop first."""
     p = cf.probabilities.get(cf.finding, {})
+    diff_rgb, span = difference_tile(cf.difference_model)
     tiles = [(grey_tile(cf.reconstruction), f"regenerated with {cf.finding}", f"p = {p.get('reconstruction', 0):.2f}"),
              (grey_tile(cf.counterfactual), "regenerated as No Finding", f"p = {p.get('counterfactual', 0):.2f}"),
-             (difference_tile(cf.difference_model), "difference (red: brighter with it)",
-              f"strength {cf.settings.get('strength', '?')}")]
+             (diff_rgb, "difference (red: brighter with it)",
+              f"colours span +/- {span:.2f}; strength {cf.settings.get('strength', '?')}")]
     if source is not None:
         square, _ = generator_input(source, cf.reconstruction.shape[0])
         tiles.insert(0, (grey_tile(square), "upload, as the generator sees it", f"p = {p.get('original', 0):.2f}"))

@@ -27,6 +27,10 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
         return augmentation_study_job(ctx, p, entry, visible(s, ctx.job.owner)[p.synthetic or ""], run_dir)
     if p.kind == "generator3d":
         folder, result, files = train_volume_job(ctx, p, root, fmt, run_dir)
+    elif p.kind == "generator" and p.ranks > 1:
+        from worker.kinds.train_torchrun import train_generator_torchrun
+
+        folder, result, files = train_generator_torchrun(ctx, p, root, fmt, run_dir)
     else:
         train = open_dataset(root, "train", p.resolution, fmt=fmt)
         val = open_dataset(root, "val", p.resolution, fmt=fmt)
