@@ -14,7 +14,6 @@ overlay PNGs are downloaded (the client waits on the job's event stream), on a w
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import median, rss_mb, save, table  # noqa: E402
+from bench.common import median, rss_mb, save, table, wait_on_events  # noqa: E402
 from tests.integration.deployment import Deployment  # noqa: E402
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
@@ -44,16 +43,7 @@ def explain_once(d: Deployment, form: dict) -> tuple[float, dict]:
     with UPLOAD.open("rb") as fh:
         r = d.http.post("/explain", files={"file": (UPLOAD.name, fh, "application/dicom")}, data=form)
     r.raise_for_status()
-    job_id, job = r.json()["id"], None
-    with d.http.stream("GET", f"/jobs/{job_id}/events", timeout=600) as events:
-        event = None
-        for line in events.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "job":
-                job = json.loads(line.split(":", 1)[1])
-                if job["status"] in ("succeeded", "failed", "cancelled"):
-                    break
+    job = wait_on_events(d.http, r.json()["id"])
     assert job and job["status"] == "succeeded", job
     for art in job["artifacts"]:
         if art["name"].endswith(".png"):

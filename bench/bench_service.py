@@ -16,7 +16,6 @@ the end of each job on its server-sent-events stream (as the web page does) and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import median, pct, rss_mb, save, table  # noqa: E402
+from bench.common import median, pct, rss_mb, save, table, wait_on_events  # noqa: E402
 from tests.integration.deployment import Deployment  # noqa: E402
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
@@ -46,17 +45,7 @@ def run_job(d: Deployment, params: dict) -> tuple[float, float, dict]:
     t0 = time.perf_counter()
     r = d.http.post("/generate", params=params)
     r.raise_for_status()
-    job_id = r.json()["id"]
-    job = None
-    with d.http.stream("GET", f"/jobs/{job_id}/events", timeout=600) as events:
-        event = None
-        for line in events.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "job":
-                job = json.loads(line.split(":", 1)[1])
-                if job["status"] in ("succeeded", "failed", "cancelled"):
-                    break
+    job = wait_on_events(d.http, r.json()["id"])
     done = time.perf_counter() - t0
     assert job and job["status"] == "succeeded", job
     for art in job["artifacts"]:

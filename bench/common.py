@@ -72,3 +72,18 @@ def save(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload | {"hardware": hardware(), "code_version": code_version()}, indent=2))
     return path
+
+
+def wait_on_events(http, job_id: str, timeout: float = 600) -> dict | None:
+    """The job as its server-sent-events stream reports it when it ends (how the web page waits)."""
+    job = None
+    with http.stream("GET", f"/jobs/{job_id}/events", timeout=timeout) as events:
+        event = None
+        for line in events.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "job":
+                job = json.loads(line.split(":", 1)[1])
+                if job["status"] in ("succeeded", "failed", "cancelled"):
+                    break
+    return job
