@@ -76,7 +76,9 @@ def batch_stream(ds: Dataset, sampler: StepBatches, *, workers: int = 0, pin_mem
     (4 batches each), into pinned memory when training on a GPU."""
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate_images,
                         pin_memory=pin_memory, persistent_workers=False,
-                        prefetch_factor=4 if workers > 0 else None)
+                        prefetch_factor=4 if workers > 0 else None,
+                        # spawned, not forked: forking a process that already runs threads can deadlock
+                        multiprocessing_context="spawn" if workers > 0 else None)
     return iter(loader)
 
 

@@ -10,6 +10,7 @@ the images; an interrupted run resumes (images already written are kept).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -68,7 +69,8 @@ def prepare(root: str | Path, out: str | Path, resolution: int, *, workers: int 
               for i in range(0, len(names), CHUNK)]
     written, done = 0, 0
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawned, not forked: a fork of a process that already runs threads (a server, torch) can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for chunk, count in zip(chunks, pool.map(_prepare_chunk, chunks), strict=True):
                 written, done = written + count, done + len(chunk[0])
                 if progress:
