@@ -117,10 +117,12 @@ def counterfactuals(pipe, ens: ClassifierEnsemble, pixels: np.ndarray, findings:
     if NO_FINDING not in pipe.findings:
         raise ValueError("this generator has no 'No Finding' condition, so it cannot make counterfactuals")
     original = ensemble_reads(ens, [square])[0]
+    # one noise draw for all: the "No Finding" regeneration is the same for every finding, so it runs once
+    images = regenerate(pipe, square, [*known, NO_FINDING], strength=strength, steps=steps, guidance=guidance,
+                        seed=seed) if known else []
     out = []
     for i, finding in enumerate(known):
-        recon, counter = regenerate(pipe, square, [finding, NO_FINDING], strength=strength, steps=steps,
-                                    guidance=guidance, seed=seed)
+        recon, counter = images[i], images[-1]
         probs = ensemble_reads(ens, [recon, counter])
         table = {name: {"original": float(original[k]), "reconstruction": float(probs[0, k]),
                         "counterfactual": float(probs[1, k])} for k, name in enumerate(ens.findings)}
