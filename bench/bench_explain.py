@@ -27,7 +27,7 @@ from bench.common import median, rss_mb, save, table, wait_on_events  # noqa: E4
 from tests.integration.deployment import Deployment  # noqa: E402
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
-CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-64-classifier"
+CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"
 UPLOAD = ROOT / "tests" / "fixtures" / "uploads" / "siim_chest_cr.dcm"
 THREADS = 2
 CASES = {

@@ -30,7 +30,7 @@ from bench.common import median, pct, rss_mb, save, table, wait_on_events  # noq
 from tests.integration.deployment import Deployment  # noqa: E402
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
-CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-64-classifier"
+CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"
 THREADS = 2
 
 

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="artifacts, uploads and trained models live here")
     model_dirs: str = Field("", description="extra model folders, separated by ':'")
     default_generator: str = Field("nih-cxr14", description="generator used when a request names none")
-    default_classifier: str = Field("nih-cxr14-64-classifier", description="classifier used by /explain and QC")
+    default_classifier: str = Field("nih-cxr14-256-classifier", description="classifier used by /explain and /classify")
     api_keys: str = Field("", description="'key:owner,key2:owner2'; empty = single-user mode on localhost")
     datasets: str = Field("", description="extra training data roots: 'name=path[:format],...' (formats: nih, "
                           "medmnist, dicom_folder, image_folder; 3D: medmnist3d, volumes)")

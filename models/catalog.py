@@ -15,7 +15,7 @@ from pathlib import Path
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_GENERATOR = "nih-cxr14"
-DEFAULT_CLASSIFIER = "nih-cxr14-64-classifier"
+DEFAULT_CLASSIFIER = "nih-cxr14-256-classifier"
 GENERATOR_KINDS = ("generator", "generator3d")  # 2D images and 3D volumes; both answer POST /generate
 
 

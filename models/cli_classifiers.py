@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from models.catalog import DEFAULT_GENERATOR
+from models.catalog import DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
 from models.data.formats import FORMATS
 from models.explain import counterfactual_defaults
 
@@ -31,7 +31,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     for seed in seeds:
         cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, seed=seed, synthetic=synthetic,
-                               device=args.device, dataset_name=args.name or Path(args.data).name)
+                               device=args.device, dataset_name=args.name or Path(args.data).name,
+                               stem=args.stem, calibrate=args.calibrate)
         out = Path(args.out) / f"seed{seed}" if len(seeds) > 1 else Path(args.out)
         bar, update = progress_bar(1, f"train-classifier seed {seed}", disable=not main_rank)
         folder, report = train_classifier(splits["train"], splits["val"], out, cfg, test_ds=splits["test"],
@@ -207,6 +208,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tc.add_argument("--epochs", type=int, default=30)
     tc.add_argument("--batch-size", type=int, default=64)
     tc.add_argument("--lr", type=float, default=1e-3)
+    tc.add_argument("--stem", type=int, choices=[1, 2, 4], default=1,
+                    help="divide the input side by this in a strided stem first (4 at 256 px keeps it cheap)")
+    tc.add_argument("--calibrate", action="store_true",
+                    help="fit a temperature on the validation split before choosing thresholds")
     tc.add_argument("--seeds", default="0", help="comma-separated; one ensemble per seed, AUROC spread reported")
     tc.add_argument("--synthetic", action="append", metavar="GENERATOR:FINDING:N",
                     help="add N generated images of FINDING (repeatable)")
@@ -230,7 +235,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("explain", help="explain a PNG, JPEG or DICOM X-ray with integrated gradients")
     ex.add_argument("image")
     ex.add_argument("--findings", default=None, help="comma-separated; default: the 3 most probable")
-    ex.add_argument("--model", default="nih-cxr14-64-classifier")
+    ex.add_argument("--model", default=DEFAULT_CLASSIFIER)
     ex.add_argument("--method", choices=["ig", "smoothgrad", "counterfactual", "both"], default="ig",
                     help="counterfactual: regenerate the image without each finding (both: ig + counterfactual)")
     ex.add_argument("--generator", default=DEFAULT_GENERATOR, help="generator of counterfactuals")
@@ -243,7 +248,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     cl = sub.add_parser("classify", help="probabilities and thresholds for many X-rays (no heatmaps)")
     cl.add_argument("paths", nargs="+", help="PNG, JPEG or DICOM files, or folders of them")
-    cl.add_argument("--model", default="nih-cxr14-64-classifier")
+    cl.add_argument("--model", default=DEFAULT_CLASSIFIER)
     cl.add_argument("--json", action="store_true", help="one JSON object per file (JSON lines) on stdout")
     cl.add_argument("--batch-size", type=int, default=64)
     cl.add_argument("--workers", type=int, default=2, help="decoding threads")

@@ -24,7 +24,7 @@ def native_records(ds, resolution: int):
 def cmd_train_superres(args: argparse.Namespace) -> int:
     from models.data.nih import NIHRealismSplit
     from models.data.splits import parse_splits
-    from models.diffusion.superres_train import SuperResConfig, SuperResTrainer, pairs_from
+    from models.diffusion.superres_train import SuperResConfig, SuperResPairs, SuperResTrainer
     from models.progress import progress_bar
 
     ds = native_records(NIHRealismSplit(args.data, parse_splits(args.splits), args.resolution), args.resolution)
@@ -33,12 +33,12 @@ def cmd_train_superres(args: argparse.Namespace) -> int:
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
     if main_rank:
         print(f"decoding {len(ds)} images of splits {args.splits} at {args.resolution} px", file=sys.stderr)
-    hr, low_up = pairs_from(ds, args.resolution, 4)
+    pairs = SuperResPairs(ds, args.resolution, 4)
     cfg = SuperResConfig(resolution=args.resolution, crop=args.crop, steps=args.steps, batch_size=args.batch_size,
                          lr=args.lr, block_out_channels=tuple(int(c) for c in args.channels.split(",")),
                          checkpoint_every=args.checkpoint_every)
     bar, update = progress_bar(cfg.steps, "train-superres", disable=not main_rank)
-    trainer = SuperResTrainer(hr, low_up, args.out, cfg, progress=update)
+    trainer = SuperResTrainer(pairs, args.out, cfg, progress=update)
     if args.init_from and not (Path(args.out) / "checkpoint.pt").exists():
         trainer.resume_from_bundle(args.init_from)
     final = trainer.run(bundle_to=args.bundle)

@@ -38,11 +38,10 @@ SR_TINY = {"resolution": 32, "crop": 16, "block_out_channels": (8, 16), "batch_s
 
 def train_superres(out: str) -> tuple[list[float], dict]:
     from models.data.nih import NIHChestXray
-    from models.diffusion.superres_train import SuperResConfig, SuperResTrainer, pairs_from
+    from models.diffusion.superres_train import SuperResConfig, SuperResPairs, SuperResTrainer
 
     torch.set_num_threads(1)
-    hr, low_up = pairs_from(NIHChestXray(NIH, "train", 32), 32, 4)
-    trainer = SuperResTrainer(hr, low_up, out, SuperResConfig(**SR_TINY))
+    trainer = SuperResTrainer(SuperResPairs(NIHChestXray(NIH, "train", 32), 32, 4), out, SuperResConfig(**SR_TINY))
     trainer.run()
     return trainer.losses, {k: v.clone() for k, v in trainer.unet.state_dict().items()}
 

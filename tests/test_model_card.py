@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "docs" / "model-card.json"
 CARD_3D = ROOT / "docs" / "model-card-3d.json"
 REALISM_T = ROOT / "docs" / "realism" / "T" / "card.json"
+ENSEMBLE_REPORT = ROOT / "docs" / "explain" / "ensemble" / "report.json"
 VOLUME_MODEL = "adrenal3d"
+QC_CLASSIFIER = "nih-cxr14-64-classifier"  # the default generator's QC index was built with it
 
 
 def hashes(*names: str) -> dict[str, str]:
@@ -24,11 +26,21 @@ def hashes(*names: str) -> dict[str, str]:
 
 def test_card_was_measured_on_the_bundled_weights():
     card = json.loads(CARD.read_text())
-    present = hashes(DEFAULT_CLASSIFIER)
-    measured = {k: v for k, v in card["weights_sha256"].items() if f"/{DEFAULT_CLASSIFIER}/" in k}
+    present = hashes(QC_CLASSIFIER)
+    measured = {k: v for k, v in card["weights_sha256"].items() if f"/{QC_CLASSIFIER}/" in k}
     assert present, "no bundled classifier weights"
     assert measured == present, "docs/model-card.json was measured on another classifier: run scripts/model_card.py"
     assert not card["quick"], "the committed card comes from a --quick smoke run"
+
+
+def test_explain_ensemble_card_was_measured_on_the_default_classifier():
+    report = json.loads(ENSEMBLE_REPORT.read_text())
+    assert report["weights_sha256"] == hashes(DEFAULT_CLASSIFIER) != {}, "docs/explain/ensemble was measured on " \
+        "other weights: run scripts/train_explain_ensemble.py"
+    text = (ROOT / "docs" / "explain" / "ensemble.md").read_text()
+    for figure in ("roc_test.png", "reliability.png"):
+        assert (ENSEMBLE_REPORT.parent / figure).exists() and f"ensemble/{figure}" in text
+    assert f"{report['calibration']['temperature']:.2f}" in text
 
 
 def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figures():

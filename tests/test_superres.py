@@ -9,7 +9,7 @@ import torch
 
 from models.data.nih import NIHChestXray
 from models.diffusion.superres import SuperResPipeline
-from models.diffusion.superres_train import SuperResConfig, SuperResTrainer, pairs_from
+from models.diffusion.superres_train import SuperResConfig, SuperResPairs, SuperResTrainer
 from tests.conftest import FIXTURES
 
 NIH256 = FIXTURES / "nih256"
@@ -17,15 +17,16 @@ TINY = {"crop": 32, "block_out_channels": (8, 16, 16), "batch_size": 4, "warmup_
         "checkpoint_every": 10}
 
 
-def pairs():
-    return pairs_from(NIHChestXray(NIH256, "all", 256), 256, 4)
+def pairs(budget_bytes: int = 512 * 2**20) -> SuperResPairs:
+    return SuperResPairs(NIHChestXray(NIH256, "all", 256), 256, 4, budget_bytes)
 
 
 def test_training_lowers_the_loss_and_the_model_super_resolves_whole_images(tmp_path):
-    hr, low_up = pairs()
+    streamed = pairs()
+    hr, low_up = (torch.stack(t) for t in zip(*(streamed[i] for i in range(len(streamed))), strict=True))
     assert hr.shape == low_up.shape == (6, 1, 256, 256)
     assert (hr - low_up).abs().mean() < 0.1  # the upsampled 64-px image is a blurred copy of the original
-    trainer = SuperResTrainer(hr, low_up, tmp_path, SuperResConfig(steps=24, **TINY))
+    trainer = SuperResTrainer(streamed, tmp_path, SuperResConfig(steps=24, **TINY))
     trainer.run(bundle_to=tmp_path / "bundle")
     first, last = np.mean(trainer.losses[:6]), np.mean(trainer.losses[-6:])
     assert last < first, (first, last)
@@ -38,11 +39,18 @@ def test_training_lowers_the_loss_and_the_model_super_resolves_whole_images(tmp_
     np.testing.assert_allclose(out[1], alone[0], atol=1e-4)  # batch-independent: its own seed decides
 
 
+def test_a_data_set_over_the_memory_budget_streams_the_same_pairs():
+    kept, streamed = pairs(), pairs(budget_bytes=0)  # budget 0: as a full-size set, every batch decoded again
+    for i in (0, 3, 0):
+        for a, b in zip(kept[i], streamed[i], strict=True):
+            assert torch.equal(a, b)
+    assert len(kept.cache) == 2 and streamed.cache is None
+
+
 def test_a_bundle_resumes_on_a_fresh_run_folder(tmp_path):
-    hr, low_up = pairs()
-    first = SuperResTrainer(hr, low_up, tmp_path / "a", SuperResConfig(steps=10, **TINY))
+    first = SuperResTrainer(pairs(), tmp_path / "a", SuperResConfig(steps=10, **TINY))
     first.run(bundle_to=tmp_path / "bundle")
-    fresh = SuperResTrainer(hr, low_up, tmp_path / "b", SuperResConfig(steps=20, **TINY))
+    fresh = SuperResTrainer(pairs(), tmp_path / "b", SuperResConfig(steps=20, **TINY))
     fresh.resume_from_bundle(tmp_path / "bundle")
     assert fresh.step == 10 and fresh.losses == first.losses
     served = SuperResPipeline.load(tmp_path / "bundle").unet.state_dict()

@@ -66,13 +66,30 @@ class ClassifierEnsemble(nn.Module):
     """M FindingCNN members over the same findings and input size."""
 
     def __init__(self, findings: Sequence[str], members: int = 3, *, input_size: int = 64, width: int = 32,
-                 config: dict | None = None, dropout: float = 0.3):
+                 config: dict | None = None, dropout: float = 0.3, stem: int = 1):
         super().__init__()
         self.findings = list(findings)
         self.input_size = input_size
         self.width = width
-        self.members = nn.ModuleList(FindingCNN(len(self.findings), width, dropout) for _ in range(members))
+        self.stem = stem
+        self.members = nn.ModuleList(FindingCNN(len(self.findings), width, dropout, stem) for _ in range(members))
         self.config = config or {}
+        self.pos_weights: dict[int, torch.Tensor] = {}  # per member, set by training (for calibration)
+
+    @property
+    def temperature(self) -> float:
+        """Each member's logits are divided by this before the sigmoid (1: uncalibrated); fitted on validation."""
+        return float(self.config.get("calibration", {}).get("temperature", 1.0))
+
+    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities from member logits: plus the per-finding offset, over the temperature (both from
+        validation; none for an uncalibrated ensemble)."""
+        calibration = self.config.get("calibration", {})
+        offsets = calibration.get("logit_offset")
+        if offsets:
+            logits = logits + torch.tensor([offsets.get(f, 0.0) for f in self.findings], dtype=logits.dtype,
+                                           device=logits.device)
+        return torch.sigmoid(logits / self.temperature)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images - MEAN) / STD
@@ -90,7 +107,7 @@ class ClassifierEnsemble(nn.Module):
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> EnsemblePrediction:
         """Probabilities for grey [0, 1] images at the ensemble's input size."""
-        probs = self._batched(images, lambda xb: torch.stack([torch.sigmoid(m(xb)) for m in self.members]),
+        probs = self._batched(images, lambda xb: torch.stack([self.calibrated(m(xb)) for m in self.members]),
                               batch_size)
         return EnsemblePrediction(self.findings, probs.numpy())
 
@@ -113,9 +130,11 @@ class ClassifierEnsemble(nn.Module):
             save_file({k: v.contiguous() for k, v in member.state_dict().items()}, path / f"member_{i}.safetensors")
         config = self.config | (extra or {}) | {
             "kind": "classifier", "findings": self.findings, "members": len(self.members),
-            "input_size": self.input_size, "resolution": self.input_size, "width": self.width,
+            "input_size": self.input_size, "resolution": self.input_size, "width": self.width, "stem": self.stem,
             "normalisation": {"input": "grey in [0, 1]", "mean": MEAN, "std": STD},
-            "architecture": "FindingCNN: 4 conv blocks (3x3 conv-BN-SiLU x2, maxpool), GAP, dropout, linear",
+            "architecture": "FindingCNN: " + (f"a stem dividing the side by {self.stem} (7x7 conv stride 2"
+                                              f"{', maxpool' if self.stem == 4 else ''}), " if self.stem > 1 else "")
+            + "4 conv blocks (3x3 conv-BN-SiLU x2, maxpool), GAP, dropout, linear",
         }
         self.config = config
         (path / "radsynth.json").write_text(json.dumps(config, indent=2, default=str))
@@ -126,7 +145,7 @@ class ClassifierEnsemble(nn.Module):
         path = Path(path)
         config = json.loads((path / "radsynth.json").read_text())
         ens = cls(config["findings"], config["members"], input_size=config["input_size"], width=config["width"],
-                  config=config)
+                  config=config, stem=int(config.get("stem", 1)))
         for i, member in enumerate(ens.members):
             member.load_state_dict(load_file(path / f"member_{i}.safetensors"))
         return ens.to(device).eval()

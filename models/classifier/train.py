@@ -12,14 +12,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.classifier.ensemble import ClassifierEnsemble
+from models.classifier.ensemble import ClassifierEnsemble, EnsemblePrediction
 from models.classifier.global_norm import synchronise_batch_norm
+from models.classifier.pool import ImagePool, as_pool
 from models.data.augment import augment
 from models.data.base import ImageDataset
 from models.distributed import SINGLE, Ranks, barrier, init_from_env, wrap
 from models.metrics.auroc import auroc, bootstrap_ci, plot_roc, roc_curve, youden_threshold
 from models.runtime_info import code_version, hardware, pick_device
-from models.training_utils import ProgressFn, batch_indices, load_batch, maybe_cache, step_generator
+from models.training_utils import ProgressFn, batch_indices, step_generator
 
 
 @dataclass
@@ -43,8 +44,11 @@ class ClassifierConfig:
     max_pos_weight: float = 20.0
     augment: bool = True
     dropout: float = 0.3  # masks are drawn per rank: only dropout 0 trains identically at any rank count
+    stem: int = 1  # 4 at 256 px: a strided stem so the blocks cost what they cost at 64 px
+    calibrate: bool = False  # fit one temperature on the validation split before choosing thresholds
     seed: int = 0
     bootstrap: int = 1000
+    decode_threads: int = 2  # threads decoding a batch when the data set is too large to keep in memory
     device: str | None = None
     dataset_name: str = ""
     synthetic: list[SyntheticSpec] = field(default_factory=list)
@@ -54,6 +58,11 @@ def dataset_arrays(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """All images (N, 1, R, R) in [0, 1] and labels (N, K) of an evaluation split."""
     items = [ds[i] for i in range(len(ds))]
     return (torch.stack([(it["image"] + 1) / 2 for it in items]), torch.stack([it["labels"] for it in items]))
+
+
+def dataset_groups(ds: ImageDataset) -> list[str]:
+    """Each image's patient (or equivalent group), for bootstrapping over patients."""
+    return [record.group for record in ds.records]
 
 
 def synthetic_pool(specs: Sequence[SyntheticSpec], label_names: Sequence[str], resolution: int, seed: int,
@@ -77,22 +86,57 @@ def synthetic_pool(specs: Sequence[SyntheticSpec], label_names: Sequence[str], r
     return torch.stack(images), torch.stack(labels)
 
 
-def evaluate(ens: ClassifierEnsemble, images: torch.Tensor, labels: torch.Tensor, *, bootstrap: int,
-             seed: int = 0) -> dict:
-    """Per-finding AUROC with bootstrap CI and counts, plus the ensemble's raw scores."""
-    pred = ens.predict(images)
+def predict_all(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool) -> EnsemblePrediction:
+    """The ensemble's prediction for every image of a tensor or, chunk by chunk, of a pool."""
+    if not isinstance(images, ImagePool):
+        return ens.predict(images)
+    parts = [ens.predict(chunk).member_probs for chunk in images.chunks()]
+    return EnsemblePrediction(ens.findings, np.concatenate(parts, axis=1))
+
+
+def evaluate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: torch.Tensor, *, bootstrap: int,
+             seed: int = 0, groups: Sequence[str] | None = None) -> dict:
+    """Per-finding AUROC with bootstrap CI (over patients when `groups` is given) and counts, plus the ensemble's
+    raw scores and its members' probabilities."""
+    pred = predict_all(ens, images)
     mean = pred.mean
     report: dict = {}
+    patients = None if groups is None else np.asarray(groups)
     for k, name in enumerate(ens.findings):
         y = labels[:, k].numpy()
         value = auroc(y, mean[:, k])
-        lo, hi = bootstrap_ci(y, mean[:, k], n=bootstrap, seed=seed) if not np.isnan(value) else (np.nan, np.nan)
+        lo, hi = (bootstrap_ci(y, mean[:, k], n=bootstrap, seed=seed, groups=patients) if not np.isnan(value)
+                  else (np.nan, np.nan))
         report[name] = {"auroc": value, "ci95": [lo, hi], "positives": int(y.sum()), "negatives": int(len(y) - y.sum())}
-    return {"per_finding": report, "scores": mean}
+    return {"per_finding": report, "scores": mean, "member_probs": pred.member_probs}
 
 
-def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, torch.Tensor],
-                 val: tuple[torch.Tensor, torch.Tensor], cfg: ClassifierConfig, device: torch.device,
+def calibrate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: np.ndarray) -> dict:
+    """Undo the class weighting's shift of the logits, then fit one temperature on validation; store both.
+
+    Training with pos_weight w moves the optimal logit by log(w) (a prior shift), so every member's logit first
+    gets -log(w) of its finding back (the members' mean); the temperature then scales the corrected logits."""
+    from models.metrics.calibration import fit_temperature, reliability, rescale
+
+    before = reliability(predict_all(ens, images).mean, labels)
+    weights = torch.stack([ens.pos_weights[i] for i in sorted(ens.pos_weights)]).float()
+    offset = (-torch.log(weights)).mean(0)
+    ens.config["calibration"] = {"logit_offset": {f: float(v) for f, v in zip(ens.findings, offset, strict=True)},
+                                 "temperature": 1.0}
+    member_probs = predict_all(ens, images).member_probs
+    both = (labels.sum(0) > 0) & (labels.sum(0) < len(labels))
+    temperature = fit_temperature(member_probs, labels, both)
+    after = reliability(rescale(member_probs, temperature), labels)
+    ens.config["calibration"] |= {
+        "temperature": temperature, "fitted_on": "validation",
+        "rule": "logits shifted by -log(pos_weight) of the training loss, then one temperature for every finding "
+                "minimising validation cross-entropy"}
+    return {"temperature": temperature, "logit_offset": ens.config["calibration"]["logit_offset"],
+            "val_before": before, "val_after": after}
+
+
+def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[torch.Tensor, torch.Tensor],
+                 val: ImagePool | tuple[torch.Tensor, torch.Tensor], cfg: ClassifierConfig, device: torch.device,
                  progress: ProgressFn | None, step_offset: int, total_steps: int, ranks: Ranks = SINGLE) -> int:
     """Train member `index` on a bootstrap sample of the pool; keep its best epoch by validation AUROC.
 
@@ -104,12 +148,14 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, 
         member = ens.members[index] = synchronise_batch_norm(member, device)
     model = wrap(member, ranks)
     torch.manual_seed(cfg.seed * 31 + index)
-    images, labels = pool
-    n = images.shape[0]
+    pool, val = as_pool(pool), as_pool(val)
+    labels = pool.labels
+    n = len(pool)
     rng = np.random.default_rng(cfg.seed * 31 + index)
     bag = rng.integers(0, n, n) if len(ens.members) > 1 else np.arange(n)
     pos = labels[bag].sum(0)
     pos_weight = ((len(bag) - pos) / pos.clamp(min=1)).clamp(1, cfg.max_pos_weight).to(device)
+    ens.pos_weights[index] = pos_weight.cpu()
     opt = torch.optim.AdamW(member.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(bag) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
@@ -120,7 +166,7 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, 
             every = bag[batch_indices(len(bag), cfg.batch_size, epoch * steps_per_epoch + b, cfg.seed + index)]
             positions = ranks.share(cfg.batch_size)
             idx = every[list(positions)]
-            x, y = images[idx], labels[idx]
+            x, y = pool.images(idx), labels[idx]
             if cfg.augment:
                 x = torch.cat([(augment(x[i:i + 1] * 2 - 1, generator=step_generator(cfg.seed + index, step,
                                                                                        stream=1 + p)) + 1) / 2
@@ -134,8 +180,9 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: tuple[torch.Tensor, 
             step += 1
         member.eval()
         with torch.inference_mode():
-            probs = torch.sigmoid(member(ens.normalise(val[0].to(device)))).cpu().numpy()
-        scores = [auroc(val[1][:, k].numpy(), probs[:, k]) for k in range(len(ens.findings))]
+            probs = torch.cat([torch.sigmoid(member(ens.normalise(chunk.to(device)))).cpu()
+                               for chunk in val.chunks()]).numpy()
+        scores = [auroc(val.labels[:, k].numpy(), probs[:, k]) for k in range(len(ens.findings))]
         macro = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else 0.0
         if macro > best:
             best, best_state = macro, {k: v.detach().clone() for k, v in member.state_dict().items()}
@@ -160,37 +207,46 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(pick_device(cfg.device))
     names = list(train_ds.label_names)
-    train_cached = maybe_cache(train_ds, cfg.resolution)
-    images, labels = load_batch(train_cached, list(range(len(train_ds)))).values()
-    images = (images + 1) / 2
-    n_real = images.shape[0]
+    n_real = len(train_ds)
     if cfg.synthetic and extra is None:
         extra = synthetic_pool(cfg.synthetic, names, cfg.resolution, cfg.seed, str(device))
-    if extra is not None:
-        images, labels = torch.cat([images, extra[0]]), torch.cat([labels, extra[1]])
-    val = dataset_arrays(val_ds)
+    pool = ImagePool.of(train_ds, cfg.resolution, extra=extra, threads=cfg.decode_threads)
+    val = ImagePool.of(val_ds, cfg.resolution, threads=cfg.decode_threads)
     ranks = init_from_env()
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width, dropout=cfg.dropout)
-    per_member = cfg.epochs * max(1, images.shape[0] // cfg.batch_size)
+    ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width, dropout=cfg.dropout,
+                             stem=cfg.stem)
+    per_member = cfg.epochs * max(1, len(pool) // cfg.batch_size)
     offset = 0
     for i in range(cfg.members):
-        offset += train_member(ens, i, (images, labels), val, cfg, device, progress if ranks.main else None, offset,
+        offset += train_member(ens, i, pool, val, cfg, device, progress if ranks.main else None, offset,
                                per_member * cfg.members, ranks)
+    pool.close()
     ens.eval()
-    val_eval = evaluate(ens, *val, bootstrap=cfg.bootstrap, seed=cfg.seed)
-    thresholds = {name: youden_threshold(val[1][:, k].numpy(), val_eval["scores"][:, k])
+    calibration = None
+    if cfg.calibrate:
+        calibration = calibrate(ens, val, val.labels.numpy())
+    val_eval = evaluate(ens, val, val.labels, bootstrap=cfg.bootstrap, seed=cfg.seed, groups=dataset_groups(val_ds))
+    val.close()
+    thresholds = {name: youden_threshold(val.labels[:, k].numpy(), val_eval["scores"][:, k])
                   for k, name in enumerate(names)}
     report = {"val": val_eval["per_finding"], "thresholds": thresholds}
+    if calibration:
+        report["calibration"] = calibration
     curves = {}
     if test_ds is not None:
-        test = dataset_arrays(test_ds)
-        test_eval = evaluate(ens, *test, bootstrap=cfg.bootstrap, seed=cfg.seed)
+        from models.metrics.calibration import reliability
+
+        test = ImagePool.of(test_ds, cfg.resolution, threads=cfg.decode_threads)
+        test_eval = evaluate(ens, test, test.labels, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                             groups=dataset_groups(test_ds))
+        test.close()
         report["test"] = test_eval["per_finding"]
+        report["test_reliability"] = reliability(test_eval["scores"], test.labels.numpy())
         for k, name in enumerate(names):
             entry = test_eval["per_finding"][name]
             if not np.isnan(entry["auroc"]):
-                fpr, tpr, _ = roc_curve(test[1][:, k].numpy(), test_eval["scores"][:, k])
+                fpr, tpr, _ = roc_curve(test.labels[:, k].numpy(), test_eval["scores"][:, k])
                 curves[name] = (fpr, tpr, entry["auroc"], tuple(entry["ci95"]))
     if not ranks.main:  # rank 0 writes the model
         barrier(ranks)
@@ -198,7 +254,7 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     if curves:
         plot_roc(out / "roc_test.png", curves, "ROC on the patient-disjoint test split")
     meta = {
-        "dataset": cfg.dataset_name, "images_real": n_real, "images_synthetic": int(images.shape[0] - n_real),
+        "dataset": cfg.dataset_name, "images_real": n_real, "images_synthetic": int(len(pool) - n_real),
         "images_per_finding": train_ds.label_counts(), "thresholds": thresholds,
         "val_auroc": {k: v["auroc"] for k, v in report["val"].items()},
         "test_auroc": {k: v["auroc"] for k, v in report.get("test", {}).items()},

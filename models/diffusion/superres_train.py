@@ -60,23 +60,40 @@ class SuperResConfig:
     bf16: bool = False
 
 
-def pairs_from(ds: ImageDataset, resolution: int, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(high-res, upsampled low-res) tensors (N, 1, R, R) in [-1, 1] of every image in `ds` (decoded once)."""
-    hr, low_up = [], []
-    for i in range(len(ds)):
-        image = ((ds[i]["image"][0] + 1) / 2).numpy()
-        if image.shape[-1] != resolution:
-            raise ValueError(f"super-resolution trains on {resolution}-px images; the data set gave {image.shape}")
-        low = resize(image, resolution // scale)
-        hr.append(torch.from_numpy(image) * 2 - 1)
-        low_up.append(upsample(torch.from_numpy(np.clip(low, 0, 1))[None, None] * 2 - 1, resolution)[0, 0])
-    return torch.stack(hr)[:, None], torch.stack(low_up)[:, None]
+class SuperResPairs:
+    """(high-res, upsampled low-res) pairs (1, R, R) in [-1, 1] of the images of `ds`, decoded when a batch asks
+    for them; kept after the first decode only when every pair fits `budget_bytes` (a full-size data set streams).
+    """
+
+    def __init__(self, ds: ImageDataset, resolution: int, scale: int, budget_bytes: int = 512 * 2**20):
+        self.ds, self.resolution, self.scale = ds, resolution, scale
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = (
+            {} if len(ds) * resolution * resolution * 4 * 2 <= budget_bytes else None)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def _pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = ((self.ds[i]["image"][0] + 1) / 2).numpy()
+        if image.shape[-1] != self.resolution:
+            raise ValueError(f"super-resolution trains on {self.resolution}-px images; the data set gave "
+                             f"{image.shape}")
+        low = resize(image, self.resolution // self.scale)
+        low_up = upsample(torch.from_numpy(np.clip(low, 0, 1))[None, None] * 2 - 1, self.resolution)[0]
+        return torch.from_numpy(image)[None] * 2 - 1, low_up
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cache is None:
+            return self._pair(i)
+        if i not in self.cache:
+            self.cache[i] = self._pair(i)
+        return self.cache[i]
 
 
 class SuperResTrainer:
-    def __init__(self, hr: torch.Tensor, low_up: torch.Tensor, out_dir: str | Path, cfg: SuperResConfig, *,
+    def __init__(self, pairs: SuperResPairs, out_dir: str | Path, cfg: SuperResConfig, *,
                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None):
-        self.hr, self.low_up, self.cfg = hr, low_up, cfg
+        self.pairs, self.cfg = pairs, cfg
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.progress, self.should_stop = progress, should_stop or (lambda: False)
@@ -100,13 +117,14 @@ class SuperResTrainer:
         one generator per sample keyed by its position in the global batch (so any rank count draws the same)."""
         cfg = self.cfg
         positions = self.ranks.share(cfg.batch_size)
-        every = batch_indices(len(self.hr), cfg.batch_size, self.step, cfg.seed)
+        every = batch_indices(len(self.pairs), cfg.batch_size, self.step, cfg.seed)
         gens = [step_generator(cfg.seed, self.step, stream=1 + p) for p in positions]
         crop, hr, lo = cfg.crop, [], []
         for p, g in zip(positions, gens, strict=True):
             y, x = torch.randint(0, cfg.resolution - crop + 1, (2,), generator=g).tolist()
-            hr.append(self.hr[every[p], :, y:y + crop, x:x + crop])
-            lo.append(self.low_up[every[p], :, y:y + crop, x:x + crop])
+            high, low = self.pairs[every[p]]
+            hr.append(high[:, y:y + crop, x:x + crop])
+            lo.append(low[:, y:y + crop, x:x + crop])
         return torch.stack(hr), torch.stack(lo), gens
 
     def train_step(self) -> float:
@@ -136,7 +154,7 @@ class SuperResTrainer:
         return SuperResPipeline(unet.eval(), self.scheduler)
 
     def metadata(self) -> dict:
-        return {"steps": self.step, "images": len(self.hr), "wall_time_s": round(self.wall(), 1),
+        return {"steps": self.step, "images": len(self.pairs), "wall_time_s": round(self.wall(), 1),
                 "hardware": hardware(), "code_version": code_version(), "config": asdict(self.cfg),
                 "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None}
 

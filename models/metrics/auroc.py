@@ -24,13 +24,20 @@ def separation_auroc(positive_scores: np.ndarray, negative_scores: np.ndarray) -
 
 
 def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, *, n: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the AUROC over resampled images."""
+                 seed: int = 0, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the AUROC over resampled images, or over resampled patients (all images
+    of a drawn patient together) when `groups` gives each image's patient."""
     rng = np.random.default_rng(seed)
     labels, scores = np.asarray(labels), np.asarray(scores)
+    if groups is not None:
+        _, group_of = np.unique(np.asarray(groups), return_inverse=True)
+        members = [np.flatnonzero(group_of == g) for g in range(group_of.max() + 1)]
     values = []
     for _ in range(n):
-        idx = rng.integers(0, len(labels), len(labels))
+        if groups is None:
+            idx = rng.integers(0, len(labels), len(labels))
+        else:
+            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
         value = auroc(labels[idx], scores[idx])
         if not np.isnan(value):
             values.append(value)

@@ -1,0 +1,98 @@
+"""Train the service's /explain ensemble at 256 px on splits G and J, calibrated and thresholded on V, measured on T.
+
+    python scripts/train_explain_ensemble.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+        [--resolution 256] [--stem 4] [--epochs 30] [--out models/pretrained/nih-cxr14-256-classifier]
+
+Issue 23, build step 1: every non-test patient of both shared sets trains it (G and J; the realism card's judge
+is a separate network trained on J only), each member keeps its best epoch by validation AUROC, one temperature
+and one threshold per finding are chosen on V, and T (used for nothing else) gives the card's figures: AUROC with
+patient-bootstrap CIs, the expected calibration error and a reliability diagram (`docs/explain/ensemble/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def shown(path: Path) -> str:
+    """A path relative to the repository when it lies inside it (as the card's tests compare them)."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if ROOT in path.parents else str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", nargs="+", help="the NIH folders (split by patient together)")
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--stem", type=int, default=4)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--members", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--out", default=str(ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"))
+    ap.add_argument("--figures", default=str(ROOT / "docs" / "explain" / "ensemble"))
+    args = ap.parse_args()
+
+    import numpy as np
+
+    from models.classifier.train import ClassifierConfig, train_classifier
+    from models.data.nih import NIHRealismSplit
+    from models.metrics.calibration import reliability
+    from models.progress import progress_bar
+
+    train = NIHRealismSplit(args.data, {"G", "J"}, args.resolution)
+    val = NIHRealismSplit(args.data, {"V"}, args.resolution)
+    test = NIHRealismSplit(args.data, {"T"}, args.resolution)
+    cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs, width=args.width,
+                           stem=args.stem, calibrate=True, dataset_name="nih-cxr14 splits G+J (explain ensemble)")
+    bar, update = progress_bar(1, "train-explain-ensemble")
+    work = Path(args.out).with_name(Path(args.out).name + ".work")
+    folder, report = train_classifier(train, val, work, cfg, test_ds=test, progress=update)
+    bar.close()
+
+    figures = Path(args.figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    cal = report["calibration"]
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.classifier.train import dataset_arrays, dataset_groups
+
+    ens = ClassifierEnsemble.load(folder)
+    images, labels = dataset_arrays(test)
+    np.savez_compressed(figures / "test_scores.npz", scores=ens.predict(images).mean, labels=labels.numpy(),
+                        groups=np.array(dataset_groups(test)), findings=np.array(ens.findings))
+    ens.config.pop("calibration")  # the raw members, to show what calibration changed
+    test_uncal = reliability(ens.predict(images).mean, labels.numpy())
+    report["test_reliability_uncalibrated"] = test_uncal
+
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    folder.rename(out)
+    info = json.loads((out / "radsynth.json").read_text())
+    info |= {"role": "explain", "splits": {"train": "G+J", "epochs, temperature and thresholds": "V",
+                                           "reported": "T"}}
+    (out / "radsynth.json").write_text(json.dumps(info, indent=2, default=float))
+    report["weights_sha256"] = {shown(p): hashlib.sha256(p.read_bytes()).hexdigest()
+                                for p in sorted(out.glob("*.safetensors"))}
+    report["config"] = info["config"] | {"wall_time_s": info["wall_time_s"], "hardware": info["hardware"]}
+    report["images_train"] = info["images_real"]
+    (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    if (work / "roc_test.png").exists():
+        shutil.move(str(work / "roc_test.png"), figures / "roc_test.png")
+    shutil.rmtree(work, ignore_errors=True)
+    for name, entry in report["test"].items():
+        print(f"{name:<20} T AUROC {entry['auroc']:.3f} {entry['ci95']}  positives {entry['positives']}")
+    print(f"temperature {cal['temperature']:.2f}; "
+          f"T ECE {test_uncal['ece']:.3f} -> {report['test_reliability']['ece']:.3f}")
+    print(f"ensemble: {out}; now: python scripts/render_ensemble_card.py {figures}")
+
+
+if __name__ == "__main__":
+    main()
