@@ -44,13 +44,15 @@ def synthesize_once(d: Deployment, name: str, images: int, resolution: int) -> d
         for line in events.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "job":
-                job = json.loads(line.split(":", 1)[1])
-                progress = job.get("progress") or {}
+            elif line.startswith("data:") and event in ("job", "progress"):
+                data = json.loads(line.split(":", 1)[1])
+                progress = data.get("progress") or {}
                 if first is None and progress.get("message") == "synthesizing" and (progress.get("step") or 0) >= 1:
                     first = time.perf_counter() - t0
-                if job["status"] in ("succeeded", "failed", "cancelled"):
-                    break
+                if event == "job":
+                    job = data
+                    if job["status"] in ("succeeded", "failed", "cancelled"):
+                        break
     total = time.perf_counter() - t0
     assert job and job["status"] == "succeeded", job
     made = job["result"]["images"]

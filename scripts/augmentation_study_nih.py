@@ -5,11 +5,11 @@
 
 Real data: the pinned realism splits of both shared NIH sets (issue 19): splits G and J train, V chooses each
 classifier's epoch, T (patients no model here trained on) is the test. Synthetic data: the bundled generator
-(`nih-cxr14`, trained on split G only) makes, with the service's QC (copies redrawn), as many images as there are
-real training images, shared equally among the findings with the most T positives. The study trains one
-classifier per arm and seed (real only, real + synthetic at each ratio, synthetic only) and reports AUROC on T
-with patient-bootstrap CIs and the paired difference to real only (`models/augmentation_study.py`). Everything it
-writes (study.json, study.png, the synthetic set's labels) goes to --out; the images go to --work.
+(`nih-cxr14`, trained on split G only) makes, with the service's QC (copies redrawn), as many images as the
+largest ratio needs (ratio x real training images), shared equally among the findings with the most T
+positives. The study trains one classifier per arm and seed (real only, real + synthetic at each ratio,
+synthetic only) and reports AUROC on T with patient-bootstrap CIs and the paired difference to real only
+(`models/augmentation_study.py`). study.json, study.png and setup.json go to --out; the images go to --work.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,7 +52,9 @@ def main() -> None:
               "test": NIHRealismSplit(args.data, {"T"}, resolution)}
     counts = splits["test"].label_counts()
     findings = sorted((f for f in counts if f != "No Finding"), key=lambda f: -counts[f])[: args.findings]
-    per_finding = {f: -(-len(splits["train"]) // len(findings)) for f in findings}
+    ratios = tuple(float(r) for r in args.ratios.split(","))
+    wanted = int(np.ceil(max(ratios) * len(splits["train"]) / len(findings)))
+    per_finding = dict.fromkeys(findings, wanted)
 
     folder = resolve_model(args.model, kind="generator")
     work = Path(args.work) / "synthetic"
@@ -62,7 +66,7 @@ def main() -> None:
     write_labels(work, model_name=folder.name)
     synthetic = NIHChestXray(work, "all", resolution)
 
-    cfg = StudyConfig(ratios=tuple(float(r) for r in args.ratios.split(",")), seeds=tuple(range(args.seeds)),
+    cfg = StudyConfig(ratios=ratios, seeds=tuple(range(args.seeds)),
                       resolution=resolution, epochs=args.epochs, width=args.width, findings=findings)
     bar, update = progress_bar(1, "augmentation-study")
     out = Path(args.out)

@@ -61,3 +61,24 @@ def test_patient_bootstrap_keeps_a_patients_images_together():
     by_image = bootstrap_ci(labels, scores, n=400, seed=0)
     by_patient = bootstrap_ci(labels, scores, n=400, seed=0, groups=groups)
     assert (by_patient[1] - by_patient[0]) > (by_image[1] - by_image[0])
+
+
+def test_train_classifier_command_calibrates_on_validation_and_the_saved_model_serves_it(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    nih = Path(__file__).resolve().parent / "fixtures" / "nih"
+    out = tmp_path / "clf"
+    subprocess.run([sys.executable, "-m", "models.cli", "train-classifier", str(nih), "--out", str(out),
+                    "--resolution", "32", "--stem", "2", "--calibrate", "--epochs", "2", "--members", "2",
+                    "--batch-size", "16"], check=True, capture_output=True, timeout=300)
+    config = json.loads((out / "model" / "radsynth.json").read_text())
+    cal = config["calibration"]
+    assert config["stem"] == 2 and cal["fitted_on"] == "validation" and 0.25 <= cal["temperature"] <= 16
+    assert set(cal["logit_offset"]) == set(config["findings"]) and all(v <= 0 for v in cal["logit_offset"].values())
+    report = json.loads((out / "report.json").read_text())
+    assert report["calibration"]["val_after"]["ece"] <= report["calibration"]["val_before"]["ece"] + 1e-9
+    ens = ClassifierEnsemble.load(out / "model")
+    assert ens.temperature == cal["temperature"] and ens.stem == 2
