@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +233,52 @@ def test_a_synthesize_job_resumes_after_its_worker_is_killed_with_no_image_missi
     assert all(p.stat().st_mtime < killed_at for p in first_chunk)  # kept from before the kill, not redrawn
     listed = d.http.get("/datasets/syn-killed").json()
     assert listed["images"] == 9 and listed["per_finding"] == {"Mass": 3, "Effusion": 3, "Nodule": 3}
+
+
+def processes_with(text: str) -> set[int]:
+    """PIDs whose command line contains `text` (the launcher and ranks of one training run)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_torchrun_training_job_stops_every_rank_with_its_worker_and_resumes_on_redelivery(tmp_path,
+                                                                                            tiny_generator_dir,
+                                                                                            tiny_classifier_dir):
+    d = Deployment(tmp_path, tiny_generator_dir, tiny_classifier_dir, heartbeat_timeout=4, max_deliveries=2,
+                   env={"RADSYNTH_DATASETS": f"fixtures={REPO / 'tests' / 'fixtures' / 'nih'}:nih"})
+    try:
+        d.start_redis()
+        d.start_api()
+        d.start_worker("w1")
+        body = {"kind": "generator", "dataset": "fixtures", "resolution": 16, "steps": 300, "batch_size": 4,
+                "name": "ddp-killed", "channels": [8, 16], "ranks": 2}  # a checkpoint every 75 steps
+        r = d.http.post("/train", json=body)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        d.wait_status(job_id, ("running",), min_step=90, timeout=240)
+        ranks = processes_with(f"runs/{job_id}")
+        assert len(ranks) >= 3  # torchrun and its two ranks
+        d.kill("w1")  # the worker's host dies: its ranks must not outlive it
+        wait_until(lambda: not (ranks & processes_with(f"runs/{job_id}")), 60, 0.2, "the ranks to stop")
+        d.start_worker("w2")
+        seen = []
+
+        def second_delivery_done():
+            job = d.job(job_id)
+            if job["deliveries"] == 2 and job["status"] == "running":
+                seen.append(job["progress"].get("step", 0))
+            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+        job = wait_until(second_delivery_done, 300, 0.1, "the redelivered job to end")
+        assert job["status"] == "succeeded", job
+        assert job["deliveries"] == 2 and job["result"]["ranks"] == 2 and job["result"]["steps"] == 300
+        assert seen and min(seen) >= 75, seen  # resumed from the checkpoint, not from step 0
+    finally:
+        d.stop_all()
