@@ -94,3 +94,15 @@ def test_bundled_generator_and_classifier_run():
     assert out.images.shape == (1, 256, 256)
     ens = ClassifierEnsemble.load(BUNDLED_DIR / DEFAULT_CLASSIFIER)
     assert ens.predict(out.images).mean.shape == (1, len(ens.findings))
+
+
+def test_augmentation_card_shows_the_committed_study():
+    folder = ROOT / "docs" / "augmentation"
+    study = json.loads((folder / "study.json").read_text())
+    setup = json.loads((folder / "setup.json").read_text())
+    text = (ROOT / "docs" / "augmentation.md").read_text()
+    assert setup["real"] == {"train": "G+J", "val": "V", "test": "T", "images": setup["real"]["images"]}
+    assert (folder / "study.png").exists() and "augmentation/study.png" in text
+    for finding, entry in study["per_finding"].items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {finding} ("))
+        assert f"{entry['arms']['real only']['auroc']:.3f}" in row and row.endswith(f"| {entry['verdict']} |")
