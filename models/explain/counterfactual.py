@@ -50,6 +50,11 @@ class Counterfactual:
                 "settings": self.settings}
 
 
+def summaries(counterfactuals: list[Counterfactual], generator_name: str) -> list[dict]:
+    """Each counterfactual's summary with the generator that made it (the job result and explanation.json)."""
+    return [cf.summary() | {"generator": generator_name} for cf in counterfactuals]
+
+
 def generator_input(pixels: np.ndarray, size: int) -> tuple[np.ndarray, SquareGeometry]:
     """The upload as the generator was trained to see images: centre-cropped square at its base size."""
     return to_model_input(pixels, size, mode="crop")

@@ -13,7 +13,7 @@ from pydicom.uid import generate_uid
 
 from models.data.preprocess import resize
 from models.explain.attribution import Explanation
-from models.explain.counterfactual import Counterfactual
+from models.explain.counterfactual import Counterfactual, summaries
 from models.explain.counterfactual_figure import counterfactual_panel
 from models.explain.overlay import overlay_rgb
 from models.findings import normalise
@@ -67,7 +67,7 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
                                       study_key=study_key, series_number=950 + k + 1)
     summary = expl.summary() | {"model": model_name, "source_format": source_format}
     if counterfactuals is not None:
-        summary["counterfactuals"] = [cf.summary() | {"generator": generator_name} for cf in counterfactuals]
+        summary["counterfactuals"] = summaries(counterfactuals, generator_name)
     atomic_write_bytes(out / "explanation.json", json.dumps(summary, indent=2).encode())
     names.append("explanation.json")
     return names

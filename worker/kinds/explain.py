@@ -50,5 +50,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
                               counterfactuals=counterfactuals, generator_name=generator_name)
     result = expl.summary() | {"model": folder.name, "image_shape": list(image.pixels.shape)}
     if counterfactuals is not None:
-        result["counterfactuals"] = [cf.summary() | {"generator": generator_name} for cf in counterfactuals]
+        from models.explain.counterfactual import summaries
+
+        result["counterfactuals"] = summaries(counterfactuals, generator_name)
     return result, ctx.store(names)
