@@ -52,6 +52,9 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
     for figure in ("side_by_side_64.png", "side_by_side_256.png", "memorisation_pairs.png"):
         assert (REALISM_T.parent / figure).exists() and f"realism/T/{figure}" in text
     assert f"{card['64']['n_generated']} generated images" in text
+    check = json.loads((REALISM_T.parent / "superres" / "superres_check.json").read_text())
+    assert check["split"] == "T" and check["model"].endswith(f"{DEFAULT_GENERATOR}/superres")
+    assert "realism/T/superres/superres_check.png" in text and f"The {check['n']} real T images" in text
 
 
 def test_the_3d_section_was_measured_on_the_bundled_volume_model():
