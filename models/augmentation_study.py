@@ -19,7 +19,7 @@ import torch
 from models.classifier.ensemble import ClassifierEnsemble
 from models.classifier.train import ClassifierConfig, train_member
 from models.data.base import ImageDataset
-from models.metrics.auroc import auroc
+from models.metrics.auroc import auroc, patient_resamples
 from models.runtime_info import pick_device
 
 MIN_TEST_POSITIVES = 5
@@ -125,10 +125,7 @@ def run_study(real_splits: dict[str, ImageDataset], synthetic: ImageDataset, out
 def summarise(scores: dict[str, list[np.ndarray]], y: np.ndarray, groups: list[str], names: list[str],
               reported: list[str], n_boot: int, seed: int = 0) -> dict:
     """AUROC per arm and finding (mean over seeds), patient-bootstrap CIs and paired differences to real only."""
-    rng = np.random.default_rng(seed)
-    patients = sorted(set(groups))
-    rows_of = {p: np.flatnonzero(np.asarray(groups) == p) for p in patients}
-    resamples = [np.concatenate([rows_of[p] for p in rng.choice(patients, len(patients))]) for _ in range(n_boot)]
+    resamples = list(patient_resamples(groups, n_boot, np.random.default_rng(seed)))
     per_finding: dict[str, dict] = {}
     for name in reported:
         k = names.index(name)

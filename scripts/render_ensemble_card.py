@@ -23,17 +23,13 @@ TARGET_MEAN = 0.75
 def mean_auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, columns: list[int],
                   n: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """Mean AUROC over `columns` and its 95% interval over resampled patients."""
-    from models.metrics.auroc import auroc
+    from models.metrics.auroc import auroc, patient_resamples
 
     def mean(idx: np.ndarray) -> float:
         values = [auroc(labels[idx, k], scores[idx, k]) for k in columns]
         return float(np.nanmean(values))
 
-    _, group_of = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(group_of == g) for g in range(group_of.max() + 1)]
-    rng = np.random.default_rng(seed)
-    draws = [mean(np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))]))
-             for _ in range(n)]
+    draws = [mean(idx) for idx in patient_resamples(groups, n, np.random.default_rng(seed))]
     return mean(np.arange(len(labels))), float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 

@@ -97,7 +97,7 @@ def predict_all(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool) -> En
 def evaluate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: torch.Tensor, *, bootstrap: int,
              seed: int = 0, groups: Sequence[str] | None = None) -> dict:
     """Per-finding AUROC with bootstrap CI (over patients when `groups` is given) and counts, plus the ensemble's
-    raw scores and its members' probabilities."""
+    raw scores."""
     pred = predict_all(ens, images)
     mean = pred.mean
     report: dict = {}
@@ -108,7 +108,7 @@ def evaluate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: 
         lo, hi = (bootstrap_ci(y, mean[:, k], n=bootstrap, seed=seed, groups=patients) if not np.isnan(value)
                   else (np.nan, np.nan))
         report[name] = {"auroc": value, "ci95": [lo, hi], "positives": int(y.sum()), "negatives": int(len(y) - y.sum())}
-    return {"per_finding": report, "scores": mean, "member_probs": pred.member_probs}
+    return {"per_finding": report, "scores": mean}
 
 
 def calibrate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: np.ndarray) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -23,21 +25,24 @@ def separation_auroc(positive_scores: np.ndarray, negative_scores: np.ndarray) -
                  np.r_[positive_scores, negative_scores])
 
 
+def patient_resamples(groups, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """`n` bootstrap resamples of row indices that draw patients (each with all its rows) with replacement."""
+    patients = sorted(set(groups))
+    rows_of = {p: np.flatnonzero(np.asarray(groups) == p) for p in patients}
+    for _ in range(n):
+        yield np.concatenate([rows_of[p] for p in rng.choice(patients, len(patients))])
+
+
 def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, *, n: int = 1000, alpha: float = 0.05,
                  seed: int = 0, groups: np.ndarray | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC over resampled images, or over resampled patients (all images
     of a drawn patient together) when `groups` gives each image's patient."""
     rng = np.random.default_rng(seed)
     labels, scores = np.asarray(labels), np.asarray(scores)
-    if groups is not None:
-        _, group_of = np.unique(np.asarray(groups), return_inverse=True)
-        members = [np.flatnonzero(group_of == g) for g in range(group_of.max() + 1)]
+    draws = patient_resamples(groups, n, rng) if groups is not None else (
+        rng.integers(0, len(labels), len(labels)) for _ in range(n))
     values = []
-    for _ in range(n):
-        if groups is None:
-            idx = rng.integers(0, len(labels), len(labels))
-        else:
-            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+    for idx in draws:
         value = auroc(labels[idx], scores[idx])
         if not np.isnan(value):
             values.append(value)
