@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -77,86 +78,112 @@ def accepted(report: dict | None, finding: str, min_agreement: float | None, rej
     return all(a["probability"] >= min_agreement for a in report["label_agreement"].values())
 
 
+class RideAlong(Protocol):
+    """Other requests sampled in the same UNet batch as a synthesize batch (the worker's waiting generate jobs),
+    so they need not wait for a long synthesize job to end."""
+
+    def claim(self, used: int) -> list[tuple[str, list[int]]]:
+        """Requests (findings, seeds) to add to a batch that already holds `used` images."""
+
+    def progress(self, step: int, total: int) -> None:
+        """A sampler step of the shared batch."""
+
+    def deliver(self, outputs: list) -> None:
+        """The claimed requests' outputs (GenerationOutput, in claim order)."""
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One attempt at an item: its seed and how many draws came before (0 for the first)."""
+
+    item: Item
+    seed: int
+    attempt: int
+
+
 def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str, qc=None,
                min_agreement: float | None = None, reject_copies: bool = True, max_attempts: int = 3,
                batch_size: int = 16, sampling: dict | None = None, bits: int = 8,
                progress: Callable[[int, int], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> dict:
-    """Make every item not made yet into `out_dir`; returns counts (made, rejections per reason, dropped)."""
+               should_stop: Callable[[], bool] | None = None, ride_along: RideAlong | None = None) -> dict:
+    """Make every item not made yet into `out_dir`; returns counts (made, rejections per reason, dropped).
+
+    Batches are kept full: a batch takes the next `batch_size` draws whatever their finding, redraws of rejected
+    images go first in the next one, and `ride_along` may add other requests to each batch.
+    """
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     sampling = dict(sampling or {})
     rows = done_rows(out_dir)
-    todo = [it for it in items if it.index not in rows]
+    queue = deque(Draw(it, it.seed, 0) for it in items if it.index not in rows)
     total = len(items)
     if progress:
-        progress(total - len(todo), total)
-    by_finding: dict[str, list[Item]] = {}
-    for it in todo:
-        by_finding.setdefault(it.finding, []).append(it)
+        progress(total - len(queue), total)
     rejected = Counter()
     path = out_dir / ROWS
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed run's half line stays alone on its line
             fh.write("\n")
     with path.open("a") as log:
-        for finding, group in by_finding.items():
-            for start in range(0, len(group), batch_size):
-                if should_stop and should_stop():
-                    raise InterruptedError("stopped")
-                chunk = group[start:start + batch_size]
-                for row in make_chunk(pipe, chunk, finding, qc, min_agreement, reject_copies, max_attempts,
-                                      sampling, rejected, out_dir, model_name, bits):
+        while queue:
+            if should_stop and should_stop():
+                raise InterruptedError("stopped")
+            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+            groups = by_finding(batch)
+            riders = ride_along.claim(len(batch)) if ride_along is not None else []
+            outs = pipe.sample_requests([(f, [d.seed for d in draws]) for f, draws in groups] + riders,
+                                        callback=ride_along.progress if riders else None, **sampling)
+            if riders:
+                ride_along.deliver(outs[len(groups):])
+            redraws = []
+            for (finding, draws), out in zip(groups, outs, strict=False):
+                reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(draws)
+                for draw, image, report in zip(draws, out.images, reports, strict=True):
+                    if accepted(report, finding, min_agreement, reject_copies):
+                        row = write_image(out_dir, draw, image, report, out, model_name, bits)
+                    else:
+                        flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")
+                        rejected["copy" if flagged else "low_agreement"] += 1
+                        if draw.attempt < max_attempts:
+                            redraws.append(Draw(draw.item, draw.seed + REPLACEMENT_SEED_STRIDE, draw.attempt + 1))
+                            continue
+                        row = {"index": draw.item.index, "finding": finding, "dropped": True}
                     log.write(json.dumps(row) + "\n")
                     log.flush()
                     os.fsync(log.fileno())
                     rows[row["index"]] = row
-                if progress:
-                    progress(len(rows), total)
+            queue.extendleft(reversed(redraws))
+            if progress:
+                progress(len(rows), total)
     return {"made": sum(1 for r in rows.values() if not r.get("dropped")),
             "dropped": sum(1 for r in rows.values() if r.get("dropped")), "requested": total,
             "rejected_draws": dict(rejected)}
 
 
-def make_chunk(pipe, chunk: list[Item], finding: str, qc, min_agreement, reject_copies, max_attempts, sampling,
-               rejected: Counter, out_dir: Path, model_name: str, bits: int) -> list[dict]:
-    """Sample a chunk of one finding, redraw rejected images on new seeds, write the accepted ones."""
-    pending = {it.index: it.seed for it in chunk}
-    results: dict[int, tuple[np.ndarray, int, dict | None, int]] = {}
-    for attempt in range(max_attempts + 1):
-        if not pending:
-            break
-        seeds = list(pending.values())
-        out = pipe(finding, len(seeds), seeds=seeds, **sampling)
-        reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(seeds)
-        for (index, seed), image, report in zip(list(pending.items()), out.images, reports, strict=True):
-            if accepted(report, finding, min_agreement, reject_copies):
-                results[index] = (image, seed, report, attempt)
-                del pending[index]
-            else:
-                flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")
-                rejected["copy" if flagged else "low_agreement"] += 1
-                pending[index] = seed + REPLACEMENT_SEED_STRIDE
-        meta = out
-    rows = []
-    for it in chunk:
-        if it.index not in results:
-            rows.append({"index": it.index, "finding": finding, "dropped": True})
-            continue
-        image, seed, report, attempt = results[it.index]
-        prov = {"model": model_name, "version": __version__, "finding": finding, "seed": seed,
-                "sampler": meta.sampler, "steps": meta.steps, "guidance": meta.guidance_scale,
-                "classifier_guidance": meta.classifier_scale, "synthetic": "yes"}
-        write_png(out_dir / "images" / it.name, image, bits=bits, text=prov)
-        probability = None
-        if report is not None:
-            probability = min(a["probability"] for a in report["label_agreement"].values())
-        mem = (report or {}).get("memorisation") or {}
-        rows.append({"index": it.index, "name": it.name, "finding": finding, "seed": seed, "size": int(image.shape[-1]),
-                     "sampler": meta.sampler, "steps": meta.steps, "guidance": meta.guidance_scale,
-                     "classifier_guidance": meta.classifier_scale, "qc_probability": probability,
-                     "qc_copy_distance": mem.get("distance"), "attempts": attempt + 1})
-    return rows
+def by_finding(batch: list[Draw]) -> list[tuple[str, list[Draw]]]:
+    """The batch as one request per finding, in order of first appearance."""
+    groups: dict[str, list[Draw]] = {}
+    for draw in batch:
+        groups.setdefault(draw.item.finding, []).append(draw)
+    return list(groups.items())
+
+
+def write_image(out_dir: Path, draw: Draw, image: np.ndarray, report: dict | None, out, model_name: str,
+                bits: int) -> dict:
+    """Write an accepted image as a PNG with its provenance; returns its row."""
+    finding = draw.item.finding
+    prov = {"model": model_name, "version": __version__, "finding": finding, "seed": draw.seed,
+            "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
+            "classifier_guidance": out.classifier_scale, "synthetic": "yes"}
+    write_png(out_dir / "images" / draw.item.name, image, bits=bits, text=prov)
+    probability = None
+    if report is not None:
+        probability = min(a["probability"] for a in report["label_agreement"].values())
+    mem = (report or {}).get("memorisation") or {}
+    return {"index": draw.item.index, "name": draw.item.name, "finding": finding, "seed": draw.seed,
+            "size": int(image.shape[-1]), "sampler": out.sampler, "steps": out.steps,
+            "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
+            "qc_probability": probability, "qc_copy_distance": mem.get("distance"), "attempts": draw.attempt + 1}
 
 
 def write_labels(out_dir: str | Path, *, model_name: str) -> Path:

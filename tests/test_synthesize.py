@@ -76,3 +76,41 @@ def test_the_cli_writes_a_data_set_and_resumes_its_own_plan(tmp_path, tiny_gener
     assert again["made"] == 3 and len(list((out / "images").iterdir())) == 3
     with pytest.raises(SystemExit):
         main(["synthesize", "consolidation=lots", "--out", str(out)])
+
+
+def test_batches_stay_full_across_findings_and_carry_riders(tmp_path):
+    import numpy as np
+
+    from models.findings import NIH_LABELS
+
+    pipe = tiny_pipeline(NIH_LABELS)
+    calls = []
+    sample = pipe.sample_requests
+
+    def counting(requests, **kw):
+        calls.append(sum(len(seeds) for _, seeds in requests))
+        return sample(requests, **kw)
+
+    pipe.sample_requests = counting
+
+    class Rider:
+        def __init__(self):
+            self.delivered = []
+
+        def claim(self, used):
+            return [("Mass", [900])] if not self.delivered else []
+
+        def progress(self, step, total):
+            pass
+
+        def deliver(self, outputs):
+            self.delivered += outputs
+
+    rider = Rider()
+    items = plan({"Consolidation": 3, "Mass": 2}, seed=100)
+    result = synthesize(pipe, tmp_path, items, model_name="tiny", batch_size=4, sampling=SAMPLING, ride_along=rider)
+    assert result["made"] == 5
+    assert calls == [5, 1]  # 3 Consolidation + 1 Mass + the rider, then the last Mass
+    assert len(rider.delivered) == 1 and rider.delivered[0].seeds == [900]
+    alone = sample([("Mass", [900])], **SAMPLING)[0]
+    assert np.abs(rider.delivered[0].images - alone.images).max() < 1e-5

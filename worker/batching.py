@@ -1,4 +1,5 @@
-"""Cross-job batching: a generate job takes compatible waiting generate jobs into its own UNet batch.
+"""Cross-job batching: a generate job takes compatible waiting generate jobs into its own UNet batch, and so does
+each batch of a synthesize job (worker/kinds/synthesize_riders.py).
 
 Compatible means the same generator, sampler, steps and guidance (both kinds), and no denoising GIF. The companions are
 claimed exactly as a delivery would claim them (`JobStore.start`, one Redis transaction each), so two workers
@@ -23,7 +24,13 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     """What jobs must share to be sampled together; None if this job cannot be batched."""
     if p.gif:
         return None
-    return (str(model.resolve()), p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
+    return sampling_key(model, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
+
+
+def sampling_key(model: Path, sampler: str, steps: int, guidance: float, classifier_guidance: float | None,
+                 resolution: int | None) -> tuple:
+    """The sampling settings a UNet batch shares (generate jobs, and synthesize jobs taking them along)."""
+    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution)
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

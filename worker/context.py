@@ -26,6 +26,13 @@ class Context:
         if self.heartbeat is not None:
             self.heartbeat.job_ids.extend(rec.id for rec in records)
 
+    def release(self, records: list[JobRecord]) -> None:
+        """Stop beating for these companions (they have ended)."""
+        if self.heartbeat is not None:
+            for rec in records:
+                if rec.id in self.heartbeat.job_ids:
+                    self.heartbeat.job_ids.remove(rec.id)
+
     def progress(self, step: int, total: int, message: str) -> None:
         store = runtime.job_store()
         if store.cancel_requested(self.job.id):

@@ -73,3 +73,28 @@ def test_cancelled_batch_members_end_at_the_next_step_and_the_batch_stops_when_a
     assert all(e["progress"]["step"] < 900 for e in ended)  # stopped, not run to the end
     quick = wait_job(client, submit(client, seed=5, steps=2))  # the worker is free again
     assert quick["status"] == "succeeded"
+
+
+def test_waiting_generate_jobs_ride_along_in_a_synthesize_jobs_batches(client):
+    busy = client.post(SLOW, headers=headers()).json()["id"]
+    wait_job(client, busy, until=lambda j: j["status"] == "running")
+    body = {"name": "syn-riders", "per_finding": {"mass": 3, "effusion": 2}, "steps": 3,
+            "qc": {"min_agreement": None, "reject_copies": False}}
+    synth = client.post("/synthesize", json=body, headers=headers())
+    assert synth.status_code == 202, synth.text
+    riders = [submit(client, seed=11, n=2), submit(client, finding="effusion", seed=40, qc="true")]
+    other_steps = submit(client, steps=4, seed=5)
+    client.post(f"/jobs/{busy}/cancel", headers=headers())
+    done = wait_job(client, synth.json()["id"], timeout=180)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["images"] == 5 and done["result"]["generate_jobs_batched"] == 2
+    jobs = {i: wait_job(client, i) for i in [*riders, other_steps]}
+    assert all(j["status"] == "succeeded" and j["deliveries"] == 1 for j in jobs.values()), jobs
+    for job_id in riders:
+        assert jobs[job_id]["result"]["batch"] == {"jobs": 3, "images": 3, "synthesize": synth.json()["id"]}
+        assert jobs[job_id]["finished_at"] <= done["finished_at"]  # delivered before the data set was done
+    assert "batch" not in jobs[other_steps]["result"]
+    assert "qc" in jobs[riders[1]]["result"]["images"][0]
+    alone = wait_job(client, submit(client, seed=11, n=2))
+    for batched, single in zip(pixels(client, jobs[riders[0]]), pixels(client, alone), strict=True):
+        assert np.abs(batched - single).max() <= 1  # the same images as when sampled alone

@@ -97,18 +97,24 @@ def claim_batch(ctx: Context, p: GenerateParams, folder: Path, steps: int) -> li
     if key is None or s.batch_max_images <= p.n:
         return []
 
-    # one catalog lookup per (owner, model name), not per job: names are resolved as each job's owner sees them
-    folders: dict[tuple[str, str | None], Path] = {(ctx.job.owner, p.model): folder}
+    claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
+                                  runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout,
+                                  key_of=companion_key_of({(ctx.job.owner, p.model): folder}))
+    ctx.keep_alive(claimed)
+    return claimed
+
+
+def companion_key_of(folders: dict[tuple[str, str | None], Path]):
+    """`key_of` for claiming waiting generate jobs: one catalog lookup per (owner, model name), not per job, as
+    each job's owner sees the name. `folders` holds the lookups already made."""
+    from worker.batching import batch_key
 
     def key_of(q: GenerateParams, owner: str):
         if (owner, q.model) not in folders:
             folders[(owner, q.model)] = find_model(q.model, "generator", owner)
         return batch_key(q, folders[(owner, q.model)], sampler_steps(q))
 
-    claimed = wait_for_companions(runtime.job_store(), ctx.job, key, s.batch_max_images - p.n, s.batch_wait,
-                                  runner=runner_id(), heartbeat_timeout=s.heartbeat_timeout, key_of=key_of)
-    ctx.keep_alive(claimed)
-    return claimed
+    return key_of
 
 
 def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, *, sampled=None,

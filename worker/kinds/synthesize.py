@@ -1,5 +1,6 @@
 """Synthesize jobs: a labelled synthetic data set written in the NIH layout, resumed where a killed worker
-stopped (same job, same folder), and registered as the owner's data set when complete."""
+stopped (same job, same folder), and registered as the owner's data set when complete. Waiting compatible
+generate jobs ride along in its batches (worker/kinds/synthesize_riders.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from core.contracts import Artifact, SynthesizeParams
 from core.datasets import MANIFEST, owned_folder
 from core.settings import get_settings
 from models.errors import InputError
+from models.sampler_defaults import request_steps
 from models.synthesize import done_rows, plan, synthesize, write_labels
 from worker import runtime
+from worker.batching import sampling_key
 from worker.context import Context, JobCancelled
+from worker.kinds.synthesize_riders import GenerateRiders
 from worker.runtime import find_model
+
+BATCH = 16  # images of the data set per UNet batch; waiting generate jobs fill the rest up to batch_max_images
 
 
 def run(ctx: Context) -> tuple[dict, list[Artifact]]:
@@ -28,15 +34,19 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     checking = p.qc.min_agreement is not None or p.qc.reject_copies
     qc = runtime.qc_context(folder) if checking else None
     items = plan(p.per_finding or {}, p.seed or 0)
+    steps = request_steps(p.sampler, p.steps, s.generate_default_steps, volume=False)  # as a generate job's
+    key = sampling_key(folder, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
+    riders = GenerateRiders(ctx, folder, pipe, key, steps, s.batch_max_images) if s.batch_max_images > BATCH else None
     started = time.time()
     try:
         summary = synthesize(
             pipe, work, items, model_name=folder.name, qc=qc, min_agreement=p.qc.min_agreement,
-            reject_copies=p.qc.reject_copies, bits=p.bits,
-            sampling={"sampler": p.sampler, "num_inference_steps": p.steps, "guidance_scale": p.guidance,
+            reject_copies=p.qc.reject_copies, bits=p.bits, batch_size=BATCH,
+            sampling={"sampler": p.sampler, "num_inference_steps": steps, "guidance_scale": p.guidance,
                       "classifier_scale": p.classifier_guidance, "resolution": p.resolution,
                       "precision": s.precision},
-            progress=lambda done, total: ctx.progress(done, total, "synthesizing"), should_stop=ctx.check_cancel)
+            progress=lambda done, total: ctx.progress(done, total, "synthesizing"), should_stop=ctx.check_cancel,
+            ride_along=riders)
     except InterruptedError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise JobCancelled() from exc
@@ -59,6 +69,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     seconds = time.time() - started
     result = {"dataset": p.name, "images": summary["made"], "requested": summary["requested"],
               "dropped": summary["dropped"], "rejected_draws": summary["rejected_draws"],
-              "per_finding": per_finding, "images_per_minute": round(60 * summary["made"] / max(seconds, 1e-9), 1),
+              "per_finding": per_finding, "generate_jobs_batched": riders.served if riders else 0,
+              "images_per_minute": round(60 * summary["made"] / max(seconds, 1e-9), 1),
               "download": f"/datasets/{p.name}/archive"}
     return result, []
