@@ -43,7 +43,9 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     channels = tuple(int(c) for c in args.channels.split(","))
     cfg = GeneratorConfig(resolution=args.resolution, block_out_channels=channels, layers_per_block=args.layers,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                          sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                          lr_decay_from=args.lr_decay_from, lr_decay_steps=args.lr_decay_steps,
+                          lr_final_ratio=args.lr_final_ratio, sample_every=args.sample_every,
+                          checkpoint_every=args.checkpoint_every,
                           fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
                           bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                           prediction_type=args.prediction, min_snr_gamma=args.min_snr or None,
@@ -129,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--steps", type=int, default=10_000)
     tg.add_argument("--batch-size", type=int, default=32)
     tg.add_argument("--lr", type=float, default=2e-4)
+    tg.add_argument("--lr-decay-from", type=int, default=None, help="step where a cosine decay of the learning "
+                    "rate starts (default: constant after the warmup)")
+    tg.add_argument("--lr-decay-steps", type=int, default=2000, help="length of that decay")
+    tg.add_argument("--lr-final-ratio", type=float, default=0.1, help="learning rate after the decay, as a share "
+                    "of --lr")
     tg.add_argument("--seed", type=int, default=0)
     tg.add_argument("--sample-every", type=int, default=1000)
     tg.add_argument("--checkpoint-every", type=int, default=250)

@@ -129,6 +129,40 @@ def reading(card: dict) -> list[str]:
             "measured; the open issue 19 carries on training it."]
 
 
+def curve_section(curve_path: Path) -> list[str]:
+    """The base generator's realism against training steps on V, and the projection of the card's ratio."""
+    if not curve_path.exists():
+        return []
+    c = json.loads(curve_path.read_text())
+    rows, fit, ref = c["snapshots"], c.get("fit") or {}, c["reference"]
+    if not rows:
+        return []
+    figure = f"../{curve_path.with_suffix('.png').as_posix()}"
+    out = ["## What more training buys (V)", "", f"![realism against training steps]({figure})", "",
+           f"The base generator's EMA weights along its training run, each sampled once per V image ({c['n']}) with "
+           f"that image's findings ({c['sampling']}), FID against V in the judge's and the random CNN's features. "
+           f"Floors on V (as many G images against V): judge {ref['judge']['real floor (G vs V)']:.1f}, random CNN "
+           f"{ref['random_cnn']['real floor (G vs V)']:.2f}; blurred real: judge {ref['judge']['blurred real']:.1f}, "
+           f"random CNN {ref['random_cnn']['blurred real']:.2f}.", "",
+           "| step | FID judge | FID random CNN | noise-dominated |", "|---|---|---|---|"]
+    out += [f"| {r['step']:,} | {r['fid_judge']:.1f} | {r['fid_random_cnn']:.2f} | {pct(r['noise_dominated'])} |"
+            for r in rows]
+    out.append("")
+    if fit.get("steps_to_target"):
+        a = fit["anchor"]
+        out += [f"Fitted over steps {', '.join(f'{x:,}' for x in fit['steps'])}: the judge-feature FID's excess over "
+                f"the floor shrinks as step^-{fit['b']:.2f}. V's {c['n']} images inflate its floor (small-sample "
+                f"bias), so V's ratio is not the card's; anchored on the card (ratio {a['ratio']:.2f} on T at step "
+                f"{a['step']:,}) and shrinking at the fitted rate, the 64-px ratio would reach the bar of "
+                f"{c['target_ratio']} at about **{fit['steps_to_target']:,.0f} steps**, about "
+                f"**{fit['cpu_hours_to_target']:,.0f} CPU-hours** at {fit['seconds_per_step']} s per step on 2 cores "
+                f"(a GPU worker would divide that by its speed-up, not measured here). An extrapolation from"
+                f" {len(fit['steps'])} points over a short range: read it as an order of magnitude.", ""]
+    elif fit:
+        out += [f"Fit: {fit.get('note', 'too few points')}.", ""]
+    return out
+
+
 def render(root: Path) -> str:
     t = json.loads((root / "T" / "card.json").read_text())
     check_path = root / "T" / "superres" / "superres_check.json"
@@ -142,7 +176,8 @@ def render(root: Path) -> str:
            "design; `docs/splits.md` the counts per split.", "",
            f"Sampling: DPM-Solver++ 15 steps, classifier-free guidance {t['chosen']['cfg']}, classifier guidance "
            f"{t['chosen']['classifier_scale']}; super-resolution {t.get('256', {}).get('superres_steps', '-')} steps.",
-           "", "## Targets (T)", "", *targets(t, superres), "", *reading(t), ""]
+           "", "## Targets (T)", "", *targets(t, superres), "", *reading(t), "",
+           *curve_section(Path("bundles/nih-base64-G/curve.json"))]
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]

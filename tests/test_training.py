@@ -137,3 +137,15 @@ def test_classifier_guidance_moves_v_and_epsilon_generators_alike():
         x0_from_v = a.sqrt() * x_t - (1 - a).sqrt() * v
         x0_from_eps = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
         torch.testing.assert_close(x0_from_v, x0_from_eps, atol=2e-3, rtol=1e-3)
+
+
+def test_the_learning_rate_decays_on_a_cosine_from_the_given_step_and_then_stays():
+    from models.diffusion.train import lr_decay
+
+    assert lr_decay(5000, None, 2000, 0.1) == 1.0  # no decay asked
+    assert lr_decay(2999, 3000, 2000, 0.1) == 1.0
+    assert abs(lr_decay(4000, 3000, 2000, 0.1) - 0.55) < 1e-9  # halfway: the mean of 1 and 0.1
+    assert abs(lr_decay(5000, 3000, 2000, 0.1) - 0.1) < 1e-9
+    assert lr_decay(9000, 3000, 2000, 0.1) == lr_decay(5000, 3000, 2000, 0.1)
+    values = [lr_decay(s, 3000, 2000, 0.1) for s in range(3000, 5001, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))

@@ -58,6 +58,9 @@ class GeneratorConfig:
     lr: float = 2e-4
     weight_decay: float = 1e-2
     warmup_steps: int = 500
+    lr_decay_from: int | None = None  # global step where a cosine decay of the learning rate starts (None: constant)
+    lr_decay_steps: int = 2000  # the decay's length; the rate then stays at lr * lr_final_ratio
+    lr_final_ratio: float = 0.1
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     label_dropout: float = 0.15
@@ -108,6 +111,14 @@ def min_snr_weight(alpha_bar: torch.Tensor, gamma: float, v_prediction: bool) ->
 
 def lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / max(1, warmup))
+
+
+def lr_decay(step: int, start: int | None, length: int, final_ratio: float) -> float:
+    """Cosine from 1 at `start` to `final_ratio` `length` steps later (1 before `start` or without one)."""
+    if start is None or step < start:
+        return 1.0
+    progress = min(1.0, (step - start) / max(1, length))
+    return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class GeneratorTrainer:
@@ -232,7 +243,8 @@ class GeneratorTrainer:
         images, noise, t, labels = (x.to(self.device) for x in (images, noise, t, labels))
         noisy = self.scheduler.add_noise(images, noise, t)
         for group in self.opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(self.step - self.resume_warmup_from, cfg.warmup_steps)
+            group["lr"] = (cfg.lr * lr_factor(self.step - self.resume_warmup_from, cfg.warmup_steps)
+                           * lr_decay(self.step, cfg.lr_decay_from, cfg.lr_decay_steps, cfg.lr_final_ratio))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             pred = self.model(noisy, t, labels)
         loss = self.loss(pred.float(), images, noise, t)
