@@ -161,6 +161,9 @@ class TrainParams(BaseModel):
     ratios: list[float] | None = Field(None, description="augmentation_study: synthetic images per real training "
                                        "image, each arm beside real only (default [0.5, 1])")
     seeds: int = Field(3, ge=1, le=10, description="augmentation_study: seeds per arm")
+    test_share: float | None = Field(None, ge=0.05, le=0.5, description="augmentation_study: share of the real "
+                                     "data set's patients held out for testing (default: its own split, 10%); a "
+                                     "rare finding needs at least 5 test positives for a verdict")
     ranks: int = Field(1, ge=1, le=64, description="generator: train with this many torchrun processes on the "
                        "worker host (one per GPU; gloo CPU ranks without GPUs); the global batch stays batch_size")
     webhook: HttpUrl | None = None
@@ -172,8 +175,8 @@ class TrainParams(BaseModel):
                 raise ValueError("an augmentation_study needs synthetic: the name of a synthetic data set")
             if self.ratios is not None and (not self.ratios or any(not 0 < r <= 20 for r in self.ratios)):
                 raise ValueError("ratios: one or more synthetic-per-real ratios, each above 0 and at most 20")
-        elif self.synthetic or self.ratios:
-            raise ValueError("synthetic and ratios are for kind augmentation_study")
+        elif self.synthetic or self.ratios or self.test_share:
+            raise ValueError("synthetic, ratios and test_share are for kind augmentation_study")
         return self
 
     @model_validator(mode="after")

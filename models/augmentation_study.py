@@ -132,7 +132,8 @@ def summarise(scores: dict[str, list[np.ndarray]], y: np.ndarray, groups: list[s
         positives = int(y[:, k].sum())
         entry: dict = {"test_positives": positives, "arms": {}}
         if positives < MIN_TEST_POSITIVES or positives == len(y):
-            entry["verdict"] = f"too few test positives ({positives}; at least {MIN_TEST_POSITIVES} needed)"
+            entry["verdict"] = (f"too few test positives ({positives}; at least {MIN_TEST_POSITIVES} needed: hold out "
+                                f"more patients, test_share)")
             per_finding[name] = entry
             continue
         def arm_auroc(arm: str, idx: np.ndarray | None = None, k: int = k) -> float:

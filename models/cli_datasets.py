@@ -58,12 +58,22 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
+def share(text: str) -> float:
+    """A held-out share between 0.05 and 0.5 (argparse type)."""
+    value = float(text)
+    if not 0.05 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0.05 and 0.5")
+    return value
+
+
 def cmd_augmentation_study(args: argparse.Namespace) -> int:
     from models.augmentation_study import StudyConfig, run_study
     from models.data.registry import open_dataset
     from models.progress import progress_bar
 
-    splits = {s: open_dataset(args.real, s, args.resolution, fmt=args.format) for s in ("train", "val", "test")}
+    fractions = None if args.test_share is None else (0.9 - args.test_share, 0.1, args.test_share)
+    splits = {s: open_dataset(args.real, s, args.resolution, fmt=args.format, fractions=fractions)
+              for s in ("train", "val", "test")}
     synthetic = open_dataset(args.synthetic, "all", args.resolution, fmt="nih")
     cfg = StudyConfig(ratios=tuple(float(r) for r in args.ratios.split(",")), seeds=tuple(range(args.seeds)),
                       resolution=args.resolution, epochs=args.epochs, synthetic_only=not args.no_synthetic_only,
@@ -132,6 +142,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--resolution", type=int, default=64)
     st.add_argument("--findings", default=None, help="findings to report (default: the synthetic set's)")
     st.add_argument("--no-synthetic-only", action="store_true", help="skip the synthetic-only arm")
+    st.add_argument("--test-share", type=share, default=None, help="share of the real patients held out for "
+                    "testing (default: the data set's own split, 10%%); more gives a rare finding more test positives")
     st.set_defaults(func=cmd_augmentation_study)
 
 

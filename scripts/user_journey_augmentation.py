@@ -71,11 +71,23 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "journeys" / "augmentation")
+    ap.add_argument("--test-share", type=float, default=None, help="the study's held-out share of the patients")
+    ap.add_argument("--study-only", action="store_true", help="run only the study again, on the data sets an "
+                    "earlier run left (its journey.json is kept)")
+    ap.add_argument("--render", action="store_true", help="only write journey.md from an earlier journey.json")
     args = ap.parse_args()
+    if args.render:
+        print(f"wrote {render(args.out)}")
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     http = httpx.Client(base_url=args.url, timeout=600)
     log: list[dict] = []
     t0 = time.time()
+    if args.study_only:
+        earlier = json.loads((args.out / "journey.json").read_text())
+        run_study(http, args, earlier | {"calls": [c for c in earlier["calls"] if c.get("job") != "study"
+                                                   and not c.get("call", "").startswith("POST /train")]}, t0)
+        return
 
     data, count = own_data_zip(args.data)
     r = http.post("/datasets", files={"file": ("my-xrays.zip", data, "application/zip")}, data={"name": "my-xrays"})
@@ -110,21 +122,78 @@ def main() -> None:
     save_samples(samples, args.out / "samples.png")
     archive.unlink()  # 2,000 PNGs: checked, not kept in the repository
 
-    study_body = {"kind": "augmentation_study", "dataset": "my-xrays", "synthetic": "syn-cons", "name": "study-1",
-                  "findings": ["Consolidation"], "resolution": 64, "steps": args.epochs, "seeds": 3}
+    journey = {"ingest": ingest.get("result"), "dataset": dataset, "synthesize": synth.get("result"),
+               "downloaded": downloaded, "calls": log, "url": args.url,
+               "command": "python scripts/user_journey_augmentation.py " + " ".join(sys.argv[1:])}
+    run_study(http, args, journey, t0)
+
+
+def run_study(http: httpx.Client, args: argparse.Namespace, journey: dict, t0: float) -> None:
+    """The augmentation study on the uploaded and the synthetic data set; then journey.json and journey.md."""
+    study_body = {"kind": "augmentation_study", "dataset": "my-xrays", "synthetic": "syn-cons",
+                  "name": f"study-{int(t0)}", "findings": ["Consolidation"], "resolution": 64, "steps": args.epochs,
+                  "seeds": 3}
+    if args.test_share:
+        study_body["test_share"] = args.test_share
     r = http.post("/train", json=study_body)
-    log.append({"call": "POST /train (augmentation_study)", "status": r.status_code, "body": study_body})
+    journey["calls"].append({"call": "POST /train (augmentation_study)", "status": r.status_code, "body": study_body})
     r.raise_for_status()
-    study = wait(http, r.json()["id"], "study", log)
-    plot = next((a for a in study.get("artifacts", []) if a["name"] == "study.png"), None)
-    if plot:
-        (args.out / "study.png").write_bytes(http.get(plot["url"]).content)
-    result = {"ingest": ingest.get("result"), "dataset": dataset, "synthesize": synth.get("result"),
-              "downloaded": downloaded, "study": study.get("result"), "calls": log,
-              "wall_minutes": round((time.time() - t0) / 60, 1), "url": args.url,
-              "command": "python scripts/user_journey_augmentation.py " + " ".join(sys.argv[1:])}
-    (args.out / "journey.json").write_text(json.dumps(result, indent=2, default=str))
+    study = wait(http, r.json()["id"], "study", journey["calls"])
+    for artifact in study.get("artifacts", []):  # study.png and study.json (with the confidence intervals)
+        (args.out / artifact["name"]).write_bytes(http.get(artifact["url"]).content)
+    journey["study"] = study.get("result")
+    if args.study_only:
+        journey["study_command"] = "python scripts/user_journey_augmentation.py " + " ".join(sys.argv[1:])
+    (args.out / "journey.json").write_text(json.dumps(journey, indent=2, default=str))
     print(json.dumps(study.get("result", {}).get("verdicts"), indent=1))
+    render(args.out)
+
+
+def render(folder: Path) -> Path:
+    """journey.md beside journey.json: what each step returned, with the study's intervals and plot."""
+    j = json.loads((folder / "journey.json").read_text())
+    study = json.loads((folder / "study.json").read_text()) if (folder / "study.json").exists() else None
+    seconds = {c["job"]: c["seconds"] for c in j["calls"] if "job" in c}
+    upload = next(c for c in j["calls"] if c.get("call") == "POST /datasets")
+    archive = next(c for c in j["calls"] if c.get("call", "").startswith("GET /datasets/"))
+    syn, down = j["synthesize"], j["downloaded"]
+    asked = json.dumps(next(c for c in j["calls"] if c.get("call") == "POST /synthesize")["body"])
+    redraws = syn["rejected_draws"]
+    lines = ["# User journey: augment one's own X-rays through the API (issue 24)", "",
+             f"`{j['command']}` against `make run` (the README's service, bundled models, no Docker) at {j['url']}"
+             + (f", the study again with `{j['study_command']}`" if j.get("study_command") else "")
+             + f"; {(sum(seconds.values()) + archive['seconds']) / 60:.0f} min of jobs on 2 CPU cores. Only HTTP "
+             "calls: nothing read from or written to the server's disk.", "",
+             "| step | call | answer |", "|---|---|---|",
+             f"| upload | `POST /datasets` (zip, {upload['bytes'] / 1e6:.1f} MB, {upload['images']} images) | "
+             f"{upload['status']}; ingest job {seconds.get('ingest', 0):.0f} s: {j['dataset']['images']} images, "
+             f"{j['dataset']['patients']} patients, Consolidation {j['dataset']['per_finding'].get('Consolidation')} |",
+             f"| synthesize | `POST /synthesize` {asked} | "
+             f"{syn['images']} of {syn['requested']} made ({syn['dropped']} dropped, redraws {redraws}) in "
+             f"{seconds.get('synthesize', 0) / 60:.1f} min, {syn['images_per_minute']} images/min |",
+             f"| download | `GET /datasets/syn-cons/archive` | {archive['status']}, {archive['bytes'] / 1e6:.1f} MB "
+             f"streamed in {archive['seconds']:.1f} s: {down['images']} PNGs, {down['label_rows']} label rows, "
+             f"findings {down['findings']}, Synthetic {down['synthetic_column']} |",
+             f"| study | `POST /train` kind augmentation_study | {seconds.get('study', 0) / 60:.1f} min, "
+             f"{j['study']['test_patients']} test patients: {j['study']['verdicts']} |", "",
+             "The downloaded images (first 8):", "", "![downloaded synthetic images](samples.png)", ""]
+    if study:
+        lines += ["## The study", "", "![AUROC against synthetic ratio](study.png)", "",
+                  f"Real training images {study['real_train_images']}, validation {study['real_val_images']}, test "
+                  f"{study['test_images']} ({study['test_patients']} patients); "
+                  f"{study['bootstrap']} patient-bootstrap resamples.", "",
+                  "| finding | arm | AUROC | 95% CI | minus real only | 95% CI | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for finding, entry in study["per_finding"].items():
+            for arm, a in entry["arms"].items():
+                diff = (f"{a['difference']:+.3f} | [{a['difference_ci95'][0]:+.3f}, {a['difference_ci95'][1]:+.3f}] | "
+                        f"{a['verdict']}") if "difference" in a else "- | - | -"
+                lines.append(f"| {finding} | {arm} | {a['auroc']:.3f} | [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] | "
+                             f"{diff} |")
+        lines.append("")
+    path = folder / "journey.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def save_samples(pngs: list[bytes], path: Path) -> None:

@@ -53,3 +53,26 @@ def test_a_small_study_runs_end_to_end_on_real_test_patients(tmp_path):
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     assert saved["per_finding"].keys() == report["per_finding"].keys()
     assert (tmp_path / "study" / "study.png").stat().st_size > 5000
+
+
+def test_a_study_can_hold_out_more_patients_for_a_rare_finding():
+    import pytest
+    from pydantic import ValidationError
+
+    from core.contracts import TrainParams
+    from models.data.registry import open_dataset
+    from tests.conftest import PNEUMONIA_NPZ
+
+    default = {s: open_dataset(NIH, s, 16) for s in ("train", "val", "test")}
+    wider = {s: open_dataset(NIH, s, 16, fractions=(0.6, 0.1, 0.3)) for s in ("train", "val", "test")}
+    assert sum(map(len, default.values())) == sum(map(len, wider.values()))
+    assert len(wider["test"]) > 2 * len(default["test"])
+    patients = {s: {r.group for r in wider[s].records} for s in wider}
+    assert not patients["train"] & patients["test"] and not patients["val"] & patients["test"]
+    with pytest.raises(ValueError, match="official"):
+        open_dataset(PNEUMONIA_NPZ, "test", 16, fractions=(0.6, 0.1, 0.3))
+    base = {"kind": "augmentation_study", "dataset": "d", "synthetic": "s", "name": "study"}
+    assert TrainParams(**base, test_share=0.3).test_share == 0.3
+    for bad in ({**base, "test_share": 0.9}, {**base, "kind": "classifier", "synthetic": None, "test_share": 0.3}):
+        with pytest.raises(ValidationError):
+            TrainParams(**bad)

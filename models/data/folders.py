@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ class ImageFolder(ImageDataset):
     """`root/<finding>/*.png|jpg|dcm`; split by file name hash (no patient ids are known)."""
 
     def __init__(self, root: str | Path, split: Split = "train", resolution: int = 64, *,
-                 square: SquareMode = "crop"):
+                 square: SquareMode = "crop", fractions: Sequence[float] = DEFAULT_FRACTIONS):
         root = Path(root)
         names = finding_folders(root)
         if not names:
@@ -28,7 +29,7 @@ class ImageFolder(ImageDataset):
             for path in sorted((root / name).iterdir()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     group = path.stem
-                    if split == "all" or split_of(group, DEFAULT_FRACTIONS) == split:
+                    if split == "all" or split_of(group, fractions) == split:
                         records.append(Record(key=f"{name}/{path.name}", labels=[name], group=group,
                                               meta={"path": str(path)}))
         super().__init__(records, names, resolution, square)
@@ -44,7 +45,8 @@ class DicomFolder(ImageDataset):
     """
 
     def __init__(self, root: str | Path, split: Split = "train", resolution: int = 64, *,
-                 labels_csv: str | Path | None = None, square: SquareMode = "crop"):
+                 labels_csv: str | Path | None = None, square: SquareMode = "crop",
+                 fractions: Sequence[float] = DEFAULT_FRACTIONS):
         root = Path(root)
         csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
         if not csv_path.exists():
@@ -54,7 +56,7 @@ class DicomFolder(ImageDataset):
         records = []
         for row in rows:
             group = row.get("patient_id") or row["file"]
-            if split == "all" or split_of(group, DEFAULT_FRACTIONS) == split:
+            if split == "all" or split_of(group, fractions) == split:
                 labels = [lab for lab in row["labels"].split("|") if lab]
                 records.append(Record(key=row["file"], labels=labels, group=group,
                                       meta={"path": str(root / row["file"])}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,23 +15,27 @@ __all__ = ["FORMATS", "DataFormat", "detect_format", "label_vocabulary", "open_d
 
 
 def open_dataset(path: str | Path, split: Split = "train", resolution: int = 64, *,
-                 fmt: DataFormat | None = None) -> ImageDataset:
-    """Open `path` as a dataset of the given (or detected) format."""
+                 fmt: DataFormat | None = None, fractions: Sequence[float] | None = None) -> ImageDataset:
+    """Open `path` as a dataset of the given (or detected) format. `fractions` (train, val, test shares of the
+    patients) replaces the default 80/10/10 split; MedMNIST keeps its official splits."""
     fmt = fmt or detect_format(path)
+    split_args = {} if fractions is None else {"fractions": tuple(fractions)}
     if fmt == "nih":
         from models.data.nih import NIHChestXray
 
-        return NIHChestXray(path, split, resolution)
+        return NIHChestXray(path, split, resolution, **split_args)
     if fmt == "medmnist":
         from models.data.medmnist import MedMNIST
 
+        if fractions is not None:
+            raise ValueError("a MedMNIST data set keeps its official train/val/test split; leave test_share out")
         return MedMNIST(path, split, resolution)
     if fmt == "dicom_folder":
         from models.data.folders import DicomFolder
 
-        return DicomFolder(path, split, resolution)
+        return DicomFolder(path, split, resolution, **split_args)
     if fmt == "image_folder":
         from models.data.folders import ImageFolder
 
-        return ImageFolder(path, split, resolution)
+        return ImageFolder(path, split, resolution, **split_args)
     raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")

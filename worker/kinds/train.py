@@ -147,8 +147,14 @@ def augmentation_study_job(ctx: Context, p: TrainParams, real, synthetic, run_di
     """Classifiers on real only, real + synthetic at each ratio and synthetic only; tested on real test patients."""
     from models.augmentation_study import StudyConfig, run_study
     from models.data.registry import open_dataset
+    from models.errors import InputError
 
-    splits = {s: open_dataset(real.path, s, p.resolution, fmt=real.format) for s in ("train", "val", "test")}
+    fractions = None if p.test_share is None else (0.9 - p.test_share, 0.1, p.test_share)
+    try:
+        splits = {s: open_dataset(real.path, s, p.resolution, fmt=real.format, fractions=fractions)
+                  for s in ("train", "val", "test")}
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
     syn = open_dataset(synthetic.path, "all", p.resolution, fmt=synthetic.format)
     cfg = StudyConfig(ratios=tuple(p.ratios or (0.5, 1.0)), seeds=tuple(range(p.seeds)), resolution=p.resolution,
                       epochs=p.steps, batch_size=p.batch_size, findings=p.findings)
@@ -158,5 +164,6 @@ def augmentation_study_job(ctx: Context, p: TrainParams, real, synthetic, run_di
     verdicts = {f: e["verdict"] for f, e in report["per_finding"].items()}
     auroc = {f: {a: round(v["auroc"], 4) for a, v in e["arms"].items()} for f, e in report["per_finding"].items()}
     result = {"kind": p.kind, "dataset": p.dataset, "synthetic": p.synthetic, "verdicts": verdicts,
-              "test_auroc": auroc, "test_patients": report["test_patients"], "arms": report["arms"]}
+              "test_auroc": auroc, "test_patients": report["test_patients"], "arms": report["arms"],
+              "test_positives": {f: e["test_positives"] for f, e in report["per_finding"].items()}}
     return result, ctx.store(["study.json", "study.png"])
