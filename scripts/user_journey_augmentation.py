@@ -181,7 +181,8 @@ def render(folder: Path) -> Path:
         lines += ["## The study", "", "![AUROC against synthetic ratio](study.png)", "",
                   f"Real training images {study['real_train_images']}, validation {study['real_val_images']}, test "
                   f"{study['test_images']} ({study['test_patients']} patients); "
-                  f"{study['bootstrap']} patient-bootstrap resamples.", "",
+                  f"{study['bootstrap']} patient-bootstrap resamples; test positives: "
+                  + ", ".join(f"{f} {e['test_positives']}" for f, e in study["per_finding"].items()) + ".", "",
                   "| finding | arm | AUROC | 95% CI | minus real only | 95% CI | verdict |",
                   "|---|---|---|---|---|---|---|"]
         for finding, entry in study["per_finding"].items():
