@@ -369,6 +369,7 @@ $("#studyform").addEventListener("submit", async (e) => {
   const form = new FormData(e.target);
   const body = { kind: "augmentation_study", name: `study-${Date.now()}`, dataset: form.get("dataset"), synthetic: form.get("synthetic"),
     ratios: form.get("ratios").split(",").map(Number), seeds: Number(form.get("seeds")), steps: Number(form.get("steps")), resolution: Number(form.get("resolution")) };
+  if (form.get("test_share")) body.test_share = Number(form.get("test_share"));
   try {
     const job = await api("/train", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
     $("#study-result").hidden = true;

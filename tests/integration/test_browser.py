@@ -198,9 +198,12 @@ def test_upload_a_data_set_synthesize_and_study_from_the_data_sets_view(page, cl
     page.fill("#studyform input[name=seeds]", "1")
     page.fill("#studyform input[name=steps]", "1")
     page.fill("#studyform input[name=resolution]", "16")
+    page.fill("#studyform input[name=test_share]", "0.3")
     page.click("#studyform button[type=submit]")
     page.wait_for_selector("#study-result:not([hidden])", timeout=180000)
     assert page.locator("#studyrows tr").count() == 2  # Mass and Effusion
+    study = client.get("/jobs", params={"kind": "train"}, headers=headers()).json()["items"][0]
+    assert study["params"]["kind"] == "augmentation_study" and study["params"]["test_share"] == 0.3
     page.wait_for_function("document.querySelector('#study-plot').naturalWidth > 0")
     page.screenshot(path=str(SHOTS / "datasets.png"), full_page=True)
     page.fill("#synform input[name=per_finding]", "mass=lots")
