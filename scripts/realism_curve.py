@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+PROJECTION_LIMIT = 1e6  # steps: a projection past this is reported as "not reached", not drawn
 TARGET_RATIO = 2.0  # the realism card's bar: FID <= 2 x the real floor in the judge's features
 SAMPLING = "dpmsolver++ 15 steps, CFG 2, no classifier guidance"
 
@@ -206,7 +207,12 @@ def plot(result: dict, path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
     ax = axes[2]
-    if fitted and fitted.get("anchor") and fitted.get("steps_to_target"):
+    reachable = fitted and fitted.get("steps_to_target") and fitted["steps_to_target"] <= PROJECTION_LIMIT
+    if fitted and fitted.get("anchor") and fitted.get("b") is not None and not reachable:
+        ax.text(0.5, 0.5, f"flat: the excess shrinks as step^-{fitted['b']:.2f}\n"
+                f"({100 * (1 - 2 ** -fitted['b']):.1f}% per doubling);\nthe bar is not reached within "
+                f"{PROJECTION_LIMIT:.0e} steps", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    elif reachable:
         anchor, floor = fitted["anchor"], ref["judge"]["real floor (G vs V)"]
         excess_at_anchor = fitted["a"] * anchor["step"] ** -fitted["b"]
         measured = [1 + (anchor["ratio"] - 1) * (r["fid_judge"] - floor) / excess_at_anchor for r in rows]
