@@ -70,6 +70,8 @@ class Settings(BaseSettings):
                           "compilation per new batch size, so it pays off on long-running workers")
     batch_max_images: int = Field(32, description="most images sampled in one UNet batch when several compatible "
                                   "generate jobs wait (1 = no cross-job batching)")
+    synthesize_batch: int = Field(16, ge=1, le=1024, description="images of a synthetic data set per UNet batch "
+                                  "(waiting generate jobs fill the rest up to batch_max_images)")
     batch_wait: float = Field(0.1, description="seconds a generate job waits for companions when none are queued")
     warm_up: bool = Field(True, description="load the default models in each worker process at start")
     store: Literal["local", "s3"] = Field("local", description="artifact and model store: a local folder or S3")

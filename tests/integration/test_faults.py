@@ -211,16 +211,16 @@ def test_a_running_job_is_requeued_as_soon_as_redis_returns(tmp_path, tiny_gener
 
 def test_a_synthesize_job_resumes_after_its_worker_is_killed_with_no_image_missing_or_made_twice(deployment):
     d = deployment
-    d.start_worker("w1")
+    d.start_worker("w1", synthesize_batch=3)
     body = {"name": "syn-killed", "per_finding": {"mass": 3, "effusion": 3, "nodule": 3}, "sampler": "ddpm",
-            "steps": 300, "qc": {"reject_copies": False}}  # one chunk per finding, a few seconds each
+            "steps": 300, "qc": {"reject_copies": False}}  # batches of 3 (one per finding), a few seconds each
     r = d.http.post("/synthesize", json=body)
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     d.wait_status(job_id, ("running",), min_step=3)  # the first finding's chunk is written
     d.kill("w1")
     killed_at = time.time()
-    d.start_worker("w2")
+    d.start_worker("w2", synthesize_batch=3)
     job = d.wait_status(job_id)
     assert job["status"] == "succeeded", job
     assert job["deliveries"] == 2 and job["result"]["images"] == 9

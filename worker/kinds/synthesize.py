@@ -20,8 +20,6 @@ from worker.context import Context, JobCancelled
 from worker.kinds.synthesize_riders import GenerateRiders
 from worker.runtime import find_model
 
-BATCH = 16  # images of the data set per UNet batch; waiting generate jobs fill the rest up to batch_max_images
-
 
 def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = SynthesizeParams.model_validate(ctx.job.params)
@@ -36,12 +34,13 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     items = plan(p.per_finding or {}, p.seed or 0)
     steps = request_steps(p.sampler, p.steps, s.generate_default_steps, volume=False)  # as a generate job's
     key = sampling_key(folder, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
-    riders = GenerateRiders(ctx, folder, pipe, key, steps, s.batch_max_images) if s.batch_max_images > BATCH else None
+    riders = (GenerateRiders(ctx, folder, pipe, key, steps, s.batch_max_images)
+              if s.batch_max_images > s.synthesize_batch else None)
     started = time.time()
     try:
         summary = synthesize(
             pipe, work, items, model_name=folder.name, qc=qc, min_agreement=p.qc.min_agreement,
-            reject_copies=p.qc.reject_copies, bits=p.bits, batch_size=BATCH,
+            reject_copies=p.qc.reject_copies, bits=p.bits, batch_size=s.synthesize_batch,
             sampling={"sampler": p.sampler, "num_inference_steps": steps, "guidance_scale": p.guidance,
                       "classifier_scale": p.classifier_guidance, "resolution": p.resolution,
                       "precision": s.precision},
