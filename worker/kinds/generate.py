@@ -40,16 +40,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     def progress_all(step: int, total: int) -> None:
         """Progress for every member; a member whose owner cancelled ends cancelled at this step (its images
         are dropped), and the batch stops once every member is cancelled."""
-        store = runtime.job_store()
-        for job_ctx, _ in jobs:
-            job_id = job_ctx.job.id
-            if job_id in cancelled:
-                continue
-            if store.cancel_requested(job_id):
-                cancelled.add(job_id)
-                end_cancelled_member(job_ctx, lead=job_ctx is ctx)
-            else:
-                store.progress(job_id, step, total, message)
+        report_members(jobs, cancelled, step, total, message, lead=ctx)
         if len(cancelled) == len(jobs):
             raise JobCancelled()
 
@@ -64,6 +55,22 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     if ctx.job.id in cancelled:
         raise JobCancelled()
     return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
+
+
+def report_members(jobs: list[tuple[Context, GenerateParams]], cancelled: set[str], step: int, total: int,
+                   message: str, *, lead: Context | None) -> None:
+    """A sampler step for every member of a shared batch not yet cancelled; one whose owner cancelled ends now
+    (added to `cancelled`)."""
+    store = runtime.job_store()
+    for job_ctx, _ in jobs:
+        job_id = job_ctx.job.id
+        if job_id in cancelled:
+            continue
+        if store.cancel_requested(job_id):
+            cancelled.add(job_id)
+            end_cancelled_member(job_ctx, lead=job_ctx is lead)
+        else:
+            store.progress(job_id, step, total, message)
 
 
 def end_cancelled_member(ctx: Context, *, lead: bool) -> None:

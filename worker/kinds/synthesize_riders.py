@@ -15,7 +15,7 @@ from core.settings import get_settings
 from worker import runtime
 from worker.batching import claim_companions
 from worker.context import Context
-from worker.kinds.generate import companion_key_of, end_cancelled_member, finish_companion, image_seeds
+from worker.kinds.generate import companion_key_of, finish_companion, image_seeds, report_members
 
 
 class GenerateRiders:
@@ -45,17 +45,8 @@ class GenerateRiders:
 
     def progress(self, step: int, total: int) -> None:
         """Progress for every rider; one whose owner cancelled ends now (its images are dropped)."""
-        store = runtime.job_store()
-        message = f"sampling in a batch of synthesize job {self.ctx.job.id}"
-        for job_ctx, _ in self.jobs:
-            job_id = job_ctx.job.id
-            if job_id in self.cancelled:
-                continue
-            if store.cancel_requested(job_id):
-                self.cancelled.add(job_id)
-                end_cancelled_member(job_ctx, lead=False)
-            else:
-                store.progress(job_id, step, total, message)
+        report_members(self.jobs, self.cancelled, step, total,
+                       f"sampling in a batch of synthesize job {self.ctx.job.id}", lead=None)
 
     def deliver(self, outputs: list) -> None:
         batch = {"jobs": len(self.jobs) + 1, "images": sum(q.n for _, q in self.jobs), "synthesize": self.ctx.job.id}
