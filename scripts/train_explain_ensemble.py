@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--no-bagging", action="store_true", help="every member sees every image (seeds differ)")
+    ap.add_argument("--ema", type=float, default=0.0, help="keep a moving average of each member's weights")
     ap.add_argument("--out", default=str(ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"))
     ap.add_argument("--figures", default=str(ROOT / "docs" / "explain" / "ensemble"))
     args = ap.parse_args()
@@ -51,7 +53,8 @@ def main() -> None:
     val = NIHRealismSplit(args.data, {"V"}, args.resolution)
     test = NIHRealismSplit(args.data, {"T"}, args.resolution)
     cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs, width=args.width,
-                           stem=args.stem, calibrate=True, dataset_name="nih-cxr14 splits G+J (explain ensemble)")
+                           stem=args.stem, calibrate=True, bagging=not args.no_bagging, ema=args.ema,
+                           dataset_name="nih-cxr14 splits G+J (explain ensemble)")
     bar, update = progress_bar(1, "train-explain-ensemble")
     work = Path(args.out).with_name(Path(args.out).name + ".work")
     folder, report = train_classifier(train, val, work, cfg, test_ds=test, progress=update)

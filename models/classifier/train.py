@@ -1,4 +1,4 @@
-"""Train a classifier ensemble: bagged members, class weighting, optional synthetic images, AUROC with CIs."""
+"""Train a classifier ensemble: bagged or seeded members, weight averaging, class weighting, synthetic images."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from models.classifier.ensemble import ClassifierEnsemble, EnsemblePrediction
 from models.classifier.global_norm import synchronise_batch_norm
 from models.classifier.pool import ImagePool, as_pool
+from models.classifier.weight_average import WeightAverage
 from models.data.augment import augment
 from models.data.base import ImageDataset
 from models.distributed import SINGLE, Ranks, barrier, init_from_env, wrap
@@ -46,6 +47,8 @@ class ClassifierConfig:
     dropout: float = 0.3  # masks are drawn per rank: only dropout 0 trains identically at any rank count
     stem: int = 1  # 4 at 256 px: a strided stem so the blocks cost what they cost at 64 px
     calibrate: bool = False  # fit one temperature on the validation split before choosing thresholds
+    bagging: bool = True  # each member trains on a bootstrap sample; False: every member sees every image
+    ema: float = 0.0  # > 0: each member keeps an exponential moving average of its weights (decay per step)
     seed: int = 0
     bootstrap: int = 1000
     decode_threads: int = 2  # threads decoding a batch when the data set is too large to keep in memory
@@ -152,7 +155,7 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
     labels = pool.labels
     n = len(pool)
     rng = np.random.default_rng(cfg.seed * 31 + index)
-    bag = rng.integers(0, n, n) if len(ens.members) > 1 else np.arange(n)
+    bag = rng.integers(0, n, n) if len(ens.members) > 1 and cfg.bagging else np.arange(n)
     pos = labels[bag].sum(0)
     pos_weight = ((len(bag) - pos) / pos.clamp(min=1)).clamp(1, cfg.max_pos_weight).to(device)
     ens.pos_weights[index] = pos_weight.cpu()
@@ -160,6 +163,7 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
     steps_per_epoch = max(1, len(bag) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     best, best_state, step = -1.0, None, 0
+    average = WeightAverage(member, cfg.ema) if cfg.ema > 0 else None
     for epoch in range(cfg.epochs):
         member.train()
         for b in range(steps_per_epoch):
@@ -178,7 +182,10 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
             opt.step()
             sched.step()
             step += 1
+            if average:
+                average.update(member)
         member.eval()
+        live = average.swap_in(member) if average else None
         with torch.inference_mode():
             probs = torch.cat([torch.sigmoid(member(ens.normalise(chunk.to(device)))).cpu()
                                for chunk in val.chunks()]).numpy()
@@ -186,6 +193,8 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
         macro = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else 0.0
         if macro > best:
             best, best_state = macro, {k: v.detach().clone() for k, v in member.state_dict().items()}
+        if live is not None:
+            member.load_state_dict(live)
         if progress:
             progress(step_offset + (epoch + 1) * steps_per_epoch, total_steps,
                      f"member {index + 1}/{len(ens.members)} epoch {epoch + 1}",

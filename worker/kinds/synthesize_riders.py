@@ -27,6 +27,7 @@ class GenerateRiders:
         self.key_of = companion_key_of({})
         self.jobs: list[tuple[Context, GenerateParams]] = []
         self.cancelled: set[str] = set()
+        self.incompatible: set[str] = set()  # queued jobs another generator or sampling needs: never read again
         self.served = 0
 
     def claim(self, used: int) -> list[tuple[str, list[int]]]:
@@ -36,7 +37,7 @@ class GenerateRiders:
         s = get_settings()
         claimed: list[JobRecord] = claim_companions(
             runtime.job_store(), self.ctx.job, self.key, room, runner=runner_id(),
-            heartbeat_timeout=s.heartbeat_timeout, key_of=self.key_of)
+            heartbeat_timeout=s.heartbeat_timeout, key_of=self.key_of, skip=self.incompatible)
         self.ctx.keep_alive(claimed)
         self.jobs = [(Context(rec, self.ctx.workdir / rec.id), GenerateParams.model_validate(rec.params))
                      for rec in claimed]

@@ -1,0 +1,111 @@
+"""Which sampler and step count make the most realistic base images, judged on the validation split V only.
+
+    python scripts/sampler_sweep.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+        [--generator models/pretrained/nih-cxr14] [--config dpmsolver++:15 --config ddpm:50 ...] \
+        [--out docs/realism/V/samplers]
+
+Each configuration samples one 64-px image per V image with that image's findings (fixed seeds, CFG 2, no
+classifier guidance) and is scored as the realism curve scores a snapshot (`scripts/realism_curve.py`): FID
+against all of V in the judge's features (trained on split J only) and in a fixed random CNN's, noise-dominated
+and saturated shares, and seconds per image on this machine. Writes sweep.json, sweep.png (FID against seconds)
+and samples.png (the same V findings and seeds under every configuration). No test-split image is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_CONFIGS = ["dpmsolver++:15", "dpmsolver++:30", "ddim:30", "euler_a:30", "ddpm:50", "ddpm:100"]
+
+
+def sample(pipe, labels: list[list[str]], sampler: str, steps: int, guidance: float,
+           seed: int = 50_000) -> tuple[np.ndarray, float]:
+    """One 64-px image per label set (seed + index) and the seconds per image it took."""
+    requests = [(names, [seed + i]) for i, names in enumerate(labels)]
+    started = time.perf_counter()
+    out = []
+    for start in range(0, len(requests), 32):
+        out += [o.images[0] for o in pipe.sample_requests(requests[start:start + 32], sampler=sampler,
+                                                          num_inference_steps=steps, guidance_scale=guidance,
+                                                          classifier_scale=0.0, resolution=64)]
+    return np.stack(out), (time.perf_counter() - started) / len(requests)
+
+
+def plot(rows: list[dict], reference: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for ax, space in zip(axes, ("judge", "random_cnn"), strict=True):
+        for r in rows:
+            ax.scatter(r["seconds_per_image"], r[f"fid_{space}"], color="C0")
+            ax.annotate(r["config"], (r["seconds_per_image"], r[f"fid_{space}"]), fontsize=8,
+                        textcoords="offset points", xytext=(4, 4))
+        for (name, value), colour in zip(reference[space].items(), ("C2", "C3", "C4", "C5"), strict=False):
+            ax.axhline(value, color=colour, ls="--", lw=1, label=name)
+        ax.set_xlabel("seconds per 64-px image (2 CPU cores, batch of 32)")
+        ax.set_ylabel(f"FID against V ({space.replace('_', ' ')} features)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.suptitle("Samplers of the bundled base generator on V (144 images)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", nargs="+", help="NIH folders (the realism splits' V and G are read from them)")
+    ap.add_argument("--generator", default=str(ROOT / "models" / "pretrained" / "nih-cxr14"))
+    ap.add_argument("--judge", default=str(ROOT / "bundles" / "judge-nih-J64"))
+    ap.add_argument("--config", action="append", default=None, help="SAMPLER:STEPS (repeatable)")
+    ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "realism" / "V" / "samplers"))
+    args = ap.parse_args()
+
+    import torch
+
+    from models.diffusion.pipeline import RadSynthPipeline
+    from models.progress import progress_bar
+    from scripts.model_card import labelled_grid
+    from scripts.realism_curve import Spaces, real_images
+
+    torch.manual_seed(0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    real, labels = real_images(args.data, "V")
+    floor, _ = real_images(args.data, "G", len(real))
+    spaces = Spaces(args.judge, real, floor)
+    pipe = RadSynthPipeline.load(args.generator)
+    configs = args.config or DEFAULT_CONFIGS
+    rows, grids = [], {"real V": real[:8]}
+    bar, update = progress_bar(len(configs), "sampler-sweep")
+    for i, config in enumerate(configs):
+        sampler, steps = config.split(":")
+        generated, seconds = sample(pipe, labels, sampler, int(steps), args.guidance)
+        rows.append({"config": config, "sampler": sampler, "steps": int(steps), "guidance": args.guidance,
+                     "seconds_per_image": seconds, "n": len(real)} | spaces.measure(generated))
+        grids[config] = generated[:8]
+        update(i + 1, len(configs), config, {"fid_judge": rows[-1]["fid_judge"]})
+        print(json.dumps(rows[-1]), flush=True)
+    bar.close()
+    result = {"split": "V", "n": len(real), "generator": args.generator, "judge": args.judge,
+              "reference": spaces.reference, "configs": rows}
+    (out / "sweep.json").write_text(json.dumps(result, indent=2))
+    plot(rows, spaces.reference, out / "sweep.png")
+    labelled_grid(grids, out / "samples.png", "real V images (top) and generated with their findings, per sampler")
+
+
+if __name__ == "__main__":
+    main()
