@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_CONFIGS = ["dpmsolver++:15", "dpmsolver++:30", "ddim:30", "euler_a:30", "ddpm:50", "ddpm:100"]
+DEFAULT_CONFIGS = ["dpmsolver++:15", "euler_a:30", "ddpm:50", "dpmsolver++:30"]
 
 
 def sample(pipe, labels: list[list[str]], sampler: str, steps: int, guidance: float,
@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--config", action="append", default=None, help="SAMPLER:STEPS (repeatable)")
     ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale")
     ap.add_argument("--out", default=str(ROOT / "docs" / "realism" / "V" / "samplers"))
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the rows of an earlier sweep.json in --out whose configurations are not run again")
     args = ap.parse_args()
 
     import torch
@@ -90,6 +92,12 @@ def main() -> None:
     pipe = RadSynthPipeline.load(args.generator)
     configs = args.config or DEFAULT_CONFIGS
     rows, grids = [], {"real V": real[:8]}
+    if args.keep and (out / "sweep.json").exists():
+        rows = [r for r in json.loads((out / "sweep.json").read_text())["configs"] if r["config"] not in configs]
+        saved = np.load(out / "grids.npz") if (out / "grids.npz").exists() else {}
+        for r in rows:  # the first 8 again from their seeds when an earlier sweep kept no images
+            grids[r["config"]] = (saved[r["config"]] if r["config"] in saved else
+                                  sample(pipe, labels[:8], r["sampler"], r["steps"], r["guidance"])[0])
     bar, update = progress_bar(len(configs), "sampler-sweep")
     for i, config in enumerate(configs):
         sampler, steps = config.split(":")
@@ -98,11 +106,12 @@ def main() -> None:
                      "seconds_per_image": seconds, "n": len(real)} | spaces.measure(generated))
         grids[config] = generated[:8]
         update(i + 1, len(configs), config, {"fid_judge": rows[-1]["fid_judge"]})
-        print(json.dumps(rows[-1]), flush=True)
+        result = {"split": "V", "n": len(real), "generator": args.generator, "judge": args.judge,
+                  "sampling": f"CFG {args.guidance}, no classifier guidance, 64 px, seeds 50000 + V index",
+                  "reference": spaces.reference, "configs": rows}
+        (out / "sweep.json").write_text(json.dumps(result, indent=2))  # after each: a stopped sweep keeps its rows
+        np.savez_compressed(out / "grids.npz", **{k: v for k, v in grids.items() if k != "real V"})
     bar.close()
-    result = {"split": "V", "n": len(real), "generator": args.generator, "judge": args.judge,
-              "reference": spaces.reference, "configs": rows}
-    (out / "sweep.json").write_text(json.dumps(result, indent=2))
     plot(rows, spaces.reference, out / "sweep.png")
     labelled_grid(grids, out / "samples.png", "real V images (top) and generated with their findings, per sampler")
 
