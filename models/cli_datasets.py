@@ -68,12 +68,10 @@ def share(text: str) -> float:
 
 def cmd_augmentation_study(args: argparse.Namespace) -> int:
     from models.augmentation_study import StudyConfig, run_study
-    from models.data.registry import open_dataset
+    from models.data.registry import open_dataset, open_splits
     from models.progress import progress_bar
 
-    fractions = None if args.test_share is None else (0.9 - args.test_share, 0.1, args.test_share)
-    splits = {s: open_dataset(args.real, s, args.resolution, fmt=args.format, fractions=fractions)
-              for s in ("train", "val", "test")}
+    splits = open_splits(args.real, args.resolution, fmt=args.format, test_share=args.test_share)
     synthetic = open_dataset(args.synthetic, "all", args.resolution, fmt="nih")
     cfg = StudyConfig(ratios=tuple(float(r) for r in args.ratios.split(",")), seeds=tuple(range(args.seeds)),
                       resolution=args.resolution, epochs=args.epochs, synthetic_only=not args.no_synthetic_only,

@@ -11,7 +11,7 @@ from models.data.formats import FORMATS, DataFormat, detect_format, label_vocabu
 if TYPE_CHECKING:
     from models.data.base import ImageDataset, Split
 
-__all__ = ["FORMATS", "DataFormat", "detect_format", "label_vocabulary", "open_dataset"]
+__all__ = ["FORMATS", "DataFormat", "detect_format", "label_vocabulary", "open_splits", "open_dataset"]
 
 
 def open_dataset(path: str | Path, split: Split = "train", resolution: int = 64, *,
@@ -39,3 +39,11 @@ def open_dataset(path: str | Path, split: Split = "train", resolution: int = 64,
 
         return ImageFolder(path, split, resolution, **split_args)
     raise ValueError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+
+
+def open_splits(path: str | Path, resolution: int = 64, *, fmt: DataFormat | None = None,
+                test_share: float | None = None) -> dict[str, ImageDataset]:
+    """The train, val and test splits of `path`; `test_share` holds out that share of the patients for testing
+    (val keeps 10%, train the rest) instead of the default split."""
+    fractions = None if test_share is None else (0.9 - test_share, 0.1, test_share)
+    return {s: open_dataset(path, s, resolution, fmt=fmt, fractions=fractions) for s in ("train", "val", "test")}

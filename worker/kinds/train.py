@@ -146,13 +146,11 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
 def augmentation_study_job(ctx: Context, p: TrainParams, real, synthetic, run_dir: Path):
     """Classifiers on real only, real + synthetic at each ratio and synthetic only; tested on real test patients."""
     from models.augmentation_study import StudyConfig, run_study
-    from models.data.registry import open_dataset
+    from models.data.registry import open_dataset, open_splits
     from models.errors import InputError
 
-    fractions = None if p.test_share is None else (0.9 - p.test_share, 0.1, p.test_share)
     try:
-        splits = {s: open_dataset(real.path, s, p.resolution, fmt=real.format, fractions=fractions)
-                  for s in ("train", "val", "test")}
+        splits = open_splits(real.path, p.resolution, fmt=real.format, test_share=p.test_share)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     syn = open_dataset(synthetic.path, "all", p.resolution, fmt=synthetic.format)
