@@ -43,21 +43,27 @@ def real_images(roots: list[str], split: str, n: int | None = None):
     return images, [ds.records[i].labels or ["No Finding"] for i in range(count)]
 
 
-def sample(unet_dir: Path, prediction: str, labels: list[list[str]], seed: int = 50_000) -> np.ndarray:
+def sample_per_label(pipe, labels: list[list[str]], *, sampler: str = "dpmsolver++", steps: int = 15,
+                     guidance: float = 2.0, seed: int = 50_000) -> np.ndarray:
+    """One 64-px image per label set (seed + its index), in batches of 32, without classifier guidance."""
+    requests = [(names, [seed + i]) for i, names in enumerate(labels)]
+    out = []
+    for start in range(0, len(requests), 32):
+        out += [o.images[0] for o in pipe.sample_requests(requests[start:start + 32], sampler=sampler,
+                                                          num_inference_steps=steps, guidance_scale=guidance,
+                                                          classifier_scale=0.0, resolution=64)]
+    return np.stack(out)
+
+
+def sample(unet_dir: Path, prediction: str, labels: list[list[str]]) -> np.ndarray:
+    """The realism curve's sampling (SAMPLING) of one snapshot's UNet."""
     import torch
 
     from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
     from models.diffusion.unet import FindingUNet
 
     unet = FindingUNet.from_pretrained(unet_dir, local_files_only=True, torch_dtype=torch.float32).eval()
-    pipe = RadSynthPipeline(unet=unet, scheduler=new_scheduler(prediction_type=prediction))
-    requests = [(names, [seed + i]) for i, names in enumerate(labels)]
-    out = []
-    for start in range(0, len(requests), 32):
-        out += [o.images[0] for o in pipe.sample_requests(requests[start:start + 32], num_inference_steps=15,
-                                                          guidance_scale=2.0, classifier_scale=0.0)]
-    return np.stack(out)
-
+    return sample_per_label(RadSynthPipeline(unet=unet, scheduler=new_scheduler(prediction_type=prediction)), labels)
 
 class Spaces:
     """The two feature spaces, with V's features and the floor and fakes already scored."""

@@ -180,8 +180,8 @@ def sampler_section(sweep_path: Path) -> list[str]:
     sweep = json.loads(sweep_path.read_text())
     rows, ref = sweep["configs"], sweep["reference"]
     kept = min(rows, key=lambda r: r["fid_judge"])
-    figure = f"realism/V/samplers/{'{}'}"
-    out = ["## Samplers (V)", "", f"![FID against sampling time]({figure.format('sweep.png')})", "",
+    figures = "realism/V/samplers"
+    out = ["## Samplers (V)", "", f"![FID against sampling time]({figures}/sweep.png)", "",
            f"Each sampler made one 64-px image per V image ({sweep['n']}) with its findings ({sweep['sampling']}), "
            "timed on 2 cores in batches of 32. Blurred real scores "
            f"{ref['judge']['blurred real']:.1f} (judge) and {ref['random_cnn']['blurred real']:.2f} (random CNN).", "",
@@ -198,7 +198,7 @@ def sampler_section(sweep_path: Path) -> list[str]:
             "random CNN (weighing texture) rewards, while the judge's features move further from real. A user "
             "who wants texture over anatomy can ask for "
             "them per request (`sampler`, `steps`), at the cost shown.", "",
-            f"![the same findings and seeds per sampler]({figure.format('samples.png')})", ""]
+            f"![the same findings and seeds per sampler]({figures}/samples.png)", ""]
     return out
 
 

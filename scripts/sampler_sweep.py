@@ -27,18 +27,14 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_CONFIGS = ["dpmsolver++:15", "euler_a:30", "ddpm:50", "dpmsolver++:30"]
 
 
-def sample(pipe, labels: list[list[str]], sampler: str, steps: int, guidance: float,
-           seed: int = 50_000) -> tuple[np.ndarray, float]:
-    """One 64-px image per label set (seed + index) and the seconds per image it took."""
-    requests = [(names, [seed + i]) for i, names in enumerate(labels)]
-    started = time.perf_counter()
-    out = []
-    for start in range(0, len(requests), 32):
-        out += [o.images[0] for o in pipe.sample_requests(requests[start:start + 32], sampler=sampler,
-                                                          num_inference_steps=steps, guidance_scale=guidance,
-                                                          classifier_scale=0.0, resolution=64)]
-    return np.stack(out), (time.perf_counter() - started) / len(requests)
+def timed_sample(pipe, labels: list[list[str]], sampler: str, steps: int, guidance: float
+                 ) -> tuple[np.ndarray, float]:
+    """The images of `sample_per_label` and the seconds per image they took."""
+    from scripts.realism_curve import sample_per_label
 
+    started = time.perf_counter()
+    images = sample_per_label(pipe, labels, sampler=sampler, steps=steps, guidance=guidance)
+    return images, (time.perf_counter() - started) / len(labels)
 
 def plot(rows: list[dict], reference: dict, path: Path) -> None:
     import matplotlib
@@ -97,11 +93,11 @@ def main() -> None:
         saved = np.load(out / "grids.npz") if (out / "grids.npz").exists() else {}
         for r in rows:  # the first 8 again from their seeds when an earlier sweep kept no images
             grids[r["config"]] = (saved[r["config"]] if r["config"] in saved else
-                                  sample(pipe, labels[:8], r["sampler"], r["steps"], r["guidance"])[0])
+                                  timed_sample(pipe, labels[:8], r["sampler"], r["steps"], r["guidance"])[0])
     bar, update = progress_bar(len(configs), "sampler-sweep")
     for i, config in enumerate(configs):
         sampler, steps = config.split(":")
-        generated, seconds = sample(pipe, labels, sampler, int(steps), args.guidance)
+        generated, seconds = timed_sample(pipe, labels, sampler, int(steps), args.guidance)
         rows.append({"config": config, "sampler": sampler, "steps": int(steps), "guidance": args.guidance,
                      "seconds_per_image": seconds, "n": len(real)} | spaces.measure(generated))
         grids[config] = generated[:8]
