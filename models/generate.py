@@ -16,12 +16,14 @@ from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, wr
 from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
 
+SUPERRES_KEYS = ("superres_steps", "superres_aug_step")  # how the second stage sampled, when there was one
+
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
     return {"model": model_name, "version": __version__, "finding": "+".join(out.findings), "seed": seed,
             "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
             "classifier_guidance": out.classifier_scale, "synthetic": "yes"} | {
-                k: out.extra[k] for k in ("resolution", "base_resolution", "superres_steps") if k in out.extra}
+                k: out.extra[k] for k in ("resolution", "base_resolution", *SUPERRES_KEYS) if k in out.extra}
 
 
 def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str | Sequence[str] = "png",
@@ -47,8 +49,7 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
                     "resolution": int(out.images.shape[-1])}
-    if "superres_steps" in out.extra:
-        result["superres_steps"] = out.extra["superres_steps"]
+    result |= {k: out.extra[k] for k in SUPERRES_KEYS if k in out.extra}
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
     result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
     if gif and out.frames is not None:

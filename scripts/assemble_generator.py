@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(BUNDLED_DIR / DEFAULT_GENERATOR))
     ap.add_argument("--cfg", type=float, default=2.0, help="default classifier-free guidance (chosen on V)")
     ap.add_argument("--sr-steps", type=int, default=None, help="default super-resolution steps (chosen on V)")
+    ap.add_argument("--sr-aug-step", type=int, default=None,
+                    help="default noise-conditioning step of the super-resolution stage (chosen on V)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
     args = ap.parse_args()
 
@@ -56,11 +58,15 @@ def main() -> None:
     sr_info = json.loads((out / SUPERRES_FOLDER / "radsynth.json").read_text())
     if args.sr_steps:
         sr_info["default_steps"] = args.sr_steps
-        (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
+    if args.sr_aug_step is not None:
+        sr_info["default_aug_step"] = args.sr_aug_step
+    (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])
     info |= {"superres": {"scale": sr_info["scale"], "steps": sr_info.get("steps"),
-                          "default_steps": sr_info["default_steps"], "trained_on": "splits G+J, no labels"},
+                          "default_steps": sr_info["default_steps"],
+                          "default_aug_step": sr_info.get("default_aug_step", 100),
+                          "trained_on": "splits G+J, no labels"},
              "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
              "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,
              "qc": {"classifier": DEFAULT_CLASSIFIER}}

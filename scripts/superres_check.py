@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--split", default="T", help="realism split to check on (V for choices, T for the card)")
     ap.add_argument("--floor-split", default="J", help="another split of real images for the real floor")
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    ap.add_argument("--aug-step", type=int, default=None,
+                    help="noise-conditioning step told to the stage (default: the model's)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -83,13 +85,15 @@ def main() -> None:
     start = time.perf_counter()
     bar, update = progress_bar(1, "super-resolving")
     with bar:
-        sr = pipe(low, list(range(len(low))), num_inference_steps=args.steps,
+        sr = pipe(low, list(range(len(low))), num_inference_steps=args.steps, aug_step=args.aug_step,
                   callback=lambda done, total: update(done, total, "sampling", {}))
     seconds = time.perf_counter() - start
     candidates = {"super-resolution": sr, "bicubic": bicubic(low, size), "other real images (floor)": floor}
     scores = compare(candidates, real)
     report = {"model": str(args.model), "split": args.split, "n": len(real), "size": size,
-              "steps": args.steps or pipe.default_steps, "seconds_per_image": seconds / len(real),
+              "steps": args.steps or pipe.default_steps,
+              "aug_step": pipe.default_aug_step if args.aug_step is None else args.aug_step,
+              "seconds_per_image": seconds / len(real),
               "scores": scores, "note": "PSNR/SSIM of the floor compare unrelated images (not a target); FID and "
               "spectrum distance are against the originals of the split"}
     (out / "superres_check.json").write_text(json.dumps(report, indent=2))

@@ -116,4 +116,22 @@ def test_delivered_files_say_both_stages_and_carry_the_true_pixel_size(tmp_path)
         assert result["resolution"] == resolution and ds.Rows == ds.Columns == resolution
         assert float(ds.PixelSpacing[0]) == pytest.approx(NIH_FIELD_OF_VIEW_MM / resolution)
         assert text["resolution"] == str(resolution) and text["base_resolution"] == "16"
-        assert ("superres_steps" in text) == (resolution == 64) == ("superres_steps" in result)
+        for key in ("superres_steps", "superres_aug_step"):
+            assert (key in text) == (resolution == 64) == (key in result)
+
+
+def test_the_bundled_stage_samples_at_the_conditioning_step_its_validation_sweep_chose():
+    """The service's default s is the one `scripts/superres_sweep.py` found most realistic on V (judge first)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sweep = json.loads((root / "docs" / "realism" / "V" / "superres" / "sweep.json").read_text())
+    chosen = min((r for r in sweep["rows"] if r["aug_step"] is not None), key=lambda r: r["fid_judge"])["aug_step"]
+    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
+    assert pipe.default_aug_step == chosen
+
+    low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
+    by_default = pipe(low, seeds=[5], num_inference_steps=2)
+    np.testing.assert_allclose(by_default, pipe(low, seeds=[5], num_inference_steps=2, aug_step=chosen), atol=1e-5)
+    assert not np.allclose(by_default, pipe(low, seeds=[5], num_inference_steps=2, aug_step=0), atol=1e-3)

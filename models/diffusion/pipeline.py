@@ -208,7 +208,8 @@ class RadSynthPipeline(DiffusionPipeline):
             stop = start + len(request_seeds)
             stages = {"base_resolution": int(size), "resolution": int(resolution)}
             if upscale:
-                stages |= {"superres_steps": sr_steps, "superres_seed_offset": SUPERRES_SEED_OFFSET}
+                stages |= {"superres_steps": sr_steps, "superres_aug_step": self.superres.default_aug_step,
+                           "superres_seed_offset": SUPERRES_SEED_OFFSET}
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
                 guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
