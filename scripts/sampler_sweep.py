@@ -13,7 +13,6 @@ and samples.png (the same V findings and seeds under every configuration). No te
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,6 +22,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scripts.validation_sweep import save_figure, sweep_parser  # noqa: E402
 
 DEFAULT_CONFIGS = ["dpmsolver++:15", "euler_a:30", "ddpm:50", "dpmsolver++:30"]
 
@@ -54,20 +55,13 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
         ax.set_ylabel(f"FID against V ({space.replace('_', ' ')} features)")
         ax.set_yscale("log")
         ax.legend(fontsize=7)
-    fig.suptitle("Samplers of the bundled base generator on V (144 images)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, "Samplers of the bundled base generator on V (144 images)", path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="+", help="NIH folders (the realism splits' V and G are read from them)")
-    ap.add_argument("--generator", default=str(ROOT / "models" / "pretrained" / "nih-cxr14"))
-    ap.add_argument("--judge", default=str(ROOT / "bundles" / "judge-nih-J64"))
+    ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "samplers")
     ap.add_argument("--config", action="append", default=None, help="SAMPLER:STEPS (repeatable)")
     ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "realism" / "V" / "samplers"))
     ap.add_argument("--keep", action="store_true",
                     help="keep the rows of an earlier sweep.json in --out whose configurations are not run again")
     args = ap.parse_args()

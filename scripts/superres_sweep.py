@@ -19,7 +19,6 @@ samples.png. No test-split image is read.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,6 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scripts.validation_sweep import save_figure, sweep_parser  # noqa: E402
 
 SIZE = 256
 
@@ -66,20 +67,13 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
         ax.set_xlabel("noise-conditioning step s told to the super-resolution stage")
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)", path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="+", help="NIH folders (the realism splits' V and G are read from them)")
-    ap.add_argument("--generator", default=str(ROOT / "models" / "pretrained" / "nih-cxr14"))
-    ap.add_argument("--judge", default=str(ROOT / "bundles" / "judge-nih-J64"))
+    ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "superres")
     ap.add_argument("--aug-steps", default="100,200,250,50", help="noise-conditioning steps s (comma list)")
     ap.add_argument("--steps", type=int, default=None, help="super-resolution steps (default: the model's)")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "realism" / "V" / "superres"))
     args = ap.parse_args()
 
     import torch
