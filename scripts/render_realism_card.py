@@ -23,7 +23,9 @@ REPRODUCE = (
     "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
     "python scripts/render_realism_card.py docs/realism",
     "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
-    "    --split T --steps 30 --out docs/realism/T/superres       # the super-resolution stage alone",
+    "    --split T --steps 30 --aug-step 100 --out docs/realism/T/superres   # the stage alone, s = 100",
+    "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
+    "    --split T --steps 30 --out docs/realism/T/superres_s250  # the stage alone, at the default s",
     "python -m bench.bench_service --default-only --repeats 3     # seconds and memory per default job",
 )
 FAKES = ("real floor", "blurred real", "real + noise", "mean image + noise")
@@ -54,7 +56,7 @@ def agreement_table(card: dict, size: str) -> list[str]:
     return lines
 
 
-def targets(card: dict, superres: dict | None = None) -> list[str]:
+def targets(card: dict, superres_checks: list[dict]) -> list[str]:
     b64 = card["64"]
     rows = []
 
@@ -77,13 +79,13 @@ def targets(card: dict, superres: dict | None = None) -> list[str]:
     row("label agreement without guidance (mean AUROC)", f"{agree:.2f}", ">= 0.6", agree >= 0.6)
     gap = b64["label_agreement_gap"]
     row("label agreement minus the judge's on real images", f"{gap:+.2f}", "within +/- 0.05", abs(gap) <= 0.05)
-    if superres:
-        sr, bi = superres["scores"]["super-resolution"], superres["scores"]["bicubic"]
-        row(f"super-resolution (s = {superres.get('aug_step')}) of real 64-px T images beats bicubic on FID "
-            "(random CNN, 256 px)",
+    for check in superres_checks:
+        sr, bi = check["scores"]["super-resolution"], check["scores"]["bicubic"]
+        s = check.get("aug_step")
+        row(f"super-resolution (s = {s}) of real 64-px T images beats bicubic on FID (random CNN, 256 px)",
             f"{sr['fid_random_cnn']:.2f} vs {bi['fid_random_cnn']:.2f}", "below",
             sr["fid_random_cnn"] < bi["fid_random_cnn"])
-        row("super-resolution beats bicubic on the power spectrum (distance to the originals', T, 256 px)",
+        row(f"super-resolution (s = {s}) beats bicubic on the power spectrum (distance to the originals', T, 256 px)",
             f"{sr['spectrum_distance']:.3f} vs {bi['spectrum_distance']:.3f}", "below",
             sr["spectrum_distance"] < bi["spectrum_distance"])
     mem = card["memorisation"]
@@ -123,7 +125,22 @@ def superres_section(checks: list[tuple[dict, str]], default_aug_step: int | Non
               "read its small margin together with the spectrum. Look at the crops too: the stage draws sharper edges "
               "than bicubic but lays a fine speckle over flat areas that real radiographs do not have. A larger s "
               "tells the stage to trust its 64-px input less: right for the base generator's blurry images (the "
-              "choice on V above), costly in fidelity on a real image.", ""]
+              "choice on V above), costly in fidelity on a real image."]
+    def listed(keys: list) -> str:
+        return ", ".join(str(k) for k in keys) or "none"
+
+    def wins(check: dict, metric: str) -> bool:
+        return check["scores"]["super-resolution"][metric] < check["scores"]["bicubic"][metric]
+
+    if len(checks) > 1:
+        steps = [c.get("aug_step") for c, _ in checks]
+        fid_wins = [c.get("aug_step") for c, _ in checks if wins(c, "fid_random_cnn")]
+        spectrum_wins = [c.get("aug_step") for c, _ in checks if wins(c, "spectrum_distance")]
+        lines += ["", f"On real 64-px images the stage beats bicubic in FID at s = {listed(fid_wins)} and loses at "
+                  f"s = {listed([k for k in steps if k not in fid_wins])}; on the power spectrum it beats bicubic at "
+                  f"s = {listed(spectrum_wins)}. The service runs the stage only on generated images, at the s chosen "
+                  "for them on V."]
+    lines.append("")
     return lines
 
 
@@ -150,8 +167,8 @@ def reading(card: dict) -> list[str]:
             "blurred real images still beat it; in the judge's features it beats blur but sits far above the floor.",
             "- The base generator is the limit, not the super-resolution stage (which, checked alone on real "
             "images, restores their high-frequency power: the section below). Its realism curve "
-            "(`bundles/nih-base64-G/curve.png`, FID on V against CPU-hours) was still falling when this was "
-            "measured; the open issue 19 carries on training it."]
+            "(`bundles/nih-base64-G/curve.png`, FID on V against training steps) has flattened: more of the same "
+            "training does not close the gap, a larger base UNet (a GPU-sized experiment) would be the next step."]
 
 
 def curve_section(curve_path: Path) -> list[str]:
@@ -227,7 +244,7 @@ def sampler_section(sweep_path: Path) -> list[str]:
     return out
 
 
-def conditioning_section(sweep_path: Path, default_aug_step: int | None) -> list[str]:
+def conditioning_section(sweep_path: Path, default_aug_step: int | None, change: dict | None = None) -> list[str]:
     """The super-resolution stage's noise-conditioning step on V (`scripts/superres_sweep.py`)."""
     if not sweep_path.exists():
         return []
@@ -266,6 +283,12 @@ def conditioning_section(sweep_path: Path, default_aug_step: int | None) -> list
                 f"{bicubic['fid_random_cnn']:.2f} (random CNN): on the base generator's blurry images the stage adds "
                 "little that either network counts as realistic, while on real 64-px images it restores most of the "
                 "detail (the section on the stage alone, below). The base generator is the limit."]
+    if change:
+        b, a = change["before"], change["after"]
+        out += ["", f"On T, {change['what']}: FID at 256 px in the judge's features {b['fid_judge']:.1f} -> "
+                f"{a['fid_judge']:.1f}, in the random CNN's {b['fid_random_cnn']:.2f} -> {a['fid_random_cnn']:.2f}; "
+                f"precision {b['precision']:.2f} -> {a['precision']:.2f}, recall {b['recall']:.2f} -> "
+                f"{a['recall']:.2f} (judge's features)."]
     out += ["", f"![the same base images per conditioning step]({figures}/samples.png)", ""]
     return out
 
@@ -280,7 +303,6 @@ def render(root: Path) -> str:
     t = json.loads((root / "T" / "card.json").read_text())
     checks = superres_checks(root)
     default_aug_step = superres_default(Path(t["generator"]))
-    superres = next((c for c, _ in checks if c.get("aug_step") == default_aug_step), checks[0][0] if checks else None)
     v = json.loads((root / "V" / "card.json").read_text()) if (root / "V" / "card.json").exists() else None
     out = ["# Realism card: the bundled `nih-cxr14` generator (64-px base + 64->256 super-resolution)", "",
            "Generated by `scripts/realism_card.py` and rendered by `scripts/render_realism_card.py`; every figure is "
@@ -289,11 +311,12 @@ def render(root: Path) -> str:
            f"(`{t['judge']}`): it never trained on or guided the generator's patients (split G). Issue 19 has the "
            "design; `docs/splits.md` the counts per split.", "",
            f"Sampling: DPM-Solver++ 15 steps, classifier-free guidance {t['chosen']['cfg']}, classifier guidance "
-           f"{t['chosen']['classifier_scale']}; super-resolution {t.get('256', {}).get('superres_steps', '-')} steps.",
-           "", "## Targets (T)", "", *targets(t, superres), "", *reading(t), "",
+           f"{t['chosen']['classifier_scale']}; super-resolution {t.get('256', {}).get('superres_steps', '-')} steps"
+           f" at noise-conditioning step s = {default_aug_step}.",
+           "", "## Targets (T)", "", *targets(t, [c for c, _ in checks]), "", *reading(t), "",
            *curve_section(Path("bundles/nih-base64-G/curve.json")),
            *sampler_section(root / "V" / "samplers" / "sweep.json"),
-           *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step)]
+           *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step, t.get("previous_256"))]
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
