@@ -233,6 +233,7 @@ def main() -> None:
         card["256"]["label_agreement_gap"] = agreement_gap(card["256"]["label_agreement"], real_agree)
         card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
         card["256"]["superres_steps"] = args.sr_steps or pipe.superres.default_steps
+        card["256"]["superres_aug_step"] = pipe.superres.default_aug_step
         side_by_side(real256, labels256, by256, out / "side_by_side_256.png", args.split)
     card["base_seconds_per_image_batched"] = base_seconds / (len(sets["seeds"]) * len(rows))
     (out / "card.json").write_text(json.dumps(card, indent=2, default=float))

@@ -55,6 +55,8 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
     check = json.loads((REALISM_T.parent / "superres" / "superres_check.json").read_text())
     assert check["split"] == "T" and check["model"].endswith(f"{DEFAULT_GENERATOR}/superres")
     assert "realism/T/superres/superres_check.png" in text and f"The {check['n']} real T images" in text
+    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "superres" / "radsynth.json").read_text())
+    assert card["256"]["superres_aug_step"] == served["default_aug_step"], "measured at another conditioning step"
 
 
 def test_the_3d_section_was_measured_on_the_bundled_volume_model():
