@@ -34,16 +34,6 @@ from scripts.validation_sweep import save_figure, sweep_parser  # noqa: E402
 SIZE = 256
 
 
-def bicubic(images: np.ndarray, size: int) -> np.ndarray:
-    """Bicubic upsampling of grey [0, 1] images, the stage's own conditioning path."""
-    import torch
-
-    from models.diffusion.superres import upsample
-
-    x = torch.from_numpy(images.astype(np.float32))[:, None] * 2 - 1
-    return ((upsample(x, size) + 1) / 2)[:, 0].numpy()
-
-
 def plot(rows: list[dict], reference: dict, path: Path) -> None:
     import matplotlib
 
@@ -83,6 +73,7 @@ def main() -> None:
     from scripts.model_card import labelled_grid
     from scripts.realism_card import real_split
     from scripts.realism_curve import Spaces, sample_per_label
+    from scripts.superres_check import bicubic
 
     torch.manual_seed(0)
     out = Path(args.out)
