@@ -21,12 +21,14 @@ TARGET_MEAN = 0.75
 
 
 def mean_auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, columns: list[int],
-                  n: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean AUROC over `columns` and its 95% interval over resampled patients."""
-    from models.metrics.auroc import auroc, patient_resamples
+                  n: int = 1000, seed: int = 0, sources: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Mean AUROC over `columns` (within-source AUROCs when `sources` is given) and its 95% interval over
+    resampled patients."""
+    from models.metrics.auroc import auroc, patient_resamples, within_source_auroc
 
     def mean(idx: np.ndarray) -> float:
-        values = [auroc(labels[idx, k], scores[idx, k]) for k in columns]
+        values = [auroc(labels[idx, k], scores[idx, k]) if sources is None
+                  else within_source_auroc(labels[idx, k], scores[idx, k], sources[idx]) for k in columns]
         return float(np.nanmean(values))
 
     draws = [mean(idx) for idx in patient_resamples(groups, n, np.random.default_rng(seed))]
@@ -37,7 +39,11 @@ def recipe(cfg: dict) -> str:
     """How the members differ from each other and what each keeps, in words."""
     seeds = "each on a bootstrap sample" if cfg.get("bagging", True) else "each on every image from its own seed"
     average = f" with a moving average of its weights (decay {cfg['ema']} per step)" if cfg.get("ema") else ""
-    return seeds + average
+    blind = (", with each finding's rate balanced across the two folders in the loss (source-blind)"
+             if cfg.get("source_blind") else "")
+    low = (f", {cfg['low_resolution']:.0%} of the training images shrunk 4x and upsampled again"
+           if cfg.get("low_resolution") else "")
+    return seeds + average + blind + low
 
 
 def reproduce_flags(cfg: dict) -> str:
@@ -46,6 +52,10 @@ def reproduce_flags(cfg: dict) -> str:
         flags += " --no-bagging"
     if cfg.get("ema"):
         flags += f" --ema {cfg['ema']}"
+    if cfg.get("source_blind"):
+        flags += " --source-blind"
+    if cfg.get("low_resolution"):
+        flags += f" --low-resolution {cfg['low_resolution']}"
     return flags
 
 
@@ -56,9 +66,55 @@ def tried_section(folder: Path) -> list[str]:
         return []
     tried = json.loads(path.read_text())
     lines = ["", "## What was compared on V", "", tried["note"], "",
-             "| ensemble or probe | mean AUROC on V (same findings) | command |", "|---|---|---|"]
-    lines += [f"| {row['what']} | {row['val_mean_auroc']:.3f} | `{row['command']}` |" for row in tried["rows"]]
+             "| ensemble or probe | mean AUROC on V (same findings) | within source | command |", "|---|---|---|---|"]
+    for row in tried["rows"]:
+        within = row.get("val_within_source")
+        lines.append(f"| {row['what']} | {row['val_mean_auroc']:.3f} | "
+                     f"{'-' if within is None else f'{within:.3f}'} | `{row['command']}` |")
     return lines
+
+
+def two_sources(data, findings: list[str], judged: list[int], test: dict) -> dict | None:
+    """Within-source mean AUROC (with its interval) and the source folder's own score, when T mixes folders."""
+    sources = data["sources"] if "sources" in data.files else None
+    if sources is None or len(set(sources.tolist())) < 2:
+        return None
+    mean, lo, hi = mean_auroc_ci(data["scores"], data["labels"], data["groups"], judged, sources=sources)
+    alone = float(np.mean([test[findings[k]]["auroc_source_alone"] for k in judged]))
+    no_finding = {str(s): float(data["labels"][sources == s, findings.index("No Finding")].mean())
+                  for s in sorted(set(sources.tolist()))}
+    return {"mean": mean, "lo": lo, "hi": hi, "alone": alone, "no_finding_rate": no_finding,
+            "counts": {s: int((sources == s).sum()) for s in no_finding}}
+
+
+def shortcut_rows(split: dict | None) -> list[str]:
+    """Target-table rows for the within-source mean and the folder-alone score."""
+    if split is None:
+        return []
+    met = "met" if split["mean"] >= TARGET_MEAN else "missed"
+    return [f"| the same mean within each source folder (a positive ranked only against negatives of its own "
+            f"folder: what one hospital's data would see) | {split['mean']:.3f} [{split['lo']:.3f}, "
+            f"{split['hi']:.3f}] | >= {TARGET_MEAN} | {met} |",
+            f"| the source folder alone as a score (its finding rate), same findings | {split['alone']:.3f} | "
+            "reported | - |"]
+
+
+def shortcut_section(split: dict | None) -> list[str]:
+    """Why the pooled AUROC overstates what a single-source data set gets."""
+    if split is None:
+        return []
+    rates = "; ".join(f"`{s}`: {split['counts'][s]} T images, {split['no_finding_rate'][s]:.0%} \"No Finding\""
+                      for s in split["counts"])
+    return ["", "## Two folders, one shortcut", "",
+            f"T mixes the two shared folders ({rates}). They differ in how often each finding occurs and in "
+            "sharpness (the 64-px images are upsampled), so a network that only tells the folders apart already "
+            f"scores {split['alone']:.3f} on the mean above, and the pooled AUROC ({split['pooled']:.3f}) counts "
+            "that. The within-source AUROC ranks each positive only against negatives of its own folder, as on one "
+            f"hospital's data, where the ensemble scores {split['mean']:.3f}. Columns \"within source\" and "
+            "\"source alone\" give both per finding. Since session 17 the ensemble trains source-blind (each "
+            "finding's rate balanced across the folders in the loss, half the images put through the 64-px "
+            "folder's resolution) and is chosen on V by the within-source mean, so that it learns the findings "
+            "rather than the folder; it cannot unlearn that the folders' images differ."]
 
 
 def main() -> None:
@@ -70,6 +126,9 @@ def main() -> None:
     judged = [k for k, f in enumerate(findings) if f != "No Finding" and test[f]["positives"] >= MIN_POSITIVES]
     mean, lo, hi = mean_auroc_ci(data["scores"], data["labels"], data["groups"], judged)
     below = [findings[k] for k in judged if test[findings[k]]["auroc"] < 0.5]
+    split = two_sources(data, findings, judged, test)
+    if split:
+        split["pooled"] = mean
     cal = report["calibration"]
     cfg = report["config"]
     from models.metrics.calibration import plot_reliability
@@ -88,7 +147,8 @@ def main() -> None:
         f"{cfg['members']} members (FindingCNN, width {cfg['width']}, a stem dividing the side by {cfg['stem']}) "
         f"read {cfg['resolution']}-px inputs; they trained on splits G and J of both shared NIH sets "
         f"({report.get('images_train', 'all')} images; 64-px images are upsampled), "
-        f"{recipe(cfg)}, each keeping its best epoch of {cfg['epochs']} by validation AUROC. Split V chose the "
+        f"{recipe(cfg)}, each keeping its best epoch of {cfg['epochs']} by "
+        f"{'within-source ' if cfg.get('source_blind') else ''}validation AUROC. Split V chose the "
         "epochs, the calibration and one threshold per "
         "finding; split T (patients used for nothing else) gives every figure below. `docs/splits.md` has the "
         "counts.",
@@ -99,6 +159,7 @@ def main() -> None:
         "|---|---|---|---|",
         f"| mean AUROC over the {len(judged)} findings with >= {MIN_POSITIVES} T positives | {mean:.3f} "
         f"[{lo:.3f}, {hi:.3f}] | >= {TARGET_MEAN} | {'met' if mean >= TARGET_MEAN else 'missed'} |",
+        *shortcut_rows(split),
         f"| findings below 0.5 | {', '.join(below) or 'none'} | none | {'missed' if below else 'met'} |",
         f"| expected calibration error (every image and finding) | "
         f"{report['test_reliability']['ece']:.3f} (uncalibrated {report['test_reliability_uncalibrated']['ece']:.3f})"
@@ -110,8 +171,9 @@ def main() -> None:
         "only) is shown for scale: it is the same network trained on a third of the data at a quarter of the "
         "side.",
         "",
-        "| finding | AUROC | 95% CI | positives / negatives | threshold (V) | judge (J, 64 px) |",
-        "|---|---|---|---|---|---|",
+        "| finding | AUROC | 95% CI | positives / negatives | threshold (V) | judge (J, 64 px) |"
+        + (" within source | source alone |" if split else ""),
+        "|---|---|---|---|---|---|" + ("---|---|" if split else ""),
     ]
     for f in findings:
         e = test[f]
@@ -120,7 +182,14 @@ def main() -> None:
         j = judge_test.get(f, {}).get("auroc")
         judge_cell = "n/a" if j is None or np.isnan(j) else f"{j:.3f}"
         threshold = "from the findings" if f == "No Finding" else f"{report['thresholds'][f]:.3f}"
-        lines.append(f"| {f} | {auc} | {ci} | {e['positives']} / {e['negatives']} | {threshold} | {judge_cell} |")
+        row = f"| {f} | {auc} | {ci} | {e['positives']} / {e['negatives']} | {threshold} | {judge_cell} |"
+        if split:
+            within = e.get("auroc_within_source")
+            row += (" n/a | n/a |" if within is None or np.isnan(within) else
+                    f" {within:.3f} [{e['ci95_within_source'][0]:.3f}, {e['ci95_within_source'][1]:.3f}] | "
+                    f"{e['auroc_source_alone']:.3f} |")
+        lines.append(row)
+    lines += shortcut_section(split)
     lines += tried_section(folder)
     lines += [
         "",

@@ -1,12 +1,17 @@
 """Train the service's /explain ensemble at 256 px on splits G and J, calibrated and thresholded on V, measured on T.
 
     python scripts/train_explain_ensemble.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
-        [--resolution 256] [--stem 4] [--epochs 30] [--out models/pretrained/nih-cxr14-256-classifier]
+        [--resolution 256] [--stem 4] [--epochs 30] [--source-blind] [--low-resolution 0.5] \
+        [--out models/pretrained/nih-cxr14-256-classifier] [--remeasure]
 
 Issue 23, build step 1: every non-test patient of both shared sets trains it (G and J; the realism card's judge
 is a separate network trained on J only), each member keeps its best epoch by validation AUROC, one temperature
 and one threshold per finding are chosen on V, and T (used for nothing else) gives the card's figures: AUROC with
 patient-bootstrap CIs, the expected calibration error and a reliability diagram (`docs/explain/ensemble/`).
+Where the images come from several folders, every AUROC also comes within-source (positives ranked only against
+negatives of their own folder) beside the folder alone as a score; `--source-blind` balances each finding's rate
+across the folders in the loss and chooses epochs by the within-source AUROC. `--remeasure` measures the ensemble
+in --out again without training.
 """
 
 from __future__ import annotations
@@ -28,6 +33,45 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if ROOT in path.parents else str(path)
 
 
+def save_test_scores(ens, test, figures: Path):
+    """T's images, the ensemble's scores, labels, patients and source folders (`test_scores.npz`, for the card)."""
+    import numpy as np
+
+    from models.classifier.train import dataset_arrays, dataset_groups, dataset_sources
+
+    images, labels = dataset_arrays(test)
+    sources = dataset_sources(test)
+    np.savez_compressed(figures / "test_scores.npz", scores=ens.predict(images).mean, labels=labels.numpy(),
+                        groups=np.array(dataset_groups(test)), findings=np.array(ens.findings),
+                        sources=sources if sources is not None else np.full(len(labels), ""))
+    return images
+
+
+def weight_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every member's weights, keyed by path (the card's test holds them to the bundled model)."""
+    return {shown(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.safetensors"))}
+
+
+def remeasure(folder: Path, val, test, figures: Path) -> None:
+    """Measure a trained ensemble again on V and T (weights, calibration and thresholds unchanged)."""
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.classifier.pool import ImagePool
+    from models.classifier.train import dataset_groups, dataset_sources, evaluate
+
+    ens = ClassifierEnsemble.load(folder)
+    report = json.loads((figures / "report.json").read_text())
+    for key, ds in (("val", val), ("test", test)):
+        pool = ImagePool.of(ds, ens.input_size)
+        report[key] = evaluate(ens, pool, pool.labels, bootstrap=report["config"]["bootstrap"],
+                               seed=report["config"]["seed"], groups=dataset_groups(ds),
+                               sources=dataset_sources(ds))["per_finding"]
+        pool.close()
+    save_test_scores(ens, test, figures)
+    report["weights_sha256"] = weight_hashes(folder)
+    (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    print(f"re-measured {folder}; now: python scripts/render_ensemble_card.py {figures}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", nargs="+", help="the NIH folders (split by patient together)")
@@ -38,11 +82,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--no-bagging", action="store_true", help="every member sees every image (seeds differ)")
     ap.add_argument("--ema", type=float, default=0.0, help="keep a moving average of each member's weights")
+    ap.add_argument("--source-blind", action="store_true",
+                    help="balance each finding's rate across the data folders; choose epochs within folders")
+    ap.add_argument("--low-resolution", type=float, default=0.0,
+                    help="share of training images shrunk 4x and upsampled again")
     ap.add_argument("--out", default=str(ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"))
     ap.add_argument("--figures", default=str(ROOT / "docs" / "explain" / "ensemble"))
+    ap.add_argument("--remeasure", action="store_true",
+                    help="no training: measure the ensemble in --out again on V and T into --figures")
     args = ap.parse_args()
 
-    import numpy as np
 
     from models.classifier.train import ClassifierConfig, train_classifier
     from models.data.nih import NIHRealismSplit
@@ -52,8 +101,12 @@ def main() -> None:
     train = NIHRealismSplit(args.data, {"G", "J"}, args.resolution)
     val = NIHRealismSplit(args.data, {"V"}, args.resolution)
     test = NIHRealismSplit(args.data, {"T"}, args.resolution)
+    if args.remeasure:
+        remeasure(Path(args.out), val, test, Path(args.figures))
+        return
     cfg = ClassifierConfig(resolution=args.resolution, members=args.members, epochs=args.epochs, width=args.width,
                            stem=args.stem, calibrate=True, bagging=not args.no_bagging, ema=args.ema,
+                           source_blind=args.source_blind, low_resolution=args.low_resolution,
                            dataset_name="nih-cxr14 splits G+J (explain ensemble)")
     bar, update = progress_bar(1, "train-explain-ensemble")
     work = Path(args.out).with_name(Path(args.out).name + ".work")
@@ -64,14 +117,12 @@ def main() -> None:
     figures.mkdir(parents=True, exist_ok=True)
     cal = report["calibration"]
     from models.classifier.ensemble import ClassifierEnsemble
-    from models.classifier.train import dataset_arrays, dataset_groups
 
     ens = ClassifierEnsemble.load(folder)
-    images, labels = dataset_arrays(test)
-    np.savez_compressed(figures / "test_scores.npz", scores=ens.predict(images).mean, labels=labels.numpy(),
-                        groups=np.array(dataset_groups(test)), findings=np.array(ens.findings))
+    images = save_test_scores(ens, test, figures)
+    labels = test.labels_matrix()
     ens.config.pop("calibration")  # the raw members, to show what calibration changed
-    test_uncal = reliability(ens.predict(images).mean, labels.numpy())
+    test_uncal = reliability(ens.predict(images).mean, labels)
     report["test_reliability_uncalibrated"] = test_uncal
 
     out = Path(args.out)
@@ -82,8 +133,7 @@ def main() -> None:
     info |= {"role": "explain", "splits": {"train": "G+J", "epochs, temperature and thresholds": "V",
                                            "reported": "T"}}
     (out / "radsynth.json").write_text(json.dumps(info, indent=2, default=float))
-    report["weights_sha256"] = {shown(p): hashlib.sha256(p.read_bytes()).hexdigest()
-                                for p in sorted(out.glob("*.safetensors"))}
+    report["weights_sha256"] = weight_hashes(out)
     report["config"] = info["config"] | {"wall_time_s": info["wall_time_s"], "hardware": info["hardware"]}
     report["images_train"] = info["images_real"]
     (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))

@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest_plugins = ["tests.skip_groups"]
 FIXTURES = Path(__file__).parent / "fixtures"
 NIH = FIXTURES / "nih"
+NIH256 = FIXTURES / "nih256"
 UPLOADS = FIXTURES / "uploads"
 PNEUMONIA_NPZ = FIXTURES / "pneumoniamnist_small.npz"
 SIIM = UPLOADS / "siim_chest_cr.dcm"

@@ -10,9 +10,8 @@ import torch
 from models.data.nih import NIHChestXray
 from models.diffusion.superres import SuperResPipeline
 from models.diffusion.superres_train import SuperResConfig, SuperResPairs, SuperResTrainer
-from tests.conftest import FIXTURES
+from tests.conftest import NIH256
 
-NIH256 = FIXTURES / "nih256"
 TINY = {"crop": 32, "block_out_channels": (8, 16, 16), "batch_size": 4, "warmup_steps": 5, "lr": 2e-3,
         "checkpoint_every": 10}
 

@@ -16,10 +16,10 @@ from models.classifier.ensemble import ClassifierEnsemble, EnsemblePrediction
 from models.classifier.global_norm import synchronise_batch_norm
 from models.classifier.pool import ImagePool, as_pool
 from models.classifier.weight_average import WeightAverage
-from models.data.augment import augment
+from models.data.augment import augment, random_low_resolution
 from models.data.base import ImageDataset
 from models.distributed import SINGLE, Ranks, barrier, init_from_env, wrap
-from models.metrics.auroc import auroc, bootstrap_ci, plot_roc, roc_curve, youden_threshold
+from models.metrics.auroc import auroc, bootstrap_ci, plot_roc, roc_curve, within_source_auroc, youden_threshold
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import ProgressFn, batch_indices, step_generator
 
@@ -49,6 +49,10 @@ class ClassifierConfig:
     calibrate: bool = False  # fit one temperature on the validation split before choosing thresholds
     bagging: bool = True  # each member trains on a bootstrap sample; False: every member sees every image
     ema: float = 0.0  # > 0: each member keeps an exponential moving average of its weights (decay per step)
+    # Weight each finding's rate equal across the training data's sources (folders) and keep the epoch with the
+    # best within-source validation AUROC, so telling the sources apart (sharpness, borders) buys nothing.
+    source_blind: bool = False
+    low_resolution: float = 0.0  # share of training images shrunk 4x and upsampled again (a resolution mix)
     seed: int = 0
     bootstrap: int = 1000
     decode_threads: int = 2  # threads decoding a batch when the data set is too large to keep in memory
@@ -66,6 +70,39 @@ def dataset_arrays(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
 def dataset_groups(ds: ImageDataset) -> list[str]:
     """Each image's patient (or equivalent group), for bootstrapping over patients."""
     return [record.group for record in ds.records]
+
+
+def dataset_sources(ds: ImageDataset) -> np.ndarray | None:
+    """Each image's source (the folder it came from), or None when the data set has a single source."""
+    sources = np.array([str(record.meta.get("source", "")) for record in ds.records])
+    return sources if len(set(sources)) > 1 else None
+
+
+def source_balance_weights(labels: torch.Tensor, sources: np.ndarray,
+                           sample: np.ndarray | None = None) -> torch.Tensor:
+    """Per-image, per-finding loss weights (N, K) under which every source has the pooled rate of each finding.
+
+    A positive of finding k in source s weighs p_k / p_sk and a negative (1 - p_k) / (1 - p_sk) (p: rate over the
+    images, p_s: within s, both counted over the rows in `sample`, e.g. a bootstrap sample; default all); a source
+    without positives of k keeps weight 1 for k. Clamped to [0.1, 10]."""
+    sample = np.arange(len(labels)) if sample is None else sample
+    weights = torch.ones_like(labels)
+    pooled = labels[sample].mean(0)
+    for source in np.unique(sources):
+        rows = torch.from_numpy(sources == source)
+        rate = labels[sample[sources[sample] == source]].mean(0)
+        usable = (rate > 0) & (rate < 1)
+        pos = torch.where(usable, pooled / rate.clamp(min=1e-6), torch.ones_like(rate))
+        neg = torch.where(usable, (1 - pooled) / (1 - rate).clamp(min=1e-6), torch.ones_like(rate))
+        weights[rows] = torch.where(labels[rows] > 0.5, pos, neg)
+    return weights.clamp(0.1, 10.0)
+
+
+def macro_auroc(labels: np.ndarray, probs: np.ndarray, sources: np.ndarray | None = None) -> float:
+    """Mean AUROC over the findings that have both classes (within-source when `sources` is given); 0 if none."""
+    scores = [auroc(labels[:, k], probs[:, k]) if sources is None
+              else within_source_auroc(labels[:, k], probs[:, k], sources) for k in range(labels.shape[1])]
+    return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else 0.0
 
 
 def synthetic_pool(specs: Sequence[SyntheticSpec], label_names: Sequence[str], resolution: int, seed: int,
@@ -98,9 +135,10 @@ def predict_all(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool) -> En
 
 
 def evaluate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: torch.Tensor, *, bootstrap: int,
-             seed: int = 0, groups: Sequence[str] | None = None) -> dict:
+             seed: int = 0, groups: Sequence[str] | None = None, sources: np.ndarray | None = None) -> dict:
     """Per-finding AUROC with bootstrap CI (over patients when `groups` is given) and counts, plus the ensemble's
-    raw scores."""
+    raw scores. With `sources` (images from several folders), also the within-source AUROC with its CI and the
+    AUROC of the source alone (what telling the folders apart would score)."""
     pred = predict_all(ens, images)
     mean = pred.mean
     report: dict = {}
@@ -111,7 +149,20 @@ def evaluate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: 
         lo, hi = (bootstrap_ci(y, mean[:, k], n=bootstrap, seed=seed, groups=patients) if not np.isnan(value)
                   else (np.nan, np.nan))
         report[name] = {"auroc": value, "ci95": [lo, hi], "positives": int(y.sum()), "negatives": int(len(y) - y.sum())}
+        if sources is not None and not np.isnan(value):
+            report[name] |= source_figures(y, mean[:, k], sources, bootstrap=bootstrap, seed=seed, groups=patients)
     return {"per_finding": report, "scores": mean}
+
+
+def source_figures(y: np.ndarray, scores: np.ndarray, sources: np.ndarray, *, bootstrap: int, seed: int,
+                   groups: np.ndarray | None) -> dict:
+    """Within-source AUROC (CI over patients) and the source alone as a score, for one finding."""
+    within = within_source_auroc(y, scores, sources)
+    lo, hi = (bootstrap_ci(y, scores, n=bootstrap, seed=seed, groups=groups, sources=sources)
+              if not np.isnan(within) else (np.nan, np.nan))
+    rate = {s: y[sources == s].mean() for s in np.unique(sources)}
+    return {"auroc_within_source": within, "ci95_within_source": [lo, hi],
+            "auroc_source_alone": auroc(y, np.array([rate[s] for s in sources]))}
 
 
 def calibrate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels: np.ndarray) -> dict:
@@ -140,12 +191,15 @@ def calibrate(ens: ClassifierEnsemble, images: torch.Tensor | ImagePool, labels:
 
 def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[torch.Tensor, torch.Tensor],
                  val: ImagePool | tuple[torch.Tensor, torch.Tensor], cfg: ClassifierConfig, device: torch.device,
-                 progress: ProgressFn | None, step_offset: int, total_steps: int, ranks: Ranks = SINGLE) -> int:
+                 progress: ProgressFn | None, step_offset: int, total_steps: int, ranks: Ranks = SINGLE, *,
+                 sources: tuple[np.ndarray | None, np.ndarray | None] = (None, None)) -> int:
     """Train member `index` on a bootstrap sample of the pool; keep its best epoch by validation AUROC.
 
     Under torchrun each rank trains on its share of every global batch (DistributedDataParallel averages the
     gradients), with each sample's augmentation keyed by its position in the global batch; every rank then
-    scores the same weights on validation, so all keep the same epoch."""
+    scores the same weights on validation, so all keep the same epoch. `sources` (each training and each
+    validation image's source) with `cfg.source_blind` balances the loss across sources and selects epochs by
+    within-source AUROC."""
     member = ens.members[index].to(device)
     if ranks.world > 1:
         member = ens.members[index] = synchronise_batch_norm(member, device)
@@ -159,6 +213,8 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
     pos = labels[bag].sum(0)
     pos_weight = ((len(bag) - pos) / pos.clamp(min=1)).clamp(1, cfg.max_pos_weight).to(device)
     ens.pos_weights[index] = pos_weight.cpu()
+    train_sources, val_sources = sources if cfg.source_blind else (None, None)
+    balance = source_balance_weights(labels, train_sources, bag) if train_sources is not None else None
     opt = torch.optim.AdamW(member.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(bag) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
@@ -171,12 +227,16 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
             positions = ranks.share(cfg.batch_size)
             idx = every[list(positions)]
             x, y = pool.images(idx), labels[idx]
+            if cfg.low_resolution > 0:  # keyed by global position, as the augmentation below
+                x = torch.cat([random_low_resolution(x[i:i + 1], cfg.low_resolution, generator=step_generator(
+                    cfg.seed + index, step, stream=10_000 + p)) for i, p in enumerate(positions)])
             if cfg.augment:
                 x = torch.cat([(augment(x[i:i + 1] * 2 - 1, generator=step_generator(cfg.seed + index, step,
                                                                                        stream=1 + p)) + 1) / 2
                                for i, p in enumerate(positions)])
             logits = model(ens.normalise(x.to(device)))
-            loss = F.binary_cross_entropy_with_logits(logits, y.to(device), pos_weight=pos_weight)
+            weight = balance[idx].to(device) if balance is not None else None
+            loss = F.binary_cross_entropy_with_logits(logits, y.to(device), weight=weight, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -189,8 +249,7 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
         with torch.inference_mode():
             probs = torch.cat([torch.sigmoid(member(ens.normalise(chunk.to(device)))).cpu()
                                for chunk in val.chunks()]).numpy()
-        scores = [auroc(val.labels[:, k].numpy(), probs[:, k]) for k in range(len(ens.findings))]
-        macro = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else 0.0
+        macro = macro_auroc(val.labels.numpy(), probs, val_sources)
         if macro > best:
             best, best_state = macro, {k: v.detach().clone() for k, v in member.state_dict().items()}
         if live is not None:
@@ -226,16 +285,20 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
     ens = ClassifierEnsemble(names, cfg.members, input_size=cfg.resolution, width=cfg.width, dropout=cfg.dropout,
                              stem=cfg.stem)
     per_member = cfg.epochs * max(1, len(pool) // cfg.batch_size)
+    train_sources, val_sources = dataset_sources(train_ds), dataset_sources(val_ds)
+    if train_sources is not None and len(pool) > n_real:
+        train_sources = np.r_[train_sources, ["synthetic"] * (len(pool) - n_real)]
     offset = 0
     for i in range(cfg.members):
         offset += train_member(ens, i, pool, val, cfg, device, progress if ranks.main else None, offset,
-                               per_member * cfg.members, ranks)
+                               per_member * cfg.members, ranks, sources=(train_sources, val_sources))
     pool.close()
     ens.eval()
     calibration = None
     if cfg.calibrate:
         calibration = calibrate(ens, val, val.labels.numpy())
-    val_eval = evaluate(ens, val, val.labels, bootstrap=cfg.bootstrap, seed=cfg.seed, groups=dataset_groups(val_ds))
+    val_eval = evaluate(ens, val, val.labels, bootstrap=cfg.bootstrap, seed=cfg.seed, groups=dataset_groups(val_ds),
+                        sources=val_sources)
     val.close()
     thresholds = {name: youden_threshold(val.labels[:, k].numpy(), val_eval["scores"][:, k])
                   for k, name in enumerate(names)}
@@ -248,7 +311,7 @@ def train_classifier(train_ds: ImageDataset, val_ds: ImageDataset, out_dir: str 
 
         test = ImagePool.of(test_ds, cfg.resolution, threads=cfg.decode_threads)
         test_eval = evaluate(ens, test, test.labels, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                             groups=dataset_groups(test_ds))
+                             groups=dataset_groups(test_ds), sources=dataset_sources(test_ds))
         test.close()
         report["test"] = test_eval["per_finding"]
         report["test_reliability"] = reliability(test_eval["scores"], test.labels.numpy())

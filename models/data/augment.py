@@ -43,6 +43,25 @@ def random_gamma(images: torch.Tensor, spread: float, generator: torch.Generator
     return ((images + 1) / 2).clamp(0, 1).pow(power) * 2 - 1
 
 
+def random_low_resolution(images: torch.Tensor, probability: float, factor: int = 4,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """With `probability` per image, shrink by `factor` and bring it back with the data pipeline's filter: the
+    look of an image stored small and upsampled, so sharpness stops telling a network where an image came from."""
+    import numpy as np
+
+    from models.data.preprocess import resize
+
+    pick = torch.rand(images.shape[0], generator=generator) < probability
+    if not pick.any():
+        return images
+    out = images.clone()
+    side = images.shape[-1]
+    for i in torch.nonzero(pick).flatten().tolist():
+        small = resize(images[i, 0].cpu().numpy(), max(1, side // factor))
+        out[i, 0] = torch.from_numpy(np.ascontiguousarray(resize(small, side))).to(images)
+    return out
+
+
 def augment(images: torch.Tensor, generator: torch.Generator | None = None, gamma: float = 0.0) -> torch.Tensor:
     """The default training augmentation (no horizontal flip: the heart is on the left); `gamma` > 0 adds
     gamma jitter."""

@@ -105,10 +105,14 @@ def realism_records(roots: Sequence[str | Path], splits: set[str]) -> list[Recor
 
     pinned = read_pinned()
     records = []
-    for row, path in nih_rows(roots):
-        bucket = split_of_patient(row["Patient ID"], pinned)
-        if bucket in splits:
-            meta = {"view": row.get("View Position", ""), "split": bucket, "path": str(path)}
+    for root in roots:
+        for row, path in nih_rows([root]):
+            bucket = split_of_patient(row["Patient ID"], pinned)
+            if bucket not in splits:
+                continue
+            # source: the folder an image came from; sets differ in finding rates and in sharpness, a shortcut
+            meta = {"view": row.get("View Position", ""), "split": bucket, "path": str(path),
+                    "source": Path(root).name}
             records.append(Record(key=row["Image Index"], labels=parse_nih_labels(row["Finding Labels"]),
                                   group=row["Patient ID"], meta=meta))
     return records

@@ -25,6 +25,22 @@ def separation_auroc(positive_scores: np.ndarray, negative_scores: np.ndarray) -
                  np.r_[positive_scores, negative_scores])
 
 
+def within_source_auroc(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray) -> float:
+    """AUROC over the positive-negative pairs that share a source (data set, site, scanner); NaN without such pairs.
+
+    Pooled over sources that differ in finding rate, the plain AUROC rewards telling the sources apart; this one
+    only counts ranking within a source (each source's AUROC weighted by its number of pairs)."""
+    labels, scores, sources = np.asarray(labels).astype(bool), np.asarray(scores), np.asarray(sources)
+    total, pairs = 0.0, 0
+    for source in np.unique(sources):
+        rows = sources == source
+        n = int(labels[rows].sum()) * int((~labels[rows]).sum())
+        if n:
+            total += auroc(labels[rows], scores[rows]) * n
+            pairs += n
+    return total / pairs if pairs else float("nan")
+
+
 def patient_resamples(groups, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """`n` bootstrap resamples of row indices that draw patients (each with all its rows) with replacement."""
     patients = sorted(set(groups))
@@ -34,16 +50,19 @@ def patient_resamples(groups, n: int, rng: np.random.Generator) -> Iterator[np.n
 
 
 def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, *, n: int = 1000, alpha: float = 0.05,
-                 seed: int = 0, groups: np.ndarray | None = None) -> tuple[float, float]:
+                 seed: int = 0, groups: np.ndarray | None = None,
+                 sources: np.ndarray | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC over resampled images, or over resampled patients (all images
-    of a drawn patient together) when `groups` gives each image's patient."""
+    of a drawn patient together) when `groups` gives each image's patient; of the within-source AUROC when
+    `sources` gives each image's source."""
     rng = np.random.default_rng(seed)
     labels, scores = np.asarray(labels), np.asarray(scores)
     draws = patient_resamples(groups, n, rng) if groups is not None else (
         rng.integers(0, len(labels), len(labels)) for _ in range(n))
     values = []
     for idx in draws:
-        value = auroc(labels[idx], scores[idx])
+        value = (auroc(labels[idx], scores[idx]) if sources is None
+                 else within_source_auroc(labels[idx], scores[idx], np.asarray(sources)[idx]))
         if not np.isnan(value):
             values.append(value)
     if not values:
