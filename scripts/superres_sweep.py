@@ -40,13 +40,16 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sr = sorted((r for r in rows if r["aug_step"] is not None), key=lambda r: r["aug_step"])
+    sr = sorted((r for r in rows if r["aug_step"] is not None and r.get("start", 1) == 1), key=lambda r: r["aug_step"])
+    partial = [r for r in rows if r.get("start", 1) < 1]
     bic = next((r for r in rows if r["aug_step"] is None), None)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), dpi=100)
     for ax, key, label in zip(axes, ("fid_judge", "fid_random_cnn", "noise_dominated"),
                               ("FID against V (judge's features)", "FID against V (random CNN, 256 px)",
                                "noise-dominated share"), strict=True):
         ax.plot([r["aug_step"] for r in sr], [r[key] for r in sr], "o-", label="super-resolution")
+        for j, r in enumerate(partial):
+            ax.plot(r["aug_step"], r[key], "s", color=f"C{4 + j}", label=r["name"])
         if bic is not None:
             ax.axhline(bic[key], color="C1", ls=":", label="bicubic (no super-resolution)")
         space = key.removeprefix("fid_")
@@ -64,6 +67,8 @@ def main() -> None:
     ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "superres")
     ap.add_argument("--aug-steps", default="100,200,250,50", help="noise-conditioning steps s (comma list)")
     ap.add_argument("--steps", type=int, default=None, help="super-resolution steps (default: the model's)")
+    ap.add_argument("--starts", default="1", help="where sampling starts, as a share of the noise schedule (comma "
+                    "list; < 1: from the upsampled base image noised to that level)")
     args = ap.parse_args()
 
     import torch
@@ -99,16 +104,17 @@ def main() -> None:
     rows = [{"aug_step": None, "name": "bicubic", "seconds_per_image": 0.0, "n": len(real)}
             | spaces.measure(bicubic(low, SIZE))]
     grids = {"real V": real[:8], "bicubic": bicubic(low[:8], SIZE)}
-    aug_steps = [int(s) for s in args.aug_steps.split(",")]
-    bar, update = progress_bar(len(aug_steps), "superres-sweep")
-    for i, s in enumerate(aug_steps):
+    settings = [(int(s), float(start)) for start in args.starts.split(",") for s in args.aug_steps.split(",")]
+    bar, update = progress_bar(len(settings), "superres-sweep")
+    for i, (s, start) in enumerate(settings):
         started = time.perf_counter()
-        high = pipe.superres(low, seeds, num_inference_steps=steps, aug_step=s, batch_size=8)
+        high = pipe.superres(low, seeds, num_inference_steps=steps, aug_step=s, batch_size=8, start=start)
         seconds = (time.perf_counter() - started) / len(low)
-        rows.append({"aug_step": s, "name": f"s = {s}", "seconds_per_image": seconds, "n": len(real)}
+        name = f"s = {s}" + (f", start {start:g}" if start < 1 else "")
+        rows.append({"aug_step": s, "start": start, "name": name, "seconds_per_image": seconds, "n": len(real)}
                     | spaces.measure(high))
-        grids[f"s = {s}"] = high[:8]
-        update(i + 1, len(aug_steps), f"s={s}", {"fid_judge": rows[-1]["fid_judge"],
+        grids[name] = high[:8]
+        update(i + 1, len(settings), name, {"fid_judge": rows[-1]["fid_judge"],
                                                    "fid_random_cnn": rows[-1]["fid_random_cnn"]})
         (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
     bar.close()

@@ -134,3 +134,25 @@ def test_the_bundled_stage_samples_at_the_conditioning_step_its_validation_sweep
     by_default = pipe(low, seeds=[5], num_inference_steps=2)
     np.testing.assert_allclose(by_default, pipe(low, seeds=[5], num_inference_steps=2, aug_step=chosen), atol=1e-5)
     assert not np.allclose(by_default, pipe(low, seeds=[5], num_inference_steps=2, aug_step=0), atol=1e-3)
+
+
+def test_a_partial_start_runs_the_asked_steps_from_the_noised_input():
+    """start < 1 begins from the upsampled input noised to that level: the asked number of steps, and a result
+    that stays nearer the input than sampling from pure noise with as few steps."""
+    from pathlib import Path
+
+    import torch
+
+    from models.diffusion.superres import upsample
+
+    root = Path(__file__).resolve().parents[1]
+    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
+    low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
+    calls: list[tuple[int, int]] = []
+    partial = pipe(low, seeds=[5], num_inference_steps=3, start=0.3, callback=lambda i, n: calls.append((i, n)))
+    assert calls[-1] == (3, 3)
+    full = pipe(low, seeds=[5], num_inference_steps=3)
+    target = ((upsample(torch.from_numpy(low)[:, None] * 2 - 1, partial.shape[-1]) + 1) / 2)[:, 0].numpy()
+    assert np.abs(partial - target).mean() < np.abs(full - target).mean()
+    with pytest.raises(ValueError, match="start"):
+        pipe(low, seeds=[5], start=0.0)

@@ -79,8 +79,13 @@ class SuperResPipeline:
     @torch.inference_mode()
     def __call__(self, low: np.ndarray, seeds: Sequence[int], *, num_inference_steps: int | None = None,
                  aug_step: int | None = None, sampler: str = "dpmsolver++", batch_size: int = 4,
-                 callback=None) -> np.ndarray:
-        """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i]."""
+                 start: float = 1.0, callback=None) -> np.ndarray:
+        """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i].
+
+        `start` < 1 begins from the upsampled input noised to start x T instead of pure noise (the coarse
+        structure is known), spreading the steps over [0, start x T] only."""
+        if not 0.0 < start <= 1.0:
+            raise ValueError("start must be in (0, 1]")
         low = np.asarray(low, dtype=np.float32)
         if low.ndim != 3 or len(seeds) != len(low):
             raise ValueError("give low-resolution images (N, h, w) and one seed per image")
@@ -89,20 +94,20 @@ class SuperResPipeline:
         out = []
         total = -(-len(low) // batch_size) * steps
         done = 0
-        for start in range(0, len(low), batch_size):
-            chunk = torch.from_numpy(low[start:start + batch_size])[:, None] * 2 - 1
-            chunk_seeds = list(seeds[start:start + batch_size])
+        for first in range(0, len(low), batch_size):
+            chunk = torch.from_numpy(low[first:first + batch_size])[:, None] * 2 - 1
+            chunk_seeds = list(seeds[first:first + batch_size])
 
             def step_done(i: int, n: int, base: int = done) -> None:
                 if callback:
                     callback(base + i, total)
 
-            out.append(self._sample(chunk, chunk_seeds, steps, s, sampler, step_done))
+            out.append(self._sample(chunk, chunk_seeds, steps, s, sampler, step_done, start))
             done += steps
         return np.concatenate(out)
 
     def _sample(self, low: torch.Tensor, seeds: list[int], steps: int, aug_step: int, sampler: str,
-                callback) -> np.ndarray:
+                callback, start: float = 1.0) -> np.ndarray:
         device, dtype = self.unet.device, self.unet.dtype
         size = low.shape[-1] * self.scale
         low_up = upsample(low, size).to(device, dtype)
@@ -111,14 +116,22 @@ class SuperResPipeline:
         cond_gens = [torch.Generator("cpu").manual_seed(seed + 7_919) for seed in seeds]  # per image: batch-free
         cond = noise_condition(low_up, s.to(device), self.scheduler, generator=cond_gens)
         scheduler = make_scheduler(sampler, self.scheduler.config)
-        scheduler.set_timesteps(steps, device=device)
         x = randn_tensor((len(seeds), 1, size, size), generator=gens, device=torch.device("cpu"),
-                         dtype=torch.float32).to(device, dtype) * scheduler.init_noise_sigma
-        for i, t in enumerate(scheduler.timesteps):
+                         dtype=torch.float32).to(device, dtype)
+        if start < 1.0:
+            scheduler.set_timesteps(max(steps, round(steps / start)), device=device)
+            timesteps = scheduler.timesteps[scheduler.timesteps <= start * scheduler.config.num_train_timesteps]
+            scheduler.set_begin_index(len(scheduler.timesteps) - len(timesteps))
+            x = scheduler.add_noise(low_up, x, timesteps[:1])
+        else:
+            scheduler.set_timesteps(steps, device=device)
+            timesteps = scheduler.timesteps
+            x = x * scheduler.init_noise_sigma
+        for i, t in enumerate(timesteps):
             model_in = scheduler.scale_model_input(x, t)
             pred = self.unet(model_in, t.expand(len(seeds)), cond, s).float()
             x = scheduler.step(pred, t, x).prev_sample
-            callback(i + 1, len(scheduler.timesteps))
+            callback(i + 1, len(timesteps))
         return ((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
