@@ -99,6 +99,32 @@ def shortcut_rows(split: dict | None) -> list[str]:
             "reported | - |"]
 
 
+def plot_sources(path: Path, test: dict, names: list[str]) -> None:
+    """Per finding: pooled AUROC, within-source AUROC (with its interval) and the folder alone, on T."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
+    within = np.array([test[f]["auroc_within_source"] for f in names])
+    err = np.abs(np.array([test[f]["ci95_within_source"] for f in names]).T - within)
+    ax.bar(x - 0.27, [test[f]["auroc"] for f in names], 0.27, label="pooled over both folders")
+    ax.bar(x, within, 0.27, yerr=err, capsize=2, label="within source (95% CI over patients)")
+    ax.bar(x + 0.27, [test[f]["auroc_source_alone"] for f in names], 0.27, label="the folder alone", color="0.6")
+    ax.axhline(0.5, color="k", lw=0.8)
+    ax.axhline(TARGET_MEAN, color="C3", ls="--", lw=0.8, label=f"the bar for the mean ({TARGET_MEAN})")
+    ax.set_xticks(x, [f.replace("_", " ") for f in names], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0.2, 1.0)
+    ax.set_ylabel("AUROC on T")
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.set_title("What the ensemble ranks within one folder, against what the folder alone gives")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def shortcut_section(split: dict | None) -> list[str]:
     """Why the pooled AUROC overstates what a single-source data set gets."""
     if split is None:
@@ -114,7 +140,8 @@ def shortcut_section(split: dict | None) -> list[str]:
             "\"source alone\" give both per finding. Since session 17 the ensemble trains source-blind (each "
             "finding's rate balanced across the folders in the loss, half the images put through the 64-px "
             "folder's resolution) and is chosen on V by the within-source mean, so that it learns the findings "
-            "rather than the folder; it cannot unlearn that the folders' images differ."]
+            "rather than the folder; it cannot unlearn that the folders' images differ.", "",
+            "![pooled and within-source AUROC per finding on T](ensemble/within_source.png)"]
 
 
 def main() -> None:
@@ -129,6 +156,7 @@ def main() -> None:
     split = two_sources(data, findings, judged, test)
     if split:
         split["pooled"] = mean
+        plot_sources(folder / "within_source.png", test, [findings[k] for k in judged])
     cal = report["calibration"]
     cfg = report["config"]
     from models.metrics.calibration import plot_reliability

@@ -38,7 +38,7 @@ def test_explain_ensemble_card_was_measured_on_the_default_classifier():
     assert report["weights_sha256"] == hashes(DEFAULT_CLASSIFIER) != {}, "docs/explain/ensemble was measured on " \
         "other weights: run scripts/train_explain_ensemble.py"
     text = (ROOT / "docs" / "explain" / "ensemble.md").read_text()
-    for figure in ("roc_test.png", "reliability.png"):
+    for figure in ("roc_test.png", "reliability.png", "within_source.png"):
         assert (ENSEMBLE_REPORT.parent / figure).exists() and f"ensemble/{figure}" in text
     assert f"{report['calibration']['temperature']:.2f}" in text
 
