@@ -58,7 +58,7 @@ def random_low_resolution(images: torch.Tensor, probability: float, factor: int 
     side = images.shape[-1]
     for i in torch.nonzero(pick).flatten().tolist():
         small = resize(images[i, 0].cpu().numpy(), max(1, side // factor))
-        out[i, 0] = torch.from_numpy(np.ascontiguousarray(resize(small, side))).to(images)
+        out[i, 0] = torch.from_numpy(np.array(resize(small, side))).to(images)
     return out
 
 
