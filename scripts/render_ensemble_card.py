@@ -24,12 +24,10 @@ def mean_auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, co
                   n: int = 1000, seed: int = 0, sources: np.ndarray | None = None) -> tuple[float, float, float]:
     """Mean AUROC over `columns` (within-source AUROCs when `sources` is given) and its 95% interval over
     resampled patients."""
-    from models.metrics.auroc import auroc, patient_resamples, within_source_auroc
+    from models.metrics.auroc import mean_auroc, patient_resamples
 
     def mean(idx: np.ndarray) -> float:
-        values = [auroc(labels[idx, k], scores[idx, k]) if sources is None
-                  else within_source_auroc(labels[idx, k], scores[idx, k], sources[idx]) for k in columns]
-        return float(np.nanmean(values))
+        return mean_auroc(labels[idx][:, columns], scores[idx][:, columns], None if sources is None else sources[idx])
 
     draws = [mean(idx) for idx in patient_resamples(groups, n, np.random.default_rng(seed))]
     return mean(np.arange(len(labels))), float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
@@ -74,7 +72,7 @@ def tried_section(folder: Path) -> list[str]:
     return lines
 
 
-def two_sources(data, findings: list[str], judged: list[int], test: dict) -> dict | None:
+def two_sources(data, findings: list[str], judged: list[int], test: dict, pooled: float) -> dict | None:
     """Within-source mean AUROC (with its interval) and the source folder's own score, when T mixes folders."""
     sources = data["sources"] if "sources" in data.files else None
     if sources is None or len(set(sources.tolist())) < 2:
@@ -83,7 +81,7 @@ def two_sources(data, findings: list[str], judged: list[int], test: dict) -> dic
     alone = float(np.mean([test[findings[k]]["auroc_source_alone"] for k in judged]))
     no_finding = {str(s): float(data["labels"][sources == s, findings.index("No Finding")].mean())
                   for s in sorted(set(sources.tolist()))}
-    return {"mean": mean, "lo": lo, "hi": hi, "alone": alone, "no_finding_rate": no_finding,
+    return {"mean": mean, "lo": lo, "hi": hi, "pooled": pooled, "alone": alone, "no_finding_rate": no_finding,
             "counts": {s: int((sources == s).sum()) for s in no_finding}}
 
 
@@ -153,9 +151,8 @@ def main() -> None:
     judged = [k for k, f in enumerate(findings) if f != "No Finding" and test[f]["positives"] >= MIN_POSITIVES]
     mean, lo, hi = mean_auroc_ci(data["scores"], data["labels"], data["groups"], judged)
     below = [findings[k] for k in judged if test[findings[k]]["auroc"] < 0.5]
-    split = two_sources(data, findings, judged, test)
+    split = two_sources(data, findings, judged, test, mean)
     if split:
-        split["pooled"] = mean
         plot_sources(folder / "within_source.png", test, [findings[k] for k in judged])
     cal = report["calibration"]
     cfg = report["config"]

@@ -33,18 +33,17 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if ROOT in path.parents else str(path)
 
 
-def save_test_scores(ens, test, figures: Path):
-    """T's images, the ensemble's scores, labels, patients and source folders (`test_scores.npz`, for the card)."""
+def save_test_scores(figures: Path, test, scores, findings: list[str]) -> None:
+    """The ensemble's scores on T with T's labels, patients and source folders (`test_scores.npz`, for the card)."""
     import numpy as np
 
-    from models.classifier.train import dataset_arrays, dataset_groups, dataset_sources
+    from models.classifier.train import dataset_groups, dataset_sources
 
-    images, labels = dataset_arrays(test)
+    labels = test.labels_matrix()
     sources = dataset_sources(test)
-    np.savez_compressed(figures / "test_scores.npz", scores=ens.predict(images).mean, labels=labels.numpy(),
-                        groups=np.array(dataset_groups(test)), findings=np.array(ens.findings),
+    np.savez_compressed(figures / "test_scores.npz", scores=scores, labels=labels,
+                        groups=np.array(dataset_groups(test)), findings=np.array(findings),
                         sources=sources if sources is not None else np.full(len(labels), ""))
-    return images
 
 
 def weight_hashes(folder: Path) -> dict[str, str]:
@@ -62,11 +61,11 @@ def remeasure(folder: Path, val, test, figures: Path) -> None:
     report = json.loads((figures / "report.json").read_text())
     for key, ds in (("val", val), ("test", test)):
         pool = ImagePool.of(ds, ens.input_size)
-        report[key] = evaluate(ens, pool, pool.labels, bootstrap=report["config"]["bootstrap"],
-                               seed=report["config"]["seed"], groups=dataset_groups(ds),
-                               sources=dataset_sources(ds))["per_finding"]
+        measured = evaluate(ens, pool, pool.labels, bootstrap=report["config"]["bootstrap"],
+                            seed=report["config"]["seed"], groups=dataset_groups(ds), sources=dataset_sources(ds))
         pool.close()
-    save_test_scores(ens, test, figures)
+        report[key] = measured["per_finding"]
+    save_test_scores(figures, test, measured["scores"], ens.findings)
     report["weights_sha256"] = weight_hashes(folder)
     (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
     print(f"re-measured {folder}; now: python scripts/render_ensemble_card.py {figures}")
@@ -92,7 +91,6 @@ def main() -> None:
                     help="no training: measure the ensemble in --out again on V and T into --figures")
     args = ap.parse_args()
 
-
     from models.classifier.train import ClassifierConfig, train_classifier
     from models.data.nih import NIHRealismSplit
     from models.metrics.calibration import reliability
@@ -117,12 +115,13 @@ def main() -> None:
     figures.mkdir(parents=True, exist_ok=True)
     cal = report["calibration"]
     from models.classifier.ensemble import ClassifierEnsemble
+    from models.classifier.train import dataset_arrays
 
     ens = ClassifierEnsemble.load(folder)
-    images = save_test_scores(ens, test, figures)
-    labels = test.labels_matrix()
+    images, labels = dataset_arrays(test)
+    save_test_scores(figures, test, ens.predict(images).mean, ens.findings)
     ens.config.pop("calibration")  # the raw members, to show what calibration changed
-    test_uncal = reliability(ens.predict(images).mean, labels)
+    test_uncal = reliability(ens.predict(images).mean, labels.numpy())
     report["test_reliability_uncalibrated"] = test_uncal
 
     out = Path(args.out)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.classifier.train import dataset_sources, macro_auroc, source_balance_weights
+from models.classifier.train import dataset_sources, source_balance_weights
 from models.data.nih import NIHRealismSplit
-from models.metrics.auroc import auroc, bootstrap_ci, within_source_auroc
+from models.metrics.auroc import auroc, bootstrap_ci, mean_auroc, within_source_auroc
 from tests.conftest import NIH, NIH256
 
 
@@ -52,7 +52,7 @@ def test_balanced_weights_give_every_folder_the_pooled_rate():
         rows = torch.from_numpy(sources == s)
         rate = (weights[rows] * y[rows]).sum(0) / weights[rows].sum(0)
         assert torch.allclose(rate, pooled, atol=1e-5)
-    assert macro_auroc(y.numpy(), (sources == "b")[:, None].repeat(2, 1).astype(float), sources) == 0.5
+    assert mean_auroc(y.numpy(), (sources == "b")[:, None].repeat(2, 1).astype(float), sources) == 0.5
 
 
 def test_nih_records_name_their_folder_and_one_folder_has_no_sources():

@@ -19,7 +19,15 @@ from models.classifier.weight_average import WeightAverage
 from models.data.augment import augment, random_low_resolution
 from models.data.base import ImageDataset
 from models.distributed import SINGLE, Ranks, barrier, init_from_env, wrap
-from models.metrics.auroc import auroc, bootstrap_ci, plot_roc, roc_curve, within_source_auroc, youden_threshold
+from models.metrics.auroc import (
+    auroc,
+    bootstrap_ci,
+    mean_auroc,
+    plot_roc,
+    roc_curve,
+    within_source_auroc,
+    youden_threshold,
+)
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import ProgressFn, batch_indices, step_generator
 
@@ -96,13 +104,6 @@ def source_balance_weights(labels: torch.Tensor, sources: np.ndarray,
         neg = torch.where(usable, (1 - pooled) / (1 - rate).clamp(min=1e-6), torch.ones_like(rate))
         weights[rows] = torch.where(labels[rows] > 0.5, pos, neg)
     return weights.clamp(0.1, 10.0)
-
-
-def macro_auroc(labels: np.ndarray, probs: np.ndarray, sources: np.ndarray | None = None) -> float:
-    """Mean AUROC over the findings that have both classes (within-source when `sources` is given); 0 if none."""
-    scores = [auroc(labels[:, k], probs[:, k]) if sources is None
-              else within_source_auroc(labels[:, k], probs[:, k], sources) for k in range(labels.shape[1])]
-    return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else 0.0
 
 
 def synthetic_pool(specs: Sequence[SyntheticSpec], label_names: Sequence[str], resolution: int, seed: int,
@@ -249,7 +250,8 @@ def train_member(ens: ClassifierEnsemble, index: int, pool: ImagePool | tuple[to
         with torch.inference_mode():
             probs = torch.cat([torch.sigmoid(member(ens.normalise(chunk.to(device)))).cpu()
                                for chunk in val.chunks()]).numpy()
-        macro = macro_auroc(val.labels.numpy(), probs, val_sources)
+        macro = mean_auroc(val.labels.numpy(), probs, val_sources)
+        macro = 0.0 if np.isnan(macro) else macro
         if macro > best:
             best, best_state = macro, {k: v.detach().clone() for k, v in member.state_dict().items()}
         if live is not None:

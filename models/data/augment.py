@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from models.data.preprocess import resize
 
 
 def random_affine(images: torch.Tensor, *, max_degrees: float = 5.0, max_shift: float = 0.04,
@@ -47,10 +50,6 @@ def random_low_resolution(images: torch.Tensor, probability: float, factor: int 
                           generator: torch.Generator | None = None) -> torch.Tensor:
     """With `probability` per image, shrink by `factor` and bring it back with the data pipeline's filter: the
     look of an image stored small and upsampled, so sharpness stops telling a network where an image came from."""
-    import numpy as np
-
-    from models.data.preprocess import resize
-
     pick = torch.rand(images.shape[0], generator=generator) < probability
     if not pick.any():
         return images

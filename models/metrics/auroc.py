@@ -41,6 +41,14 @@ def within_source_auroc(labels: np.ndarray, scores: np.ndarray, sources: np.ndar
     return total / pairs if pairs else float("nan")
 
 
+def mean_auroc(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray | None = None) -> float:
+    """Mean AUROC over the columns (findings) that have both classes, within-source when `sources` is given; NaN
+    when no column has both."""
+    values = [auroc(labels[:, k], scores[:, k]) if sources is None
+              else within_source_auroc(labels[:, k], scores[:, k], sources) for k in range(labels.shape[1])]
+    return float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
+
+
 def patient_resamples(groups, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """`n` bootstrap resamples of row indices that draw patients (each with all its rows) with replacement."""
     patients = sorted(set(groups))
