@@ -1,6 +1,7 @@
 """What the service adds on top of the pipeline, and the time to the first image on this machine.
 
     python -m bench.bench_service [--repeats 5] [--small 20] [--cold 2]
+    python -m bench.bench_service --default-only [--repeats 3] [--superres-start 0.5]   # issue 19's default job
 
 A real Redis, API (uvicorn) and Celery worker with the bundled models, all on this machine. The client waits for
 the end of each job on its server-sent-events stream (as the web page does) and then downloads every image.
@@ -114,20 +115,30 @@ def first_image(d: Deployment, cold: int, settle: float) -> list[dict]:
     return rows
 
 
-def default_job(d: Deployment, repeats: int) -> dict:
+def default_job(d: Deployment, repeats: int, superres_start: float | None = None) -> dict:
     """Issue 19's target: `POST /generate?finding=consolidation` with every default (4 images at 256 px through the
-    super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`."""
+    super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`. With
+    `superres_start`, the same request starting the super-resolution stage part-way runs interleaved with it."""
     d.start_worker("default", warm_up=True)
     d.wait_healthy()
     run_job(d, {"finding": "consolidation", "seed": 1})  # the first request after start is not the steady state
-    times, job = [], None
+    variants = {"default": {}} | ({"superres_start": {"superres_start": superres_start}} if superres_start else {})
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    results: dict[str, dict] = {}
     for i in range(repeats):
-        done, total, job = run_job(d, {"finding": "consolidation", "seed": 300 + i})
-        times.append(total)
+        for name, extra in variants.items():
+            done, total, job = run_job(d, {"finding": "consolidation", "seed": 300 + i} | extra)
+            times[name].append(total)
+            results[name] = {k: job["result"].get(k) for k in ("resolution", "steps", "superres_steps",
+                                                                "superres_start", "guidance")}
     child = d.pool_children("default")[0]
-    return {"seconds": times, "median_s": median(times), "pool_rss_mb": rss_mb(child),
-            "main_rss_mb": rss_mb(d.procs["default"].pid), "result": {
-                k: job["result"].get(k) for k in ("resolution", "steps", "superres_steps", "guidance")}}
+    out = {"seconds": times["default"], "median_s": median(times["default"]), "pool_rss_mb": rss_mb(child),
+           "main_rss_mb": rss_mb(d.procs["default"].pid), "result": results["default"]}
+    if superres_start:
+        part = median(times["superres_start"])
+        out["superres_start"] = {"start": superres_start, "seconds": times["superres_start"], "median_s": part,
+                                 "ratio_to_default": part / out["median_s"], "result": results["superres_start"]}
+    return out
 
 
 def main() -> None:
@@ -137,6 +148,8 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=2, help="fresh-worker rounds per warm-up setting")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds between worker start and first request")
     ap.add_argument("--default-only", action="store_true", help="only the default job on a warm worker (issue 19)")
+    ap.add_argument("--superres-start", type=float, default=None,
+                    help="with --default-only: also the same job starting super-resolution part-way, interleaved")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = deployment()
@@ -144,12 +157,16 @@ def main() -> None:
         try:
             d.start_redis()
             d.start_api()
-            result = default_job(d, args.repeats)
+            result = default_job(d, args.repeats, args.superres_start)
         finally:
             d.stop_all()
         print(f"default job (4 images at {result['result']['resolution']} px, QC, PNG + DICOM): median "
               f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 30 s); worker pool "
               f"RSS {result['pool_rss_mb']:.0f} MB")
+        if "superres_start" in result:
+            part = result["superres_start"]
+            print(f"with superres_start={part['start']:g} ({part['result']['superres_steps']} super-resolution "
+                  f"steps): median {part['median_s']:.1f} s, {part['ratio_to_default']:.2f} x the default")
         command = "python -m bench.bench_service " + " ".join(sys.argv[1:])
         print(f"wrote {save('default_job', result | {'threads': THREADS, 'command': command})}")
         return

@@ -48,8 +48,13 @@ class GenerateParams(BaseModel):
     resolution: int | None = Field(None, ge=16, le=1024, description="image side in pixels: the generator's base "
                                    "size (e.g. 64, a thumbnail) or its super-resolution size (e.g. 256); default: "
                                    "the largest it has (GET /models: resolutions)")
+    superres_start: float | None = Field(
+        None, gt=0.0, le=1.0, description="where the super-resolution stage starts, as a share of its noise "
+        "schedule: 1 (default) from pure noise; e.g. 0.5 from the upsampled base image noised half-way, which "
+        "keeps its large shapes and takes about half the time (docs/realism-card.md)")
+    superres_steps: int | None = Field(
+        None, ge=1, le=200, description="super-resolution steps (default: the model's, scaled by superres_start)")
     webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")
-
 
     @field_validator("format", mode="before")
     @classmethod

@@ -86,7 +86,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
         classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
-        resolution=args.resolution,
+        resolution=args.resolution, superres_start=args.superres_start, superres_steps=args.superres_steps,
         reject_copies=args.reject_copies,
         progress=lambda s, t: update(s, t, "sampling", {}),
     )
@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)
     gen.add_argument("--resolution", type=int, default=None,
                      help="image side: the base size or the super-resolution size (default: the largest)")
+    gen.add_argument("--superres-start", type=float, default=None,
+                     help="where the super-resolution stage starts (share of its schedule; 0.5: from the upsampled "
+                     "base image noised half-way, about half the time; default 1, pure noise)")
+    gen.add_argument("--superres-steps", type=int, default=None,
+                     help="super-resolution steps (default: the model's, scaled by --superres-start)")
     gen.add_argument("--device", default=None)
     gen.add_argument("--qc", action="store_true", help="score label agreement and memorisation per image")
     gen.add_argument("--reject-copies", action="store_true", help="regenerate images flagged as training copies")

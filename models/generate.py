@@ -16,7 +16,8 @@ from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, wr
 from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
 
-SUPERRES_KEYS = ("superres_steps", "superres_aug_step")  # how the second stage sampled, when there was one
+# How the second stage sampled, when there was one.
+SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step")
 
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
@@ -113,6 +114,7 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
                        sampler: str = "dpmsolver++", steps: int | None = None, guidance: float = 2.0,
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
                        classifier_guidance: float | None = None, resolution: int | None = None,
+                       superres_start: float | None = None, superres_steps: int | None = None,
                        qc: bool = False, reject_copies: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
@@ -130,7 +132,8 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
                                    reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
                                    guidance_scale=guidance, classifier_scale=classifier_guidance,
-                                   return_frames=gif, callback=progress, resolution=resolution)
+                                   return_frames=gif, callback=progress, resolution=resolution,
+                                   superres_start=superres_start, superres_steps=superres_steps)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
     if report is not None:
         from models.qc.checks import summarise

@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16, help="images per finding for label agreement and diversity")
     ap.add_argument("--per-finding-256", type=int, default=8, help="images per finding super-resolved at 256")
     ap.add_argument("--sr-steps", type=int, default=None)
+    ap.add_argument("--choice-only", action="store_true",
+                    help="stop after the settings' rows and the choice (a sweep; no card blocks)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -206,6 +208,10 @@ def main() -> None:
                   "rule": "label agreement at most 0.05 above the judge's on real images, then the lowest FID in "
                           "the judge's features (applied on V only)",
                   "real_label_agreement": real_agree}
+    if args.choice_only:
+        (out / "choice.json").write_text(json.dumps(card, indent=2, default=float))
+        print(f"wrote {out}/choice.json")
+        return
     by_finding = {f: sets[f] for f in [*eligible, "No Finding"]}
     card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
     card["64"]["label_agreement_gap"] = agreement_gap(card["64"]["label_agreement"], real_agree)

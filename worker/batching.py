@@ -1,7 +1,8 @@
 """Cross-job batching: a generate job takes compatible waiting generate jobs into its own UNet batch, and so does
 each batch of a synthesize job (worker/kinds/synthesize_riders.py).
 
-Compatible means the same generator, sampler, steps and guidance (both kinds), and no denoising GIF. The companions are
+Compatible means the same generator, sampler, steps, guidance and super-resolution settings (both kinds), and no
+denoising GIF. The companions are
 claimed exactly as a delivery would claim them (`JobStore.start`, one Redis transaction each), so two workers
 never take the same job. When a companion's own Celery message arrives later, it finds the job running or ended
 and is dropped. If this worker dies mid-batch, every claimed job loses its heartbeat and the reaper requeues it.
@@ -24,13 +25,15 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     """What jobs must share to be sampled together; None if this job cannot be batched."""
     if p.gif:
         return None
-    return sampling_key(model, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
+    return sampling_key(model, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution,
+                        superres=(p.superres_start, p.superres_steps))
 
 
 def sampling_key(model: Path, sampler: str, steps: int, guidance: float, classifier_guidance: float | None,
-                 resolution: int | None) -> tuple:
-    """The sampling settings a UNet batch shares (generate jobs, and synthesize jobs taking them along)."""
-    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution)
+                 resolution: int | None, *, superres: tuple = (None, None)) -> tuple:
+    """The sampling settings a UNet batch shares (generate jobs, and synthesize jobs taking them along);
+    `superres`: where the super-resolution stage starts and its steps (None: the model's)."""
+    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution, *superres)
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

@@ -66,9 +66,24 @@ def check_guide_and_size(info: dict, classifier_guidance: float | None, resoluti
                            f"resolution={resolution} is not one of them")
 
 
+def check_superres(params: GenerateParams, info: dict) -> None:
+    """superres_start and superres_steps tune the super-resolution stage: refuse them where none runs."""
+    given = [k for k in ("superres_start", "superres_steps") if getattr(params, k) is not None]
+    if not given:
+        return
+    sizes = info.get("resolutions") or [info.get("resolution")]
+    if info.get("kind") == "generator3d" or len(sizes) < 2:
+        raise ApiError("invalid_parameter", f"{info['name']} has no super-resolution stage, so leave out "
+                       f"{' and '.join(given)}")
+    if params.resolution is not None and params.resolution != max(sizes):
+        raise ApiError("invalid_parameter", f"{' and '.join(given)} tune the super-resolution stage, which runs "
+                       f"only at resolution={max(sizes)}; got resolution={params.resolution}")
+
+
 def check_output_kind(params: GenerateParams, info: dict) -> None:
     """Images and volumes take different formats and options: refuse what the model cannot give, saying why."""
     check_guide_and_size(info, params.classifier_guidance, params.resolution)
+    check_superres(params, info)
     volume = info.get("kind") == "generator3d"
     try:
         params.format = resolve_formats(params.format, "volume" if volume else "image")

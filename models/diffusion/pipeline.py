@@ -136,6 +136,7 @@ class RadSynthPipeline(DiffusionPipeline):
         classifier_scale: float | None = None,
         resolution: int | None = None,
         superres_steps: int | None = None,
+        superres_start: float | None = None,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
@@ -146,6 +147,8 @@ class RadSynthPipeline(DiffusionPipeline):
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
         offset); None delivers the largest size the generator has. Frames stay at the base size.
+        `superres_start` < 1 starts that stage from the upsampled base image noised to that share of the schedule
+        (with, unless `superres_steps` says otherwise, the model's steps scaled by it).
         """
         classifier_scale = self.resolve_classifier_scale(classifier_scale)
         resolution = self.check_resolution(resolution)
@@ -172,7 +175,8 @@ class RadSynthPipeline(DiffusionPipeline):
 
         timesteps = scheduler.timesteps
         upscale = resolution != size
-        sr_steps = int(superres_steps or (self.superres.default_steps if upscale else 0))
+        sr_start = 1.0 if superres_start is None else float(superres_start)
+        sr_steps = self.superres_steps(superres_steps, sr_start) if upscale else 0
         sr_total = -(-num_images // 4) * sr_steps if upscale else 0
         progress_total = len(timesteps) + sr_total
         alphas = self.scheduler.alphas_cumprod.to(device)
@@ -199,16 +203,17 @@ class RadSynthPipeline(DiffusionPipeline):
         images = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
         if upscale:
             base_done = len(timesteps)
-            images = self.superres(images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps,
-                                   callback=None if callback is None else lambda d, t: callback(base_done + d,
-                                                                                                progress_total))
+            images = self.superres(
+                images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps, start=sr_start,
+                callback=None if callback is None else lambda d, t: callback(base_done + d, progress_total))
         frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy() if return_frames else None
         outputs, start = [], 0
         for names, request_seeds in named:
             stop = start + len(request_seeds)
             stages = {"base_resolution": int(size), "resolution": int(resolution)}
             if upscale:
-                stages |= {"superres_steps": sr_steps, "superres_aug_step": self.superres.default_aug_step,
+                stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
+                           "superres_aug_step": self.superres.default_aug_step,
                            "superres_seed_offset": SUPERRES_SEED_OFFSET}
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
@@ -216,6 +221,13 @@ class RadSynthPipeline(DiffusionPipeline):
                 frames=None if frame_arr is None else frame_arr[:, start:stop], extra=dict(stages)))
             start = stop
         return outputs
+
+    def superres_steps(self, steps: int | None, start: float) -> int:
+        """The super-resolution steps of a request: its own, else the model's default scaled by where it starts
+        (half the schedule, half the steps: the same step density)."""
+        if not 0.0 < start <= 1.0:
+            raise ValueError("superres_start must be in (0, 1]")
+        return int(steps) if steps else max(1, round(self.superres.default_steps * start))
 
     def classifier_guided(self, pred: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, targets: torch.Tensor,
                           alphas: torch.Tensor, scale: float, clips_itself: bool) -> torch.Tensor:

@@ -211,6 +211,8 @@ def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
     ("n=2", "finding is required"),
     ("finding=mass&guidance=-1", "guidance"),
     ("finding=mass&classifier_guidance=3", "no guide classifier"),
+    ("finding=mass&superres_start=0.5", "has no super-resolution stage"),
+    ("finding=mass&superres_start=1.5", "superres_start"),
 ])
 def test_bad_generate_parameters_get_422_with_the_valid_values(client, query, fragment):
     r = client.post(f"/generate?{query}", headers=headers())
