@@ -205,8 +205,9 @@ def main() -> None:
                   "judge_info": {k: json.loads((Path(args.judge) / "radsynth.json").read_text()).get(k)
                                  for k in ("splits", "test_auroc", "images_real")},
                   "eligible_findings": eligible, "settings": rows, "chosen": chosen,
-                  "rule": "label agreement at most 0.05 above the judge's on real images, then the lowest FID in "
-                          "the judge's features (applied on V only)",
+                  "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings "
+                          "within +/- 0.05 of it first; then the lowest FID in the judge's features (applied on V "
+                          "only)",
                   "real_label_agreement": real_agree}
     if args.choice_only:
         (out / "choice.json").write_text(json.dumps(card, indent=2, default=float))

@@ -17,8 +17,10 @@ REPRODUCE = (
     "    --sr-aug-step 250",
     "python scripts/sampler_sweep.py $DATA                    # docs/realism/V/samplers (V)",
     "python scripts/superres_sweep.py $DATA                   # docs/realism/V/superres (V)",
+    "python scripts/superres_sweep.py $DATA --aug-steps 250 --steps 15 --starts 0.5,0.7 \\",
+    "    --out docs/realism/V/superres_start                  # starting super-resolution part-way (V)",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V \\",
-    "    --cfg 2,3 --n 12 --per-finding-256 4 --out docs/realism/V   # the choices",
+    "    --cfg 2,3,4,6 --n 12 --choice-only --out docs/realism/V   # the guidance choice (choice.json)",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
     "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
     "python scripts/render_realism_card.py docs/realism",
@@ -26,7 +28,7 @@ REPRODUCE = (
     "    --split T --steps 30 --aug-step 100 --out docs/realism/T/superres   # the stage alone, s = 100",
     "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
     "    --split T --steps 30 --out docs/realism/T/superres_s250  # the stage alone, at the default s",
-    "python -m bench.bench_service --default-only --repeats 3     # seconds and memory per default job",
+    "python -m bench.bench_service --default-only --repeats 3 --superres-start 0.5   # seconds per default job",
 )
 FAKES = ("real floor", "blurred real", "real + noise", "mean image + noise")
 
@@ -90,7 +92,8 @@ def targets(card: dict, superres_checks: list[dict]) -> list[str]:
         ratio = b["distances_judge"]["generated"]["ratio_to_floor"]
         row(f"FID / real floor (judge), {size} px", f"{ratio:.2f}", "<= 2.0", ratio <= 2.0)
     agree = b64["label_agreement"]["mean_auroc"]
-    row("label agreement without guidance (mean AUROC)", f"{agree:.2f}", ">= 0.6", agree >= 0.6)
+    row(f"label agreement without classifier guidance (CFG {card['chosen']['cfg']:g}; mean AUROC)", f"{agree:.2f}",
+        ">= 0.6", agree >= 0.6)
     gap = b64["label_agreement_gap"]
     row("label agreement minus the judge's on real images", f"{gap:+.2f}", "within +/- 0.05", abs(gap) <= 0.05)
     for check in superres_checks:
@@ -299,11 +302,44 @@ def conditioning_section(sweep_path: Path, default_aug_step: int | None, change:
     return out
 
 
+def start_section(sweep_path: Path, full_path: Path, default_aug_step: int | None) -> list[str]:
+    """Starting the super-resolution stage part-way (`superres_sweep.py --starts`) beside the default from noise."""
+    if not sweep_path.exists():
+        return []
+    sweep = json.loads(sweep_path.read_text())
+    rows = [r for r in sweep["rows"] if r["aug_step"] is not None]
+    full = json.loads(full_path.read_text()) if full_path.exists() else None
+    default = next((r for r in full["rows"] if r["aug_step"] == default_aug_step), None) if full else None
+    ref = sweep["reference"]
+    out = ["## Starting super-resolution part-way (V)", "",
+           "![part-way starts beside the default](realism/V/superres_start/sweep.png)", "",
+           f"`superres_start` < 1 begins the stage from the upsampled base image noised to that share of the "
+           f"schedule (its large shapes are already known) and spreads its steps over the rest. The same "
+           f"{sweep['n']} base images as above ({sweep['base']}), super-resolved at s = {default_aug_step}, scored at "
+           f"256 px against V. Blurred real: judge {ref['judge']['blurred real']:.1f}, random CNN "
+           f"{ref['random_cnn']['blurred real']:.2f}.", "",
+           "| super-resolution | steps | s per image | FID judge | FID random CNN | noise-dominated |",
+           "|---|---|---|---|---|---|"]
+    if default is not None:
+        out.append(f"| from pure noise (default) | {full['superres_steps']} | {default['seconds_per_image']:.1f} | "
+                   f"{default['fid_judge']:.1f} | {default['fid_random_cnn']:.2f} | "
+                   f"{pct(default['noise_dominated'])} |")
+    out += [f"| start {r['start']:g} | {sweep['superres_steps']} | {r['seconds_per_image']:.1f} | "
+            f"{r['fid_judge']:.1f} | {r['fid_random_cnn']:.2f} | {pct(r['noise_dominated'])} |" for r in rows]
+    out += ["", "By the card's rule (judge's features first) the default stays from pure noise; the part-way start "
+            "is a per-request option (`POST /generate?finding=consolidation&superres_start=0.5`, "
+            "`radsynth generate --superres-start 0.5`) that trades a little judge-feature FID for about half the "
+            "stage's time, with no noise-dominated image. The cost section below times both.", "",
+            "![the same base images per start](realism/V/superres_start/samples.png)", ""]
+    return out
+
+
 def render(root: Path) -> str:
     t = json.loads((root / "T" / "card.json").read_text())
     checks = superres_checks(root)
     default_aug_step = t.get("256", {}).get("superres_aug_step")  # as measured; a test holds it to the model
-    v = json.loads((root / "V" / "card.json").read_text()) if (root / "V" / "card.json").exists() else None
+    v = next((json.loads(f.read_text()) for f in (root / "V" / "choice.json", root / "V" / "card.json")
+              if f.exists()), None)
     out = ["# Realism card: the bundled `nih-cxr14` generator (64-px base + 64->256 super-resolution)", "",
            "Generated by `scripts/realism_card.py` and rendered by `scripts/render_realism_card.py`; every figure is "
            f"on split **T** ({t['64']['n_real']} real images of patients no model trained on), every choice was made "
@@ -316,14 +352,17 @@ def render(root: Path) -> str:
            "", "## Targets (T)", "", *targets(t, [c for c, _ in checks]), "", *reading(t), "",
            *curve_section(Path("bundles/nih-base64-G/curve.json")),
            *sampler_section(root / "V" / "samplers" / "sweep.json"),
-           *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step, t.get("previous_256"))]
+           *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step, t.get("previous_256")),
+           *start_section(root / "V" / "superres_start" / "sweep.json", root / "V" / "superres" / "sweep.json",
+                          default_aug_step)]
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
         out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.2f} | "
                 f"{r['agreement_gap']:+.2f} |" for r in v["settings"]]
         out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
-                "generator has no guide: its own conditioning carries the finding).", ""]
+                "generator has no guide: its own conditioning carries the finding)." + (
+                    f" {v['note']}" if v.get("note") else ""), ""]
         steps = root / "V" / "superres_steps.json"
         if steps.exists():
             sr = json.loads(steps.read_text())
@@ -341,6 +380,11 @@ def render(root: Path) -> str:
                 f"(target <= 30 s: {'met' if b['median_s'] <= 30 else 'missed'}; the figure depends on the CPU, so "
                 f"compare it only with runs on the same machine); worker pool process {b['pool_rss_mb']:.0f} MB "
                 f"resident. `{b['command']}`", ""]
+        if "superres_start" in b:
+            part = b["superres_start"]
+            out += [f"The same request with `superres_start={part['start']:g}` (super-resolution from the upsampled "
+                    f"base image noised to that level, {part['result']['superres_steps']} steps), interleaved with "
+                    f"it: median **{part['median_s']:.1f} s**, {part['ratio_to_default']:.2f} x the default.", ""]
     for size in ("64", "256"):
         if size not in t:
             continue

@@ -15,13 +15,19 @@ from models.metrics.realism_card import (
 )
 
 
-def test_the_rule_refuses_settings_that_exaggerate_and_then_takes_the_best_fid():
+def test_the_rule_refuses_settings_that_exaggerate_prefers_the_target_band_then_takes_the_best_fid():
     rows = [{"cfg": 1.0, "fid_judge": 9.0, "agreement_gap": -0.10},
             {"cfg": 2.0, "fid_judge": 7.0, "agreement_gap": 0.02},
             {"cfg": 4.0, "fid_judge": 5.0, "agreement_gap": 0.20}]
     assert choose_setting(rows)["cfg"] == 2.0
     with pytest.raises(ValueError, match="exaggerates"):
         choose_setting(rows[2:])
+    # a setting inside the +/- 0.05 band beats a better-FID one that falls short of real agreement
+    short = [{"cfg": 2.0, "fid_judge": 5.0, "agreement_gap": -0.07},
+             {"cfg": 4.0, "fid_judge": 8.0, "agreement_gap": -0.03},
+             {"cfg": 6.0, "fid_judge": 6.0, "agreement_gap": 0.09}]
+    assert choose_setting(short)["cfg"] == 4.0
+    assert choose_setting(short[:1] + short[2:])["cfg"] == 2.0  # none in the band: the best allowed FID
 
 
 def test_agreement_gap_is_over_findings_both_score():

@@ -110,6 +110,7 @@ function applyDefaults(model) {
   const sizes = (state.resolutions || {})[model] || [], res = form.elements.resolution;
   res.innerHTML = ""; for (const r of sizes) res.append(el("option", { value: r }, `${r} x ${r}`));
   $("#gen-resolution-box").hidden = sizes.length < 2; res.disabled = sizes.length < 2;
+  $("#gen-fast-sr-box").hidden = sizes.length < 2; form.elements.fast_sr.checked = false;
   for (const name of ["n", "sampler", "steps", "guidance", "format", "resolution"]) if (d[name] !== undefined && d[name] !== null) form.elements[name].value = String(d[name]);
   for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
 }
@@ -130,7 +131,9 @@ $("#gen-model").addEventListener("change", () => loadFindings().catch((e) => say
 $("#genform").addEventListener("submit", async (e) => {
   e.preventDefault(); say("");
   const form = new FormData(e.target), q = new URLSearchParams();
-  for (const [k, v] of form.entries()) if (v !== "" && k !== "gif" && k !== "qc") q.set(k, v);
+  for (const [k, v] of form.entries()) if (v !== "" && !["gif", "qc", "fast_sr"].includes(k)) q.set(k, v);
+  const sizes = (state.resolutions || {})[form.get("model")] || [];
+  if (form.has("fast_sr") && sizes.length > 1 && +form.get("resolution") === Math.max(...sizes)) q.set("superres_start", "0.5");
   if (state.modelKind[form.get("model")] !== "generator3d") { q.set("gif", form.has("gif")); q.set("qc", form.has("qc")); }
   try {
     const job = await api(`/generate?${q}`, { method: "POST" });

@@ -91,12 +91,15 @@ def agreement_gap(generated: dict, real: dict) -> float:
 
 
 def choose_setting(rows: Sequence[dict], *, tolerance: float = 0.05) -> dict:
-    """Issue 19's rule, applied on the validation split: among settings whose label agreement does not exceed
-    the judge's agreement on real images by more than `tolerance`, the one with the lowest judge-feature FID."""
+    """Issue 19's rule, applied on the validation split: settings whose label agreement does not exceed the judge's
+    agreement on real images by more than `tolerance` are allowed; of those, the ones within +/- `tolerance` of
+    it (the card's target band) come first, and among them (else among all allowed) the lowest judge-feature FID
+    wins."""
     allowed = [r for r in rows if not r["agreement_gap"] > tolerance]
     if not allowed:
         raise ValueError("every setting exaggerates the findings beyond the tolerance; add smaller scales")
-    return min(allowed, key=lambda r: r["fid_judge"])
+    in_band = [r for r in allowed if abs(r["agreement_gap"]) <= tolerance]
+    return min(in_band or allowed, key=lambda r: r["fid_judge"])
 
 
 def diversity_per_finding(generated: Mapping[str, np.ndarray], real: np.ndarray, labels: Sequence[Sequence[str]],

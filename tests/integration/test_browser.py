@@ -67,6 +67,9 @@ def test_the_form_starts_from_the_service_defaults(page, client):
     assert page.input_value("#genform input[name=n]") == str(defaults["n"])
     assert page.input_value("#genform select[name=sampler]") == defaults["sampler"]
     assert defaults["gif"] is False and not page.is_checked("#genform input[name=gif]")
+    # a one-size generator has no super-resolution stage to speed up
+    sizes = next(m for m in client.get("/models", headers=headers()).json() if m["name"] == model)["details"]
+    assert page.is_visible("#gen-fast-sr-box") == (len(sizes.get("resolutions") or []) > 1)
     page.select_option("#genform select[name=sampler]", "ddim")
     assert page.input_value("#genform input[name=steps]") == str(defaults["steps_per_sampler"]["ddim"])
     page.select_option("#genform select[name=sampler]", defaults["sampler"])
