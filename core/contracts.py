@@ -36,7 +36,8 @@ class GenerateParams(BaseModel):
         "dpmsolver++", description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
                               "images, 25 for volumes; ddpm 1000)")
-    guidance: float = Field(2.0, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none)")
+    guidance: float | None = Field(None, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none; "
+                                   "default: the model's own, chosen on its validation split; GET /models)")
     classifier_guidance: float | None = Field(
         None, ge=0.0, le=50.0, description="classifier-guidance scale from the generator's noise-aware guide "
         "classifier (0 = off; default: the model's own, see GET /models)")
@@ -127,7 +128,8 @@ class SynthesizeParams(BaseModel):
     qc: SynthesisQC = SynthesisQC()
     sampler: SamplerName = "dpmsolver++"
     steps: int | None = Field(None, ge=1, le=1000)
-    guidance: float = Field(2.0, ge=0.0, le=20.0)
+    guidance: float | None = Field(None, ge=0.0, le=20.0, description="classifier-free guidance (default: the "
+                                   "model's own)")
     classifier_guidance: float | None = Field(None, ge=0.0, le=50.0)
     resolution: int | None = Field(None, ge=16, le=1024)
     bits: Literal[8, 16] = 8

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="png, dicom or both, alone or comma-separated (default png)")
     gen.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     gen.add_argument("--steps", type=int, default=None)
-    gen.add_argument("--guidance", type=float, default=2.0)
+    gen.add_argument("--guidance", type=float, default=None,
+                     help="classifier-free guidance (default: the model's own, chosen on its validation split)")
     gen.add_argument("--classifier-guidance", type=float, default=None,
                      help="classifier-guidance scale (0 = off; default: the model's own)")
     gen.add_argument("--seed", type=int, default=None)

@@ -26,6 +26,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.findings import resolve
     from models.progress import progress_bar
+    from models.sampler_defaults import model_guidance
     from models.synthesize import plan, synthesize, write_labels
 
     folder = resolve_model(args.model, kind="generator")
@@ -45,12 +46,14 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     else:
         out.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps({"model": folder.name, "per_finding": wanted, "seed": seed}, indent=2))
+    guidance = args.guidance if args.guidance is not None else \
+        model_guidance(json.loads((folder / "radsynth.json").read_text()))
     bar, update = progress_bar(sum(wanted.values()), "synthesize")
     summary = synthesize(pipe, out, plan(wanted, seed), model_name=folder.name, qc=qc,
                          min_agreement=args.min_agreement, reject_copies=args.reject_copies,
                          batch_size=args.batch_size, bits=args.bits,
                          sampling={"sampler": args.sampler, "num_inference_steps": args.steps,
-                                   "guidance_scale": args.guidance, "resolution": args.resolution},
+                                   "guidance_scale": guidance, "resolution": args.resolution},
                          progress=lambda done, total: update(done, total, "synthesizing", {}))
     bar.close()
     labels = write_labels(out, model_name=folder.name)
@@ -121,7 +124,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sy.add_argument("--reject-copies", action="store_true", help="redraw images flagged as training copies")
     sy.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)
     sy.add_argument("--steps", type=int, default=None)
-    sy.add_argument("--guidance", type=float, default=2.0)
+    sy.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance (default: the model's own, chosen on its validation split)")
     sy.add_argument("--resolution", type=int, default=None)
     sy.add_argument("--batch-size", type=int, default=16)
     sy.add_argument("--bits", type=int, choices=[8, 16], default=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
 from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, write_synthetic_dicom
 from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
+from models.sampler_defaults import model_guidance
 
 # How the second stage sampled, when there was one.
 SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step")
@@ -111,7 +113,7 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
 
 
 def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path, formats: str = "png",
-                       sampler: str = "dpmsolver++", steps: int | None = None, guidance: float = 2.0,
+                       sampler: str = "dpmsolver++", steps: int | None = None, guidance: float | None = None,
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
                        classifier_guidance: float | None = None, resolution: int | None = None,
                        superres_start: float | None = None, superres_steps: int | None = None,
@@ -131,7 +133,9 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
                                    reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
-                                   guidance_scale=guidance, classifier_scale=classifier_guidance,
+                                   guidance_scale=model_guidance(json.loads((folder / "radsynth.json").read_text()))
+                                   if guidance is None else guidance,
+                                   classifier_scale=classifier_guidance,
                                    return_frames=gif, callback=progress, resolution=resolution,
                                    superres_start=superres_start, superres_steps=superres_steps)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)

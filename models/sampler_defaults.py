@@ -15,6 +15,15 @@ assert set(DEFAULT_STEPS) == set(SAMPLER_NAMES)
 VOLUME_DEFAULT_STEPS = DEFAULT_STEPS | {"dpmsolver++": 25, "unipc": 20}
 
 
+DEFAULT_GUIDANCE = 2.0  # classifier-free guidance of a generator that names none
+
+
+def model_guidance(info: dict) -> float:
+    """A generator's classifier-free guidance when a request names none: the scale chosen on its validation split
+    (`default_guidance` in its radsynth.json), else DEFAULT_GUIDANCE."""
+    return float(info.get("default_guidance", DEFAULT_GUIDANCE))
+
+
 def default_steps(sampler: str, *, volume: bool = False) -> int:
     """The sampler's own default, for 2D image or 3D volume models."""
     table = VOLUME_DEFAULT_STEPS if volume else DEFAULT_STEPS

@@ -15,7 +15,7 @@ from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from core.contracts import GenerateParams
 from models.output_formats import resolve_formats
-from models.sampler_defaults import request_steps
+from models.sampler_defaults import model_guidance, request_steps
 
 router = APIRouter(tags=["generate"])
 # finding may repeat in a query string (finding=effusion&finding=cardiomegaly)
@@ -45,6 +45,8 @@ def generate(
     check_output_kind(params, info)
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
+    if params.guidance is None:
+        params.guidance = model_guidance(info)
     if params.steps is None:
         params.steps = request_steps(params.sampler, None, settings.generate_default_steps,
                                      volume=info.get("kind") == "generator3d")

@@ -17,7 +17,7 @@ from core.contracts import GenerateParams
 from core.settings import Settings
 from models.catalog import GENERATOR_KINDS, list_models
 from models.output_formats import DEFAULT_FORMATS, FORMATS_OF
-from models.sampler_defaults import SAMPLER_NAMES, request_steps
+from models.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps
 
 router = APIRouter(tags=["models"])
 
@@ -74,7 +74,7 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
                    for name in SAMPLER_NAMES}
     sampler = fields["sampler"].default
     return {"n": fields["n"].default, "sampler": sampler, "steps": per_sampler[sampler],
-            "steps_per_sampler": per_sampler, "guidance": fields["guidance"].default,
+            "steps_per_sampler": per_sampler, "guidance": model_guidance(info),
             "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
             "format": list(DEFAULT_FORMATS["volume" if volume else "image"]),
             "formats": list(FORMATS_OF["volume" if volume else "image"]), "gif": fields["gif"].default,

@@ -19,7 +19,7 @@ from core import datasets
 from core.contracts import SynthesizeParams
 from models.data.formats import finding_counts
 from models.findings import UnknownFindingError, resolve
-from models.sampler_defaults import request_steps
+from models.sampler_defaults import model_guidance, request_steps
 
 router = APIRouter(tags=["datasets"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
@@ -50,6 +50,8 @@ def synthesize(params: SynthesizeParams, owner: OwnerDep, settings: SettingsDep,
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 10_000_000)
     params.steps = request_steps(params.sampler, params.steps, settings.generate_default_steps, volume=False)
+    if params.guidance is None:
+        params.guidance = model_guidance(info)
     return submit(store, settings, "synthesize", owner, params.model_dump(mode="json"), idempotency_key)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.contracts import Artifact, GenerateParams, JobRecord
 from core.settings import get_settings
-from models.sampler_defaults import request_steps
+from models.sampler_defaults import model_guidance, request_steps
 from worker import runtime
 from worker.context import Context, JobCancelled
 from worker.runtime import find_model
@@ -21,6 +21,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = GenerateParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "generator", ctx.job.owner)
     info = json.loads((folder / "radsynth.json").read_text())
+    if p.guidance is None:  # the API resolves it; a job stored without one takes the model's
+        p.guidance = model_guidance(info)
     steps = sampler_steps(p, volume=info.get("kind") == "generator3d")
     if info.get("kind") == "generator3d":
         from worker.kinds.generate_volumes import run_generate_volumes
