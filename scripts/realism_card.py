@@ -141,6 +141,16 @@ def side_by_side(real, labels, by_finding: dict, path: Path, split: str, per: in
                               f"with the same finding, at {real.shape[-1]} px")
 
 
+def settings_figure(real: np.ndarray, by_setting: dict[str, np.ndarray], path: Path,
+                    split: str, per: int = 8) -> None:
+    """The first `per` real images of the split, and per setting the images generated with their findings and
+    the same seeds, so settings compare image by image."""
+    from scripts.model_card import labelled_grid
+
+    labelled_grid({f"real {split}": real[:per], **{k: v[:per] for k, v in by_setting.items()}}, path,
+                  f"real {split} images (top) and, per setting, generated ones with the same findings, fixed seeds")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("generator", help="generator folder (with superres/ for the 256-px block)")
@@ -210,6 +220,8 @@ def main() -> None:
                           "only)",
                   "real_label_agreement": real_agree}
     if args.choice_only:
+        settings_figure(real, {f"CFG {r['cfg']:g}": sets_by_setting[i]["mix"] for i, r in enumerate(rows)},
+                        out / "settings.png", args.split)
         (out / "choice.json").write_text(json.dumps(card, indent=2, default=float))
         print(f"wrote {out}/choice.json")
         return

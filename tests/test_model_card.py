@@ -59,6 +59,19 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
     assert card["256"]["superres_aug_step"] == served["default_aug_step"], "measured at another conditioning step"
 
 
+def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
+    """The default classifier-free guidance comes from the V sweep of the bundled weights, by the card's rule, and
+    the T card was measured at it."""
+    from models.metrics.realism_card import choose_setting
+
+    choice = json.loads((REALISM_T.parent.parent / "V" / "choice.json").read_text())
+    assert choice["split"] == "V" and choice["weights_sha256"] == hashes(DEFAULT_GENERATOR), "docs/realism/V/" \
+        "choice.json was measured on other weights: run scripts/realism_card.py --split V --choice-only"
+    assert choose_setting(choice["settings"]) == choice["chosen"]
+    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
+    assert served["default_guidance"] == choice["chosen"]["cfg"] == json.loads(REALISM_T.read_text())["chosen"]["cfg"]
+
+
 def test_the_3d_section_was_measured_on_the_bundled_volume_model():
     card = json.loads(CARD_3D.read_text())
     assert card["weights_sha256"] == hashes(VOLUME_MODEL) != {}, "docs/model-card-3d.json was measured on other " \
