@@ -363,6 +363,13 @@ def render(root: Path) -> str:
         out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
                 "generator has no guide: its own conditioning carries the finding)." + (
                     f" {v['note']}" if v.get("note") else ""), ""]
+        if v.get("figure"):
+            out += [f"![the same findings and seeds per setting](realism/V/{v['figure']})", ""]
+        change = t.get("previous_cfg")
+        if change:
+            out += [f"On T, {change['what']}: " + "; ".join(
+                f"{name} {change['before'][name]:.2f} -> {change['after'][name]:.2f}" for name in change["after"])
+                + ".", ""]
         steps = root / "V" / "superres_steps.json"
         if steps.exists():
             sr = json.loads(steps.read_text())
