@@ -60,7 +60,8 @@ def describe(folder: Path) -> dict | None:
         return None
     return {"name": str(info.get("model_name") or folder.name), "path": str(folder)} | {
         k: info[k] for k in ("kind", "findings", "resolution", "dataset", "steps", "wall_time_s", "hardware",
-                             "metrics", "created", "guide", "default_classifier_scale", "owner", "shared",
+                             "metrics", "created", "guide", "default_classifier_scale", "default_guidance", "owner",
+                             "shared",
                              "resolutions", "superres")
         if k in info}
 

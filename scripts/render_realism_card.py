@@ -13,14 +13,14 @@ from pathlib import Path
 REPRODUCE = (
     "DATA='../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256'",
     "python scripts/train_judge.py $DATA                      # bundles/judge-nih-J64 (split J)",
-    "python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 2 --sr-steps 30 \\",
+    "python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 20 --sr-steps 30 \\",
     "    --sr-aug-step 250",
     "python scripts/sampler_sweep.py $DATA                    # docs/realism/V/samplers (V)",
     "python scripts/superres_sweep.py $DATA                   # docs/realism/V/superres (V)",
     "python scripts/superres_sweep.py $DATA --aug-steps 250 --steps 15 --starts 0.5,0.7 \\",
     "    --out docs/realism/V/superres_start                  # starting super-resolution part-way (V)",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V \\",
-    "    --cfg 2,3,4,6 --n 12 --choice-only --out docs/realism/V   # the guidance choice (choice.json)",
+    "    --cfg 2,3,4,6,8,10,14,20 --n 12 --choice-only --out docs/realism/V   # the guidance choice",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
     "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
     "python scripts/render_realism_card.py docs/realism",
@@ -84,7 +84,8 @@ def targets(card: dict, superres_checks: list[dict]) -> list[str]:
             continue
         b = card[size]
         nd = b["pixel_health"]["noise_dominated"]
-        row(f"noise-dominated share, {size} px", pct(nd), "<= 2%", nd <= 0.02)
+        n = b["n_generated"]
+        row(f"noise-dominated share, {size} px", f"{pct(nd)} ({round(nd * n)} of {n})", "<= 2%", nd <= 0.02)
         for space in ("judge", "random_cnn"):
             d = b[f"distances_{space}"]
             row(f"FID below blurred real ({space.replace('_', '-')}), {size} px",
@@ -95,7 +96,7 @@ def targets(card: dict, superres_checks: list[dict]) -> list[str]:
     row(f"label agreement without classifier guidance (CFG {card['chosen']['cfg']:g}; mean AUROC)", f"{agree:.2f}",
         ">= 0.6", agree >= 0.6)
     gap = b64["label_agreement_gap"]
-    row("label agreement minus the judge's on real images", f"{gap:+.2f}", "within +/- 0.05", abs(gap) <= 0.05)
+    row("label agreement minus the judge's on real images", f"{gap:+.3f}", "within +/- 0.05", abs(gap) <= 0.05)
     for check in superres_checks:
         sr, bi = check["scores"]["super-resolution"], check["scores"]["bicubic"]
         s = check.get("aug_step")
@@ -169,17 +170,19 @@ def reading(card: dict) -> list[str]:
     judge_auc = [v for k, v in (card["judge_info"].get("test_auroc") or {}).items()
                  if k in card["eligible_findings"] and v == v]
     real = card["real_label_agreement"]["mean_auroc"]
+    noise = " / ".join(pct(card[size]["pixel_health"]["noise_dominated"]) for size in ("64", "256") if size in card)
     return ["How to read it:", "",
             f"- The judge is weak: its own AUROC on T averages {statistics.mean(judge_auc):.2f} over these findings "
             f"(304 training images at 64 px), and it separates *real* T images of a finding from \"No Finding\" ones "
             f"at {real:.2f}. Label agreement of generated images can only be read against that, not against 1.",
-            "- Every image is a recognisable chest radiograph (0% noise-dominated at both sizes), but blurry and "
-            "low in contrast: no ribs, vessels or devices. In the random CNN's features, which weigh fine texture, "
-            "blurred real images still beat it; in the judge's features it beats blur but sits far above the floor.",
+            f"- The images are recognisable chest radiographs ({noise} noise-dominated at 64 / 256 px), but blurry: "
+            "few ribs, no vessels or devices. In the random CNN's features, which weigh fine texture, blurred real "
+            "images still beat them; in the judge's features they beat blur but sit far above the floor.",
             "- The base generator is the limit, not the super-resolution stage (which, checked alone on real "
             "images, restores their high-frequency power: the section below). Its realism curve "
             "(`bundles/nih-base64-G/curve.png`, FID on V against training steps) has flattened: more of the same "
-            "training does not close the gap, a larger base UNet (a GPU-sized experiment) would be the next step."]
+            "training does not close the gap, a larger base UNet (a GPU-sized experiment) would be the next step.",
+            *([f"- {card['look']}"] if card.get("look") else [])]
 
 
 def curve_section(curve_path: Path) -> list[str]:
@@ -358,8 +361,9 @@ def render(root: Path) -> str:
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
-        out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.2f} | "
-                f"{r['agreement_gap']:+.2f} |" for r in v["settings"]]
+        out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.3f} | "
+                f"{r['agreement_gap']:+.3f} |" for r in v["settings"]]
+        out += ["", f"The judge's agreement on the real V images: {v['real_label_agreement']['mean_auroc']:.3f}."]
         out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
                 "generator has no guide: its own conditioning carries the finding)." + (
                     f" {v['note']}" if v.get("note") else ""), ""]

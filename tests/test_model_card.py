@@ -70,6 +70,13 @@ def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
     assert choose_setting(choice["settings"]) == choice["chosen"]
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
     assert served["default_guidance"] == choice["chosen"]["cfg"] == json.loads(REALISM_T.read_text())["chosen"]["cfg"]
+    # and a request that names none gets it (GET /models shows it, the API fills it in)
+    from app.routes.models import generate_defaults
+    from core.settings import get_settings
+    from models.catalog import describe
+
+    assert generate_defaults(describe(BUNDLED_DIR / DEFAULT_GENERATOR), get_settings())["guidance"] == served[
+        "default_guidance"]
 
 
 def test_the_3d_section_was_measured_on_the_bundled_volume_model():
