@@ -396,6 +396,8 @@ def render(root: Path) -> str:
             out += [f"The same request with `superres_start={part['start']:g}` (super-resolution from the upsampled "
                     f"base image noised to that level, {part['result']['superres_steps']} steps), interleaved with "
                     f"it: median **{part['median_s']:.1f} s**, {part['ratio_to_default']:.2f} x the default.", ""]
+        if b.get("note"):
+            out += [b["note"], ""]
     for size in ("64", "256"):
         if size not in t:
             continue
