@@ -115,14 +115,23 @@ def first_image(d: Deployment, cold: int, settle: float) -> list[dict]:
     return rows
 
 
-def default_job(d: Deployment, repeats: int, superres_start: float | None = None) -> dict:
+def parse_variant(text: str) -> dict[str, float | int]:
+    """`superres_start=0.5,superres_steps=20` -> the request's extra query parameters."""
+    out: dict[str, float | int] = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        out[key.strip()] = int(value) if value.strip().isdigit() else float(value)
+    return out
+
+
+def default_job(d: Deployment, repeats: int, variants: dict[str, dict] | None = None) -> dict:
     """Issue 19's target: `POST /generate?finding=consolidation` with every default (4 images at 256 px through the
-    super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`. With
-    `superres_start`, the same request starting the super-resolution stage part-way runs interleaved with it."""
+    super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`. Each of `variants`
+    (name -> extra query parameters, e.g. a part-way super-resolution start) runs interleaved with it."""
     d.start_worker("default", warm_up=True)
     d.wait_healthy()
     run_job(d, {"finding": "consolidation", "seed": 1})  # the first request after start is not the steady state
-    variants = {"default": {}} | ({"superres_start": {"superres_start": superres_start}} if superres_start else {})
+    variants = {"default": {}} | (variants or {})
     times: dict[str, list[float]] = {name: [] for name in variants}
     results: dict[str, dict] = {}
     for i in range(repeats):
@@ -134,10 +143,9 @@ def default_job(d: Deployment, repeats: int, superres_start: float | None = None
     child = d.pool_children("default")[0]
     out = {"seconds": times["default"], "median_s": median(times["default"]), "pool_rss_mb": rss_mb(child),
            "main_rss_mb": rss_mb(d.procs["default"].pid), "result": results["default"]}
-    if superres_start:
-        part = median(times["superres_start"])
-        out["superres_start"] = {"start": superres_start, "seconds": times["superres_start"], "median_s": part,
-                                 "ratio_to_default": part / out["median_s"], "result": results["superres_start"]}
+    out["variants"] = {name: {"params": extra, "seconds": times[name], "median_s": median(times[name]),
+                              "ratio_to_default": median(times[name]) / out["median_s"], "result": results[name]}
+                       for name, extra in variants.items() if name != "default"}
     return out
 
 
@@ -150,6 +158,9 @@ def main() -> None:
     ap.add_argument("--default-only", action="store_true", help="only the default job on a warm worker (issue 19)")
     ap.add_argument("--superres-start", type=float, default=None,
                     help="with --default-only: also the same job starting super-resolution part-way, interleaved")
+    ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                    help="with --default-only: also the same job with these query parameters, interleaved "
+                    "(repeatable; e.g. superres_start=0.5,superres_steps=20)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = deployment()
@@ -157,16 +168,16 @@ def main() -> None:
         try:
             d.start_redis()
             d.start_api()
-            result = default_job(d, args.repeats, args.superres_start)
+            extra = args.also + ([f"superres_start={args.superres_start}"] if args.superres_start else [])
+            result = default_job(d, args.repeats, {text: parse_variant(text) for text in extra})
         finally:
             d.stop_all()
         print(f"default job (4 images at {result['result']['resolution']} px, QC, PNG + DICOM): median "
               f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 30 s); worker pool "
               f"RSS {result['pool_rss_mb']:.0f} MB")
-        if "superres_start" in result:
-            part = result["superres_start"]
-            print(f"with superres_start={part['start']:g} ({part['result']['superres_steps']} super-resolution "
-                  f"steps): median {part['median_s']:.1f} s, {part['ratio_to_default']:.2f} x the default")
+        for name, part in result["variants"].items():
+            print(f"with {name} ({part['result']['superres_steps']} super-resolution steps): median "
+                  f"{part['median_s']:.1f} s, {part['ratio_to_default']:.2f} x the default")
         command = "python -m bench.bench_service " + " ".join(sys.argv[1:])
         print(f"wrote {save('default_job', result | {'threads': THREADS, 'command': command})}")
         return

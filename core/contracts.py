@@ -51,8 +51,9 @@ class GenerateParams(BaseModel):
                                    "the largest it has (GET /models: resolutions)")
     superres_start: float | None = Field(
         None, gt=0.0, le=1.0, description="where the super-resolution stage starts, as a share of its noise "
-        "schedule: 1 (default) from pure noise; e.g. 0.5 from the upsampled base image noised half-way, which "
-        "keeps its large shapes and takes about half the time (docs/realism-card.md)")
+        "schedule: 1 from pure noise; e.g. 0.5 from the upsampled base image noised half-way, which keeps its "
+        "large shapes and takes about half the time; default: the model's (GET /models: generate_defaults, "
+        "docs/realism-card.md)")
     superres_steps: int | None = Field(
         None, ge=1, le=200, description="super-resolution steps (default: the model's, scaled by superres_start)")
     webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")

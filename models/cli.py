@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--resolution", type=int, default=None,
                      help="image side: the base size or the super-resolution size (default: the largest)")
     gen.add_argument("--superres-start", type=float, default=None,
-                     help="where the super-resolution stage starts (share of its schedule; 0.5: from the upsampled "
-                     "base image noised half-way, about half the time; default 1, pure noise)")
+                     help="where the super-resolution stage starts (share of its schedule; 1: pure noise; 0.5: "
+                     "from the upsampled base image noised half-way, about half the time; default: the model's)")
     gen.add_argument("--superres-steps", type=int, default=None,
                      help="super-resolution steps (default: the model's, scaled by --superres-start)")
     gen.add_argument("--device", default=None)

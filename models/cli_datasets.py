@@ -26,7 +26,6 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.findings import resolve
     from models.progress import progress_bar
-    from models.sampler_defaults import model_guidance
     from models.synthesize import plan, synthesize, write_labels
 
     folder = resolve_model(args.model, kind="generator")
@@ -46,14 +45,12 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     else:
         out.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps({"model": folder.name, "per_finding": wanted, "seed": seed}, indent=2))
-    guidance = args.guidance if args.guidance is not None else \
-        model_guidance(json.loads((folder / "radsynth.json").read_text()))
     bar, update = progress_bar(sum(wanted.values()), "synthesize")
     summary = synthesize(pipe, out, plan(wanted, seed), model_name=folder.name, qc=qc,
                          min_agreement=args.min_agreement, reject_copies=args.reject_copies,
                          batch_size=args.batch_size, bits=args.bits,
                          sampling={"sampler": args.sampler, "num_inference_steps": args.steps,
-                                   "guidance_scale": guidance, "resolution": args.resolution},
+                                   "guidance_scale": args.guidance, "resolution": args.resolution},
                          progress=lambda done, total: update(done, total, "synthesizing", {}))
     bar.close()
     labels = write_labels(out, model_name=folder.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,10 +15,9 @@ from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
 from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, write_synthetic_dicom
 from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
-from models.sampler_defaults import model_guidance
 
 # How the second stage sampled, when there was one.
-SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step")
+SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step", "superres_keep_low")
 
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
@@ -133,8 +131,7 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
                                    reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
-                                   guidance_scale=model_guidance(json.loads((folder / "radsynth.json").read_text()))
-                                   if guidance is None else guidance,
+                                   guidance_scale=guidance,
                                    classifier_scale=classifier_guidance,
                                    return_frames=gif, callback=progress, resolution=resolution,
                                    superres_start=superres_start, superres_steps=superres_steps)

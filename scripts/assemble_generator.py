@@ -5,7 +5,8 @@ super-resolution stage in one model folder, with the QC memorisation index of th
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 [--out models/pretrained/nih-cxr14]
 
 The QC index covers split G (what the base learned from), its copy threshold calibrated on split V. Settings
-chosen on V by scripts/realism_card.py (--cfg, --classifier-scale, --sr-steps) are recorded as the defaults.
+chosen on V by scripts/realism_card.py and scripts/superres_sweep.py (--cfg, --sr-steps, --sr-aug-step,
+--sr-start, --sr-keep-low, --sr-keep-low-factor) are recorded as the defaults.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def main() -> None:
     ap.add_argument("--sr-steps", type=int, default=None, help="default super-resolution steps (chosen on V)")
     ap.add_argument("--sr-aug-step", type=int, default=None,
                     help="default noise-conditioning step of the super-resolution stage (chosen on V)")
+    ap.add_argument("--sr-start", type=float, default=None,
+                    help="default start of the super-resolution stage, a share of its schedule (chosen on V)")
+    ap.add_argument("--sr-keep-low", action="store_true",
+                    help="the super-resolution stage keeps the base image's coarse content (chosen on V)")
+    ap.add_argument("--sr-keep-low-factor", type=int, default=None,
+                    help="...seen at 1 / this of the output's size (default: the base's size; chosen on V)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
     args = ap.parse_args()
 
@@ -60,12 +67,19 @@ def main() -> None:
         sr_info["default_steps"] = args.sr_steps
     if args.sr_aug_step is not None:
         sr_info["default_aug_step"] = args.sr_aug_step
+    if args.sr_start is not None:
+        sr_info["default_start"] = args.sr_start
+    sr_info["keep_low"] = args.sr_keep_low
+    if args.sr_keep_low_factor:
+        sr_info["keep_low_factor"] = args.sr_keep_low_factor
     (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])
     info |= {"superres": {"scale": sr_info["scale"], "steps": sr_info.get("steps"),
                           "default_steps": sr_info["default_steps"],
                           "default_aug_step": sr_info.get("default_aug_step", 100),
+                          "default_start": sr_info.get("default_start", 1.0), "keep_low": sr_info["keep_low"],
+                          "keep_low_factor": sr_info.get("keep_low_factor", sr_info["scale"]),
                           "trained_on": "splits G+J, no labels"},
              "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
              "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,

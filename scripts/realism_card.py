@@ -251,8 +251,11 @@ def main() -> None:
         card["256"] = block(judge, real256, labels256, mix256, floor256, dict(by256), 256)
         card["256"]["label_agreement_gap"] = agreement_gap(card["256"]["label_agreement"], real_agree)
         card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
-        card["256"]["superres_steps"] = args.sr_steps or pipe.superres.default_steps
-        card["256"]["superres_aug_step"] = pipe.superres.default_aug_step
+        sr = pipe.superres
+        card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
+                        "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
+                        "superres_keep_low_factor": sr.keep_low_factor,
+                        "superres_aug_step": sr.default_aug_step}
         side_by_side(real256, labels256, by256, out / "side_by_side_256.png", args.split)
     card["base_seconds_per_image_batched"] = base_seconds / (len(sets["seeds"]) * len(rows))
     (out / "card.json").write_text(json.dumps(card, indent=2, default=float))

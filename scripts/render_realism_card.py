@@ -14,21 +14,29 @@ REPRODUCE = (
     "DATA='../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256'",
     "python scripts/train_judge.py $DATA                      # bundles/judge-nih-J64 (split J)",
     "python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 20 --sr-steps 30 \\",
-    "    --sr-aug-step 250",
+    "    --sr-aug-step 250 --sr-start 0.5 --sr-keep-low",
     "python scripts/sampler_sweep.py $DATA                    # docs/realism/V/samplers (V)",
     "python scripts/superres_sweep.py $DATA                   # docs/realism/V/superres (V)",
     "python scripts/superres_sweep.py $DATA --aug-steps 250 --steps 15 --starts 0.5,0.7 \\",
     "    --out docs/realism/V/superres_start                  # starting super-resolution part-way (V)",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V \\",
     "    --cfg 2,3,4,6,8,10,14,20 --n 12 --choice-only --out docs/realism/V   # the guidance choice",
+    "python scripts/superres_sweep.py $DATA --aug-steps 250 --starts 0.5:15,1:30 --keep-low \\",
+    "    --out docs/realism/V/superres_cfg20                  # the stage at CFG 20 (V)",
+    "python -m bench.bench_service --default-only --repeats 3 --also superres_start=1   # seconds per default job",
+    "python scripts/superres_sweep.py $DATA --aug-steps 250 --starts 0.5:15 --keep-low --keep-low-factors 4,8,16 \\",
+    "    --out docs/realism/V/superres_cfg20_keep             # how coarse the kept content is (V)",
+    "python scripts/superres_choice.py docs/realism/V/superres_cfg20/sweep.json \\",
+    "    docs/realism/V/superres_cfg20_keep/sweep.json        # the stage's default (rule in the section)",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
     "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
     "python scripts/render_realism_card.py docs/realism",
     "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
-    "    --split T --steps 30 --aug-step 100 --out docs/realism/T/superres   # the stage alone, s = 100",
+    "    --split T --steps 30 --aug-step 100 --start 1 --keep-low no --out docs/realism/T/superres   # s = 100",
     "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
-    "    --split T --steps 30 --out docs/realism/T/superres_s250  # the stage alone, at the default s",
-    "python -m bench.bench_service --default-only --repeats 3 --superres-start 0.5   # seconds per default job",
+    "    --split T --steps 30 --start 1 --keep-low no --out docs/realism/T/superres_s250  # s = 250",
+    "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
+    "    --split T --out docs/realism/T/superres_default  # the stage alone, at the service's defaults",
 )
 FAKES = ("real floor", "blurred real", "real + noise", "mean image + noise")
 
@@ -99,7 +107,7 @@ def targets(card: dict, superres_checks: list[dict]) -> list[str]:
     row("label agreement minus the judge's on real images", f"{gap:+.3f}", "within +/- 0.05", abs(gap) <= 0.05)
     for check in superres_checks:
         sr, bi = check["scores"]["super-resolution"], check["scores"]["bicubic"]
-        s = check.get("aug_step")
+        s = f"{check.get('aug_step')}{check_manner(check)}"
         row(f"super-resolution (s = {s}) of real 64-px T images beats bicubic on FID (random CNN, 256 px)",
             f"{sr['fid_random_cnn']:.2f} vs {bi['fid_random_cnn']:.2f}", "below",
             beats_bicubic(check, "fid_random_cnn"))
@@ -111,7 +119,19 @@ def targets(card: dict, superres_checks: list[dict]) -> list[str]:
     return ["| target | measured | bar | |", "|---|---|---|---|", *rows]
 
 
-def superres_section(checks: list[tuple[dict, str]], default_aug_step: int | None) -> list[str]:
+def check_manner(check: dict) -> str:
+    """How a stage-alone check ran beyond s: its start and whether it kept the input's coarse content."""
+    start = check.get("start", 1.0)
+    return ("" if start >= 1 else f", start {start:g}") + (", coarse content kept" if check.get("keep_low") else "")
+
+
+def served_as(check: dict, default_aug_step: int | None, served: dict) -> bool:
+    """Whether a stage-alone check ran at the service's defaults."""
+    return (check.get("aug_step") == default_aug_step and check.get("start", 1.0) == served.get("superres_start", 1.0)
+            and bool(check.get("keep_low")) == bool(served.get("superres_keep_low")))
+
+
+def superres_section(checks: list[tuple[dict, str]], default_aug_step: int | None, served: dict) -> list[str]:
     """The super-resolution stage alone on T: real images shrunk to 64 px and brought back, against bicubic; one
     check per noise-conditioning step s (`checks`: (report, its folder under docs/))."""
     first = checks[0][0]
@@ -129,12 +149,15 @@ def superres_section(checks: list[tuple[dict, str]], default_aug_step: int | Non
             if name != "super-resolution" and name in shown:
                 continue  # bicubic and the floor do not depend on s
             shown.add(name)
-            label = name + (" (service default)" if name == "super-resolution" and s == default_aug_step else "")
+            label = name
+            if name == "super-resolution":
+                label += check_manner(check) + (" (service default)" if served_as(check, default_aug_step, served)
+                                                else "")
             fidelity = ("-", "-") if "floor" in name else (f"{sc['psnr_db']:.2f}", f"{sc['ssim']:.3f}")
             lines.append(f"| {label} | {s if name == 'super-resolution' else '-'} | {fidelity[0]} | {fidelity[1]} | "
                          f"{sc['fid_random_cnn']:.2f} | {sc['spectrum_distance']:.3f} |")
     for check, folder in checks:
-        lines += ["", f"![super-resolution against bicubic on T, s = {check.get('aug_step')}]"
+        lines += ["", f"![super-resolution against bicubic on T, s = {check.get('aug_step')}{check_manner(check)}]"
                   f"({folder}/superres_check.png)"]
     lines += ["", "PSNR and SSIM reward the smooth average that bicubic draws; FID and the spectrum ask whether the "
               "result looks like a real 256-px radiograph. Both reconstructions start from the originals themselves, "
@@ -145,9 +168,10 @@ def superres_section(checks: list[tuple[dict, str]], default_aug_step: int | Non
               "tells the stage to trust its 64-px input less: right for the base generator's blurry images (the "
               "choice on V above), costly in fidelity on a real image."]
     if len(checks) > 1:
-        steps = [c.get("aug_step") for c, _ in checks]
-        fid_wins = [c.get("aug_step") for c, _ in checks if beats_bicubic(c, "fid_random_cnn")]
-        spectrum_wins = [c.get("aug_step") for c, _ in checks if beats_bicubic(c, "spectrum_distance")]
+        steps = [f"{c.get('aug_step')}{check_manner(c)}" for c, _ in checks]
+        fid_wins = [f"{c.get('aug_step')}{check_manner(c)}" for c, _ in checks if beats_bicubic(c, "fid_random_cnn")]
+        spectrum_wins = [f"{c.get('aug_step')}{check_manner(c)}" for c, _ in checks
+                         if beats_bicubic(c, "spectrum_distance")]
         lines += ["", f"On real 64-px images the stage beats bicubic in FID at s = {listed(fid_wins)} and loses at "
                   f"s = {listed([k for k in steps if k not in fid_wins])}; on the power spectrum it beats bicubic at "
                   f"s = {listed(spectrum_wins)}. The service runs the stage only on generated images, at the s chosen "
@@ -329,11 +353,60 @@ def start_section(sweep_path: Path, full_path: Path, default_aug_step: int | Non
                    f"{pct(default['noise_dominated'])} |")
     out += [f"| start {r['start']:g} | {sweep['superres_steps']} | {r['seconds_per_image']:.1f} | "
             f"{r['fid_judge']:.1f} | {r['fid_random_cnn']:.2f} | {pct(r['noise_dominated'])} |" for r in rows]
-    out += ["", "By the card's rule (judge's features first) the default stays from pure noise; the part-way start "
-            "is a per-request option (`POST /generate?finding=consolidation&superres_start=0.5`, "
-            "`radsynth generate --superres-start 0.5`) that trades a little judge-feature FID for about half the "
-            "stage's time, with no noise-dominated image. The cost section below times both.", "",
-            "![the same base images per start](realism/V/superres_start/samples.png)", ""]
+    out += ["", "On these CFG-2 base images, by the card's rule (judge's features first), the stage stayed from pure "
+            "noise; the next section re-chose it at the present guidance. Any start can be asked per request "
+            "(`POST /generate?finding=consolidation&superres_start=0.5`, `radsynth generate --superres-start 0.5`).",
+            "", "![the same base images per start](realism/V/superres_start/samples.png)", ""]
+    return out
+
+
+def sr_manner(block: dict) -> str:
+    """How the card's 256-px images were super-resolved beyond steps and s (start, coarse content)."""
+    start = block.get("superres_start", 1.0)
+    where = " from pure noise" if start >= 1 else f", starting from the base image noised to {start:g} of the schedule"
+    factor = block.get("superres_keep_low_factor", 4)
+    return where + (f", keeping the base image's content at 1/{factor} of the side" if block.get("superres_keep_low")
+                    else "")
+
+
+def superres_choice_section(folder: Path, change: dict | None = None) -> list[str]:
+    """The super-resolution default re-chosen on V at the present guidance (`scripts/superres_choice.py`)."""
+    if not (folder / "choice.json").exists():
+        return []
+    sweep, choice = (json.loads((folder / name).read_text()) for name in ("sweep.json", "choice.json"))
+    more = [folder / "first_run.json", folder.with_name(f"{folder.name}_keep") / "sweep.json"]
+    extra = [r for f in more if f.exists() for r in json.loads(f.read_text())["rows"]]
+    names = {r["name"] for r in sweep["rows"]}
+    rows = sweep["rows"] + [r for r in extra if r["name"] not in names]
+    timed = {c["name"]: c["job_seconds"] for c in choice["candidates"]}
+    ref, chosen = sweep["reference"], choice["chosen"]
+    rel = f"realism/V/{folder.name}"
+    out = ["## Super-resolution at the chosen guidance (V)", "", f"![settings on V]({rel}/sweep.png)", "",
+           f"The guidance moved to CFG 20 after the sections above were measured, so the stage's default was chosen "
+           f"again on base images drawn at it ({sweep['base']}; {sweep['n']} V images stored at 256 px, scored "
+           f"there). \"Base's coarse content\" puts the base image back at 64 px after the stage "
+           "(`keep_base_low_frequencies`: the output minus its own 4x4 average plus the base image, upsampled; the "
+           "low-frequency consistency of SR3 and ILVR, applied once): the stage then adds only the detail finer than "
+           f"a base pixel. Floor: judge {ref['judge']['real floor (G vs V)']:.1f}, random CNN "
+           f"{ref['random_cnn']['real floor (G vs V)']:.2f}; blurred real: judge {ref['judge']['blurred real']:.1f}, "
+           f"random CNN {ref['random_cnn']['blurred real']:.2f}.", "",
+           "| super-resolution | steps | s per image (sweep) | default job, s | FID judge | FID random CNN | "
+           "noise-dominated |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        job = timed.get(r["name"])
+        mark = "**" if r["name"] == chosen["name"] else ""
+        out.append(f"| {mark}{r['name']}{mark} | {r.get('steps', '-') if r['aug_step'] is not None else '-'} | "
+                   f"{r['seconds_per_image']:.1f} | {'-' if job is None else f'{job:.1f}'} | {r['fid_judge']:.1f} | "
+                   f"{r['fid_random_cnn']:.2f} | {pct(r['noise_dominated'])} |")
+    out += ["", f"Rule: {choice['rule']} (budget {choice['budget_s']:g} s, issue 19's; job times from "
+            f"`{choice['bench_command']}`). Chosen: **{chosen['name']}**. `scripts/superres_choice.py` applies it.",
+            "", f"![the same base images per setting]({rel}/samples.png)", ""]
+    if more[1].exists():
+        out += [f"![the base image's coarse content kept at several sizes]({rel}_keep/samples.png)", ""]
+    if change:
+        out += [f"On T, {change['what']}: " + "; ".join(
+            f"{name} {change['before'][name]:.2f} -> {change['after'][name]:.2f}" for name in change["after"]) + ".",
+            ""]
     return out
 
 
@@ -351,13 +424,14 @@ def render(root: Path) -> str:
            "design; `docs/splits.md` the counts per split.", "",
            f"Sampling: DPM-Solver++ 15 steps, classifier-free guidance {t['chosen']['cfg']}, classifier guidance "
            f"{t['chosen']['classifier_scale']}; super-resolution {t.get('256', {}).get('superres_steps', '-')} steps"
-           f" at noise-conditioning step s = {default_aug_step}.",
+           f" at noise-conditioning step s = {default_aug_step}{sr_manner(t.get('256', {}))}.",
            "", "## Targets (T)", "", *targets(t, [c for c, _ in checks]), "", *reading(t), "",
            *curve_section(Path("bundles/nih-base64-G/curve.json")),
            *sampler_section(root / "V" / "samplers" / "sweep.json"),
            *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step, t.get("previous_256")),
            *start_section(root / "V" / "superres_start" / "sweep.json", root / "V" / "superres" / "sweep.json",
-                          default_aug_step)]
+                          default_aug_step),
+           *superres_choice_section(root / "V" / "superres_cfg20", t.get("previous_superres"))]
     if v:
         out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
                 "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
@@ -391,11 +465,13 @@ def render(root: Path) -> str:
                 f"(target <= 30 s: {'met' if b['median_s'] <= 30 else 'missed'}; the figure depends on the CPU, so "
                 f"compare it only with runs on the same machine); worker pool process {b['pool_rss_mb']:.0f} MB "
                 f"resident. `{b['command']}`", ""]
-        if "superres_start" in b:
-            part = b["superres_start"]
-            out += [f"The same request with `superres_start={part['start']:g}` (super-resolution from the upsampled "
-                    f"base image noised to that level, {part['result']['superres_steps']} steps), interleaved with "
-                    f"it: median **{part['median_s']:.1f} s**, {part['ratio_to_default']:.2f} x the default.", ""]
+        variants = b.get("variants") or ({f"superres_start={b['superres_start']['start']:g}": b["superres_start"]}
+                                         if "superres_start" in b else {})
+        for name, part in variants.items():
+            r = part["result"]
+            out += [f"The same request with `{name}` (super-resolution starting at {r['superres_start']:g} of its "
+                    f"schedule, {r['superres_steps']} steps), interleaved with it: median **{part['median_s']:.1f} "
+                    f"s**, {part['ratio_to_default']:.2f} x the default.", ""]
         if b.get("note"):
             out += [b["note"], ""]
     for size in ("64", "256"):
@@ -420,7 +496,7 @@ def render(root: Path) -> str:
             out += [f"Super-resolution: {b['superres_seconds_per_image']:.1f} s per image at "
                     f"{b['superres_steps']} steps on 2 CPU cores (batched by 4).", ""]
     if checks:
-        out += superres_section(checks, default_aug_step)
+        out += superres_section(checks, default_aug_step, t.get("256", {}))
     mem = t["memorisation"]
     out += ["## Memorisation against all of G", "", "![closest pairs](realism/T/memorisation_pairs.png)", "",
             f"{mem['flagged']} of {mem['n']} generated 64-px images fall under the copy threshold "

@@ -71,6 +71,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     ap.add_argument("--aug-step", type=int, default=None,
                     help="noise-conditioning step told to the stage (default: the model's)")
+    ap.add_argument("--start", type=float, default=None,
+                    help="where the stage starts, a share of its schedule (default: the model's)")
+    ap.add_argument("--keep-low", choices=["yes", "no"], default=None,
+                    help="keep the input's coarse content (default: the model's)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -82,16 +86,19 @@ def main() -> None:
     real = real_images(args.data256, args.split, size, args.limit)
     floor = real_images(args.data256, args.floor_split, size, len(real))
     low = np.stack([resize(im, size // pipe.scale) for im in real]).clip(0, 1)
+    start_used = pipe.default_start if args.start is None else args.start
     start = time.perf_counter()
     bar, update = progress_bar(1, "super-resolving")
     with bar:
         sr = pipe(low, list(range(len(low))), num_inference_steps=args.steps, aug_step=args.aug_step,
+                  start=args.start, keep_low=None if args.keep_low is None else args.keep_low == "yes",
                   callback=lambda done, total: update(done, total, "sampling", {}))
     seconds = time.perf_counter() - start
     candidates = {"super-resolution": sr, "bicubic": bicubic(low, size), "other real images (floor)": floor}
     scores = compare(candidates, real)
     report = {"model": str(args.model), "split": args.split, "n": len(real), "size": size,
-              "steps": args.steps or pipe.default_steps,
+              "steps": args.steps or pipe.steps_from(start_used),
+              "start": start_used, "keep_low": pipe.keep_low if args.keep_low is None else args.keep_low == "yes",
               "aug_step": pipe.default_aug_step if args.aug_step is None else args.aug_step,
               "seconds_per_image": seconds / len(real),
               "scores": scores, "note": "PSNR/SSIM of the floor compare unrelated images (not a target); FID and "

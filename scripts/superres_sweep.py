@@ -40,8 +40,9 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sr = sorted((r for r in rows if r["aug_step"] is not None and r.get("start", 1) == 1), key=lambda r: r["aug_step"])
-    partial = [r for r in rows if r.get("start", 1) < 1]
+    sr = sorted((r for r in rows if r["aug_step"] is not None and r.get("start", 1) == 1 and not r.get("keep_low")),
+                key=lambda r: r["aug_step"])
+    partial = [r for r in rows if r["aug_step"] is not None and r not in sr]  # part-way starts, coarse content kept
     bic = next((r for r in rows if r["aug_step"] is None), None)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), dpi=100)
     for ax, key, label in zip(axes, ("fid_judge", "fid_random_cnn", "noise_dominated"),
@@ -63,12 +64,34 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
     save_figure(fig, f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)", path)
 
 
+def start_and_steps(text: str, default_steps: int) -> tuple[float, int]:
+    """Parse START or START:STEPS (a start with its own number of super-resolution steps)."""
+    start, _, steps = text.partition(":")
+    return float(start), int(steps) if steps else default_steps
+
+
+def with_base_low_frequencies(high: np.ndarray, low: np.ndarray, factor: int | None = None) -> np.ndarray:
+    """keep_base_low_frequencies on [0, 1] numpy images."""
+    import torch
+
+    from models.diffusion.superres import keep_base_low_frequencies
+
+    kept = keep_base_low_frequencies(torch.from_numpy(high)[:, None] * 2 - 1, torch.from_numpy(low)[:, None] * 2 - 1,
+                                      factor)
+    return ((kept + 1) / 2)[:, 0].numpy()
+
+
 def main() -> None:
     ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "superres")
     ap.add_argument("--aug-steps", default="100,200,250,50", help="noise-conditioning steps s (comma list)")
     ap.add_argument("--steps", type=int, default=None, help="super-resolution steps (default: the model's)")
+    ap.add_argument("--keep-low", action="store_true", help="also score each setting with the base image's coarse "
+                    "content put back (keep_base_low_frequencies: no extra sampling)")
+    ap.add_argument("--keep-low-factors", default="4", help="with --keep-low: the sizes (output side / factor) at "
+                    "which the base image is put back (comma list; 4: the base's own size)")
     ap.add_argument("--starts", default="1", help="where sampling starts, as a share of the noise schedule (comma "
-                    "list; < 1: from the upsampled base image noised to that level)")
+                    "list; < 1: from the upsampled base image noised to that level; START:STEPS gives that start "
+                    "its own number of steps)")
     args = ap.parse_args()
 
     import torch
@@ -90,7 +113,7 @@ def main() -> None:
     pipe = RadSynthPipeline.load(args.generator)
     if pipe.superres is None:
         raise SystemExit(f"{args.generator} has no super-resolution stage")
-    guidance = float(json.loads((Path(args.generator) / "radsynth.json").read_text()).get("default_guidance", 2.0))
+    guidance = pipe.default_guidance
     steps = args.steps or pipe.superres.default_steps
     low = sample_per_label(pipe, labels, guidance=guidance)
     seeds = [50_000 + i + SUPERRES_SEED_OFFSET for i in range(len(low))]  # as sample_per_label's, offset
@@ -104,16 +127,26 @@ def main() -> None:
     rows = [{"aug_step": None, "name": "bicubic", "seconds_per_image": 0.0, "n": len(real)}
             | spaces.measure(bicubic(low, SIZE))]
     grids = {"real V": real[:8], "bicubic": bicubic(low[:8], SIZE)}
-    settings = [(int(s), float(start)) for start in args.starts.split(",") for s in args.aug_steps.split(",")]
+    settings = [(int(s), *start_and_steps(start, steps)) for start in args.starts.split(",")
+                for s in args.aug_steps.split(",")]
     bar, update = progress_bar(len(settings), "superres-sweep")
-    for i, (s, start) in enumerate(settings):
+    for i, (s, start, n_steps) in enumerate(settings):
         started = time.perf_counter()
-        high = pipe.superres(low, seeds, num_inference_steps=steps, aug_step=s, batch_size=8, start=start)
+        high = pipe.superres(low, seeds, num_inference_steps=n_steps, aug_step=s, batch_size=8, start=start,
+                             keep_low=False)
         seconds = (time.perf_counter() - started) / len(low)
-        name = f"s = {s}" + (f", start {start:g}" if start < 1 else "")
-        rows.append({"aug_step": s, "start": start, "name": name, "seconds_per_image": seconds, "n": len(real)}
-                    | spaces.measure(high))
+        name = f"s = {s}" + (f", start {start:g}" if start < 1 else "") + (f", {n_steps} steps" if n_steps != steps
+                                                                           else "")
+        rows.append({"aug_step": s, "start": start, "steps": n_steps, "name": name, "seconds_per_image": seconds,
+                     "n": len(real)} | spaces.measure(high))
         grids[name] = high[:8]
+        plain = rows[-1]
+        for factor in [int(f) for f in args.keep_low_factors.split(",")] if args.keep_low else []:
+            kept = with_base_low_frequencies(high, low, factor)
+            label = "base's coarse content" + ("" if factor == pipe.superres.scale else f" at 1/{factor}")
+            rows.append(plain | {"name": f"{name}, {label}", "keep_low": True, "keep_low_factor": factor}
+                        | spaces.measure(kept))
+            grids[rows[-1]["name"]] = kept[:8]
         update(i + 1, len(settings), name, {"fid_judge": rows[-1]["fid_judge"],
                                                    "fid_random_cnn": rows[-1]["fid_random_cnn"]})
         (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))

@@ -101,6 +101,17 @@ def test_saved_folder_round_trips(tmp_path, pipe):
     assert (folder / "unet" / "diffusion_pytorch_model.safetensors").exists()
 
 
+def test_a_call_without_guidance_takes_the_models_chosen_scale(tmp_path, pipe):
+    folder = pipe.save(tmp_path / "m", half=False, metadata={"default_guidance": 4.0})
+    loaded = RadSynthPipeline.load(folder)
+    assert loaded.default_guidance == 4.0
+    chosen = loaded("mass", 1, seeds=[5], num_inference_steps=3)
+    assert chosen.guidance_scale == 4.0
+    np.testing.assert_allclose(chosen.images, pipe("mass", 1, seeds=[5], num_inference_steps=3,
+                                                   guidance_scale=4.0).images, atol=1e-5)
+    assert np.abs(chosen.images - pipe("mass", 1, seeds=[5], num_inference_steps=3).images).max() > 1e-3
+
+
 def test_default_steps_per_sampler_and_model_kind(pipe):
     from models.sampler_defaults import request_steps
 

@@ -79,6 +79,30 @@ def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
         "default_guidance"]
 
 
+def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measured_it():
+    """Start, steps and kept coarse content of the stage come from the V choice (scripts/superres_choice.py)."""
+    from scripts.superres_choice import choose, job_seconds
+
+    choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg20" / "choice.json").read_text())
+    bench = json.loads((ROOT / "bench" / "results" / "default_job.json").read_text())
+    assert choose(choice["candidates"], job_seconds(bench), choice["budget_s"])[0]["name"] == choice["chosen"]["name"]
+    chosen = choice["chosen"]
+    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "superres" / "radsynth.json").read_text())
+    assert served["default_start"] == chosen["start"]
+    assert round(served["default_steps"] * chosen["start"]) == chosen["steps"]
+    assert served["keep_low"] == bool(chosen.get("keep_low"))
+    assert served.get("keep_low_factor", 4) == chosen.get("keep_low_factor", 4)
+    card = json.loads(REALISM_T.read_text())["256"]
+    assert (card["superres_start"], card["superres_steps"], card["superres_keep_low"]) == (
+        served["default_start"], chosen["steps"], served["keep_low"]), "the T card measured another setting"
+    from app.routes.models import generate_defaults
+    from core.settings import get_settings
+    from models.catalog import describe
+
+    shown = generate_defaults(describe(BUNDLED_DIR / DEFAULT_GENERATOR), get_settings())
+    assert (shown["superres_start"], shown["superres_steps"]) == (chosen["start"], chosen["steps"])
+
+
 def test_the_3d_section_was_measured_on_the_bundled_volume_model():
     card = json.loads(CARD_3D.read_text())
     assert card["weights_sha256"] == hashes(VOLUME_MODEL) != {}, "docs/model-card-3d.json was measured on other " \

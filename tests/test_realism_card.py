@@ -69,3 +69,23 @@ def test_real_agreement_skips_findings_with_too_few_positives():
     out = real_label_agreement(judge, images, labels, ["Mass", "Effusion"])
     assert out["per_finding"]["Mass"]["n_finding"] == 6 and 0 <= out["per_finding"]["Mass"]["auroc"] <= 1
     assert np.isnan(out["per_finding"]["Effusion"]["auroc"]) and out["findings_scored"] == 1
+
+
+def test_the_super_resolution_choice_keeps_to_the_time_budget_then_takes_the_best_fid():
+    from scripts.superres_choice import choose, job_seconds
+
+    rows = [{"aug_step": None, "name": "bicubic", "fid_judge": 1.0, "noise_dominated": 0.0},
+            {"aug_step": 250, "start": 1.0, "steps": 30, "name": "full", "fid_judge": 90.0, "noise_dominated": 0.0},
+            {"aug_step": 250, "start": 0.5, "steps": 15, "name": "half", "fid_judge": 100.0, "noise_dominated": 0.0},
+            {"aug_step": 250, "start": 0.5, "steps": 15, "name": "half kept", "fid_judge": 95.0,
+             "noise_dominated": 0.0},
+            {"aug_step": 250, "start": 0.3, "steps": 9, "name": "noisy", "fid_judge": 50.0, "noise_dominated": 0.1}]
+    bench = {"median_s": 36.0, "result": {"superres_start": 1.0, "superres_steps": 30},
+             "variants": {"superres_start=0.5": {"median_s": 21.0,
+                                                 "result": {"superres_start": 0.5, "superres_steps": 15}}}}
+    seconds = job_seconds(bench)
+    chosen, candidates = choose(rows, seconds, 30.0)
+    assert chosen["name"] == "half kept"  # bicubic is no stage; the noisy one is out; "full" is over budget
+    assert [c["name"] for c in candidates] == ["full", "half", "half kept"]
+    assert choose(rows, seconds, 40.0)[0]["name"] == "full"
+    assert choose(rows, seconds, 10.0)[0]["name"] == "full"  # none in budget: the best FID of all

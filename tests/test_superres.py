@@ -192,8 +192,49 @@ def test_a_partial_start_runs_the_asked_steps_from_the_noised_input():
     calls: list[tuple[int, int]] = []
     partial = pipe(low, seeds=[5], num_inference_steps=3, start=0.3, callback=lambda i, n: calls.append((i, n)))
     assert calls[-1] == (3, 3)
-    full = pipe(low, seeds=[5], num_inference_steps=3)
+    full = pipe(low, seeds=[5], num_inference_steps=3, start=1.0)
     target = ((upsample(torch.from_numpy(low)[:, None] * 2 - 1, partial.shape[-1]) + 1) / 2)[:, 0].numpy()
     assert np.abs(partial - target).mean() < np.abs(full - target).mean()
     with pytest.raises(ValueError, match="start"):
         pipe(low, seeds=[5], start=0.0)
+
+
+def test_keeping_the_base_images_coarse_content_makes_the_output_agree_with_it_at_its_size():
+    """keep_low puts the base image back at its own size (the judge of realism sees that size) and leaves the
+    stage's finer detail in place."""
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    root = Path(__file__).resolve().parents[1]
+    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
+    low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
+    plain = pipe(low, seeds=[5], num_inference_steps=2, keep_low=False)
+    kept = pipe(low, seeds=[5], num_inference_steps=2, keep_low=True)
+
+    def coarse(x: np.ndarray) -> np.ndarray:
+        return F.avg_pool2d(torch.from_numpy(x)[:, None], 4)[:, 0].numpy()
+
+    assert np.abs(coarse(kept) - low).mean() < 0.5 * np.abs(coarse(plain) - low).mean()
+    assert np.abs(coarse(kept) - low).mean() < 0.01
+
+    def detail(x: np.ndarray) -> np.ndarray:
+        return x - F.interpolate(torch.from_numpy(coarse(x))[:, None], scale_factor=4, mode="bicubic")[:, 0].numpy()
+
+    assert np.corrcoef(detail(kept).ravel(), detail(plain).ravel())[0, 1] > 0.9
+
+
+def test_a_larger_keep_factor_keeps_the_base_image_only_at_that_coarser_size():
+    import torch.nn.functional as F
+
+    from models.diffusion.superres import keep_base_low_frequencies
+
+    real = pairs()[0][0][None]  # (1, 1, 256, 256) in [-1, 1]
+    low = F.avg_pool2d(real, 4)
+    drawn = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="bicubic") * 0.8 + 0.1  # wrong contrast
+    kept4, kept8 = keep_base_low_frequencies(drawn, low), keep_base_low_frequencies(drawn, low, 8)
+    gap = lambda x, k: (F.avg_pool2d(x, k) - F.avg_pool2d(real, k)).abs().mean().item()  # noqa: E731
+    assert gap(kept8, 8) < 0.02 and gap(kept4, 4) < 0.02 < gap(drawn, 8)
+    assert gap(kept8, 4) > gap(kept4, 4)  # between 1/8 and 1/4 of the side, the drawn structure stays
+    with pytest.raises(ValueError, match="multiple"):
+        keep_base_low_frequencies(drawn, low, 6)

@@ -78,8 +78,18 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
             "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
             "format": list(DEFAULT_FORMATS["volume" if volume else "image"]),
             "formats": list(FORMATS_OF["volume" if volume else "image"]), "gif": fields["gif"].default,
-            "resolution": output_resolution(info),
+            "resolution": output_resolution(info), **superres_defaults(info),
             "qc": fields["qc"].default and not volume}
+
+
+def superres_defaults(info: dict) -> dict:
+    """Where a generator's super-resolution stage starts and how many steps it takes by default (none: {})."""
+    sr = info.get("superres")
+    if not sr or len(info.get("resolutions") or []) < 2:
+        return {}
+    start = float(sr.get("default_start", 1.0))
+    steps = sr.get("default_steps")
+    return {"superres_start": start, "superres_steps": max(1, round(steps * start)) if steps else None}
 
 
 @router.get("/models/{name}/samples.png", operation_id="model_samples",

@@ -111,6 +111,13 @@ function applyDefaults(model) {
   res.innerHTML = ""; for (const r of sizes) res.append(el("option", { value: r }, `${r} x ${r}`));
   $("#gen-resolution-box").hidden = sizes.length < 2; res.disabled = sizes.length < 2;
   $("#gen-fast-sr-box").hidden = sizes.length < 2; form.elements.fast_sr.checked = false;
+  // the box offers the other super-resolution start: half-way when the model starts from noise, and back
+  const partway = (d.superres_start ?? 1) < 1;
+  $("#gen-fast-sr-text").textContent = partway ? "Full super-resolution (slower)" : "Faster super-resolution";
+  $("#gen-fast-sr-box").title = partway
+    ? "run super-resolution from pure noise instead of the half-noised base image: about twice its time (realism card)"
+    : "start super-resolution from the upsampled base image noised half-way: about half its time (realism card)";
+  form.elements.fast_sr.value = partway ? "1" : "0.5";
   for (const name of ["n", "sampler", "steps", "guidance", "format", "resolution"]) if (d[name] !== undefined && d[name] !== null) form.elements[name].value = String(d[name]);
   for (const name of ["gif", "qc"]) if (d[name] !== undefined) form.elements[name].checked = d[name];
 }
@@ -133,7 +140,7 @@ $("#genform").addEventListener("submit", async (e) => {
   const form = new FormData(e.target), q = new URLSearchParams();
   for (const [k, v] of form.entries()) if (v !== "" && !["gif", "qc", "fast_sr"].includes(k)) q.set(k, v);
   const sizes = (state.resolutions || {})[form.get("model")] || [];
-  if (form.has("fast_sr") && sizes.length > 1 && +form.get("resolution") === Math.max(...sizes)) q.set("superres_start", "0.5");
+  if (form.has("fast_sr") && sizes.length > 1 && +form.get("resolution") === Math.max(...sizes)) q.set("superres_start", form.get("fast_sr"));
   if (state.modelKind[form.get("model")] !== "generator3d") { q.set("gif", form.has("gif")); q.set("qc", form.has("qc")); }
   try {
     const job = await api(`/generate?${q}`, { method: "POST" });

@@ -27,7 +27,7 @@ from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline
 from models.diffusion.unet import FindingUNet
 from models.diffusion.weights import save_copy
 from models.findings import resolve
-from models.sampler_defaults import default_steps
+from models.sampler_defaults import DEFAULT_GUIDANCE, default_steps, model_guidance
 
 ProgressCallback = Callable[[int, int], None]
 SUPERRES_SEED_OFFSET = 7_777_777  # the super-resolution noise of the image of seed s comes from seed s + this
@@ -56,6 +56,7 @@ class RadSynthPipeline(DiffusionPipeline):
         self.register_modules(unet=unet, scheduler=scheduler)
         self.guide: NoisyFindingClassifier | None = None  # optional classifier guidance (models/diffusion/guide.py)
         self.default_classifier_scale = 0.0
+        self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
         self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
 
     def attach_guide(self, guide: NoisyFindingClassifier, default_scale: float = 0.0) -> None:
@@ -128,7 +129,7 @@ class RadSynthPipeline(DiffusionPipeline):
         *,
         sampler: str = DEFAULT_SAMPLER,
         num_inference_steps: int | None = None,
-        guidance_scale: float = 2.0,
+        guidance_scale: float | None = None,
         return_frames: bool = False,
         num_frames: int = 24,
         callback: ProgressCallback | None = None,
@@ -144,12 +145,14 @@ class RadSynthPipeline(DiffusionPipeline):
         each image still comes from its own seed and its own finding labels. `precision="bf16"` runs the UNet
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
+        `guidance_scale` None takes the model's chosen classifier-free guidance (`default_guidance`).
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
         offset); None delivers the largest size the generator has. Frames stay at the base size.
         `superres_start` < 1 starts that stage from the upsampled base image noised to that share of the schedule
-        (with, unless `superres_steps` says otherwise, the model's steps scaled by it).
+        (with, unless `superres_steps` says otherwise, the model's steps scaled by it); None: the stage's default.
         """
+        guidance_scale = self.default_guidance if guidance_scale is None else float(guidance_scale)
         classifier_scale = self.resolve_classifier_scale(classifier_scale)
         resolution = self.check_resolution(resolution)
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
@@ -175,7 +178,8 @@ class RadSynthPipeline(DiffusionPipeline):
 
         timesteps = scheduler.timesteps
         upscale = resolution != size
-        sr_start = 1.0 if superres_start is None else float(superres_start)
+        sr_start = float(superres_start) if superres_start is not None else \
+            self.superres.default_start if upscale else 1.0
         sr_steps = self.superres_steps(superres_steps, sr_start) if upscale else 0
         sr_total = -(-num_images // 4) * sr_steps if upscale else 0
         progress_total = len(timesteps) + sr_total
@@ -214,6 +218,7 @@ class RadSynthPipeline(DiffusionPipeline):
             if upscale:
                 stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
                            "superres_aug_step": self.superres.default_aug_step,
+                           "superres_keep_low": self.superres.keep_low_factor if self.superres.keep_low else 0,
                            "superres_seed_offset": SUPERRES_SEED_OFFSET}
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
@@ -227,7 +232,7 @@ class RadSynthPipeline(DiffusionPipeline):
         (half the schedule, half the steps: the same step density)."""
         if not 0.0 < start <= 1.0:
             raise ValueError("superres_start must be in (0, 1]")
-        return int(steps) if steps else max(1, round(self.superres.default_steps * start))
+        return int(steps) if steps else self.superres.steps_from(start)
 
     def classifier_guided(self, pred: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, targets: torch.Tensor,
                           alphas: torch.Tensor, scale: float, clips_itself: bool) -> torch.Tensor:
@@ -249,13 +254,18 @@ class RadSynthPipeline(DiffusionPipeline):
         path.mkdir(parents=True, exist_ok=True)
         save_copy(self.unet, path / "unet", half)
         self.scheduler.save_pretrained(path / "scheduler")
-        info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size}
+        info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size,
+                "default_guidance": self.default_guidance}
         if self.guide is not None:
             save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
         if self.superres is not None:
             self.superres.save(path / SUPERRES_FOLDER, half=half)
-            info |= {"superres": {"scale": self.superres.scale}, "resolutions": self.resolutions}
+            sr = self.superres
+            info |= {"superres": {"scale": sr.scale, "default_steps": sr.default_steps,
+                                  "default_aug_step": sr.default_aug_step, "default_start": sr.default_start,
+                                  "keep_low": sr.keep_low, "keep_low_factor": sr.keep_low_factor},
+                     "resolutions": self.resolutions}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 
@@ -267,10 +277,11 @@ class RadSynthPipeline(DiffusionPipeline):
                                            torch_dtype=torch.float32)
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         pipe = cls(unet=unet.to(device).eval(), scheduler=scheduler)
+        info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
+        pipe.default_guidance = model_guidance(info)
         if (path / SUPERRES_FOLDER / "radsynth.json").exists():
             pipe.attach_superres(SuperResPipeline.load(path / SUPERRES_FOLDER, device=device))
         if (path / GUIDE_FOLDER / "config.json").exists():
-            info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
             pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))
         return pipe
 

@@ -55,6 +55,20 @@ def upsample(low: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
+def keep_base_low_frequencies(high: torch.Tensor, low: torch.Tensor, factor: int | None = None) -> torch.Tensor:
+    """`high` (B, 1, H, W) with its coarse content replaced by the base image `low` (B, 1, h, w), both in [-1, 1]:
+    seen at H / `factor` px (default: the base size) the result is the base image, and the stage contributes only
+    the detail finer than that (the low-frequency consistency of SR3 and ILVR, applied once at the end). A larger
+    `factor` keeps less of the base image: the stage's own structure between the two sizes stays."""
+    scale = high.shape[-1] // low.shape[-1]
+    factor = factor or scale
+    if factor % scale:
+        raise ValueError(f"factor must be a multiple of the stage's scale {scale}")
+    coarse_low = F.avg_pool2d(low, factor // scale) if factor > scale else low
+    missing = coarse_low - F.avg_pool2d(high, factor)  # what the base image has and the output lacks, coarsely
+    return (high + F.interpolate(missing, size=high.shape[-2:], mode="bicubic", align_corners=False)).clamp(-1, 1)
+
+
 def noise_condition(low_up: torch.Tensor, aug_step: torch.Tensor, scheduler: DDPMScheduler,
                     generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
     """The forward-diffusion sample of the upsampled low-res image at step s (s = 0: unchanged)."""
@@ -68,9 +82,20 @@ class SuperResPipeline:
     """Sampling and a self-describing folder (unet/, scheduler/, radsynth.json) for a SuperResUNet."""
 
     def __init__(self, unet: SuperResUNet, scheduler: DDPMScheduler, *, default_aug_step: int = 100,
-                 default_steps: int = 20):
+                 default_steps: int = 20, default_start: float = 1.0, keep_low: bool = False,
+                 keep_low_factor: int | None = None):
+        """`default_steps` are the steps from pure noise; `default_start` is where a request that names none
+        starts (below 1: from the upsampled base image, with the steps scaled by it); `keep_low`: the output keeps
+        the base image's coarse content, seen at 1 / `keep_low_factor` of the output's size (default: the base's;
+        keep_base_low_frequencies)."""
         self.unet, self.scheduler = unet, scheduler
         self.default_aug_step, self.default_steps = default_aug_step, default_steps
+        self.default_start, self.keep_low = float(default_start), bool(keep_low)
+        self.keep_low_factor = int(keep_low_factor or self.scale)
+
+    def steps_from(self, start: float) -> int:
+        """The default steps of a run starting at `start`: the default density (half the schedule, half the steps)."""
+        return max(1, round(self.default_steps * start))
 
     @property
     def scale(self) -> int:
@@ -79,17 +104,20 @@ class SuperResPipeline:
     @torch.inference_mode()
     def __call__(self, low: np.ndarray, seeds: Sequence[int], *, num_inference_steps: int | None = None,
                  aug_step: int | None = None, sampler: str = "dpmsolver++", batch_size: int = 4,
-                 start: float = 1.0, callback=None) -> np.ndarray:
+                 start: float | None = None, keep_low: bool | None = None, callback=None) -> np.ndarray:
         """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i].
 
         `start` < 1 begins from the upsampled input noised to start x T instead of pure noise (the coarse
-        structure is known), spreading the steps over [0, start x T] only."""
+        structure is known), spreading the steps over [0, start x T] only. `keep_low` puts the input's coarse
+        content back into the output (keep_base_low_frequencies). None: the stage's defaults (steps scaled by
+        the start)."""
+        start = self.default_start if start is None else float(start)
         if not 0.0 < start <= 1.0:
             raise ValueError("start must be in (0, 1]")
         low = np.asarray(low, dtype=np.float32)
         if low.ndim != 3 or len(seeds) != len(low):
             raise ValueError("give low-resolution images (N, h, w) and one seed per image")
-        steps = int(num_inference_steps or self.default_steps)
+        steps = int(num_inference_steps or self.steps_from(start))
         s = self.default_aug_step if aug_step is None else int(aug_step)
         out = []
         total = -(-len(low) // batch_size) * steps
@@ -102,12 +130,15 @@ class SuperResPipeline:
                 if callback:
                     callback(base + i, total)
 
-            out.append(self._sample(chunk, chunk_seeds, steps, s, sampler, step_done, start))
+            high = self._sample(chunk, chunk_seeds, steps, s, sampler, step_done, start)
+            if self.keep_low if keep_low is None else keep_low:
+                high = keep_base_low_frequencies(high, chunk.to(high), self.keep_low_factor)
+            out.append(((high.float() + 1) / 2)[:, 0].cpu().numpy())
             done += steps
         return np.concatenate(out)
 
     def _sample(self, low: torch.Tensor, seeds: list[int], steps: int, aug_step: int, sampler: str,
-                callback, start: float = 1.0) -> np.ndarray:
+                callback, start: float = 1.0) -> torch.Tensor:
         device, dtype = self.unet.device, self.unet.dtype
         size = low.shape[-1] * self.scale
         low_up = upsample(low, size).to(device, dtype)
@@ -132,7 +163,7 @@ class SuperResPipeline:
             pred = self.unet(model_in, t.expand(len(seeds)), cond, s).float()
             x = scheduler.step(pred, t, x).prev_sample
             callback(i + 1, len(timesteps))
-        return ((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+        return x.float().clamp(-1, 1)
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
         path = Path(path)
@@ -140,7 +171,9 @@ class SuperResPipeline:
         save_copy(self.unet, path / "unet", half)
         self.scheduler.save_pretrained(path / "scheduler")
         info = {"kind": SR_KIND, "scale": self.scale, "resolution": int(self.unet.config.sample_size),
-                "default_aug_step": self.default_aug_step, "default_steps": self.default_steps}
+                "default_aug_step": self.default_aug_step, "default_steps": self.default_steps,
+                "default_start": self.default_start, "keep_low": self.keep_low,
+                "keep_low_factor": self.keep_low_factor}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 
@@ -151,4 +184,6 @@ class SuperResPipeline:
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         info = json.loads((path / "radsynth.json").read_text())
         return cls(unet.to(device).eval(), scheduler, default_aug_step=int(info.get("default_aug_step", 100)),
-                   default_steps=int(info.get("default_steps", 20)))
+                   default_steps=int(info.get("default_steps", 20)),
+                   default_start=float(info.get("default_start", 1.0)), keep_low=bool(info.get("keep_low", False)),
+                   keep_low_factor=info.get("keep_low_factor"))

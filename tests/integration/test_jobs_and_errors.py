@@ -249,7 +249,7 @@ def test_health_metrics_models_findings(client):
     # a job that leaves them out runs with exactly these
     job = wait_job(client, client.post("/generate?finding=mass&n=1&qc=false", headers=headers()).json()["id"])
     assert job["params"]["steps"] == gen["steps"] and job["params"]["sampler"] == gen["sampler"]
-    assert job["params"]["guidance"] == gen["guidance"] == 2.0  # tiny-gen names no default_guidance of its own
+    assert job["params"]["guidance"] == gen["guidance"] == 2.0  # tiny-gen keeps the pipeline's default
     f = client.get("/findings?model=tiny-gen", headers=headers()).json()
     assert "Consolidation" in f["findings"] and "No Finding" in f["findings"]
     assert client.get("/findings?model=unknown", headers=headers()).status_code == 422

@@ -12,7 +12,7 @@ from core.contracts import Artifact, SynthesizeParams
 from core.datasets import MANIFEST, owned_folder
 from core.settings import get_settings
 from models.errors import InputError
-from models.sampler_defaults import model_guidance, request_steps
+from models.sampler_defaults import request_steps
 from models.synthesize import done_rows, plan, synthesize, write_labels
 from worker import runtime
 from worker.batching import sampling_key
@@ -25,12 +25,12 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = SynthesizeParams.model_validate(ctx.job.params)
     s = get_settings()
     folder = find_model(p.model, "generator", ctx.job.owner)
-    if p.guidance is None:  # the API resolves it; a job stored without one takes the model's
-        p.guidance = model_guidance(json.loads((folder / "radsynth.json").read_text()))
     dest = owned_folder(s, ctx.job.owner, p.name)
     work = dest.with_name(f".{dest.name}.{ctx.job.id}.partial")  # a redelivery of this job resumes here
     work.parent.mkdir(parents=True, exist_ok=True)
     pipe = runtime.generator(folder)
+    if p.guidance is None:  # the API resolves it; a job stored without one takes the model's
+        p.guidance = pipe.default_guidance
     checking = p.qc.min_agreement is not None or p.qc.reject_copies
     qc = runtime.qc_context(folder) if checking else None
     items = plan(p.per_finding or {}, p.seed or 0)
