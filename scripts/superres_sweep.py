@@ -40,6 +40,8 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if len({r["aug_step"] for r in rows if r["aug_step"] is not None}) == 1:
+        return plot_bars(rows, reference, path)
     sr = sorted((r for r in rows if r["aug_step"] is not None and r.get("start", 1) == 1 and not r.get("keep_low")),
                 key=lambda r: r["aug_step"])
     partial = [r for r in rows if r["aug_step"] is not None and r not in sr]  # part-way starts, coarse content kept
@@ -61,6 +63,28 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
         ax.set_xlabel("noise-conditioning step s told to the super-resolution stage")
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
+    save_figure(fig, f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)", path)
+
+
+def plot_bars(rows: list[dict], reference: dict, path: Path) -> None:
+    """One bar per setting (a sweep at a single s), beside the floor and blurred real."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.45 * len(rows) + 1.5), dpi=100)
+    names = [r["name"] for r in rows]
+    for ax, space, label in zip(axes, ("judge", "random_cnn"), ("FID against V (judge's features)",
+                                                              "FID against V (random CNN, 256 px)"), strict=True):
+        ax.barh(names, [r[f"fid_{space}"] for r in rows], color=["C1" if r["aug_step"] is None else "C0"
+                                                                   for r in rows])
+        for name, colour in (("real floor (G vs V)", "C2"), ("blurred real", "C3")):
+            ax.axvline(reference[space][name], color=colour, ls="--", lw=1, label=name)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.legend(fontsize=7)
+    axes[1].set_yticklabels([])
     save_figure(fig, f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)", path)
 
 
