@@ -24,6 +24,12 @@ def model_guidance(info: dict) -> float:
     return float(info.get("default_guidance", DEFAULT_GUIDANCE))
 
 
+def scaled_superres_steps(default_steps: int, start: float) -> int:
+    """A super-resolution stage's steps when a run starts at `start` of its schedule and names none: its steps from
+    pure noise at the same density (half the schedule, half the steps)."""
+    return max(1, round(default_steps * start))
+
+
 def default_steps(sampler: str, *, volume: bool = False) -> int:
     """The sampler's own default, for 2D image or 3D volume models."""
     table = VOLUME_DEFAULT_STEPS if volume else DEFAULT_STEPS

@@ -17,7 +17,7 @@ from core.contracts import GenerateParams
 from core.settings import Settings
 from models.catalog import GENERATOR_KINDS, list_models
 from models.output_formats import DEFAULT_FORMATS, FORMATS_OF
-from models.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps
+from models.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps, scaled_superres_steps
 
 router = APIRouter(tags=["models"])
 
@@ -89,7 +89,7 @@ def superres_defaults(info: dict) -> dict:
         return {}
     start = float(sr.get("default_start", 1.0))
     steps = sr.get("default_steps")
-    return {"superres_start": start, "superres_steps": max(1, round(steps * start)) if steps else None}
+    return {"superres_start": start, "superres_steps": scaled_superres_steps(steps, start) if steps else None}
 
 
 @router.get("/models/{name}/samples.png", operation_id="model_samples",

@@ -23,6 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.samplers import make_scheduler
 from models.diffusion.weights import save_copy
+from models.sampler_defaults import scaled_superres_steps
 
 SR_KIND = "superres"
 SUPERRES_FOLDER = "superres"  # inside a generator's model folder
@@ -95,7 +96,7 @@ class SuperResPipeline:
 
     def steps_from(self, start: float) -> int:
         """The default steps of a run starting at `start`: the default density (half the schedule, half the steps)."""
-        return max(1, round(self.default_steps * start))
+        return scaled_superres_steps(self.default_steps, start)
 
     @property
     def scale(self) -> int:
