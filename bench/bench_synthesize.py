@@ -4,7 +4,8 @@
 
 A real Redis, API (uvicorn) and Celery worker with the bundled generator, 2 torch threads, on this machine. Each
 job asks for half consolidation and half mass images with the default QC (copies redrawn), every sampling
-default (DPM-Solver++ 15 steps, CFG 2; at 256 px the super-resolution stage's 30 steps on top). Measured on the
+default (DPM-Solver++ 15 steps at the model's guidance; at 256 px the super-resolution stage's default steps from
+its default start on top; base images that are pixel noise redrawn by the model's noise check). Measured on the
 job's event stream, from POST: the time until the job first reports an image written (time to first row), and
 until it has ended; images per minute = images / that time. One warm-up job per size first; medians over
 `--repeats` jobs, sizes interleaved (issue 24).

@@ -36,9 +36,12 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     # One request is one study and one series with one synthetic patient, so a PACS shows it as one study.
     study = {"study_uid": generate_uid(), "series_uid": generate_uid()}
     study["patient_id"] = f"SYNTHETIC-{study['study_uid'][-12:]}"
+    redraws = out.extra.get("noise_redraws")
     for i, (img, seed) in enumerate(zip(out.images, out.seeds, strict=True)):
         stem = f"{prefix}{i:03d}_seed{seed}"
         prov = provenance(model_name, out, seed)
+        if redraws is not None:
+            prov["noise_redraws"] = int(redraws[i])
         files = []
         if "png" in formats:
             files.append(str(write_png(out_dir / f"{stem}.png", img, bits=bits, text=prov)))
@@ -46,11 +49,14 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
             files.append(str(write_synthetic_dicom(out_dir / f"{stem}.dcm", img, prov, instance_number=i + 1,
                                                    description=f"RadSynth {prov['finding']}",
                                                    pixel_spacing_mm=NIH_FIELD_OF_VIEW_MM / img.shape[-1], **study)))
-        items.append({"index": i, "seed": seed, "files": files, "stem": stem})
+        items.append({"index": i, "seed": seed, "files": files, "stem": stem}
+                     | ({"noise_redraws": int(redraws[i])} if redraws is not None else {}))
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
                     "resolution": int(out.images.shape[-1])}
     result |= {k: out.extra[k] for k in SUPERRES_KEYS if k in out.extra}
+    if redraws is not None:
+        result["noise_redraws"] = int(sum(redraws))
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
     result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
     if gif and out.frames is not None:
@@ -98,13 +104,17 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
         redo = pipe(finding, len(flagged), seeds=new_seeds, **kw)
         redo_qc = qc.run(redo.images, redo.findings)
         for j, i in enumerate(flagged):
-            out.images[i], out.seeds[i] = redo.images[j], new_seeds[j]
+            out.images[i], out.seeds[i] = redo.images[j], redo.seeds[j]
             report[i] = redo_qc[j] | {"replaced_attempts": attempt}
+            if "noise_redraws" in out.extra and "noise_redraws" in redo.extra:
+                out.extra["noise_redraws"][i] = redo.extra["noise_redraws"][j]
     if reject_copies:
         still = flagged_copies(report)
         if still:  # never deliver a flagged image when rejection is on
             keep = [i for i in range(len(report)) if i not in still]
             out.images, out.seeds = out.images[keep], [out.seeds[i] for i in keep]
+            if "noise_redraws" in out.extra:
+                out.extra["noise_redraws"] = [out.extra["noise_redraws"][i] for i in keep]
             report = [report[i] for i in keep]
             out.extra["dropped_as_copies"] = len(still)
     return out, report

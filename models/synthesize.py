@@ -138,9 +138,9 @@ def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str,
             redraws = []
             for (finding, draws), out in zip(groups, outs, strict=False):
                 reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(draws)
-                for draw, image, report in zip(draws, out.images, reports, strict=True):
+                for k, (draw, image, report) in enumerate(zip(draws, out.images, reports, strict=True)):
                     if accepted(report, finding, min_agreement, reject_copies):
-                        row = write_image(out_dir, draw, image, report, out, model_name, bits)
+                        row = write_image(out_dir, draw, image, report, out, model_name, bits, k)
                     else:
                         flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")
                         rejected["copy" if flagged else "low_agreement"] += 1
@@ -169,10 +169,13 @@ def by_finding(batch: list[Draw]) -> list[tuple[str, list[Draw]]]:
 
 
 def write_image(out_dir: Path, draw: Draw, image: np.ndarray, report: dict | None, out, model_name: str,
-                bits: int) -> dict:
-    """Write an accepted image as a PNG with its provenance; returns its row."""
+                bits: int, k: int) -> dict:
+    """Write an accepted image (the `k`-th of `out`) as a PNG with its provenance; returns its row. The seed
+    recorded is the one the image came from (the pipeline's noise check may have redrawn it on another)."""
     finding = draw.item.finding
-    prov = {"model": model_name, "version": __version__, "finding": finding, "seed": draw.seed,
+    seed = int(out.seeds[k])
+    noise_redraws = out.extra["noise_redraws"][k] if "noise_redraws" in out.extra else 0
+    prov = {"model": model_name, "version": __version__, "finding": finding, "seed": seed,
             "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
             "classifier_guidance": out.classifier_scale, "synthetic": "yes"}
     write_png(out_dir / "images" / draw.item.name, image, bits=bits, text=prov)
@@ -180,10 +183,11 @@ def write_image(out_dir: Path, draw: Draw, image: np.ndarray, report: dict | Non
     if report is not None:
         probability = min(a["probability"] for a in report["label_agreement"].values())
     mem = (report or {}).get("memorisation") or {}
-    return {"index": draw.item.index, "name": draw.item.name, "finding": finding, "seed": draw.seed,
+    return {"index": draw.item.index, "name": draw.item.name, "finding": finding, "seed": seed,
             "size": int(image.shape[-1]), "sampler": out.sampler, "steps": out.steps,
             "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
-            "qc_probability": probability, "qc_copy_distance": mem.get("distance"), "attempts": draw.attempt + 1}
+            "qc_probability": probability, "qc_copy_distance": mem.get("distance"), "attempts": draw.attempt + 1,
+            "noise_redraws": int(noise_redraws)}
 
 
 def write_labels(out_dir: str | Path, *, model_name: str) -> Path:

@@ -6,7 +6,8 @@ super-resolution stage in one model folder, with the QC memorisation index of th
 
 The QC index covers split G (what the base learned from), its copy threshold calibrated on split V. Settings
 chosen on V by scripts/realism_card.py and scripts/superres_sweep.py (--cfg, --sr-steps, --sr-aug-step,
---sr-start, --sr-keep-low, --sr-keep-low-factor) are recorded as the defaults.
+--sr-start, --sr-keep-low, --sr-keep-low-factor) are recorded as the defaults, with a noise check fitted on the
+G images (--noise-quantile, fixed before any measurement; scripts/fit_noise_check.py measures it on V).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def copy_servable(src: Path, dest: Path) -> None:
 
 def main() -> None:
     from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
-    from models.diffusion.superres import SUPERRES_FOLDER
+    from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", help="the base generator's bundle (servable folder)")
@@ -51,6 +52,9 @@ def main() -> None:
                     help="the super-resolution stage keeps the base image's coarse content (chosen on V)")
     ap.add_argument("--sr-keep-low-factor", type=int, default=None,
                     help="...seen at 1 / this of the output's size (default: the base's size; chosen on V)")
+    ap.add_argument("--noise-quantile", type=float, default=0.99,
+                    help="the noise check redraws base images rougher than this quantile of the G images "
+                         "(models/qc/noise.py; 0: no check)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
     args = ap.parse_args()
 
@@ -75,16 +79,19 @@ def main() -> None:
     (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])
-    info |= {"superres": {"scale": sr_info["scale"], "steps": sr_info.get("steps"),
-                          "default_steps": sr_info["default_steps"],
-                          "default_aug_step": sr_info.get("default_aug_step", 100),
-                          "default_start": sr_info.get("default_start", 1.0), "keep_low": sr_info["keep_low"],
-                          "keep_low_factor": sr_info.get("keep_low_factor", sr_info["scale"]),
-                          "trained_on": "splits G+J, no labels"},
+    info |= {"superres": stage_summary(sr_info) | {"trained_on": "splits G+J, no labels"},
              "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
              "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,
              "qc": {"classifier": DEFAULT_CLASSIFIER}}
     info.pop("fid_history", None)
+    info.pop("noise_check", None)
+    if args.noise_quantile:
+        from models.diffusion.train import real_images
+        from models.qc.noise import fit_noise_check
+
+        g = NIHRealismSplit(args.data, {"G"}, base)
+        info["noise_check"] = fit_noise_check(real_images(g, len(g)), quantile=args.noise_quantile,
+                                              size=base, dataset="nih-cxr14 split G").to_json()
     (out / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
     index = write_index_of(out, NIHRealismSplit(args.data, {"G"}, base), NIHRealismSplit(args.data, {"V"}, base))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

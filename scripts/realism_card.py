@@ -45,17 +45,21 @@ def real_split(roots: list[str], split: str, size: int, native_only: bool = Fals
     return images, [r.labels or ["No Finding"] for r in ds.records], [r.key for r in ds.records], ds
 
 
-def sample(pipe, requests: list[tuple], setting: dict, bar_update=None) -> np.ndarray:
-    """One 64-px image per (findings, seed) request, in batches, at a guidance setting."""
-    out = []
+def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
+           redraw_noise: bool | None = None) -> tuple[np.ndarray, list[int], list[int]]:
+    """One 64-px image per (findings, seed) request, in batches, at a guidance setting: the images, the seeds
+    they came from and each one's noise redraws (the model's noise check, as the service runs it)."""
+    images, seeds, redraws = [], [], []
     for start in range(0, len(requests), BATCH):
         chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
-        out += [o.images[0] for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"],
-                                                          classifier_scale=setting["classifier_scale"],
-                                                          resolution=pipe.resolutions[0])]
+        for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"], resolution=pipe.resolutions[0],
+                                      classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise):
+            images.append(o.images[0])
+            seeds.append(o.seeds[0])
+            redraws.append(o.extra.get("noise_redraws", [0])[0])
         if bar_update:
             bar_update(min(start + BATCH, len(requests)), len(requests), "base 64 px", {})
-    return np.stack(out)
+    return np.stack(images), seeds, redraws
 
 
 def generate_sets(pipe, labels: list[list[str]], eligible: list[str], n: int, setting: dict) -> dict:
@@ -67,14 +71,24 @@ def generate_sets(pipe, labels: list[list[str]], eligible: list[str], n: int, se
         requests += [(name, FINDING_SEED + 1000 * j + i) for i in range(n)]
     bar, update = progress_bar(len(requests), f"generate cfg {setting['cfg']} cg {setting['classifier_scale']}")
     with bar:
-        images = sample(pipe, requests, setting, update)
+        images, seeds, redraws = sample(pipe, requests, setting, update)
     sets = {"mix": images[:len(labels)], "No Finding": images[len(labels):len(labels) + n]}
     start = len(labels) + n
     for name in eligible:
         sets[name] = images[start:start + n]
         start += n
-    sets["seeds"] = [seed for _, seed in requests]
+    sets |= {"seeds": seeds, "noise_redraws": redraws, "requests": requests}
     return sets
+
+
+def raw_mix(pipe, sets: dict, n_mix: int, setting: dict) -> np.ndarray:
+    """The mix images as the network drew them before the noise check: the images it redrew are sampled again
+    from their first seeds without the check (the others are the raw ones already)."""
+    raw = sets["mix"].copy()
+    redrawn = [i for i in range(n_mix) if sets["noise_redraws"][i]]
+    if redrawn:
+        raw[redrawn] = sample(pipe, [sets["requests"][i] for i in redrawn], setting, redraw_noise=False)[0]
+    return raw
 
 
 def super_resolve(pipe, images: np.ndarray, seeds: list[int], steps: int | None) -> np.ndarray:
@@ -173,6 +187,7 @@ def main() -> None:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.metrics.realism_card import (
         agreement_gap,
+        agreement_gap_interval,
         choose_setting,
         distances,
         label_agreement,
@@ -227,6 +242,16 @@ def main() -> None:
     by_finding = {f: sets[f] for f in [*eligible, "No Finding"]}
     card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
     card["64"]["label_agreement_gap"] = agreement_gap(card["64"]["label_agreement"], real_agree)
+    card["64"]["label_agreement_gap_interval"] = agreement_gap_interval(
+        judge, {f: by_finding[f] for f in eligible}, by_finding["No Finding"], real, labels)
+    if pipe.noise_check is not None:
+        from models.metrics.realism_card import pixel_health
+
+        every = len(sets["noise_redraws"])
+        card["noise_check"] = pipe.noise_check.to_json() | {
+            "redrawn_mix": sum(1 for r in sets["noise_redraws"][:len(labels)] if r),
+            "redrawn_all": sum(1 for r in sets["noise_redraws"] if r), "images_all": every}
+        card["64"]["pixel_health_raw"] = pixel_health(raw_mix(pipe, sets, len(labels), chosen), real)
     all64 = np.concatenate([sets["mix"], *by_finding.values()])
     card["memorisation"] = memorisation(judge, args.data, g_images, g_ids, all64, out)
     side_by_side(real, labels, by_finding, out / "side_by_side_64.png", args.split)
@@ -249,6 +274,8 @@ def main() -> None:
             start += k
         card["256"] = block(judge, real256, labels256, mix256, floor256, dict(by256), 256)
         card["256"]["label_agreement_gap"] = agreement_gap(card["256"]["label_agreement"], real_agree)
+        card["256"]["label_agreement_gap_interval"] = agreement_gap_interval(
+            judge, {f: by256[f] for f in eligible}, by256["No Finding"], real, labels)
         card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
         sr = pipe.superres
         card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),

@@ -89,3 +89,21 @@ def test_the_super_resolution_choice_keeps_to_the_time_budget_then_takes_the_bes
     assert [c["name"] for c in candidates] == ["full", "half", "half kept"]
     assert choose(rows, seconds, 40.0)[0]["name"] == "full"
     assert choose(rows, seconds, 10.0)[0]["name"] == "full"  # none in budget: the best FID of all
+
+
+def test_the_agreement_gap_interval_surrounds_the_gap_over_the_findings_it_scores():
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.metrics.realism_card import agreement_gap_interval, label_agreement
+
+    judge = ClassifierEnsemble(["Mass", "Effusion", "No Finding"], 1, input_size=64, width=8).eval()
+    real = smooth_images(40, 4)
+    labels = [["Mass"]] * 15 + [["Effusion"]] * 3 + [["No Finding"]] * 22
+    generated = {"Mass": smooth_images(12, 5), "Effusion": smooth_images(12, 6)}
+    normal = smooth_images(12, 7)
+    gap = agreement_gap(label_agreement(judge, generated, normal),
+                        real_label_agreement(judge, real, labels, ["Mass", "Effusion"]))
+    out = agreement_gap_interval(judge, generated, normal, real, labels, draws=300)
+    assert out["findings"] == ["Mass"] and out["draws"] == 300
+    assert out["low"] <= gap <= out["high"] and out["high"] - out["low"] > 0.01
+    same = agreement_gap_interval(judge, {"Mass": real[:15]}, real[18:30], real, labels, draws=300)
+    assert same["low"] <= 0.0 <= same["high"]  # real images scored against themselves: no gap

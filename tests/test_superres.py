@@ -3,6 +3,8 @@ resumes from its bundle, and each image depends on its own seed alone."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -238,3 +240,27 @@ def test_a_larger_keep_factor_keeps_the_base_image_only_at_that_coarser_size():
     assert gap(kept8, 4) > gap(kept4, 4)  # between 1/8 and 1/4 of the side, the drawn structure stays
     with pytest.raises(ValueError, match="multiple"):
         keep_base_low_frequencies(drawn, low, 6)
+
+
+def test_a_generators_super_resolution_summary_says_what_its_stage_does(tmp_path):
+    """The top-level `superres` entry (what GET /models reports) is read from the stage itself, for a saved
+    cascade and for the bundled model that scripts/assemble_generator.py put together."""
+    import json
+
+    from models.diffusion.pipeline import new_scheduler
+    from models.diffusion.superres import SuperResUNet, stage_summary
+    from models.findings import NIH_LABELS
+    from tests.conftest import tiny_pipeline
+
+    pipe = tiny_pipeline(NIH_LABELS)
+    sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4)
+    pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=6,
+                                          default_start=0.5, keep_low=True, keep_low_factor=8))
+    saved = pipe.save(tmp_path / "cascade")
+    bundled = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "nih-cxr14"
+    for folder in (saved, bundled):
+        top = json.loads((folder / "radsynth.json").read_text())["superres"]
+        stage = json.loads((folder / "superres" / "radsynth.json").read_text())
+        assert {k: top[k] for k in stage_summary(stage)} == stage_summary(stage)
+    top = json.loads((saved / "radsynth.json").read_text())["superres"]
+    assert (top["default_start"], top["keep_low"], top["keep_low_factor"]) == (0.5, True, 8)

@@ -9,7 +9,7 @@ import torch
 
 from models.data.nih import NIHChestXray
 from models.diffusion.pipeline import RadSynthPipeline
-from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+from models.diffusion.train import GeneratorConfig, GeneratorTrainer, real_images
 from tests.conftest import NIH
 
 TINY = {"resolution": 16, "block_out_channels": (8, 16), "layers_per_block": 1, "norm_num_groups": 4,
@@ -31,6 +31,10 @@ def test_short_run_lowers_the_loss_and_exports_a_model(tmp_path):
     assert (tmp_path / "loss.png").exists()
     pipe = RadSynthPipeline.load(final)
     assert pipe("consolidation", 1, seeds=[0], num_inference_steps=2).images.shape == (1, 16, 16)
+    # it serves with a noise check whose limit a real training image exceeds 1 time in 100
+    train = real_images(trainer.train_ds, len(trainer.train_ds))
+    assert pipe.noise_check.images == len(train) and pipe.noise_check.size == 16
+    assert pipe.noise_check.too_rough(train).sum() == 1  # of 38: only the roughest is above the 0.99 quantile
 
 
 def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tmp_path):

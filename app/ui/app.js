@@ -160,6 +160,7 @@ async function renderGallery(job) {
     const card = el("div", { class: "card" });
     if (png) { const i = el("img", { alt: `generated image, seed ${img.seed}` }); card.append(i); blobUrl(byName[png].url).then((u) => { i.src = u; }); }
     card.append(el("div", {}, `seed ${img.seed}`));
+    if (img.noise_redraws) card.append(el("span", { class: "badge", title: "the first draw was pixel noise (rougher than 99% of the training images); this image was drawn again on the seed shown" }, `redrawn ${img.noise_redraws}x as noise`));
     if (img.qc) {
       for (const [name, a] of Object.entries(img.qc.label_agreement))
         card.append(el("span", { class: `badge ${a.agrees ? "ok" : "bad"}`, title: `ensemble probability for ${name}` }, `${name} p=${a.probability.toFixed(2)}`));

@@ -23,14 +23,28 @@ from models.diffusion.guide import (
     v_from_eps,
 )
 from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, make_scheduler
-from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline
+from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline, stage_summary
 from models.diffusion.unet import FindingUNet
 from models.diffusion.weights import save_copy
 from models.findings import resolve
+from models.qc.noise import NoiseCheck
 from models.sampler_defaults import DEFAULT_GUIDANCE, default_steps, model_guidance
 
 ProgressCallback = Callable[[int, int], None]
 SUPERRES_SEED_OFFSET = 7_777_777  # the super-resolution noise of the image of seed s comes from seed s + this
+NOISE_REDRAW_SEED_STRIDE = 2_000_003  # a base image redrawn as noise for the k-th time takes its seed + k * this
+
+
+@dataclass(frozen=True)
+class BaseSampling:
+    """How the base stage samples: shared by every image of a batch and by its noise redraws."""
+
+    sampler: str
+    steps: int
+    guidance_scale: float
+    classifier_scale: float
+    precision: str = "fp32"
+    num_frames: int = 0
 
 
 @dataclass
@@ -58,6 +72,7 @@ class RadSynthPipeline(DiffusionPipeline):
         self.default_classifier_scale = 0.0
         self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
         self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
+        self.noise_check: NoiseCheck | None = None  # redraws base images that are pixel noise (models/qc/noise.py)
 
     def attach_guide(self, guide: NoisyFindingClassifier, default_scale: float = 0.0) -> None:
         """Use `guide` for classifier guidance; `default_scale` applies when a call names no classifier_scale."""
@@ -138,6 +153,7 @@ class RadSynthPipeline(DiffusionPipeline):
         resolution: int | None = None,
         superres_steps: int | None = None,
         superres_start: float | None = None,
+        redraw_noise: bool | None = None,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
@@ -151,6 +167,9 @@ class RadSynthPipeline(DiffusionPipeline):
         offset); None delivers the largest size the generator has. Frames stay at the base size.
         `superres_start` < 1 starts that stage from the upsampled base image noised to that share of the schedule
         (with, unless `superres_steps` says otherwise, the model's steps scaled by it); None: the stage's default.
+        With a noise check (`noise_check`, models/qc/noise.py), base images rougher than its limit are redrawn on
+        new seeds before super-resolution (`redraw_noise=False` turns that off, to measure the raw generator); the
+        seeds returned are those of the images delivered, and `extra["noise_redraws"]` counts the redraws.
         """
         guidance_scale = self.default_guidance if guidance_scale is None else float(guidance_scale)
         classifier_scale = self.resolve_classifier_scale(classifier_scale)
@@ -161,56 +180,26 @@ class RadSynthPipeline(DiffusionPipeline):
         seeds = [s for _, request_seeds in named for s in request_seeds]
         num_images = len(seeds)
         steps = int(num_inference_steps or default_steps(sampler))
-        scheduler = make_scheduler(sampler, self.scheduler.config)
-        device, dtype = self.unet.device, self.unet.dtype
-        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         size = self.unet.config.sample_size
-        shape = (num_images, self.unet.config.in_channels, size, size)
-        latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
-        scheduler.set_timesteps(steps, device=device)  # first: init_noise_sigma depends on the schedule set
-        latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
-
         cond = torch.cat([self.unet.encode_findings(names, len(request_seeds)) for names, request_seeds in named])
-        guided = guidance_scale != 1.0
-        labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
-        labels = labels.to(device=device, dtype=dtype)
-        targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
 
-        timesteps = scheduler.timesteps
         upscale = resolution != size
         sr_start = float(superres_start) if superres_start is not None else \
             self.superres.default_start if upscale else 1.0
         sr_steps = self.superres_steps(superres_steps, sr_start) if upscale else 0
         sr_total = -(-num_images // 4) * sr_steps if upscale else 0
-        progress_total = len(timesteps) + sr_total
-        alphas = self.scheduler.alphas_cumprod.to(device)
-        clips_itself = sampler.lower() in CLIPS_X0
-        keep = set(np.linspace(0, len(timesteps) - 1, min(num_frames, len(timesteps))).round().astype(int).tolist())
-        frames: list[torch.Tensor] = []
-        for i, t in enumerate(timesteps):
-            x_t = scheduler.scale_model_input(latents, t)
-            model_in = torch.cat([x_t, x_t]) if guided else x_t
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
-            if guided:
-                eps_cond, eps_uncond = eps.chunk(2)
-                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            if classifier_scale > 0:
-                eps = self.classifier_guided(eps, x_t.float(), t, targets, alphas, classifier_scale, clips_itself)
-            step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
-            latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
-            if return_frames and i in keep:
-                frames.append(latents.detach().float().cpu())
-            if callback is not None:
-                callback(i + 1, progress_total)
-
-        images = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+        progress_total = steps + sr_total
+        base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
+                            classifier_scale=classifier_scale, precision=precision,
+                            num_frames=num_frames if return_frames else 0)
+        images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
+        redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
+            and redraw_noise is not False else None
         if upscale:
-            base_done = len(timesteps)
+            base_done = steps
             images = self.superres(
                 images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps, start=sr_start,
                 callback=None if callback is None else lambda d, t: callback(base_done + d, progress_total))
-        frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy() if return_frames else None
         outputs, start = [], 0
         for names, request_seeds in named:
             stop = start + len(request_seeds)
@@ -220,12 +209,86 @@ class RadSynthPipeline(DiffusionPipeline):
                            "superres_aug_step": self.superres.default_aug_step,
                            "superres_keep_low": self.superres.keep_low_factor if self.superres.keep_low else 0,
                            "superres_seed_offset": SUPERRES_SEED_OFFSET}
+            if redraws is not None:
+                stages["noise_redraws"] = redraws[start:stop].tolist()
             outputs.append(GenerationOutput(
-                images=images[start:stop], seeds=request_seeds, findings=names, sampler=sampler.lower(), steps=steps,
-                guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
-                frames=None if frame_arr is None else frame_arr[:, start:stop], extra=dict(stages)))
+                images=images[start:stop], seeds=seeds[start:stop], findings=names, sampler=sampler.lower(),
+                steps=steps, guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
+                frames=None if frames is None else frames[:, start:stop], extra=dict(stages)))
             start = stop
         return outputs
+
+    @torch.inference_mode()
+    def sample_base(self, cond: torch.Tensor, seeds: Sequence[int], base: BaseSampling, *,
+                    callback: ProgressCallback | None = None,
+                    progress_total: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Base-size images (N, H, W) in [0, 1] for finding labels `cond` and one seed each; with
+        `base.num_frames`, also up to that many trajectory frames (T, N, H, W)."""
+        num_images = len(seeds)
+        scheduler = make_scheduler(base.sampler, self.scheduler.config)
+        device, dtype = self.unet.device, self.unet.dtype
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        size = self.unet.config.sample_size
+        shape = (num_images, self.unet.config.in_channels, size, size)
+        latents = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
+        scheduler.set_timesteps(base.steps, device=device)  # first: init_noise_sigma depends on the schedule set
+        latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
+
+        guidance_scale, classifier_scale = base.guidance_scale, base.classifier_scale
+        guided = guidance_scale != 1.0
+        labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
+        labels = labels.to(device=device, dtype=dtype)
+        targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
+
+        timesteps = scheduler.timesteps
+        alphas = self.scheduler.alphas_cumprod.to(device)
+        clips_itself = base.sampler.lower() in CLIPS_X0
+        keep = set(np.linspace(0, len(timesteps) - 1, min(base.num_frames, len(timesteps))).round().astype(int)
+                   .tolist()) if base.num_frames else set()
+        frames: list[torch.Tensor] = []
+        for i, t in enumerate(timesteps):
+            x_t = scheduler.scale_model_input(latents, t)
+            model_in = torch.cat([x_t, x_t]) if guided else x_t
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=base.precision == "bf16"):
+                eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
+            if guided:
+                eps_cond, eps_uncond = eps.chunk(2)
+                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+            if classifier_scale > 0:
+                eps = self.classifier_guided(eps, x_t.float(), t, targets, alphas, classifier_scale, clips_itself)
+            step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
+            latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
+            if i in keep:
+                frames.append(latents.detach().float().cpu())
+            if callback is not None:
+                callback(i + 1, progress_total or len(timesteps))
+        images = ((latents.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy()
+        frame_arr = ((torch.stack(frames).clamp(-1, 1) + 1) / 2)[:, :, 0].numpy() if frames else None
+        return images, frame_arr
+
+    def redraw_noisy(self, images: np.ndarray, frames: np.ndarray | None, cond: torch.Tensor, seeds: list[int],
+                     base: BaseSampling) -> np.ndarray:
+        """Redraw, in place, base images the noise check finds too rough, each on its seed plus a fixed stride per
+        attempt (so the delivered image is reproducible from the seed reported); returns redraws per image.
+
+        An image still too rough after the last attempt is delivered as it is (its count says so)."""
+        redraws = np.zeros(len(seeds), dtype=int)
+        first = list(seeds)
+        rough = self.noise_check.too_rough(images)
+        for attempt in range(1, self.noise_check.max_attempts + 1):
+            which = np.flatnonzero(rough)
+            if not len(which):
+                break
+            new_seeds = [first[i] + attempt * NOISE_REDRAW_SEED_STRIDE for i in which]
+            redo, redo_frames = self.sample_base(cond[which], new_seeds, base)
+            images[which] = redo
+            if frames is not None and redo_frames is not None:
+                frames[:, which] = redo_frames
+            for j, i in enumerate(which):
+                seeds[i] = new_seeds[j]
+            redraws[which] = attempt
+            rough[which] = self.noise_check.too_rough(redo)
+        return redraws
 
     def superres_steps(self, steps: int | None, start: float) -> int:
         """The super-resolution steps of a request: its own, else the model's default scaled by where it starts
@@ -259,13 +322,11 @@ class RadSynthPipeline(DiffusionPipeline):
         if self.guide is not None:
             save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
+        if self.noise_check is not None:
+            info["noise_check"] = self.noise_check.to_json()
         if self.superres is not None:
             self.superres.save(path / SUPERRES_FOLDER, half=half)
-            sr = self.superres
-            info |= {"superres": {"scale": sr.scale, "default_steps": sr.default_steps,
-                                  "default_aug_step": sr.default_aug_step, "default_start": sr.default_start,
-                                  "keep_low": sr.keep_low, "keep_low_factor": sr.keep_low_factor},
-                     "resolutions": self.resolutions}
+            info |= {"superres": stage_summary(self.superres.info()), "resolutions": self.resolutions}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 
@@ -279,6 +340,7 @@ class RadSynthPipeline(DiffusionPipeline):
         pipe = cls(unet=unet.to(device).eval(), scheduler=scheduler)
         info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
         pipe.default_guidance = model_guidance(info)
+        pipe.noise_check = NoiseCheck.from_json(info.get("noise_check"))
         if (path / SUPERRES_FOLDER / "radsynth.json").exists():
             pipe.attach_superres(SuperResPipeline.load(path / SUPERRES_FOLDER, device=device))
         if (path / GUIDE_FOLDER / "config.json").exists():

@@ -79,6 +79,17 @@ def noise_condition(low_up: torch.Tensor, aug_step: torch.Tensor, scheduler: DDP
     return torch.where((aug_step > 0).view(-1, 1, 1, 1), noisy, low_up)
 
 
+def stage_summary(info: dict) -> dict:
+    """The `superres` entry of a generator's radsynth.json, from its stage's own radsynth.json (`info`): how it
+    samples by default, and its training steps when known. `GET /models` reports it."""
+    scale = int(info["scale"])
+    summary = {"scale": scale, "default_steps": int(info["default_steps"]),
+               "default_aug_step": int(info.get("default_aug_step", 100)),
+               "default_start": float(info.get("default_start", 1.0)), "keep_low": bool(info.get("keep_low", False)),
+               "keep_low_factor": int(info.get("keep_low_factor") or scale)}
+    return summary | ({"steps": info["steps"]} if info.get("steps") is not None else {})
+
+
 class SuperResPipeline:
     """Sampling and a self-describing folder (unet/, scheduler/, radsynth.json) for a SuperResUNet."""
 
@@ -166,16 +177,19 @@ class SuperResPipeline:
             callback(i + 1, len(timesteps))
         return x.float().clamp(-1, 1)
 
+    def info(self) -> dict:
+        """What its radsynth.json says of it (besides any training metadata)."""
+        return {"kind": SR_KIND, "scale": self.scale, "resolution": int(self.unet.config.sample_size),
+                "default_aug_step": self.default_aug_step, "default_steps": self.default_steps,
+                "default_start": self.default_start, "keep_low": self.keep_low,
+                "keep_low_factor": self.keep_low_factor}
+
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_copy(self.unet, path / "unet", half)
         self.scheduler.save_pretrained(path / "scheduler")
-        info = {"kind": SR_KIND, "scale": self.scale, "resolution": int(self.unet.config.sample_size),
-                "default_aug_step": self.default_aug_step, "default_steps": self.default_steps,
-                "default_start": self.default_start, "keep_low": self.keep_low,
-                "keep_low_factor": self.keep_low_factor}
-        (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
+        (path / "radsynth.json").write_text(json.dumps(self.info() | (metadata or {}), indent=2, default=str))
         return path
 
     @classmethod

@@ -21,6 +21,7 @@ from models.diffusion.unet import FindingUNet, drop_labels, with_null
 from models.diffusion.weights import save_copy
 from models.distributed import agree, barrier, init_from_env, mean_over_ranks, wrap
 from models.io.writers import grid, write_png
+from models.qc.noise import NoiseCheck, fit_noise_check
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import (
     ProgressFn,
@@ -41,6 +42,7 @@ from models.training_utils import (
 
 CHECKPOINT = "checkpoint.pt"
 BUNDLE_STATE = "resume.json"
+NOISE_CHECK_IMAGES = 1000  # training images the served roughness limit is fitted on
 FeatureFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -156,6 +158,7 @@ class GeneratorTrainer:
         self.on_checkpoint: Callable[[], object] | None = None
         self.batches: Iterator[dict] | None = None  # the DataLoader stream (num_workers > 0)
         self.batches_at = 0  # the step its next batch belongs to
+        self.served_noise_check: NoiseCheck | None = None
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -208,7 +211,7 @@ class GeneratorTrainer:
         """Write a servable model folder carrying the EMA weights, plus the online weights and the state a fresh
         machine needs to resume (`--init-from`); both in float16, which halves what a commit carries."""
         dest = Path(dest)
-        self.ema_pipeline().save(dest, metadata=self.metadata())
+        self.served_pipeline().save(dest, metadata=self.metadata())
         save_copy(self.unet, dest / "online", half=True)
         state = {"step": self.step, "labels": self.labels, "losses": self.losses, "wall_s": round(self.wall(), 1),
                  "config": asdict(self.cfg)}
@@ -284,6 +287,16 @@ class GeneratorTrainer:
         unet = FindingUNet.from_config(self.unet.config).to(self.device)
         self.ema.copy_to(unet.parameters())
         return RadSynthPipeline(unet=unet.eval(), scheduler=self.scheduler)
+
+    def served_pipeline(self) -> RadSynthPipeline:
+        """The EMA pipeline as the service runs it: with a noise check fitted on (up to 1,000 of) the training
+        images. Training-time samples and FID use the raw `ema_pipeline`, so the curve measures the network."""
+        pipe = self.ema_pipeline()
+        if self.served_noise_check is None and len(self.train_ds) >= 20:
+            self.served_noise_check = fit_noise_check(real_images(self.train_ds, NOISE_CHECK_IMAGES),
+                                                      size=self.cfg.resolution, dataset=cfg_dataset(self.cfg))
+        pipe.noise_check = self.served_noise_check
+        return pipe
 
     def sample_grid(self, pipe: RadSynthPipeline) -> Path:
         k = self.cfg.samples_per_finding
@@ -378,7 +391,7 @@ class GeneratorTrainer:
         }
 
     def export(self) -> Path:
-        pipe = self.ema_pipeline()
+        pipe = self.served_pipeline()
         final = self.out / "model"
         meta = self.metadata()
         pipe.save(final, metadata=meta)

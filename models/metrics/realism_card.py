@@ -90,6 +90,36 @@ def agreement_gap(generated: dict, real: dict) -> float:
     return float(np.mean([generated["per_finding"][f]["auroc"] - real["per_finding"][f]["auroc"] for f in both]))
 
 
+def agreement_gap_interval(judge, by_finding: Mapping[str, np.ndarray], normal: np.ndarray, real: np.ndarray,
+                           labels: Sequence[Sequence[str]], *, draws: int = 1000, seed: int = 0) -> dict:
+    """95% bootstrap interval of `agreement_gap`: each finding's generated images, the generated "No Finding"
+    images and the real images resampled with replacement (real ones by image: the split has about one per
+    patient), over the findings the point estimate scores."""
+    p_normal = judge_probabilities(judge, normal)
+    p_gen = {name: judge_probabilities(judge, images) for name, images in by_finding.items()}
+    p_real = judge_probabilities(judge, real)
+    is_normal = np.array([NO_FINDING in names or not names for names in labels])
+    has = {name: np.array([name in names for names in labels]) for name in by_finding}
+    scored = [name for name in by_finding if has[name].sum() >= MIN_REAL_POSITIVES]
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(draws):
+        rn, ri = rng.integers(0, len(normal), len(normal)), rng.integers(0, len(real), len(real))
+        diffs = []
+        for name in scored:
+            k = judge.findings.index(name)
+            pos, neg = has[name][ri], is_normal[ri]
+            if not pos.any() or not neg.any():
+                continue
+            gen = p_gen[name][rng.integers(0, len(p_gen[name]), len(p_gen[name])), k]
+            diffs.append(separation_auroc(gen, p_normal[rn, k]) - separation_auroc(p_real[ri][pos, k],
+                                                                                  p_real[ri][neg, k]))
+        if diffs:
+            gaps.append(np.mean(diffs))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return {"low": float(low), "high": float(high), "draws": len(gaps), "findings": scored}
+
+
 def choose_setting(rows: Sequence[dict], *, tolerance: float = 0.05) -> dict:
     """Issue 19's rule, applied on the validation split: settings whose label agreement does not exceed the judge's
     agreement on real images by more than `tolerance` are allowed; of those, the ones within +/- `tolerance` of

@@ -148,13 +148,15 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     images = []
     for i, item in enumerate(written["images"]):
         entry = {"index": i, "seed": item["seed"], "files": [Path(f).name for f in item["files"]]}
+        if "noise_redraws" in item:
+            entry["noise_redraws"] = item["noise_redraws"]
         if report is not None:
             entry["qc"] = report[i]
         images.append(entry)
     result = {"model": folder.name, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
               "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale, "seeds": out.seeds,
               "images": images, "resolution": written["resolution"]}
-    result |= {k: written[k] for k in SUPERRES_KEYS if k in written}
+    result |= {k: written[k] for k in (*SUPERRES_KEYS, "noise_redraws") if k in written}
     if report is not None:
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
     if batch:

@@ -1,0 +1,107 @@
+"""The noise check: its limit from real images, and the pipeline redrawing base images rougher than it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from models.diffusion.pipeline import NOISE_REDRAW_SEED_STRIDE, RadSynthPipeline
+from models.findings import NIH_LABELS
+from models.metrics.realism import roughness
+from models.qc.noise import NoiseCheck, fit_noise_check
+from tests.conftest import FIXTURES, tiny_pipeline
+
+SAMPLING = {"num_inference_steps": 3, "guidance_scale": 1.0}
+
+
+def real_fixture_images() -> np.ndarray:
+    from PIL import Image
+
+    paths = sorted((FIXTURES / "nih" / "images").glob("*.png"))
+    return np.stack([np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255 for p in paths])
+
+
+def test_the_limit_is_the_quantile_of_the_real_images_roughness():
+    real = real_fixture_images()
+    check = fit_noise_check(real, quantile=0.9, dataset="fixture")
+    assert check.roughness_limit == pytest.approx(np.quantile(roughness(real), 0.9))
+    assert check.too_rough(real).mean() == pytest.approx(0.1, abs=1.5 / len(real))
+    noise = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
+    assert check.too_rough(noise).all()
+    assert NoiseCheck.from_json(check.to_json()) == check
+
+
+@pytest.mark.parametrize("quantile, n, message", [(0.3, 40, "quantile"), (0.99, 5, "at least 20")])
+def test_a_limit_from_bad_arguments_is_refused(quantile, n, message):
+    with pytest.raises(ValueError, match=message):
+        fit_noise_check(np.zeros((n, 64, 64), np.float32), quantile=quantile)
+
+
+@pytest.fixture()
+def pipe() -> RadSynthPipeline:
+    return tiny_pipeline(NIH_LABELS)
+
+
+def test_images_rougher_than_the_limit_are_redrawn_on_new_seeds_that_reproduce_them(pipe):
+    seeds = [11, 12, 13, 14, 15, 16]
+    raw = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+    r = roughness(raw.images, pipe.unet.config.sample_size)
+    limit = float(np.median(r))
+    pipe.noise_check = NoiseCheck(roughness_limit=limit, size=pipe.unet.config.sample_size, max_attempts=2)
+    checked = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+
+    rough = r > limit
+    assert rough.any() and not rough.all()
+    redraws = np.array(checked.extra["noise_redraws"])
+    assert (redraws[rough] >= 1).all() and (redraws[~rough] == 0).all()
+    np.testing.assert_array_equal(checked.images[~rough], raw.images[~rough])
+    for i in np.flatnonzero(rough):
+        assert checked.seeds[i] == seeds[i] + redraws[i] * NOISE_REDRAW_SEED_STRIDE
+        again = pipe("mass", 1, seeds=[checked.seeds[i]], redraw_noise=False, **SAMPLING)
+        np.testing.assert_allclose(again.images[0], checked.images[i], atol=1e-5)
+        if roughness(checked.images[i:i + 1], pipe.unet.config.sample_size)[0] > limit:
+            assert redraws[i] == 2  # still rough only after the last attempt
+
+    off = pipe("mass", len(seeds), seeds=seeds, redraw_noise=False, **SAMPLING)
+    np.testing.assert_array_equal(off.images, raw.images)
+    assert "noise_redraws" not in off.extra
+
+
+def test_frames_of_a_redrawn_image_are_its_own(pipe):
+    pipe.noise_check = NoiseCheck(roughness_limit=-1.0, size=pipe.unet.config.sample_size, max_attempts=1)
+    out = pipe("effusion", 2, seeds=[3, 4], return_frames=True, num_frames=3, **SAMPLING)
+    assert out.extra["noise_redraws"] == [1, 1]
+    alone = pipe("effusion", 2, seeds=out.seeds, return_frames=True, num_frames=3, redraw_noise=False, **SAMPLING)
+    np.testing.assert_allclose(out.frames, alone.frames, atol=1e-5)
+
+
+def test_the_check_travels_with_the_saved_model(pipe, tmp_path):
+    check = fit_noise_check(real_fixture_images(), dataset="fixture")
+    pipe.noise_check = replace(check, max_attempts=3)
+    loaded = RadSynthPipeline.load(pipe.save(tmp_path / "gen"))
+    assert loaded.noise_check == pipe.noise_check
+
+
+def test_files_and_synthetic_rows_name_the_seed_a_redrawn_image_came_from(pipe, tmp_path):
+    from PIL import Image
+
+    from models.generate import write_outputs
+    from models.synthesize import ROWS, plan, synthesize
+
+    pipe.noise_check = NoiseCheck(roughness_limit=-1.0, size=pipe.unet.config.sample_size, max_attempts=1)
+    out = pipe("mass", 2, seeds=[21, 22], **SAMPLING)
+    written = write_outputs(out, tmp_path / "gen", model_name="tiny")
+    assert written["noise_redraws"] == 2
+    for item, seed in zip(written["images"], [21, 22], strict=True):
+        assert item["seed"] == seed + NOISE_REDRAW_SEED_STRIDE and item["noise_redraws"] == 1
+        text = Image.open(item["files"][0]).text
+        assert text["seed"] == str(item["seed"]) and text["noise_redraws"] == "1"
+
+    made = synthesize(pipe, tmp_path / "syn", plan({"Mass": 2}, seed=300), model_name="tiny", sampling=SAMPLING)
+    assert made["made"] == 2
+    rows = [json.loads(line) for line in (tmp_path / "syn" / ROWS).read_text().splitlines()]
+    assert sorted(r["seed"] for r in rows) == [300 + NOISE_REDRAW_SEED_STRIDE, 301 + NOISE_REDRAW_SEED_STRIDE]
+    assert {r["noise_redraws"] for r in rows} == {1}
