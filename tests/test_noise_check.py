@@ -83,6 +83,9 @@ def test_the_check_travels_with_the_saved_model(pipe, tmp_path):
     pipe.noise_check = replace(check, max_attempts=3)
     loaded = RadSynthPipeline.load(pipe.save(tmp_path / "gen"))
     assert loaded.noise_check == pipe.noise_check
+    from models.catalog import describe
+
+    assert describe(tmp_path / "gen")["noise_check"] == pipe.noise_check.to_json()  # GET /models shows it
 
 
 def test_files_and_synthetic_rows_name_the_seed_a_redrawn_image_came_from(pipe, tmp_path):
