@@ -93,6 +93,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     bar.close()
     for item in result["images"]:
         line = f"seed {item['seed']}: " + " ".join(item["files"])
+        if item.get("noise_redraws"):
+            line += f"  (redrawn {item['noise_redraws']}x: the first draw was pixel noise)"
         if "qc" in item:
             agree = ", ".join(f"{k} p={v['probability']:.2f}" for k, v in item["qc"]["label_agreement"].items())
             mem = item["qc"]["memorisation"]
