@@ -233,11 +233,15 @@ def reading(card: dict) -> list[str]:
                  if k in card["eligible_findings"] and v == v]
     real = card["real_label_agreement"]["mean_auroc"]
     noise = " / ".join(pct(card[size]["pixel_health"]["noise_dominated"]) for size in ("64", "256") if size in card)
+    noise = f"{noise} noise-dominated at 64 / 256 px"
+    if "pixel_health_raw" in card["64"]:
+        noise += (f" as delivered; {pct(card['64']['pixel_health_raw']['noise_dominated'])} at 64 px from the raw "
+                  "network, before the noise check")
     return ["How to read it:", "",
             f"- The judge is weak: its own AUROC on T averages {statistics.mean(judge_auc):.2f} over these findings "
             f"(304 training images at 64 px), and it separates *real* T images of a finding from \"No Finding\" ones "
             f"at {real:.2f}. Label agreement of generated images can only be read against that, not against 1.",
-            f"- The images are recognisable chest radiographs ({noise} noise-dominated at 64 / 256 px), but blurry: "
+            f"- The images are recognisable chest radiographs ({noise}), but blurry: "
             "few ribs, no vessels or devices. In the random CNN's features, which weigh fine texture, "
             f"{texture_reading(card)}; in the judge's features they beat blur but sit far above the floor.",
             "- The base generator is the limit, not the super-resolution stage (which, checked alone on real "
