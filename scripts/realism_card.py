@@ -53,7 +53,8 @@ def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
     for start in range(0, len(requests), BATCH):
         chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
         for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"], resolution=pipe.resolutions[0],
-                                      classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise):
+                                      classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise,
+                                      guidance_interval=setting.get("cfg_interval")):
             images.append(o.images[0])
             seeds.append(o.seeds[0])
             redraws.append(o.extra.get("noise_redraws", [0])[0])
@@ -105,7 +106,15 @@ def settings_from(args, pipe) -> list[dict]:
     cfgs = [float(c) for c in args.cfg.split(",")]
     scales = [float(c) for c in args.classifier_scales.split(",")] if args.classifier_scales else \
         [pipe.default_classifier_scale]
-    return [{"cfg": c, "classifier_scale": s} for c in cfgs for s in scales if s == 0 or pipe.guide is not None]
+    intervals = [None if i == "none" else [float(x) for x in i.split(":")]
+                 for i in (args.cfg_intervals or "none").split(",")]
+    return [{"cfg": c, "classifier_scale": s} | ({"cfg_interval": i} if i else {})
+            for c in cfgs for s in scales if s == 0 or pipe.guide is not None for i in intervals]
+
+
+def setting_name(setting: dict) -> str:
+    interval = setting.get("cfg_interval")
+    return f"CFG {setting['cfg']:g}" + (f" at t/T {interval[0]:g}-{interval[1]:g}" if interval else "")
 
 
 def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], generated: np.ndarray,
@@ -172,6 +181,9 @@ def main() -> None:
     ap.add_argument("data", nargs="+", help="the NIH folders")
     ap.add_argument("--split", choices=["V", "T"], required=True)
     ap.add_argument("--cfg", default=None, help="classifier-free guidance scales (comma list; default: the model's)")
+    ap.add_argument("--cfg-intervals", default=None,
+                    help="comma list of 'none' or lo:hi, the share t/T of the schedule where classifier-free "
+                         "guidance applies (default: none, every step)")
     ap.add_argument("--classifier-scales", default=None, help="classifier-guidance scales (default: the model's)")
     ap.add_argument("--n", type=int, default=16, help="images per finding for label agreement and diversity")
     ap.add_argument("--per-finding-256", type=int, default=8, help="images per finding super-resolved at 256")
@@ -185,6 +197,7 @@ def main() -> None:
 
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
+    from models.metrics.realism import random_cnn_features
     from models.metrics.realism_card import (
         agreement_gap,
         agreement_gap_interval,
@@ -216,7 +229,8 @@ def main() -> None:
         sets = generate_sets(pipe, labels, eligible, args.n, setting)
         agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
         fid = distances(lambda x: image_features(judge, x), real, sets["mix"], floor)["generated"]["fid"]
-        rows.append(setting | {"fid_judge": fid, "agreement": agree["mean_auroc"],
+        texture = distances(random_cnn_features(size=64), real, sets["mix"], floor)["generated"]["fid"]
+        rows.append(setting | {"fid_judge": fid, "fid_random_cnn": texture, "agreement": agree["mean_auroc"],
                                "agreement_gap": agreement_gap(agree, real_agree)})
         sets_by_setting[len(rows) - 1] = sets
         print(json.dumps(rows[-1]), flush=True)
@@ -234,7 +248,7 @@ def main() -> None:
                           "only)",
                   "real_label_agreement": real_agree}
     if args.choice_only:
-        settings_figure(real, {f"CFG {r['cfg']:g}": sets_by_setting[i]["mix"] for i, r in enumerate(rows)},
+        settings_figure(real, {setting_name(r): sets_by_setting[i]["mix"] for i, r in enumerate(rows)},
                         out / "settings.png", args.split)
         (out / "choice.json").write_text(json.dumps(card, indent=2, default=float))
         print(f"wrote {out}/choice.json")

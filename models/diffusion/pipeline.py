@@ -45,6 +45,16 @@ class BaseSampling:
     classifier_scale: float
     precision: str = "fp32"
     num_frames: int = 0
+    # Classifier-free guidance only where lo <= t / T <= hi (Kynkaeenniemi et al. 2024); elsewhere the plain
+    # conditional prediction, with no unconditional pass. None: every step.
+    guidance_interval: tuple[float, float] | None = None
+
+    def guidance_at(self, t: int, num_train_timesteps: int) -> float:
+        """The classifier-free guidance scale of the step at training timestep `t`."""
+        if self.guidance_interval is None:
+            return self.guidance_scale
+        lo, hi = self.guidance_interval
+        return self.guidance_scale if lo <= t / num_train_timesteps <= hi else 1.0
 
 
 @dataclass
@@ -154,6 +164,7 @@ class RadSynthPipeline(DiffusionPipeline):
         superres_steps: int | None = None,
         superres_start: float | None = None,
         redraw_noise: bool | None = None,
+        guidance_interval: tuple[float, float] | None = None,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
@@ -162,6 +173,7 @@ class RadSynthPipeline(DiffusionPipeline):
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
         `guidance_scale` None takes the model's chosen classifier-free guidance (`default_guidance`).
+        `guidance_interval` (lo, hi) applies classifier-free guidance only at steps with lo <= t / T <= hi.
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
         offset); None delivers the largest size the generator has. Frames stay at the base size.
@@ -191,7 +203,9 @@ class RadSynthPipeline(DiffusionPipeline):
         progress_total = steps + sr_total
         base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                             classifier_scale=classifier_scale, precision=precision,
-                            num_frames=num_frames if return_frames else 0)
+                            num_frames=num_frames if return_frames else 0,
+                            guidance_interval=None if guidance_interval is None else
+                            (float(guidance_interval[0]), float(guidance_interval[1])))
         images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
             and redraw_noise is not False else None
@@ -211,6 +225,8 @@ class RadSynthPipeline(DiffusionPipeline):
                            "superres_seed_offset": SUPERRES_SEED_OFFSET}
             if redraws is not None:
                 stages["noise_redraws"] = redraws[start:stop].tolist()
+            if base.guidance_interval is not None:
+                stages["guidance_interval"] = list(base.guidance_interval)
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=seeds[start:stop], findings=names, sampler=sampler.lower(),
                 steps=steps, guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
@@ -234,10 +250,10 @@ class RadSynthPipeline(DiffusionPipeline):
         scheduler.set_timesteps(base.steps, device=device)  # first: init_noise_sigma depends on the schedule set
         latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
 
-        guidance_scale, classifier_scale = base.guidance_scale, base.classifier_scale
-        guided = guidance_scale != 1.0
-        labels = torch.cat([cond, self.unet.null_labels(num_images)]) if guided else cond
-        labels = labels.to(device=device, dtype=dtype)
+        classifier_scale = base.classifier_scale
+        both = torch.cat([cond, self.unet.null_labels(num_images)]).to(device=device, dtype=dtype)
+        cond_only = both[:num_images]
+        train_steps = int(self.scheduler.config.num_train_timesteps)
         targets = cond[:, :-1].to(device)  # the asked findings, for the guide (without the null flag)
 
         timesteps = scheduler.timesteps
@@ -248,12 +264,15 @@ class RadSynthPipeline(DiffusionPipeline):
         frames: list[torch.Tensor] = []
         for i, t in enumerate(timesteps):
             x_t = scheduler.scale_model_input(latents, t)
+            scale = base.guidance_at(int(t), train_steps)
+            guided = scale != 1.0
             model_in = torch.cat([x_t, x_t]) if guided else x_t
+            labels = both if guided else cond_only
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=base.precision == "bf16"):
                 eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
-                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+                eps = eps_uncond + scale * (eps_cond - eps_uncond)
             if classifier_scale > 0:
                 eps = self.classifier_guided(eps, x_t.float(), t, targets, alphas, classifier_scale, clips_itself)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
