@@ -62,7 +62,7 @@ def describe(folder: Path) -> dict | None:
         k: info[k] for k in ("kind", "findings", "resolution", "dataset", "steps", "wall_time_s", "hardware",
                              "metrics", "created", "guide", "default_classifier_scale", "default_guidance", "owner",
                              "shared",
-                             "resolutions", "superres", "noise_check")
+                             "resolutions", "superres", "noise_check", "default_guidance_interval")
         if k in info}
 
 

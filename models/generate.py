@@ -18,13 +18,15 @@ from models.qc.folder import ARTIFACT_KEY
 
 # How the second stage sampled, when there was one.
 SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step", "superres_keep_low")
+# What else a job's result and each file's provenance report when the sampling had it.
+SAMPLING_KEYS = (*SUPERRES_KEYS, "guidance_interval")
 
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
     return {"model": model_name, "version": __version__, "finding": "+".join(out.findings), "seed": seed,
             "sampler": out.sampler, "steps": out.steps, "guidance": out.guidance_scale,
             "classifier_guidance": out.classifier_scale, "synthetic": "yes"} | {
-                k: out.extra[k] for k in ("resolution", "base_resolution", *SUPERRES_KEYS) if k in out.extra}
+                k: out.extra[k] for k in ("resolution", "base_resolution", *SAMPLING_KEYS) if k in out.extra}
 
 
 def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, formats: str | Sequence[str] = "png",
@@ -54,7 +56,7 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     result: dict = {"images": items, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
                     "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale,
                     "resolution": int(out.images.shape[-1])}
-    result |= {k: out.extra[k] for k in SUPERRES_KEYS if k in out.extra}
+    result |= {k: out.extra[k] for k in SAMPLING_KEYS if k in out.extra}
     if redraws is not None:
         result["noise_redraws"] = int(sum(redraws))
     sheet = grid(list(out.images), cols=min(8, len(out.images)))

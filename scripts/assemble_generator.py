@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("data", nargs="+", help="the NIH folders the base trained on (split G)")
     ap.add_argument("--out", default=str(BUNDLED_DIR / DEFAULT_GENERATOR))
     ap.add_argument("--cfg", type=float, default=2.0, help="default classifier-free guidance (chosen on V)")
+    ap.add_argument("--cfg-interval", default=None,
+                    help="lo:hi, the share t/T of the schedule where classifier-free guidance applies (chosen on V)")
     ap.add_argument("--sr-steps", type=int, default=None, help="default super-resolution steps (chosen on V)")
     ap.add_argument("--sr-aug-step", type=int, default=None,
                     help="default noise-conditioning step of the super-resolution stage (chosen on V)")
@@ -85,6 +87,9 @@ def main() -> None:
              "qc": {"classifier": DEFAULT_CLASSIFIER}}
     info.pop("fid_history", None)
     info.pop("noise_check", None)
+    info.pop("default_guidance_interval", None)
+    if args.cfg_interval:
+        info["default_guidance_interval"] = [float(x) for x in args.cfg_interval.split(":")]
     if args.noise_quantile:
         from models.diffusion.train import real_images
         from models.qc.noise import fit_noise_check

@@ -119,3 +119,18 @@ def test_default_steps_per_sampler_and_model_kind(pipe):
     assert request_steps("dpmsolver++", None, None, volume=True) == 25  # volumes keep their measured default
     assert request_steps("ddpm", None, 20, volume=False) == 1000  # an operator setting never shortens DDPM
     assert request_steps("unipc", None, 40, volume=False) == 40 and request_steps("ddim", 7, 40, volume=True) == 7
+
+
+def test_a_models_guidance_interval_is_its_default_and_a_call_can_guide_every_step(tmp_path):
+    model = tiny_pipeline(NIH_LABELS)
+    model.default_guidance_interval = (0.0, 0.5)
+    loaded = RadSynthPipeline.load(model.save(tmp_path / "gen"))
+    assert loaded.default_guidance_interval == (0.0, 0.5)
+    kw = {"seeds": [4], "num_inference_steps": 4, "guidance_scale": 3.0}
+    default = loaded("mass", 1, **kw)
+    assert default.extra["guidance_interval"] == [0.0, 0.5]
+    np.testing.assert_allclose(default.images, loaded("mass", 1, guidance_interval=(0, 0.5), **kw).images, atol=1e-5)
+    every = loaded("mass", 1, guidance_interval=(0, 1), **kw)
+    assert "guidance_interval" not in every.extra and np.abs(every.images - default.images).max() > 1e-3
+    with pytest.raises(ValueError, match="guidance_interval"):
+        loaded("mass", 1, guidance_interval=(0.6, 0.2), **kw)

@@ -81,6 +81,7 @@ class RadSynthPipeline(DiffusionPipeline):
         self.guide: NoisyFindingClassifier | None = None  # optional classifier guidance (models/diffusion/guide.py)
         self.default_classifier_scale = 0.0
         self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
+        self.default_guidance_interval: tuple[float, float] | None = None  # where it applies (None: every step)
         self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
         self.noise_check: NoiseCheck | None = None  # redraws base images that are pixel noise (models/qc/noise.py)
 
@@ -173,7 +174,8 @@ class RadSynthPipeline(DiffusionPipeline):
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
         `guidance_scale` None takes the model's chosen classifier-free guidance (`default_guidance`).
-        `guidance_interval` (lo, hi) applies classifier-free guidance only at steps with lo <= t / T <= hi.
+        `guidance_interval` (lo, hi) applies classifier-free guidance only at steps with lo <= t / T <= hi (None:
+        the model's `default_guidance_interval`; (0, 1): every step).
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
         offset); None delivers the largest size the generator has. Frames stay at the base size.
@@ -204,8 +206,7 @@ class RadSynthPipeline(DiffusionPipeline):
         base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                             classifier_scale=classifier_scale, precision=precision,
                             num_frames=num_frames if return_frames else 0,
-                            guidance_interval=None if guidance_interval is None else
-                            (float(guidance_interval[0]), float(guidance_interval[1])))
+                            guidance_interval=self.resolve_guidance_interval(guidance_interval))
         images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
             and redraw_noise is not False else None
@@ -309,6 +310,16 @@ class RadSynthPipeline(DiffusionPipeline):
             rough[which] = self.noise_check.too_rough(redo)
         return redraws
 
+    def resolve_guidance_interval(self, interval: Sequence[float] | None) -> tuple[float, float] | None:
+        """The interval a call guides in: as asked, else the model's default; (0, 1) and None mean every step."""
+        interval = self.default_guidance_interval if interval is None else interval
+        if interval is None:
+            return None
+        lo, hi = float(interval[0]), float(interval[1])
+        if not 0.0 <= lo < hi:
+            raise ValueError("guidance_interval must be (lo, hi) with 0 <= lo < hi (shares of the schedule)")
+        return None if lo == 0.0 and hi >= 1.0 else (lo, hi)
+
     def superres_steps(self, steps: int | None, start: float) -> int:
         """The super-resolution steps of a request: its own, else the model's default scaled by where it starts
         (half the schedule, half the steps: the same step density)."""
@@ -338,6 +349,8 @@ class RadSynthPipeline(DiffusionPipeline):
         self.scheduler.save_pretrained(path / "scheduler")
         info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size,
                 "default_guidance": self.default_guidance}
+        if self.default_guidance_interval is not None:
+            info["default_guidance_interval"] = list(self.default_guidance_interval)
         if self.guide is not None:
             save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
@@ -359,6 +372,7 @@ class RadSynthPipeline(DiffusionPipeline):
         pipe = cls(unet=unet.to(device).eval(), scheduler=scheduler)
         info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
         pipe.default_guidance = model_guidance(info)
+        pipe.default_guidance_interval = pipe.resolve_guidance_interval(info.get("default_guidance_interval"))
         pipe.noise_check = NoiseCheck.from_json(info.get("noise_check"))
         if (path / SUPERRES_FOLDER / "radsynth.json").exists():
             pipe.attach_superres(SuperResPipeline.load(path / SUPERRES_FOLDER, device=device))

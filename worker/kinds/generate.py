@@ -130,7 +130,7 @@ def companion_key_of(folders: dict[tuple[str, str | None], Path]):
 def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, *, sampled=None,
                      batch: dict | None = None, callback=None) -> tuple[dict, list[Artifact]]:
     """Sample (unless `sampled` came from a batch), check, write and store one generate job's images."""
-    from models.generate import SUPERRES_KEYS, generate_checked, write_outputs
+    from models.generate import SAMPLING_KEYS, generate_checked, write_outputs
     from models.qc.checks import summarise
 
     qc = runtime.qc_context(folder) if p.qc else None
@@ -156,7 +156,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     result = {"model": folder.name, "findings": out.findings, "sampler": out.sampler, "steps": out.steps,
               "guidance": out.guidance_scale, "classifier_guidance": out.classifier_scale, "seeds": out.seeds,
               "images": images, "resolution": written["resolution"]}
-    result |= {k: written[k] for k in (*SUPERRES_KEYS, "noise_redraws") if k in written}
+    result |= {k: written[k] for k in (*SAMPLING_KEYS, "noise_redraws") if k in written}
     if report is not None:
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
     if batch:
