@@ -23,20 +23,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BATCH = 32
-
-
-def sample(pipe, requests: list[tuple], **kw) -> tuple[np.ndarray, list[int], list[int]]:
-    """One 64-px image per (findings, seed): images, delivered seeds, noise redraws per image."""
-    images, seeds, redraws = [], [], []
-    for start in range(0, len(requests), BATCH):
-        chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
-        for o in pipe.sample_requests(chunk, resolution=pipe.resolutions[0], **kw):
-            images.append(o.images[0])
-            seeds.append(o.seeds[0])
-            redraws.append(o.extra.get("noise_redraws", [0])[0])
-    return np.stack(images), seeds, redraws
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,7 +37,7 @@ def main() -> None:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.metrics.realism import noise_dominated_share, roughness
     from models.qc.noise import fit_noise_check
-    from scripts.realism_card import MIX_SEED, real_split
+    from scripts.realism_card import MIX_SEED, real_split, sample
 
     torch.set_grad_enabled(False)
     folder = Path(args.generator)
@@ -65,15 +51,16 @@ def main() -> None:
     pipe = RadSynthPipeline.load(folder)
     real, labels, *_ = real_split(args.data, "V", 64)
     requests = [(names, MIX_SEED + i) for i, names in enumerate(labels)]
+    defaults = {"cfg": pipe.default_guidance, "classifier_scale": pipe.default_classifier_scale}
     t0 = time.perf_counter()
-    raw, _, _ = sample(pipe, requests, redraw_noise=False)
+    raw, _, _ = sample(pipe, requests, defaults, redraw_noise=False)
     raw_s = time.perf_counter() - t0
     # Images the check passes are the raw ones (same seeds); only the flagged ones are sampled again through it.
     flagged = np.flatnonzero(check.too_rough(raw))
     delivered, seeds = raw.copy(), [s for _, s in requests]
     t0 = time.perf_counter()
     if len(flagged):
-        redo, redo_seeds, redo_counts = sample(pipe, [requests[i] for i in flagged])
+        redo, redo_seeds, _ = sample(pipe, [requests[i] for i in flagged], defaults)
         delivered[flagged] = redo
         for j, i in enumerate(flagged):
             seeds[i] = redo_seeds[j]

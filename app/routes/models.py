@@ -79,9 +79,9 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
             "format": list(DEFAULT_FORMATS["volume" if volume else "image"]),
             "formats": list(FORMATS_OF["volume" if volume else "image"]), "gif": fields["gif"].default,
             "resolution": output_resolution(info), **superres_defaults(info),
-            "qc": fields["qc"].default and not volume} | (
-                {"guidance_interval": info["default_guidance_interval"]} if info.get("default_guidance_interval")
-                else {})
+            "qc": fields["qc"].default and not volume,
+            **({"guidance_interval": info["default_guidance_interval"]} if info.get("default_guidance_interval")
+               else {})}
 
 
 def superres_defaults(info: dict) -> dict:

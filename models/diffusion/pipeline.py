@@ -211,10 +211,9 @@ class RadSynthPipeline(DiffusionPipeline):
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
             and redraw_noise is not False else None
         if upscale:
-            base_done = steps
             images = self.superres(
                 images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps, start=sr_start,
-                callback=None if callback is None else lambda d, t: callback(base_done + d, progress_total))
+                callback=None if callback is None else lambda d, t: callback(steps + d, progress_total))
         outputs, start = [], 0
         for names, request_seeds in named:
             stop = start + len(request_seeds)

@@ -79,14 +79,20 @@ def noise_condition(low_up: torch.Tensor, aug_step: torch.Tensor, scheduler: DDP
     return torch.where((aug_step > 0).view(-1, 1, 1, 1), noisy, low_up)
 
 
+def stage_settings(info: dict) -> dict:
+    """How a stage samples by default, from its radsynth.json (`info`; files older than a setting lack it)."""
+    return {"default_aug_step": int(info.get("default_aug_step", 100)),
+            "default_steps": int(info.get("default_steps", 20)),
+            "default_start": float(info.get("default_start", 1.0)), "keep_low": bool(info.get("keep_low", False)),
+            "keep_low_factor": info.get("keep_low_factor")}
+
+
 def stage_summary(info: dict) -> dict:
     """The `superres` entry of a generator's radsynth.json, from its stage's own radsynth.json (`info`): how it
     samples by default, and its training steps when known. `GET /models` reports it."""
     scale = int(info["scale"])
-    summary = {"scale": scale, "default_steps": int(info["default_steps"]),
-               "default_aug_step": int(info.get("default_aug_step", 100)),
-               "default_start": float(info.get("default_start", 1.0)), "keep_low": bool(info.get("keep_low", False)),
-               "keep_low_factor": int(info.get("keep_low_factor") or scale)}
+    settings = stage_settings(info)
+    summary = {"scale": scale} | settings | {"keep_low_factor": int(settings["keep_low_factor"] or scale)}
     return summary | ({"steps": info["steps"]} if info.get("steps") is not None else {})
 
 
@@ -198,7 +204,4 @@ class SuperResPipeline:
         unet = SuperResUNet.from_pretrained(path / "unet", local_files_only=True, torch_dtype=torch.float32)
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         info = json.loads((path / "radsynth.json").read_text())
-        return cls(unet.to(device).eval(), scheduler, default_aug_step=int(info.get("default_aug_step", 100)),
-                   default_steps=int(info.get("default_steps", 20)),
-                   default_start=float(info.get("default_start", 1.0)), keep_low=bool(info.get("keep_low", False)),
-                   keep_low_factor=info.get("keep_low_factor"))
+        return cls(unet.to(device).eval(), scheduler, **stage_settings(info))
