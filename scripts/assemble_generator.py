@@ -6,7 +6,7 @@ super-resolution stage in one model folder, with the QC memorisation index of th
 
 The QC index covers split G (what the base learned from), its copy threshold calibrated on split V. Settings
 chosen on V by scripts/realism_card.py and scripts/superres_sweep.py (--cfg, --sr-steps, --sr-aug-step,
---sr-start, --sr-keep-low, --sr-keep-low-factor) are recorded as the defaults, with a noise check fitted on the
+--sr-start, --sr-keep-low) are recorded as the defaults, with a noise check fitted on the
 G images (--noise-quantile, fixed before any measurement; scripts/fit_noise_check.py measures it on V).
 """
 
@@ -50,10 +50,9 @@ def main() -> None:
                     help="default noise-conditioning step of the super-resolution stage (chosen on V)")
     ap.add_argument("--sr-start", type=float, default=None,
                     help="default start of the super-resolution stage, a share of its schedule (chosen on V)")
-    ap.add_argument("--sr-keep-low", action="store_true",
-                    help="the super-resolution stage keeps the base image's coarse content (chosen on V)")
-    ap.add_argument("--sr-keep-low-factor", type=int, default=None,
-                    help="...seen at 1 / this of the output's size (default: the base's size; chosen on V)")
+    ap.add_argument("--sr-keep-low", type=int, default=0,
+                    help="the super-resolution stage keeps the base image's coarse content seen at 1/N of the output's "
+                         "side (0: off; chosen on V)")
     ap.add_argument("--noise-quantile", type=float, default=0.99,
                     help="the noise check redraws base images rougher than this quantile of the G images "
                          "(models/qc/noise.py; 0: no check)")
@@ -76,8 +75,7 @@ def main() -> None:
     if args.sr_start is not None:
         sr_info["default_start"] = args.sr_start
     sr_info["keep_low"] = args.sr_keep_low
-    if args.sr_keep_low_factor:
-        sr_info["keep_low_factor"] = args.sr_keep_low_factor
+    sr_info.pop("keep_low_factor", None)
     (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])

@@ -294,7 +294,6 @@ def main() -> None:
         sr = pipe.superres
         card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
                         "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
-                        "superres_keep_low_factor": sr.keep_low_factor,
                         "superres_aug_step": sr.default_aug_step}
         side_by_side(real256, labels256, by256, out / "side_by_side_256.png", args.split)
     card["base_seconds_per_image_batched"] = base_seconds / (len(sets["seeds"]) * len(rows))

@@ -425,9 +425,9 @@ def sr_manner(block: dict) -> str:
     """How the card's 256-px images were super-resolved beyond steps and s (start, coarse content)."""
     start = block.get("superres_start", 1.0)
     where = " from pure noise" if start >= 1 else f", starting from the base image noised to {start:g} of the schedule"
-    factor = block.get("superres_keep_low_factor", 4)
-    return where + (f", keeping the base image's content at 1/{factor} of the side" if block.get("superres_keep_low")
-                    else "")
+    keep = block.get("superres_keep_low", 0)
+    factor = block.get("superres_keep_low_factor", 4) if keep is True else keep  # cards before session 21: a flag
+    return where + (f", keeping the base image's content at 1/{factor} of the side" if factor else "")
 
 
 def superres_choice_section(folder: Path, change: dict | None = None) -> list[str]:

@@ -73,8 +73,9 @@ def main() -> None:
                     help="noise-conditioning step told to the stage (default: the model's)")
     ap.add_argument("--start", type=float, default=None,
                     help="where the stage starts, a share of its schedule (default: the model's)")
-    ap.add_argument("--keep-low", choices=["yes", "no"], default=None,
-                    help="keep the input's coarse content (default: the model's)")
+    ap.add_argument("--keep-low", type=int, default=None,
+                    help="keep the input's coarse content seen at 1/N of the output's side (0: off; default: the "
+                         "model's)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -91,14 +92,14 @@ def main() -> None:
     bar, update = progress_bar(1, "super-resolving")
     with bar:
         sr = pipe(low, list(range(len(low))), num_inference_steps=args.steps, aug_step=args.aug_step,
-                  start=args.start, keep_low=None if args.keep_low is None else args.keep_low == "yes",
+                  start=args.start, keep_low=args.keep_low,
                   callback=lambda done, total: update(done, total, "sampling", {}))
     seconds = time.perf_counter() - start
     candidates = {"super-resolution": sr, "bicubic": bicubic(low, size), "other real images (floor)": floor}
     scores = compare(candidates, real)
     report = {"model": str(args.model), "split": args.split, "n": len(real), "size": size,
               "steps": args.steps or pipe.steps_from(start_used),
-              "start": start_used, "keep_low": pipe.keep_low if args.keep_low is None else args.keep_low == "yes",
+              "start": start_used, "keep_low": pipe.keep_low if args.keep_low is None else args.keep_low,
               "aug_step": pipe.default_aug_step if args.aug_step is None else args.aug_step,
               "seconds_per_image": seconds / len(real),
               "scores": scores, "note": "PSNR/SSIM of the floor compare unrelated images (not a target); FID and "

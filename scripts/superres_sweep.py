@@ -168,7 +168,7 @@ def main() -> None:
         for factor in [int(f) for f in args.keep_low_factors.split(",")] if args.keep_low else []:
             kept = with_base_low_frequencies(high, low, factor)
             label = "base's coarse content" + ("" if factor == pipe.superres.scale else f" at 1/{factor}")
-            rows.append(plain | {"name": f"{name}, {label}", "keep_low": True, "keep_low_factor": factor}
+            rows.append(plain | {"name": f"{name}, {label}", "keep_low": factor}
                         | spaces.measure(kept))
             grids[rows[-1]["name"]] = kept[:8]
         update(i + 1, len(settings), name, {"fid_judge": rows[-1]["fid_judge"],

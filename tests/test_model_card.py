@@ -81,6 +81,7 @@ def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
 
 def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measured_it():
     """Start, steps and kept coarse content of the stage come from the V choice (scripts/superres_choice.py)."""
+    from models.diffusion.superres import keep_low_of
     from scripts.superres_choice import choose, job_seconds
 
     choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg20" / "choice.json").read_text())
@@ -90,10 +91,11 @@ def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measu
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "superres" / "radsynth.json").read_text())
     assert served["default_start"] == chosen["start"]
     assert round(served["default_steps"] * chosen["start"]) == chosen["steps"]
-    assert served["keep_low"] == bool(chosen.get("keep_low"))
-    assert served.get("keep_low_factor", 4) == chosen.get("keep_low_factor", 4)
+    assert served["keep_low"] == keep_low_of({"scale": served["scale"]} | chosen)
     card = json.loads(REALISM_T.read_text())["256"]
-    assert (card["superres_start"], card["superres_steps"], card["superres_keep_low"]) == (
+    card_keep = keep_low_of({"scale": served["scale"], "keep_low": card["superres_keep_low"],
+                             "keep_low_factor": card.get("superres_keep_low_factor")})
+    assert (card["superres_start"], card["superres_steps"], card_keep) == (
         served["default_start"], chosen["steps"], served["keep_low"]), "the T card measured another setting"
     from app.routes.models import generate_defaults
     from core.settings import get_settings

@@ -211,8 +211,8 @@ def test_keeping_the_base_images_coarse_content_makes_the_output_agree_with_it_a
     root = Path(__file__).resolve().parents[1]
     pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
     low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
-    plain = pipe(low, seeds=[5], num_inference_steps=2, keep_low=False)
-    kept = pipe(low, seeds=[5], num_inference_steps=2, keep_low=True)
+    plain = pipe(low, seeds=[5], num_inference_steps=2, keep_low=0)
+    kept = pipe(low, seeds=[5], num_inference_steps=2, keep_low=4)
 
     def coarse(x: np.ndarray) -> np.ndarray:
         return F.avg_pool2d(torch.from_numpy(x)[:, None], 4)[:, 0].numpy()
@@ -255,7 +255,7 @@ def test_a_generators_super_resolution_summary_says_what_its_stage_does(tmp_path
     pipe = tiny_pipeline(NIH_LABELS)
     sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4)
     pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=6,
-                                          default_start=0.5, keep_low=True, keep_low_factor=8))
+                                          default_start=0.5, keep_low=8))
     saved = pipe.save(tmp_path / "cascade")
     bundled = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "nih-cxr14"
     for folder in (saved, bundled):
@@ -263,4 +263,22 @@ def test_a_generators_super_resolution_summary_says_what_its_stage_does(tmp_path
         stage = json.loads((folder / "superres" / "radsynth.json").read_text())
         assert {k: top[k] for k in stage_summary(stage)} == stage_summary(stage)
     top = json.loads((saved / "radsynth.json").read_text())["superres"]
-    assert (top["default_start"], top["keep_low"], top["keep_low_factor"]) == (0.5, True, 8)
+    assert (top["default_start"], top["keep_low"]) == (0.5, 8)
+
+
+def test_keep_low_is_one_factor_and_older_stage_files_still_read():
+    """`keep_low` is the factor (0: off); a radsynth.json written with a flag and a separate factor reads the same,
+    and a flag passed where a factor belongs is refused rather than read as factor 1 (keep everything)."""
+    from models.diffusion.pipeline import new_scheduler
+    from models.diffusion.superres import SuperResUNet, keep_low_of
+
+    assert keep_low_of({"scale": 4, "keep_low": True, "keep_low_factor": 8}) == 8
+    assert keep_low_of({"scale": 4, "keep_low": True}) == 4
+    assert keep_low_of({"scale": 4, "keep_low": False, "keep_low_factor": 8}) == 0
+    assert keep_low_of({"scale": 4, "keep_low": 16}) == 16 and keep_low_of({"scale": 4}) == 0
+    sr = SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4).eval()
+    with pytest.raises(ValueError, match="factor"):
+        SuperResPipeline(sr, new_scheduler(prediction_type="v_prediction"), keep_low=True)
+    pipe = SuperResPipeline(sr, new_scheduler(prediction_type="v_prediction"), keep_low=4)
+    with pytest.raises(ValueError, match="factor"):
+        pipe(np.zeros((1, 16, 16), np.float32), seeds=[1], num_inference_steps=1, keep_low=True)

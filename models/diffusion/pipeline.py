@@ -221,7 +221,7 @@ class RadSynthPipeline(DiffusionPipeline):
             if upscale:
                 stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
                            "superres_aug_step": self.superres.default_aug_step,
-                           "superres_keep_low": self.superres.keep_low_factor if self.superres.keep_low else 0,
+                           "superres_keep_low": self.superres.keep_low,
                            "superres_seed_offset": SUPERRES_SEED_OFFSET}
             if redraws is not None:
                 stages["noise_redraws"] = redraws[start:stop].tolist()

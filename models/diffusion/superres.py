@@ -83,8 +83,16 @@ def stage_settings(info: dict) -> dict:
     """How a stage samples by default, from its radsynth.json (`info`; files older than a setting lack it)."""
     return {"default_aug_step": int(info.get("default_aug_step", 100)),
             "default_steps": int(info.get("default_steps", 20)),
-            "default_start": float(info.get("default_start", 1.0)), "keep_low": bool(info.get("keep_low", False)),
-            "keep_low_factor": info.get("keep_low_factor")}
+            "default_start": float(info.get("default_start", 1.0)), "keep_low": keep_low_of(info)}
+
+
+def keep_low_of(info: dict) -> int:
+    """A stage's `keep_low` factor from its radsynth.json: 0 = off. Files written before session 21 held a flag and
+    a separate factor (none: the stage's scale)."""
+    keep = info.get("keep_low", 0)
+    if isinstance(keep, bool):
+        return int(info.get("keep_low_factor") or info["scale"]) if keep else 0
+    return int(keep)
 
 
 def stage_summary(info: dict) -> dict:
@@ -92,7 +100,7 @@ def stage_summary(info: dict) -> dict:
     samples by default, and its training steps when known. `GET /models` reports it."""
     scale = int(info["scale"])
     settings = stage_settings(info)
-    summary = {"scale": scale} | settings | {"keep_low_factor": int(settings["keep_low_factor"] or scale)}
+    summary = {"scale": scale} | settings
     return summary | ({"steps": info["steps"]} if info.get("steps") is not None else {})
 
 
@@ -100,16 +108,15 @@ class SuperResPipeline:
     """Sampling and a self-describing folder (unet/, scheduler/, radsynth.json) for a SuperResUNet."""
 
     def __init__(self, unet: SuperResUNet, scheduler: DDPMScheduler, *, default_aug_step: int = 100,
-                 default_steps: int = 20, default_start: float = 1.0, keep_low: bool = False,
-                 keep_low_factor: int | None = None):
+                 default_steps: int = 20, default_start: float = 1.0, keep_low: int = 0):
         """`default_steps` are the steps from pure noise; `default_start` is where a request that names none
-        starts (below 1: from the upsampled base image, with the steps scaled by it); `keep_low`: the output keeps
-        the base image's coarse content, seen at 1 / `keep_low_factor` of the output's size (default: the base's;
-        keep_base_low_frequencies)."""
+        starts (below 1: from the upsampled base image, with the steps scaled by it); `keep_low` = n > 0: the output
+        keeps the base image's coarse content, seen at 1/n of the output's side (keep_base_low_frequencies); 0: off."""
         self.unet, self.scheduler = unet, scheduler
         self.default_aug_step, self.default_steps = default_aug_step, default_steps
-        self.default_start, self.keep_low = float(default_start), bool(keep_low)
-        self.keep_low_factor = int(keep_low_factor or self.scale)
+        if isinstance(keep_low, bool) or int(keep_low) < 0:
+            raise ValueError("keep_low is a factor (0: off), not a flag")
+        self.default_start, self.keep_low = float(default_start), int(keep_low)
 
     def steps_from(self, start: float) -> int:
         """The default steps of a run starting at `start`: the default density (half the schedule, half the steps)."""
@@ -122,13 +129,13 @@ class SuperResPipeline:
     @torch.inference_mode()
     def __call__(self, low: np.ndarray, seeds: Sequence[int], *, num_inference_steps: int | None = None,
                  aug_step: int | None = None, sampler: str = "dpmsolver++", batch_size: int = 4,
-                 start: float | None = None, keep_low: bool | None = None, callback=None) -> np.ndarray:
+                 start: float | None = None, keep_low: int | None = None, callback=None) -> np.ndarray:
         """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i].
 
         `start` < 1 begins from the upsampled input noised to start x T instead of pure noise (the coarse
-        structure is known), spreading the steps over [0, start x T] only. `keep_low` puts the input's coarse
-        content back into the output (keep_base_low_frequencies). None: the stage's defaults (steps scaled by
-        the start)."""
+        structure is known), spreading the steps over [0, start x T] only. `keep_low` = n > 0 puts the input's
+        coarse content, seen at 1/n of the output's side, back into the output (keep_base_low_frequencies); 0: off.
+        None: the stage's defaults (steps scaled by the start)."""
         start = self.default_start if start is None else float(start)
         if not 0.0 < start <= 1.0:
             raise ValueError("start must be in (0, 1]")
@@ -137,6 +144,9 @@ class SuperResPipeline:
             raise ValueError("give low-resolution images (N, h, w) and one seed per image")
         steps = int(num_inference_steps or self.steps_from(start))
         s = self.default_aug_step if aug_step is None else int(aug_step)
+        if isinstance(keep_low, bool):
+            raise ValueError("keep_low is a factor (0: off), not a flag")
+        factor = self.keep_low if keep_low is None else int(keep_low)
         out = []
         total = -(-len(low) // batch_size) * steps
         done = 0
@@ -149,8 +159,8 @@ class SuperResPipeline:
                     callback(base + i, total)
 
             high = self._sample(chunk, chunk_seeds, steps, s, sampler, step_done, start)
-            if self.keep_low if keep_low is None else keep_low:
-                high = keep_base_low_frequencies(high, chunk.to(high), self.keep_low_factor)
+            if factor:
+                high = keep_base_low_frequencies(high, chunk.to(high), factor)
             out.append(((high.float() + 1) / 2)[:, 0].cpu().numpy())
             done += steps
         return np.concatenate(out)
@@ -187,8 +197,7 @@ class SuperResPipeline:
         """What its radsynth.json says of it (besides any training metadata)."""
         return {"kind": SR_KIND, "scale": self.scale, "resolution": int(self.unet.config.sample_size),
                 "default_aug_step": self.default_aug_step, "default_steps": self.default_steps,
-                "default_start": self.default_start, "keep_low": self.keep_low,
-                "keep_low_factor": self.keep_low_factor}
+                "default_start": self.default_start, "keep_low": self.keep_low}
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = True) -> Path:
         path = Path(path)
