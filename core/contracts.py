@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 from models.data.formats import DataFormat
 from models.explain import counterfactual_defaults
 from models.output_formats import ALIASES, OUTPUT_FORMATS, split_formats
-from models.sampler_defaults import SamplerName
+from models.sampler_defaults import SamplerName, parse_guidance_interval
 
 
 class JobStatus(StrEnum):
@@ -38,6 +38,10 @@ class GenerateParams(BaseModel):
                               "images, 25 for volumes; ddpm 1000)")
     guidance: float | None = Field(None, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none; "
                                    "default: the model's own, chosen on its validation split; GET /models)")
+    guidance_interval: str | None = Field(
+        None, description="where in the noise schedule classifier-free guidance applies, as 'lo:hi' shares of it "
+        "(t/T; 0:0.7 leaves the noisiest 30% of steps unguided, 0:1 guides every step); default: the model's own "
+        "(GET /models: generate_defaults)", examples=["0:0.7"])
     classifier_guidance: float | None = Field(
         None, ge=0.0, le=50.0, description="classifier-guidance scale from the generator's noise-aware guide "
         "classifier (0 = off; default: the model's own, see GET /models)")
@@ -63,6 +67,21 @@ class GenerateParams(BaseModel):
     def comma_separated(cls, value: object) -> object:
         """'png,dicom' and ['png,dicom'] are ['png', 'dicom']; a bare string (older clients, stored jobs) too."""
         return split_formats(value) if isinstance(value, str | list | tuple) else value
+
+    @field_validator("guidance_interval", mode="before")
+    @classmethod
+    def interval_text(cls, value: object) -> object:
+        """'0:0.7' or [0, 0.7] (a JSON body) as the canonical 'lo:hi'."""
+        if value is None:
+            return None
+        if isinstance(value, list | tuple):
+            value = ":".join(str(x) for x in value)
+        lo, hi = parse_guidance_interval(str(value))
+        return f"{lo:g}:{hi:g}"
+
+    def interval(self) -> tuple[float, float] | None:
+        """The asked guidance interval as (lo, hi); None: the model's default."""
+        return None if self.guidance_interval is None else parse_guidance_interval(self.guidance_interval)
 
 
 ExplainMethod = Literal["ig", "smoothgrad", "counterfactual", "both"]  # both: integrated gradients + counterfactual

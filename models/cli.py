@@ -11,7 +11,7 @@ from pathlib import Path
 from models.data.formats import FORMATS
 from models.output_formats import format_argument
 from models.progress import progress_bar
-from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES, parse_guidance_interval
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -78,6 +78,14 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     return 0
 
 
+def guidance_interval_arg(text: str) -> tuple[float, float]:
+    """--guidance-interval LO:HI, with parse_guidance_interval's message when it is not one."""
+    try:
+        return parse_guidance_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from models.generate import generate_to_folder
 
@@ -87,7 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
         classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
         resolution=args.resolution, superres_start=args.superres_start, superres_steps=args.superres_steps,
-        reject_copies=args.reject_copies,
+        guidance_interval=args.guidance_interval, reject_copies=args.reject_copies,
         progress=lambda s, t: update(s, t, "sampling", {}),
     )
     bar.close()
@@ -169,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="classifier-free guidance (default: the model's own, chosen on its validation split)")
     gen.add_argument("--classifier-guidance", type=float, default=None,
                      help="classifier-guidance scale (0 = off; default: the model's own)")
+    gen.add_argument("--guidance-interval", type=guidance_interval_arg, default=None, metavar="LO:HI",
+                     help="where in the noise schedule classifier-free guidance applies (t/T; 0:1 every step; "
+                     "default: the model's)")
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)

@@ -127,7 +127,8 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
                        seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
                        classifier_guidance: float | None = None, resolution: int | None = None,
                        superres_start: float | None = None, superres_steps: int | None = None,
-                       qc: bool = False, reject_copies: bool = False,
+                       guidance_interval: tuple[float, float] | None = None, qc: bool = False,
+                       reject_copies: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
     from models.runtime_info import pick_device
@@ -146,7 +147,8 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
                                    guidance_scale=guidance,
                                    classifier_scale=classifier_guidance,
                                    return_frames=gif, callback=progress, resolution=resolution,
-                                   superres_start=superres_start, superres_steps=superres_steps)
+                                   superres_start=superres_start, superres_steps=superres_steps,
+                                   guidance_interval=guidance_interval)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
     if report is not None:
         from models.qc.checks import summarise

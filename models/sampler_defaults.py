@@ -24,6 +24,19 @@ def model_guidance(info: dict) -> float:
     return float(info.get("default_guidance", DEFAULT_GUIDANCE))
 
 
+def parse_guidance_interval(text: str) -> tuple[float, float]:
+    """'lo:hi' (shares of the noise schedule, t/T) as (lo, hi); ValueError saying what to fix otherwise."""
+    parts = str(text).split(":")
+    try:
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise ValueError("guidance_interval is 'lo:hi', two shares of the noise schedule such as 0:0.7; "
+                         f"got {text!r}") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"guidance_interval needs 0 <= lo < hi <= 1 (0:1 guides every step); got {text!r}")
+    return lo, hi
+
+
 def scaled_superres_steps(default_steps: int, start: float) -> int:
     """A super-resolution stage's steps when a run starts at `start` of its schedule and names none: its steps from
     pure noise at the same density (half the schedule, half the steps)."""

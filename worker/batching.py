@@ -26,14 +26,17 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     if p.gif:
         return None
     return sampling_key(model, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution,
-                        superres=(p.superres_start, p.superres_steps))
+                        superres=(p.superres_start, p.superres_steps), guidance_interval=p.interval())
 
 
 def sampling_key(model: Path, sampler: str, steps: int, guidance: float, classifier_guidance: float | None,
-                 resolution: int | None, *, superres: tuple = (None, None)) -> tuple:
+                 resolution: int | None, *, superres: tuple = (None, None),
+                 guidance_interval: tuple[float, float] | None = None) -> tuple:
     """The sampling settings a UNet batch shares (generate jobs, and synthesize jobs taking them along);
-    `superres`: where the super-resolution stage starts and its steps (None: the model's)."""
-    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution, *superres)
+    `superres`: where the super-resolution stage starts and its steps, `guidance_interval` where guidance applies
+    (None: the model's)."""
+    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution, *superres,
+            guidance_interval)
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

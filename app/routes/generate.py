@@ -100,6 +100,9 @@ def check_output_kind(params: GenerateParams, info: dict) -> None:
     if params.gif:
         raise ApiError("invalid_parameter", "gif (a denoising GIF) is for 2D models; every volume comes with a "
                        "slice-sweep GIF")
+    if params.guidance_interval is not None:
+        raise ApiError("invalid_parameter", f"{info['name']} guides every step of a volume; leave out "
+                       "guidance_interval (it is for 2D models)")
     if params.n > MAX_VOLUMES:
         raise ApiError("invalid_parameter", f"n must be at most {MAX_VOLUMES} for volume models (got {params.n})")
     params.qc = False  # per-image label agreement and copy checks are 2D; the model card measures volumes

@@ -50,7 +50,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
                                 num_inference_steps=steps, guidance_scale=p.guidance,
                                 classifier_scale=p.classifier_guidance, callback=progress_all,
                                 precision=get_settings().precision, resolution=p.resolution,
-                                superres_start=p.superres_start, superres_steps=p.superres_steps)
+                                superres_start=p.superres_start, superres_steps=p.superres_steps,
+                                guidance_interval=p.interval())
     batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
     for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
         if job_ctx.job.id not in cancelled:
@@ -138,7 +139,8 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
         pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
         sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
         classifier_scale=p.classifier_guidance, return_frames=p.gif, resolution=p.resolution,
-        superres_start=p.superres_start, superres_steps=p.superres_steps, callback=callback,
+        superres_start=p.superres_start, superres_steps=p.superres_steps, guidance_interval=p.interval(),
+        callback=callback,
         precision=get_settings().precision)
     ctx.progress(steps, steps, "writing files")
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
