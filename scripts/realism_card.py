@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 BATCH = 32
 MIX_SEED, NORMAL_SEED, FINDING_SEED = 50_000, 70_000, 80_000
+EVERY_STEP = (0.0, 1.0)  # a guidance interval covering the whole schedule
 
 
 def real_split(roots: list[str], split: str, size: int, native_only: bool = False):
@@ -54,7 +55,7 @@ def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
         chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
         for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"], resolution=pipe.resolutions[0],
                                       classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise,
-                                      guidance_interval=setting.get("cfg_interval")):
+                                      guidance_interval=setting.get("cfg_interval") or EVERY_STEP):
             images.append(o.images[0])
             seeds.append(o.seeds[0])
             redraws.append(o.extra.get("noise_redraws", [0])[0])
@@ -103,11 +104,15 @@ def super_resolve(pipe, images: np.ndarray, seeds: list[int], steps: int | None)
 
 
 def settings_from(args, pipe) -> list[dict]:
+    """The guidance settings to measure. A setting without `cfg_interval` guides at every step; without
+    --cfg-intervals the model's own default interval is measured (and recorded)."""
     cfgs = [float(c) for c in args.cfg.split(",")]
     scales = [float(c) for c in args.classifier_scales.split(",")] if args.classifier_scales else \
         [pipe.default_classifier_scale]
     intervals = [None if i == "none" else [float(x) for x in i.split(":")]
-                 for i in (args.cfg_intervals or "none").split(",")]
+                 for i in args.cfg_intervals.split(",")] if args.cfg_intervals else \
+        [pipe.resolve_guidance_interval(None)]
+    intervals = [list(i) if i and tuple(i) != EVERY_STEP else None for i in intervals]
     return [{"cfg": c, "classifier_scale": s} | ({"cfg_interval": i} if i else {})
             for c in cfgs for s in scales if s == 0 or pipe.guide is not None for i in intervals]
 

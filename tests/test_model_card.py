@@ -79,6 +79,21 @@ def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
         "default_guidance"]
 
 
+def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_measured_it():
+    """Where in the schedule the guidance applies comes from the V comparisons of intervals (every V run at the
+    served scale, pooled, by the card's rule); the T card's setting is the served one."""
+    from models.metrics.realism_card import choose_setting
+
+    v_runs = REALISM_T.parent.parent / "V"
+    runs = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
+    assert runs and all(r["split"] == "V" and r["weights_sha256"] == hashes(DEFAULT_GENERATOR) for r in runs)
+    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
+    rows = [s for r in runs for s in r["settings"] if s["cfg"] == served["default_guidance"]]
+    chosen = choose_setting(rows).get("cfg_interval")
+    assert served.get("default_guidance_interval") == chosen
+    assert json.loads(REALISM_T.read_text())["chosen"].get("cfg_interval") == chosen, "the T card measured another"
+
+
 def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measured_it():
     """Start, steps and kept coarse content of the stage come from the V choice (scripts/superres_choice.py)."""
     from models.diffusion.superres import keep_low_of

@@ -107,3 +107,14 @@ def test_the_agreement_gap_interval_surrounds_the_gap_over_the_findings_it_score
     assert out["low"] <= gap <= out["high"] and out["high"] - out["low"] > 0.01
     same = agreement_gap_interval(judge, {"Mass": real[:15]}, real[18:30], real, labels, draws=300)
     assert same["low"] <= 0.0 <= same["high"]  # real images scored against themselves: no gap
+
+
+def test_an_agreement_gap_interval_is_read_against_zero_and_the_band():
+    """Above 0 means the default exaggerates, whatever the point estimate; holding 0 and +0.05 decides nothing."""
+    from scripts.render_realism_card import interval_reading
+
+    assert "above 0" in interval_reading({"low": 0.005, "high": 0.228})
+    assert "more than the band" in interval_reading({"low": 0.06, "high": 0.2})
+    assert "cannot tell" in interval_reading({"low": -0.06, "high": 0.142})
+    assert "inside the band" in interval_reading({"low": -0.03, "high": 0.04})
+    assert "fainter" in interval_reading({"low": -0.2, "high": -0.01})

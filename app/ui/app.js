@@ -153,7 +153,8 @@ $("#gen-progress .cancel").addEventListener("click", () => cancel(state.genJob))
 
 async function renderGallery(job) {
   if (job.result.kind === "volumes") return renderVolumes(job);
-  say(`Generated ${job.result.images.length} images of ${job.result.findings.join(" + ")} with ${job.result.sampler}, ${job.result.steps} steps.`);
+  const r = job.result, where = r.guidance_interval ? ` at t/T ${r.guidance_interval[0]}-${r.guidance_interval[1]} of the schedule` : "";
+  say(`Generated ${r.images.length} images of ${r.findings.join(" + ")} with ${r.sampler}, ${r.steps} steps, guidance ${r.guidance}${where}.`);
   const byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
   for (const img of job.result.images) {
     const png = img.files.find((f) => f.endsWith(".png")), dcm = img.files.find((f) => f.endsWith(".dcm"));
