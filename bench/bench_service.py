@@ -115,12 +115,17 @@ def first_image(d: Deployment, cold: int, settle: float) -> list[dict]:
     return rows
 
 
-def parse_variant(text: str) -> dict[str, float | int]:
-    """`superres_start=0.5,superres_steps=20` -> the request's extra query parameters."""
-    out: dict[str, float | int] = {}
+def parse_variant(text: str) -> dict[str, float | int | str]:
+    """`superres_start=0.5,superres_steps=20` -> the request's extra query parameters (numbers where they are;
+    text such as `guidance_interval=0:1` as it is)."""
+    out: dict[str, float | int | str] = {}
     for pair in text.split(","):
         key, _, value = pair.partition("=")
-        out[key.strip()] = int(value) if value.strip().isdigit() else float(value)
+        value = value.strip()
+        try:
+            out[key.strip()] = int(value) if value.isdigit() else float(value)
+        except ValueError:
+            out[key.strip()] = value
     return out
 
 
@@ -139,7 +144,7 @@ def default_job(d: Deployment, repeats: int, variants: dict[str, dict] | None = 
             done, total, job = run_job(d, {"finding": "consolidation", "seed": 300 + i} | extra)
             times[name].append(total)
             results[name] = {k: job["result"].get(k) for k in ("resolution", "steps", "superres_steps",
-                                                                "superres_start", "guidance")}
+                                                                "superres_start", "guidance", "guidance_interval")}
     child = d.pool_children("default")[0]
     out = {"seconds": times["default"], "median_s": median(times["default"]), "pool_rss_mb": rss_mb(child),
            "main_rss_mb": rss_mb(d.procs["default"].pid), "result": results["default"]}

@@ -23,7 +23,8 @@ REPRODUCE = (
     "    --cfg 2,3,4,6,8,10,14,20 --n 12 --choice-only --out docs/realism/V   # the guidance choice",
     "python scripts/superres_sweep.py $DATA --aug-steps 250 --starts 0.5:15,1:30 --keep-low \\",
     "    --out docs/realism/V/superres_cfg20                  # the stage at CFG 20 (V)",
-    "python -m bench.bench_service --default-only --repeats 3 --also superres_start=1   # seconds per default job",
+    "python -m bench.bench_service --default-only --repeats 3 --also superres_start=1 \\",
+    "    --also guidance_interval=0:1                         # seconds per default job",
     "python scripts/superres_sweep.py $DATA --aug-steps 250 --starts 0.5:15 --keep-low --keep-low-factors 4,8,16 \\",
     "    --out docs/realism/V/superres_cfg20_keep             # how coarse the kept content is (V)",
     "python scripts/superres_choice.py docs/realism/V/superres_cfg20/sweep.json \\",
@@ -617,8 +618,12 @@ def render(root: Path) -> str:
                                          if "superres_start" in b else {})
         for name, part in variants.items():
             r = part["result"]
-            out += [f"The same request with `{name}` (super-resolution starting at {r['superres_start']:g} of its "
-                    f"schedule, {r['superres_steps']} steps), interleaved with it: median **{part['median_s']:.1f} "
+            if name.startswith("guidance_interval"):
+                what = f"classifier-free guidance at {interval_name({'cfg_interval': r.get('guidance_interval')})}"
+            else:
+                what = (f"super-resolution starting at {r['superres_start']:g} of its schedule, "
+                        f"{r['superres_steps']} steps")
+            out += [f"The same request with `{name}` ({what}), interleaved with it: median **{part['median_s']:.1f} "
                     f"s**, {part['ratio_to_default']:.2f} x the default.", ""]
         if b.get("note"):
             out += [b["note"], ""]
