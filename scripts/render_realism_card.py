@@ -35,7 +35,7 @@ REPRODUCE = (
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V --cfg 20 \\",
     "    --cfg-intervals 0:0.8,0:0.9 --n 12 --choice-only --out docs/realism/V/guidance_interval_wider",
     "python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
-    "    --n 12 --per-finding-256 4 --out docs/realism/T             # the figures",
+    "    --n 12 --per-finding-256 12 --out docs/realism/T            # the figures",
     "python scripts/render_realism_card.py docs/realism",
     "python scripts/superres_check.py models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
     "    --split T --steps 30 --aug-step 100 --start 1 --keep-low 0 --out docs/realism/T/superres   # s = 100",
@@ -266,7 +266,10 @@ def gap_reading(card: dict) -> list[str]:
     first = card["eligible_findings"][0]
     per = " and ".join(f"{b['label_agreement']['per_finding'][first]['n_finding']} at {size} px"
                        for size, b in gaps.items())
-    readings = [f"at {size} px {interval_reading(b['label_agreement_gap_interval'])}" for size, b in gaps.items()]
+    by_reading: dict[str, list[str]] = {}
+    for size, b in gaps.items():
+        by_reading.setdefault(interval_reading(b["label_agreement_gap_interval"]), []).append(f"{size} px")
+    readings = [f"at {' and at '.join(sizes)} {reading}" for reading, sizes in by_reading.items()]
     return [f"- The label-agreement gaps ({spans}) rest on {per} generated images per finding: "
             + "; ".join(readings) + "."]
 
@@ -649,6 +652,7 @@ def render(root: Path) -> str:
         if size == "256":
             out += [f"Super-resolution: {b['superres_seconds_per_image']:.1f} s per image at "
                     f"{b['superres_steps']} steps on 2 CPU cores (batched by 4).", ""]
+            out += t_change(t.get("previous_256_agreement"))
     if checks:
         out += superres_section(checks, default_aug_step, t.get("256", {}))
     mem = t["memorisation"]
