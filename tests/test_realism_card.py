@@ -118,3 +118,25 @@ def test_an_agreement_gap_interval_is_read_against_zero_and_the_band():
     assert "cannot tell" in interval_reading({"low": -0.06, "high": 0.142})
     assert "inside the band" in interval_reading({"low": -0.03, "high": 0.04})
     assert "fainter" in interval_reading({"low": -0.2, "high": -0.01})
+
+
+def test_the_card_names_each_missed_target_with_its_distance_and_nothing_met(tmp_path):
+    """Issue 19's 'Done when': a missed target is stated with how far it is and what would close it."""
+    from scripts.render_realism_card import missed_section
+
+    def block(ratio: float, beats_blur: bool, gap: float) -> dict:
+        return {"distances_judge": {"generated": {"ratio_to_floor": ratio}},
+                "distances_random_cnn": {"beats_blur": beats_blur, "generated": {"fid": 9.0},
+                                         "blurred real": {"fid": 7.5}},
+                "label_agreement_gap": gap, "label_agreement_gap_interval": {"low": gap - 0.1, "high": gap + 0.1},
+                "label_agreement": {"per_finding": {"Mass": {"n_finding": 12}}}}
+
+    card = {"64": block(1.5, False, 0.02), "256": block(3.0, True, 0.08), "eligible_findings": ["Mass"],
+            "base_seconds_per_image_batched": 1.6}
+    lines = [line for line in missed_section(card, tmp_path / "no-curve.json", None) if line.startswith("- ")]
+    assert len(lines) == 3
+    assert "random CNN), 64 px: 9.00 against 7.50, 20% above" in lines[0]
+    assert "256 px: 3.00 against 2.0, 1.5x over" in lines[1]
+    assert "gap, 256 px: +0.080" in lines[2] and "0.030 outside" in lines[2]
+    met = {"64": block(1.5, True, 0.02), "eligible_findings": ["Mass"], "base_seconds_per_image_batched": 1.6}
+    assert missed_section(met, tmp_path / "no-curve.json", None) == []
