@@ -35,6 +35,7 @@ def copy_servable(src: Path, dest: Path) -> None:
 
 def main() -> None:
     from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
+    from models.cli import guidance_interval_arg
     from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("data", nargs="+", help="the NIH folders the base trained on (split G)")
     ap.add_argument("--out", default=str(BUNDLED_DIR / DEFAULT_GENERATOR))
     ap.add_argument("--cfg", type=float, default=2.0, help="default classifier-free guidance (chosen on V)")
-    ap.add_argument("--cfg-interval", default=None,
+    ap.add_argument("--cfg-interval", type=guidance_interval_arg, default=None, metavar="LO:HI",
                     help="lo:hi, the share t/T of the schedule where classifier-free guidance applies (chosen on V)")
     ap.add_argument("--sr-steps", type=int, default=None, help="default super-resolution steps (chosen on V)")
     ap.add_argument("--sr-aug-step", type=int, default=None,
@@ -87,7 +88,7 @@ def main() -> None:
     info.pop("noise_check", None)
     info.pop("default_guidance_interval", None)
     if args.cfg_interval:
-        info["default_guidance_interval"] = [float(x) for x in args.cfg_interval.split(":")]
+        info["default_guidance_interval"] = list(args.cfg_interval)
     if args.noise_quantile:
         from models.diffusion.train import real_images
         from models.qc.noise import fit_noise_check

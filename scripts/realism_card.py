@@ -109,7 +109,9 @@ def settings_from(args, pipe) -> list[dict]:
     cfgs = [float(c) for c in args.cfg.split(",")]
     scales = [float(c) for c in args.classifier_scales.split(",")] if args.classifier_scales else \
         [pipe.default_classifier_scale]
-    intervals = [None if i == "none" else [float(x) for x in i.split(":")]
+    from models.sampler_defaults import parse_guidance_interval
+
+    intervals = [None if i == "none" else parse_guidance_interval(i)
                  for i in args.cfg_intervals.split(",")] if args.cfg_intervals else \
         [pipe.resolve_guidance_interval(None)]
     intervals = [list(i) if i and tuple(i) != EVERY_STEP else None for i in intervals]

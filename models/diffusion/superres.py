@@ -86,6 +86,14 @@ def stage_settings(info: dict) -> dict:
             "default_start": float(info.get("default_start", 1.0)), "keep_low": keep_low_of(info)}
 
 
+def keep_low_factor(value: int) -> int:
+    """A `keep_low` argument as the factor (0: off); a flag is refused rather than read as factor 1 (keep
+    everything)."""
+    if isinstance(value, bool) or int(value) < 0:
+        raise ValueError("keep_low is a factor (0: off), not a flag")
+    return int(value)
+
+
 def keep_low_of(info: dict) -> int:
     """A stage's `keep_low` factor from its radsynth.json: 0 = off. Files written before session 21 held a flag and
     a separate factor (none: the stage's scale)."""
@@ -114,9 +122,7 @@ class SuperResPipeline:
         keeps the base image's coarse content, seen at 1/n of the output's side (keep_base_low_frequencies); 0: off."""
         self.unet, self.scheduler = unet, scheduler
         self.default_aug_step, self.default_steps = default_aug_step, default_steps
-        if isinstance(keep_low, bool) or int(keep_low) < 0:
-            raise ValueError("keep_low is a factor (0: off), not a flag")
-        self.default_start, self.keep_low = float(default_start), int(keep_low)
+        self.default_start, self.keep_low = float(default_start), keep_low_factor(keep_low)
 
     def steps_from(self, start: float) -> int:
         """The default steps of a run starting at `start`: the default density (half the schedule, half the steps)."""
@@ -144,9 +150,7 @@ class SuperResPipeline:
             raise ValueError("give low-resolution images (N, h, w) and one seed per image")
         steps = int(num_inference_steps or self.steps_from(start))
         s = self.default_aug_step if aug_step is None else int(aug_step)
-        if isinstance(keep_low, bool):
-            raise ValueError("keep_low is a factor (0: off), not a flag")
-        factor = self.keep_low if keep_low is None else int(keep_low)
+        factor = self.keep_low if keep_low is None else keep_low_factor(keep_low)
         out = []
         total = -(-len(low) // batch_size) * steps
         done = 0
