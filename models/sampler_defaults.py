@@ -32,9 +32,14 @@ def parse_guidance_interval(text: str) -> tuple[float, float]:
     except ValueError:
         raise ValueError("guidance_interval is 'lo:hi', two shares of the noise schedule such as 0:0.7; "
                          f"got {text!r}") from None
+    return checked_guidance_interval(lo, hi)
+
+
+def checked_guidance_interval(lo: float, hi: float) -> tuple[float, float]:
+    """(lo, hi) when 0 <= lo < hi <= 1 (shares of the noise schedule); ValueError saying what to fix otherwise."""
     if not 0.0 <= lo < hi <= 1.0:
-        raise ValueError(f"guidance_interval needs 0 <= lo < hi <= 1 (0:1 guides every step); got {text!r}")
-    return lo, hi
+        raise ValueError(f"guidance_interval needs 0 <= lo < hi <= 1 (0:1 guides every step); got {lo:g}:{hi:g}")
+    return float(lo), float(hi)
 
 
 def scaled_superres_steps(default_steps: int, start: float) -> int:

@@ -134,3 +134,5 @@ def test_a_models_guidance_interval_is_its_default_and_a_call_can_guide_every_st
     assert "guidance_interval" not in every.extra and np.abs(every.images - default.images).max() > 1e-3
     with pytest.raises(ValueError, match="guidance_interval"):
         loaded("mass", 1, guidance_interval=(0.6, 0.2), **kw)
+    with pytest.raises(ValueError, match="hi <= 1"):  # the bound the API holds requests to
+        loaded("mass", 1, guidance_interval=(0.0, 1.5), **kw)

@@ -28,7 +28,7 @@ from models.diffusion.unet import FindingUNet
 from models.diffusion.weights import save_copy
 from models.findings import resolve
 from models.qc.noise import NoiseCheck
-from models.sampler_defaults import DEFAULT_GUIDANCE, default_steps, model_guidance
+from models.sampler_defaults import DEFAULT_GUIDANCE, checked_guidance_interval, default_steps, model_guidance
 
 ProgressCallback = Callable[[int, int], None]
 SUPERRES_SEED_OFFSET = 7_777_777  # the super-resolution noise of the image of seed s comes from seed s + this
@@ -314,10 +314,8 @@ class RadSynthPipeline(DiffusionPipeline):
         interval = self.default_guidance_interval if interval is None else interval
         if interval is None:
             return None
-        lo, hi = float(interval[0]), float(interval[1])
-        if not 0.0 <= lo < hi:
-            raise ValueError("guidance_interval must be (lo, hi) with 0 <= lo < hi (shares of the schedule)")
-        return None if lo == 0.0 and hi >= 1.0 else (lo, hi)
+        lo, hi = checked_guidance_interval(float(interval[0]), float(interval[1]))
+        return None if lo == 0.0 and hi == 1.0 else (lo, hi)
 
     def superres_steps(self, steps: int | None, start: float) -> int:
         """The super-resolution steps of a request: its own, else the model's default scaled by where it starts
