@@ -127,10 +127,11 @@ def test_dicom_in_an_upload_is_deidentified_before_anything_reads_it(tmp_path):
     assert manifest["patients"] == 2 and manifest["per_finding"]["Pneumothorax"] == 1
     for name in ("a.dcm", "b.dcm"):
         ds = pydicom.dcmread(dest / "data" / "set" / name)
-        assert ds.PatientIdentityRemoved == "YES" and str(ds.get("PatientName", "")) == ""
-        assert ds.StudyInstanceUID != original.StudyInstanceUID
+        assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientName).startswith("ANONYMOUS^")
+        assert ds.StudyInstanceUID != original.StudyInstanceUID and ds.PatientID != original.PatientID
     a, b = (pydicom.dcmread(dest / "data" / "set" / n) for n in ("a.dcm", "b.dcm"))
     assert a.StudyInstanceUID == b.StudyInstanceUID  # one study stays one study
+    assert a.PatientID == b.PatientID and a.PatientID.startswith("RS-")  # one patient, one pseudonym
 
 
 def test_an_unreadable_layout_leaves_nothing_behind(tmp_path):

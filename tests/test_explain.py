@@ -137,7 +137,10 @@ def test_no_identifier_from_the_uploaded_dicom_reaches_any_output(ens, tmp_path)
 
     ds = deidentify(pydicom.dcmread(SIIM))
     assert ds.PatientIdentityRemoved == "YES" and "113100" in str(ds.DeidentificationMethodCodeSequence)
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber"):
+    for keyword in ("PatientBirthDate", "AccessionNumber"):
         assert not str(ds.get(keyword, ""))
+    again = deidentify(pydicom.dcmread(SIIM))  # a pseudonym per upload: random, so two uploads never link
+    assert ds.PatientID.startswith("RS-") and ds.PatientID != original.PatientID != again.PatientID != ds.PatientID
+    assert str(ds.PatientName).startswith("ANONYMOUS^") and str(original.PatientName) not in str(ds.PatientName)
     for keyword in ("StudyInstanceUID", "SOPInstanceUID", "SeriesInstanceUID"):
         assert ds[keyword].value != original[keyword].value

@@ -5,9 +5,14 @@ tags, overlays and curves are removed; sequences are cleaned recursively. Then, 
 an allow-list survives: what decoding and display need, the emptied patient and study attributes, and the
 de-identification marks. An attribute the table misses (or a newer standard adds) is therefore dropped too.
 Burned-in text in pixels is not detected: uploads with BurnedInAnnotation YES are refused by the caller.
+The patient is then given a pseudonym (PatientID `RS-...`, PatientName `ANONYMOUS^...`, the profile's "dummy
+value"): random, so it cannot be traced back, and shared by the files of one patient within one call's map, so a
+PACS keeps one upload's or one data set's patients apart instead of filing every upload under one empty patient.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -139,14 +144,22 @@ def clean(ds: Dataset, uid_map: dict[str, str]) -> None:
             elem.value = ""
 
 
+def pseudonym(original_id: str, uid_map: dict[str, str]) -> str:
+    """A random pseudonym for a patient ID, the same for every file sharing `uid_map` (kept in memory only)."""
+    return uid_map.setdefault(f"patient:{original_id}", secrets.token_hex(6).upper())
+
+
 def deidentify(ds: Dataset, *, uid_map: dict[str, str] | None = None) -> Dataset:
-    """Return `ds` de-identified in place, marked with PatientIdentityRemoved and the method used. Pass one
-    `uid_map` for many files to keep their study and series relations (with new UIDs)."""
+    """Return `ds` de-identified in place, marked with PatientIdentityRemoved and the method used, its patient
+    pseudonymous. Pass one `uid_map` for many files to keep their study and series relations (with new UIDs) and
+    their patients (with one pseudonym each)."""
     uid_map = {} if uid_map is None else uid_map
+    token = pseudonym(str(ds.get("PatientID", "")), uid_map)
     clean(ds, uid_map)
     allow_only(ds)
     if hasattr(ds, "file_meta") and "MediaStorageSOPInstanceUID" in ds.file_meta:
         ds.file_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", generate_uid())
+    ds.PatientID, ds.PatientName = f"RS-{token}", f"ANONYMOUS^{token[:8]}"
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD
     code = Dataset()

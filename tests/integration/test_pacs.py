@@ -64,18 +64,25 @@ def store(http: httpx.Client, path) -> dict:
     return r.json()
 
 
-def test_overlays_join_their_upload_study_and_a_generate_job_is_one_study(orthanc, tiny_classifier_dir, tmp_path):
+def explained_upload(orthanc: httpx.Client, ens: ClassifierEnsemble, folder: Path,
+                     findings: list[str]) -> tuple[dict, list[dict]]:
+    """Upload SIIM as the service stores it (de-identified), explain it and store both: (source, overlays)."""
     stored = deidentify(pydicom.dcmread(SIIM))
     buf = io.BytesIO()
     stored.save_as(buf, enforce_file_format=True)
-    (tmp_path / "upload.dcm").write_bytes(buf.getvalue())
+    folder.mkdir()
+    (folder / "upload.dcm").write_bytes(buf.getvalue())
     image = load_image_bytes(buf.getvalue())
+    expl = explain(ens, image.pixels, findings, n_steps=8)
+    write_explanation(expl, image.pixels, folder / "expl", source_format="dicom", model_name="tiny",
+                      source_dicom=source_dataset(buf.getvalue()), study_key=folder.name)
+    return (store(orthanc, folder / "upload.dcm"),
+            [store(orthanc, folder / "expl" / f"overlay_{n.lower()}.dcm") for n in findings])
+
+
+def test_overlays_join_their_upload_study_and_a_generate_job_is_one_study(orthanc, tiny_classifier_dir, tmp_path):
     ens = ClassifierEnsemble.load(tiny_classifier_dir)
-    expl = explain(ens, image.pixels, ["Mass", "Effusion"], n_steps=8)
-    write_explanation(expl, image.pixels, tmp_path / "expl", source_format="dicom", model_name="tiny",
-                      source_dicom=source_dataset(buf.getvalue()), study_key="job")
-    source = store(orthanc, tmp_path / "upload.dcm")
-    overlays = [store(orthanc, tmp_path / "expl" / f"overlay_{n}.dcm") for n in ("mass", "effusion")]
+    source, overlays = explained_upload(orthanc, ens, tmp_path / "first", ["Mass", "Effusion"])
 
     study = orthanc.get(f"/studies/{source['ParentStudy']}").json()
     assert {o["ParentStudy"] for o in overlays} == {source["ParentStudy"]}
@@ -87,7 +94,12 @@ def test_overlays_join_their_upload_study_and_a_generate_job_is_one_study(orthan
     for o in overlays:
         tags = orthanc.get(f"/instances/{o['ID']}/simplified-tags").json()
         assert (tags["Rows"], tags["Columns"]) == (source_tags["Rows"], source_tags["Columns"])
-        assert tags["PatientID"] == source_tags["PatientID"]
+        assert tags["PatientID"] == source_tags["PatientID"] and tags["PatientID"].startswith("RS-")
+    # the same X-ray uploaded again (another user, another day) is another pseudonymous patient, not merged in
+    again, again_overlays = explained_upload(orthanc, ens, tmp_path / "again", ["Mass"])
+    assert again["ParentPatient"] != source["ParentPatient"]
+    assert {o["ParentPatient"] for o in again_overlays} == {again["ParentPatient"]}
+    assert {o["ParentPatient"] for o in overlays} == {source["ParentPatient"]}
 
 
 
