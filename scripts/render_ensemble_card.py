@@ -142,6 +142,39 @@ def shortcut_section(split: dict | None) -> list[str]:
             "![pooled and within-source AUROC per finding on T](ensemble/within_source.png)"]
 
 
+def learning_curve_section(folder: Path) -> list[str]:
+    """AUROC against training patients (`learning_curve.json`, from scripts/ensemble_learning_curve.py)."""
+    path = folder / "learning_curve.json"
+    if not path.exists() or "trends" not in json.loads(path.read_text()):
+        return []
+    curve = json.loads(path.read_text())
+    within, pooled = curve["trends"]["within_source"], curve["trends"]["pooled"]
+    reach = within["images_for_bar"]
+    lines = ["", "## More patients: the learning curve", "",
+             "One member of the bundled recipe trained on a share of the G and J patients (drawn per folder; every "
+             "run takes the same number of optimiser steps), V choosing its epoch, calibration and thresholds, T "
+             "measuring it (same findings as above). A straight line through mean AUROC against log2(training "
+             "images) reads the trend; it is a reading, not a promise: learning curves flatten.", "",
+             "| share of patients | images | patients | epochs | seed | V within source | T pooled | T within source |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(curve["rows"], key=lambda r: (r["share"], r["seed"])):
+        lines.append(f"| {r['share']:g} | {r['images']} | {r['patients']} | {r['epochs']} | {r['seed']} | "
+                     f"{r['val']['within_source']:.3f} | {r['test']['pooled']:.3f} | "
+                     f"{r['test']['within_source']:.3f} |")
+    have = max(r["images"] for r in curve["rows"])
+    where = (f"about {reach:,.0f} training images, {reach / have:.0f} times what G and J hold" if reach
+             else "no size at all: the line does not rise")
+    reading = ("With no pretrained weights allowed and every labelled image here already in G and J, the bar is a "
+               "data limit, not a recipe this machine can change." if reach is None or reach > 4 * have else
+               "That is within a few doublings: more labelled patients should close it.")
+    lines += ["", f"Trend on T: {within['per_doubling']:+.3f} within-source AUROC per doubling of the training "
+              f"images ({pooled['per_doubling']:+.3f} pooled). On that line the bar of {curve['bar']} sits at "
+              f"{where}. {reading}", "",
+              "![mean AUROC against training images](ensemble/learning_curve.png)", "",
+              f"`{curve['command']}`"]
+    return lines
+
+
 def main() -> None:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "explain" / "ensemble"
     report = json.loads((folder / "report.json").read_text())
@@ -216,6 +249,7 @@ def main() -> None:
         lines.append(row)
     lines += shortcut_section(split)
     lines += tried_section(folder)
+    lines += learning_curve_section(folder)
     lines += [
         "",
         "![ROC curves on T](ensemble/roc_test.png)",
