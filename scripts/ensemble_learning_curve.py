@@ -49,10 +49,11 @@ def mean_figures(per_finding: dict, findings: list[str]) -> dict:
             "within_source": float(np.mean([per_finding[f]["auroc_within_source"] for f in findings]))}
 
 
-def fit_trend(rows: list[dict], key: str) -> dict:
-    """Least-squares line of mean T AUROC against log2(training images), and where it would reach the bar."""
+def fit_trend(rows: list[dict], key: str, split: str = "test") -> dict:
+    """Least-squares line of mean AUROC (T by default) against log2(training images), and where it would reach
+    the bar."""
     x = np.log2([r["images"] for r in rows])
-    y = np.array([r["test"][key] for r in rows])
+    y = np.array([r[split][key] for r in rows])
     slope, intercept = np.polyfit(x, y, 1)
     reach = float(2 ** ((BAR - intercept) / slope)) if slope > 1e-6 else None  # a flat line never reaches it
     return {"per_doubling": float(slope), "intercept": float(intercept), "images_for_bar": reach}
@@ -67,7 +68,7 @@ def plot(path: Path, rows: list[dict], trends: dict, bundled: dict | None) -> No
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     xs = np.array([r["images"] for r in rows])
-    grid = np.geomspace(xs.min(), xs.max() * 64, 50)
+    grid = np.geomspace(xs.min(), xs.max() * 16, 50)
     for key, colour, label in (("within_source", "tab:blue", "within source"), ("pooled", "tab:grey", "pooled")):
         ax.scatter(xs, [r["test"][key] for r in rows], color=colour, label=f"one member, {label}")
         t = trends[key]
@@ -129,6 +130,7 @@ def main() -> None:
             print(json.dumps(row))
             path.write_text(json.dumps({"rows": rows}, indent=2))
     trends = {key: fit_trend(rows, key) for key in ("pooled", "within_source")}
+    trends["val_within_source"] = fit_trend(rows, "within_source", "val")
     bundled = None
     report_path = out / "report.json"
     if report_path.exists():
@@ -140,7 +142,7 @@ def main() -> None:
                          f"../shared/data/nih-cxr14-256 --fractions {args.fractions} --seeds {args.seeds}"}
     path.write_text(json.dumps(result, indent=2))
     plot(out / "learning_curve.png", rows, trends, bundled)
-    for key, t in trends.items():
+    for key, t in list(trends.items())[:2]:
         print(f"{key}: {t['per_doubling']:+.3f} AUROC per doubling; bar at ~{t['images_for_bar'] or float('inf'):.0f}"
               " training images on this trend")
 

@@ -169,7 +169,10 @@ def learning_curve_section(folder: Path) -> list[str]:
                "That is within a few doublings: more labelled patients should close it.")
     lines += ["", f"Trend on T: {within['per_doubling']:+.3f} within-source AUROC per doubling of the training "
               f"images ({pooled['per_doubling']:+.3f} pooled). On that line the bar of {curve['bar']} sits at "
-              f"{where}. {reading}", "",
+              f"{where}. {reading} On V (where each run chose its epoch) the line is flatter, "
+              f"{curve['trends']['val_within_source']['per_doubling']:+.3f} within source per doubling, which puts "
+              "the bar further still. Six runs at three sizes make a rough line: read it as a size of gap, not a "
+              "forecast.", "",
               "![mean AUROC against training images](ensemble/learning_curve.png)", "",
               f"`{curve['command']}`"]
     return lines

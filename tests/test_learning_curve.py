@@ -47,6 +47,7 @@ def test_the_committed_curve_matches_its_runs_and_the_card_shows_it():
         pytest.skip("no finished learning curve yet")
     for key in ("pooled", "within_source"):
         assert fit_trend(curve["rows"], key) == pytest.approx(curve["trends"][key])
+    assert fit_trend(curve["rows"], "within_source", "val") == pytest.approx(curve["trends"]["val_within_source"])
     text = (ROOT / "docs" / "explain" / "ensemble.md").read_text()
     assert "ensemble/learning_curve.png" in text and (CURVE.parent / "learning_curve.png").exists()
     assert f"{curve['trends']['within_source']['per_doubling']:+.3f}" in text
