@@ -69,6 +69,8 @@ def test_difference_map_lies_on_the_uploads_own_grid(pipe, ens):
     table = cf[0].probabilities
     assert set(table) == set(ens.findings)
     assert all(set(v) == {"original", "reconstruction", "counterfactual"} for v in table.values())
+    size = pipe.unet.config.sample_size
+    assert f"the {size}-px square" in cf[0].settings["probabilities_read_on"]  # says what "original" read
     summary = cf[0].summary()
     assert summary["probability_drop"] == pytest.approx(
         table["Effusion"]["reconstruction"] - table["Effusion"]["counterfactual"])

@@ -135,7 +135,11 @@ def counterfactuals(pipe, ens: ClassifierEnsemble, pixels: np.ndarray, findings:
         settings = {"method": "counterfactual (SDEdit, paired reconstruction)", "strength": strength,
                     "ddim_steps": steps, "steps_run": int(round(strength * steps)), "guidance": guidance,
                     "seed": seed, "generator_input": [size, size], "square": "crop",
-                    "original_shape": list(pixels.shape)}
+                    "original_shape": list(pixels.shape),
+                    # why "original" here differs from the explanation's own probability of the full upload
+                    "probabilities_read_on": f"the {size}-px square the generator sees, brought to the "
+                                             f"ensemble's {ens.input_size} px (original, reconstruction and "
+                                             "counterfactual alike)"}
         on_upload = np.clip(heatmap_to_original(np.abs(diff), geom), 0, None)
         out.append(Counterfactual(finding, recon, counter, diff, on_upload, table, settings))
         if progress:
