@@ -145,10 +145,10 @@ def shortcut_section(split: dict | None) -> list[str]:
 def learning_curve_section(folder: Path) -> list[str]:
     """AUROC against training patients (`learning_curve.json`, from scripts/ensemble_learning_curve.py)."""
     path = folder / "learning_curve.json"
-    if not path.exists() or "trends" not in json.loads(path.read_text()):
+    curve = json.loads(path.read_text()) if path.exists() else {}
+    if "trends" not in curve:  # absent, or runs still going
         return []
-    curve = json.loads(path.read_text())
-    within, pooled = curve["trends"]["within_source"], curve["trends"]["pooled"]
+    within, pooled, on_val = (curve["trends"][k] for k in ("within_source", "pooled", "val_within_source"))
     reach = within["images_for_bar"]
     lines = ["", "## More patients: the learning curve", "",
              "One member of the bundled recipe trained on a share of the G and J patients (drawn per folder; every "
@@ -164,15 +164,17 @@ def learning_curve_section(folder: Path) -> list[str]:
     have = max(r["images"] for r in curve["rows"])
     where = (f"about {reach:,.0f} training images, {reach / have:.0f} times what G and J hold" if reach
              else "no size at all: the line does not rise")
-    reading = ("With no pretrained weights allowed and every labelled image here already in G and J, the bar is a "
-               "data limit, not a recipe this machine can change." if reach is None or reach > 4 * have else
+    far = reach is None or reach > 4 * have
+    reading = ("With no pretrained weights allowed and every labelled image that may train it already in G and J, "
+               "the bar is a data limit, not a recipe this machine can change." if far else
                "That is within a few doublings: more labelled patients should close it.")
     lines += ["", f"Trend on T: {within['per_doubling']:+.3f} within-source AUROC per doubling of the training "
               f"images ({pooled['per_doubling']:+.3f} pooled). On that line the bar of {curve['bar']} sits at "
-              f"{where}. {reading} On V (where each run chose its epoch) the line is flatter, "
-              f"{curve['trends']['val_within_source']['per_doubling']:+.3f} within source per doubling, which puts "
-              "the bar further still. Six runs at three sizes make a rough line: read it as a size of gap, not a "
-              "forecast.", "",
+              f"{where}. {reading} On V (where each run chose its epoch) the line is "
+              f"{'flatter' if on_val['per_doubling'] < within['per_doubling'] else 'steeper'}, "
+              f"{on_val['per_doubling']:+.3f} within source per doubling. {len(curve['rows'])} runs at "
+              f"{len({r['share'] for r in curve['rows']})} sizes make a rough line: read it as a size of gap, not "
+              "a forecast.", "",
               "![mean AUROC against training images](ensemble/learning_curve.png)", "",
               f"`{curve['command']}`"]
     return lines

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from models.data.base import Record
-from scripts.ensemble_learning_curve import BAR, fit_trend, patient_share
+from scripts.ensemble_learning_curve import fit_trend, patient_share
+from scripts.render_ensemble_card import TARGET_MEAN
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVE = ROOT / "docs" / "explain" / "ensemble" / "learning_curve.json"
@@ -36,7 +37,7 @@ def test_the_trend_is_a_line_in_log2_images_and_says_where_it_reaches_the_bar():
     rows = [{"images": n, "test": {"pooled": 0.5 + 0.05 * np.log2(n / 100)}} for n in (100, 200, 400)]
     trend = fit_trend(rows, "pooled")
     assert trend["per_doubling"] == pytest.approx(0.05)
-    assert trend["images_for_bar"] == pytest.approx(100 * 2 ** ((BAR - 0.5) / 0.05))
+    assert trend["images_for_bar"] == pytest.approx(100 * 2 ** ((TARGET_MEAN - 0.5) / 0.05))
     flat = [{"images": n, "test": {"pooled": 0.6}} for n in (100, 200, 400)]
     assert fit_trend(flat, "pooled")["images_for_bar"] is None
 
