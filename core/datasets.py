@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings
+from models.data.paths import OutsideDataset, inside
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 MANIFEST = "dataset.json"  # written by models/data/ingest.py
@@ -57,6 +58,10 @@ def owned(settings: Settings, owner: str) -> dict[str, DatasetEntry]:
         if manifest is None:
             continue
         name = folder.name[len(prefix):]
+        try:  # the manifest is the service's own, but a data root outside the owner's folder is never opened
+            inside(folder, str(manifest["root"]), where=f"data set {name}")
+        except (OutsideDataset, KeyError):
+            continue
         out[name] = DatasetEntry(name, folder / manifest["root"], manifest["format"], owner, manifest)
     return out
 

@@ -3,6 +3,7 @@ DICOM de-identified and a summary (counts per finding, patients, image sizes, pr
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -144,10 +145,82 @@ def test_an_unreadable_layout_leaves_nothing_behind(tmp_path):
         ingest_archive(archive, dest, fmt=None, max_bytes=LIMIT)
     assert str(tmp_path) not in str(refused.value)  # no server folder in what the user reads
     broken = make_zip(tmp_path / "y.zip", {"set/consolidation/a.png": b"not a png", "set/mass/b.png": PNG})
-    manifest = ingest_archive(broken, tmp_path / "ds2", fmt=None, max_bytes=LIMIT)
-    assert manifest["format"] == "image_folder" and manifest["images"] == 1
-    assert "1 unreadable image(s)" in manifest["problems"][0]
-    assert not (tmp_path / "ds2" / "data" / "set" / "consolidation" / "a.png").exists()  # no loader meets it
+    with pytest.raises(DatasetProblem, match=r"1 listed image\(s\) are missing or not readable.*consolidation/a.png"):
+        ingest_archive(broken, tmp_path / "ds2", fmt=None, max_bytes=LIMIT)  # refused, nothing deleted
+    assert not (tmp_path / "ds2").exists()
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def sentinel_tree(tmp_path: Path) -> Path:
+    """Files a hostile manifest might name: another owner's manifest and image, a text file."""
+    sentinel = tmp_path / "sentinel"
+    (sentinel / "other-owner" / "data" / "images").mkdir(parents=True)
+    (sentinel / "other-owner" / "dataset.json").write_text('{"format": "nih"}')
+    (sentinel / "other-owner" / "data" / "images" / "x.png").write_bytes(PNG)
+    (sentinel / "notes.txt").write_text("not an image: ingest used to delete this")
+    return sentinel
+
+
+@pytest.mark.parametrize("entry, reason", [
+    ("../../sentinel/notes.txt", "climbs out of the data set"),
+    ("../../sentinel/other-owner/dataset.json", "climbs out of the data set"),
+    ("../../sentinel/other-owner/data/images/x.png", "climbs out of the data set"),
+    ("ABSOLUTE", "is an absolute path"),
+])
+def test_a_manifest_naming_files_outside_the_data_set_is_refused_and_touches_nothing(tmp_path, entry, reason):
+    sentinel = sentinel_tree(tmp_path)
+    before = tree_hashes(sentinel)
+    if entry == "ABSOLUTE":
+        entry = str(sentinel / "notes.txt")
+    labels = f"file,labels,patient_id\na.dcm,Pneumothorax,p1\n{entry},Mass,p2\n"
+    archive = make_zip(tmp_path / "m.zip", {"labels.csv": labels.encode(), "a.dcm": SIIM.read_bytes()})
+    with pytest.raises(DatasetProblem) as refused:
+        ingest_archive(archive, tmp_path / "ds", fmt=None, max_bytes=LIMIT)
+    assert "labels.csv row 3" in str(refused.value) and reason in str(refused.value)
+    assert tree_hashes(sentinel) == before  # nothing outside the data set deleted or changed
+    assert not (tmp_path / "ds").exists()
+
+
+def test_every_layout_refuses_links_out_of_the_data_set(tmp_path):
+    from models.data.folders import DicomFolder, ImageFolder
+    from models.data.nih import NIHChestXray
+    from models.data.paths import OutsideDataset
+
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(PNG)
+    folder = tmp_path / "folder"
+    (folder / "mass").mkdir(parents=True)
+    (folder / "mass" / "a.png").symlink_to(outside)
+    with pytest.raises(OutsideDataset, match="mass/a.png.*symbolic link"):
+        ImageFolder(folder, "all")
+    linked = tmp_path / "linked"
+    (linked / "mass").mkdir(parents=True)
+    (linked / "effusion").symlink_to(tmp_path / "folder" / "mass")
+    with pytest.raises(OutsideDataset, match="folder effusion"):
+        ImageFolder(linked, "all")
+    dicoms = tmp_path / "dicoms"
+    dicoms.mkdir()
+    (dicoms / "a.dcm").symlink_to(SIIM)
+    (dicoms / "labels.csv").write_text("file,labels\na.dcm,Mass\n")
+    with pytest.raises(OutsideDataset, match="labels.csv row 2: 'a.dcm' follows a symbolic link"):
+        DicomFolder(dicoms, "all")
+    nih = tmp_path / "nih"
+    (nih / "images").mkdir(parents=True)
+    shutil.copy(NIH / "Data_Entry_2017.csv", nih)
+    name = sorted((NIH / "images").iterdir())[0].name
+    (nih / "images" / name).symlink_to(outside)
+    with pytest.raises(OutsideDataset, match=f"images/{name}"):
+        NIHChestXray(nih, "all")
+    inner = tmp_path / "inner"
+    (inner / "images").mkdir(parents=True)
+    (inner / "images" / "sub").mkdir()
+    shutil.copy(NIH / "images" / name, inner / "images" / name)
+    (inner / "labels.csv").write_text(f"file,labels\nimages/{name},Mass\nimages/sub/../{name},Mass\n")
+    assert len(DicomFolder(inner, "all").records) == 2  # links and '..' that stay inside are fine
 
 
 def test_damaged_archives_are_refused_not_crashed_on(tmp_path):

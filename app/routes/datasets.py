@@ -20,7 +20,7 @@ from app.submit import submit_with_upload
 from app.zip_stream import zip_folder
 from core import datasets
 from core.contracts import IngestParams
-from models.data.archives import ArchiveRefused, ArchiveTooLarge, list_archive
+from models.data.archives import ArchiveRefused, ArchiveTooLarge, check_dicom_members, list_archive
 from models.data.formats import DataFormat
 
 router = APIRouter(tags=["datasets"])
@@ -106,7 +106,8 @@ async def upload_dataset(
             with archive.open("wb") as out:
                 shutil.copyfileobj(file.file, out, 1 << 20)
             try:
-                list_archive(archive, max_bytes=settings.max_dataset_bytes)
+                listing = list_archive(archive, max_bytes=settings.max_dataset_bytes)
+                check_dicom_members(archive, listing, max_pixels=settings.max_pixels)
             except ArchiveRefused as exc:
                 code = "upload_too_large" if isinstance(exc, ArchiveTooLarge) else "invalid_input"
                 raise ApiError(code, str(exc)) from exc

@@ -212,6 +212,43 @@ def _unpack(path: Path, dest: Path, listing: Listing, max_bytes: int, progress) 
     return written
 
 
+def check_dicom_members(path: str | Path, listing: Listing, *, max_pixels: int) -> None:
+    """Refuse (ArchiveTooLarge) an archive holding a Deflated DICOM that would inflate past what an image of
+    `max_pixels` can need, before anything is unpacked: each member's file meta is parsed and a deflated data set
+    is inflated in chunks and discarded, so memory stays at one chunk."""
+    from models.errors import ImageTooLargeError, InputError
+    from models.io.dicom_read import check_inflated_size
+
+    wanted = {m.name for m in listing.members}
+
+    def check(src, name: str) -> None:
+        try:
+            check_inflated_size(src, max_pixels)
+        except ImageTooLargeError as exc:
+            raise ArchiveTooLarge(f"member {name!r}: {exc}") from None
+        except InputError:  # damaged: the ingest job reports it with the other unreadable images
+            pass
+
+    try:
+        if listing.kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    name = safe_name(info.filename)
+                    if name in wanted and not info.is_dir():
+                        with zf.open(info) as src:
+                            check(src, name)
+            return
+        with tarfile.open(path, "r:*") as tf:
+            for info in tf:
+                name = safe_name(info.name)
+                if name in wanted and info.isfile() and (src := tf.extractfile(info)) is not None:
+                    check(src, name)
+    except ArchiveRefused:
+        raise
+    except DAMAGE as exc:
+        raise ArchiveRefused(f"the archive is damaged ({type(exc).__name__}); create it again") from None
+
+
 def data_root(folder: Path) -> Path:
     """Where the data starts: archives often wrap everything in one top folder (or hold one .npz). A lone folder
     of images is a finding's folder, not a wrapper."""

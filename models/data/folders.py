@@ -10,6 +10,7 @@ import numpy as np
 
 from models.data.base import DEFAULT_FRACTIONS, ImageDataset, Record, Split, split_of
 from models.data.formats import csv_label_names, finding_folders
+from models.data.paths import inside, inside_folder
 from models.data.preprocess import SquareMode, load_image_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
@@ -26,12 +27,14 @@ class ImageFolder(ImageDataset):
             raise FileNotFoundError(f"{root} has no subfolders; expected one subfolder per finding")
         records = []
         for name in names:
+            inside_folder(root, root / name, where=f"folder {name}")
             for path in sorted((root / name).iterdir()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     group = path.stem
                     if split == "all" or split_of(group, fractions) == split:
-                        records.append(Record(key=f"{name}/{path.name}", labels=[name], group=group,
-                                              meta={"path": str(path)}))
+                        key = f"{name}/{path.name}"
+                        records.append(Record(key=key, labels=[name], group=group,
+                                              meta={"path": str(inside_folder(root, path, where=key))}))
         super().__init__(records, names, resolution, square)
 
     def load_pixels(self, record: Record) -> np.ndarray:
@@ -51,15 +54,16 @@ class DicomFolder(ImageDataset):
         csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
         if not csv_path.exists():
             raise FileNotFoundError(f"{csv_path} not found: a DICOM folder needs a labels CSV (file,labels)")
-        rows = list(csv.DictReader(csv_path.open(newline="")))
+        with csv_path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
         names = csv_label_names(rows)
         records = []
-        for row in rows:
+        for number, row in enumerate(rows, start=2):  # row 1 is the header
+            path = inside(root, row["file"] or "", where=f"{csv_path.name} row {number}")
             group = row.get("patient_id") or row["file"]
             if split == "all" or split_of(group, fractions) == split:
                 labels = [lab for lab in row["labels"].split("|") if lab]
-                records.append(Record(key=row["file"], labels=labels, group=group,
-                                      meta={"path": str(root / row["file"])}))
+                records.append(Record(key=row["file"], labels=labels, group=group, meta={"path": str(path)}))
         super().__init__(records, names, resolution, square)
 
     def load_pixels(self, record: Record) -> np.ndarray:

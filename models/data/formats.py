@@ -76,16 +76,23 @@ def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[st
 
 
 def index_images(root: Path) -> dict[str, Path]:
-    """Map file name -> path for `images/` and the official `images_001/images` ... subfolders."""
+    """Map file name -> path for `images/` and the official `images_001/images` ... subfolders. A folder or image
+    that links out of `root` is refused (OutsideDataset)."""
+    from models.data.paths import inside_folder
+
     found: dict[str, Path] = {}
     candidates = [root / "images"] + sorted(root.glob("images_*/images")) + sorted(root.glob("images_*"))
     for folder in candidates:
         if not folder.is_dir():
             continue
+        inside_folder(root, folder, where=f"folder {folder.relative_to(root)}")
         with os.scandir(folder) as it:
             for entry in it:
                 if entry.is_file() and entry.name.lower().endswith(".png"):
-                    found.setdefault(entry.name, Path(entry.path))
+                    path = Path(entry.path)
+                    if entry.is_symlink():
+                        path = inside_folder(root, path, where=str(path.relative_to(root)))
+                    found.setdefault(entry.name, path)
     return found
 
 

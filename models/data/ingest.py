@@ -16,6 +16,8 @@ from pathlib import Path
 
 from models.data.archives import data_root, list_archive, remove_tree, unpack
 from models.data.formats import FORMATS, detect_format
+from models.errors import ImageTooLargeError
+from models.io.raster import DEFAULT_MAX_PIXELS
 from models.io.sniff import sniff_format
 
 MANIFEST = "dataset.json"  # read by core/datasets.py
@@ -27,12 +29,15 @@ class DatasetProblem(ValueError):
     """The archive unpacked but is not a data set a loader can read; the message says what to fix."""
 
 
-def deidentify_dicoms(folder: Path, progress: Progress | None = None) -> int:
+def deidentify_dicoms(folder: Path, progress: Progress | None = None, *,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """De-identify every DICOM file under `folder` in place (sniffed by content, whatever its name), with one
-    UID map per data set so that images of one study stay one study. Returns how many were rewritten."""
-    import pydicom
+    UID map per data set so that images of one study stay one study. Returns how many were rewritten.
 
+    A deflated file that would inflate past what `max_pixels` allows refuses the whole archive (ImageTooLargeError)
+    before pydicom inflates it; an unreadable one is left for the summary to report, never deleted here."""
     from models.io.deidentify import deidentify
+    from models.io.dicom_read import read_dicom_file
 
     uid_map: dict[str, str] = {}
     files = [p for p in folder.rglob("*") if p.is_file()]
@@ -43,9 +48,10 @@ def deidentify_dicoms(folder: Path, progress: Progress | None = None) -> int:
         if sniff_format(head) != "dicom":
             continue
         try:
-            ds = pydicom.dcmread(path)
-        except Exception:  # noqa: BLE001 - unreadable DICOM: removed, and reported by the summary as missing
-            path.unlink()
+            ds = read_dicom_file(path, max_pixels=max_pixels)
+        except ImageTooLargeError as exc:
+            raise ImageTooLargeError(f"{path.relative_to(folder)}: {exc}") from None
+        except Exception:  # noqa: BLE001 - unreadable DICOM: the summary refuses the data set, naming it
             continue
         deidentify(ds, uid_map=uid_map)
         ds.save_as(path, enforce_file_format=True)
@@ -67,30 +73,13 @@ def image_size(path: Path) -> tuple[int, int] | None:
             with Image.open(path) as img:
                 return img.size
         if fmt == "dicom":
-            import pydicom
+            from models.io.dicom_read import read_dicom_file
 
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds = read_dicom_file(path, stop_before_pixels=True)
             return int(ds.Columns), int(ds.Rows)
     except Exception:  # noqa: BLE001 - any damage means unreadable
         return None
     return None
-
-
-def drop(root: Path, fmt: str, paths: list[Path]) -> None:
-    """Remove unreadable images so that no loader meets them (and their rows from a DICOM folder's labels)."""
-    for path in paths:
-        path.unlink(missing_ok=True)
-    if fmt == "dicom_folder":
-        import csv
-
-        labels = root / "labels.csv"
-        with labels.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            fields, rows = reader.fieldnames or [], [r for r in reader if (root / r["file"]).exists()]
-        with labels.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def summarise(root: Path, fmt: str, progress: Progress | None = None) -> dict:
@@ -120,18 +109,18 @@ def summarise(root: Path, fmt: str, progress: Progress | None = None) -> dict:
                 sizes.append(max(size))
             if progress is not None and i % 500 == 0:
                 progress(i, len(records), "reading image headers")
-    if unreadable:
-        problems.append(f"{len(unreadable)} unreadable image(s), left out: {', '.join(unreadable[:5])}")
-        bad = set(unreadable)
-        drop(root, fmt, [Path(r.meta["path"]) for r in records if r.key in bad])
+    if unreadable:  # refused, never deleted: a listed file may be something the uploader did not mean
+        raise DatasetProblem(f"{len(unreadable)} listed image(s) are missing or not readable PNG, JPEG or DICOM: "
+                             f"{', '.join(unreadable[:5])}; fix or remove them (and their labels rows) and upload "
+                             "again")
     unknown = sorted(set(per_finding) - set(ds.label_names))
     if unknown:
         problems.append(f"labels outside the vocabulary, ignored: {', '.join(unknown[:10])}")
-    if not records or len(unreadable) == len(records):
+    if not records:
         raise DatasetProblem("no readable images: " + ("; ".join(problems) or "the layout matched no files"))
     return {
         "format": fmt,
-        "images": len(records) - len(unreadable),
+        "images": len(records),
         "patients": len({r.group for r in records}),
         "findings": ds.label_names,
         "per_finding": {name: per_finding.get(name, 0) for name in ds.label_names},
@@ -141,7 +130,8 @@ def summarise(root: Path, fmt: str, progress: Progress | None = None) -> dict:
 
 
 def ingest_archive(archive: Path, dest: Path, *, fmt: str | None, max_bytes: int,
-                   progress: Progress | None = None, meta: dict | None = None) -> dict:
+                   progress: Progress | None = None, meta: dict | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     """Check, unpack, de-identify and summarise `archive` into `dest` (which must not exist yet); `dest` holds
     `data/` and `dataset.json` afterwards, or nothing at all when anything fails."""
     if fmt is not None and fmt not in FORMATS:
@@ -152,7 +142,7 @@ def ingest_archive(archive: Path, dest: Path, *, fmt: str | None, max_bytes: int
         listing = list_archive(archive, max_bytes=max_bytes)
         unpack(archive, staging / DATA_FOLDER, listing, max_bytes=max_bytes,
                progress=(lambda i, n: progress(i, n, "unpacking")) if progress else None)
-        deidentified = deidentify_dicoms(staging / DATA_FOLDER, progress)
+        deidentified = deidentify_dicoms(staging / DATA_FOLDER, progress, max_pixels=max_pixels)
         root = data_root(staging / DATA_FOLDER)
         try:
             found = fmt or detect_format(root)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import warnings
 import zlib
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -24,29 +26,83 @@ from models.errors import (
 )
 from models.io.raster import DEFAULT_MAX_PIXELS, LoadedImage, check_min_size
 
-DEFLATED = b"1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 BYTES_PER_PIXEL_BOUND = 2  # 16-bit grey; the other elements get the slack below
 INFLATE_SLACK = 16 * 2**20
+LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+MAX_META_BYTES = 1 << 20  # a file meta group is a few hundred bytes; padding past this is refused
+CHUNK = 1 << 20
 
 
-def check_inflated_size(data: bytes, max_pixels: int) -> None:
+def file_meta_end_and_syntax(head: bytes) -> tuple[int, str]:
+    """Walk the file meta group (0002,xxxx: always explicit VR little endian) element by element and return
+    (offset where the data set starts, Transfer Syntax UID). Read from the parsed elements, not searched for as a
+    substring, so padding the meta cannot hide the syntax."""
+    pos, syntax = 132, ""
+    while pos + 8 <= len(head):
+        group, element = int.from_bytes(head[pos:pos + 2], "little"), int.from_bytes(head[pos + 2:pos + 4], "little")
+        if group != 0x0002:
+            return pos, syntax
+        vr = head[pos + 4:pos + 6]
+        if vr in LONG_LENGTH_VRS:
+            length, value_at = int.from_bytes(head[pos + 8:pos + 12], "little"), pos + 12
+        else:
+            length, value_at = int.from_bytes(head[pos + 6:pos + 8], "little"), pos + 8
+        if length == 0xFFFFFFFF or value_at + length > MAX_META_BYTES:
+            raise CorruptImageError("the DICOM file meta header is longer than any real one (over 1 MB) or has an "
+                                    "undefined length; export the file again")
+        if element == 0x0010:
+            syntax = head[value_at:value_at + length].rstrip(b"\x00 ").decode("ascii", "replace")
+        pos = value_at + length
+    if pos >= MAX_META_BYTES or len(head) >= MAX_META_BYTES:
+        raise CorruptImageError("the DICOM file meta header is longer than any real one; export the file again")
+    return pos, syntax
+
+
+def inflate_limit(max_pixels: int) -> int:
+    return max_pixels * BYTES_PER_PIXEL_BOUND + INFLATE_SLACK
+
+
+def check_inflated_size(source: bytes | BinaryIO, max_pixels: int) -> None:
     """pydicom inflates a Deflated data set whole before anything can be checked, so a file of under a megabyte
-    could expand into gigabytes (a decompression bomb). Inflate it here first, stopping at the most an image
-    within `max_pixels` can need."""
-    if data[128:132] != b"DICM" or DEFLATED not in data[132:4096]:
-        return
-    if data[132:138] != b"\x02\x00\x00\x00UL":
-        raise CorruptImageError("a deflated DICOM file must start its meta header with the group length "
-                                "(0002,0000); export the file again")
-    meta_end = 144 + int.from_bytes(data[140:144], "little")
-    limit = max_pixels * BYTES_PER_PIXEL_BOUND + INFLATE_SLACK
+    could expand into gigabytes (a decompression bomb). Read the transfer syntax from the parsed file meta and, for
+    a deflated file, inflate it here first in chunks, discarding the output and stopping at the most an image
+    within `max_pixels` can need. Memory stays at one chunk whatever the file; `source` is bytes or a binary file
+    (rewound afterwards)."""
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
+    start = stream.tell()
     try:
-        inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[meta_end:], limit + 1)
-    except zlib.error as exc:
-        raise CorruptImageError("the deflated DICOM data set cannot be inflated; the file is damaged") from exc
-    if len(inflated) > limit:
-        raise ImageTooLargeError(f"the deflated DICOM data set inflates to more than {limit} bytes (the limit for "
-                                 f"{max_pixels} pixels); send a smaller image")
+        head = stream.read(132)
+        if head[128:132] != b"DICM":
+            return
+        head += stream.read(MAX_META_BYTES - 132)
+        meta_end, syntax = file_meta_end_and_syntax(head)
+        if syntax != DEFLATED:
+            return
+        stream.seek(start + meta_end)
+        limit = inflate_limit(max_pixels)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflated = 0
+        try:
+            while chunk := stream.read(CHUNK):
+                while chunk and inflated <= limit:
+                    inflated += len(inflater.decompress(chunk, CHUNK))
+                    chunk = inflater.unconsumed_tail
+                if inflated > limit:
+                    raise ImageTooLargeError(f"the deflated DICOM data set inflates to more than {limit} bytes (the "
+                                             f"limit for {max_pixels} pixels); send a smaller image")
+        except zlib.error as exc:
+            raise CorruptImageError("the deflated DICOM data set cannot be inflated; the file is damaged") from exc
+    finally:
+        stream.seek(start)
+
+
+def read_dicom_file(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    stop_before_pixels: bool = False) -> Dataset:
+    """pydicom's dcmread on a file, with the deflate bound checked first (streamed from disk)."""
+    with open(path, "rb") as fh:
+        check_inflated_size(fh, max_pixels)
+        return pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels)
 
 
 def parse_dicom(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:

@@ -41,10 +41,13 @@ def read_provenance(path: Path) -> dict | None:
         return text if "seed" in text and "finding" in text else None
     import pydicom
 
+    from models.errors import InputError
+    from models.io.dicom_read import read_dicom_file
+
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = read_dicom_file(path, stop_before_pixels=True)
         prov = json.loads(str(ds.get("ImageComments", "")))
-    except (ValueError, OSError, pydicom.errors.InvalidDicomError):
+    except (ValueError, OSError, InputError, pydicom.errors.InvalidDicomError):
         return None
     return prov if isinstance(prov, dict) and "seed" in prov and "finding" in prov else None
 

@@ -33,14 +33,14 @@ def read_nifti(path: str | Path) -> Volume:
 def read_dicom_series(folder: str | Path) -> Volume:
     """The largest series in `folder`, slices ordered by position along the slice normal, in modality units
     (Hounsfield units for CT). Spacing between slices comes from the positions, not SliceThickness."""
-    import pydicom
+    from models.io.dicom_read import read_dicom_file
 
     series: dict[str, list] = defaultdict(list)
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
             continue
         try:
-            ds = pydicom.dcmread(path)
+            ds = read_dicom_file(path)
         except Exception:  # noqa: BLE001 - not DICOM (a README, a DICOMDIR's neighbours): skipped
             continue
         if "PixelData" in ds and "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:

@@ -3,11 +3,13 @@ DICOM), only its owner sees, trains on and deletes it, and hostile archives leav
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import zipfile
 from pathlib import Path
 
+from tests.bombs import bomb_dicom
 from tests.conftest import NIH
 from tests.integration.conftest import headers, wait_job
 
@@ -117,3 +119,42 @@ def test_synthesize_a_labelled_data_set_download_it_and_balance_another(client):
         {"name": "syn-small", "per_finding": {"mass": 1}, "model": "tiny-gen"},
         {"name": "x3", "per_finding": {"mass": 10**6}, "model": "tiny-gen"})]
     assert [r.status_code for r in refused] == [422, 422, 409, 422], [r.text for r in refused]
+
+
+def test_a_manifest_reaching_into_another_owners_data_set_is_refused_and_deletes_nothing(client, service, tmp_path):
+    """The drill's archive: only a labels.csv, whose rows name another owner's manifest and image by `../` and
+    by absolute path. Ingest used to delete the manifest (not an image) and build a data set of the image."""
+    r = upload(client, nih_zip(tmp_path), "bobs-xrays", owner="bob")
+    assert wait_job(client, r.json()["id"], owner="bob", timeout=120)["status"] == "succeeded"
+    datasets_dir = service["root"] / "var" / "datasets"
+    bobs = next(datasets_dir.glob("*bobs-xrays"))
+    image = next(bobs.rglob("*.png"))
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in bobs.rglob("*") if p.is_file()}
+    for row in (f"../../{bobs.name}/dataset.json", f"../../{image.relative_to(datasets_dir)}", str(image)):
+        labels = f"file,labels,patient_id\n{row},Mass,p1\n"
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("labels.csv", labels)
+        r = upload(client, archive.getvalue(), "reach-in")
+        assert r.status_code == 202, r.text
+        job = wait_job(client, r.json()["id"], timeout=120)
+        assert job["status"] == "failed", job
+        message = job["error"]["message"]
+        assert "labels.csv row 2" in message and ("climbs out" in message or "absolute path" in message), message
+        assert str(service["root"]) not in message.replace(str(image), "")  # only the row's own text is quoted
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in bobs.rglob("*") if p.is_file()}
+    assert after == before
+    assert client.get("/datasets/bobs-xrays", headers=headers("bob")).status_code == 200
+    assert client.get("/datasets/reach-in", headers=headers()).status_code == 404
+
+
+def test_dicom_bombs_are_refused_with_413_on_classify_and_in_archives(client):
+    bomb = bomb_dicom(30000, "deflate", pad_meta=6000)
+    r = client.post("/classify", files=[("files", ("b.dcm", bomb, "application/dicom"))], headers=headers())
+    assert r.status_code == 413 and "inflates to more than" in r.json()["error"]["message"], r.text
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("set/labels.csv", "file,labels\nb.dcm,Mass\n")
+        zf.writestr("set/b.dcm", bomb)
+    r = upload(client, archive.getvalue(), "bomb-set")
+    assert r.status_code == 413 and "set/b.dcm" in r.json()["error"]["message"], r.text

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 
 import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.encaps import encapsulate
-from pydicom.uid import UID
 
+from tests.bombs import bomb_dicom, bomb_png, dicom_with_syntax
 from tests.conftest import SIIM
 from tests.integration.conftest import KEYS, headers, wait_job
 
@@ -107,61 +105,6 @@ def test_idempotency_key_returns_the_same_job(client):
     assert a["id"] == b["id"] != c["id"]
 
 
-def bomb_png(side: int) -> bytes:
-    """A valid PNG header declaring side x side pixels, with a tiny compressed body."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-    ihdr = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
-    raw = zlib.compress(b"\0" * (side + 1) * 8)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
-def dicom_with_syntax(uid: str) -> bytes:
-    ds = pydicom.dcmread(SIIM)
-    ds.file_meta.TransferSyntaxUID = UID(uid)
-    ds.PixelData = encapsulate([b"\x00" * 64])
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
-
-
-def bomb_dicom(side: int, syntax: str) -> bytes:
-    """A DICOM declaring side x side pixels in under a megabyte: RLE with one tiny fragment, or a Deflated data
-    set whose pixel data is side^2 zero bytes compressed as it streams (never held in memory here)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, RLELossless, generate_uid
-
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "OT", side, side, 1
-    ds.PhotometricInterpretation, ds.BitsAllocated, ds.BitsStored, ds.HighBit = "MONOCHROME2", 8, 8, 7
-    ds.PixelRepresentation = 0
-    buf = io.BytesIO()
-    if syntax == "rle":
-        ds.file_meta.TransferSyntaxUID = RLELossless
-        ds.PixelData = encapsulate([(1).to_bytes(4, "little") + (64).to_bytes(4, "little") + b"\0" * 56
-                                    + b"\xff\x00" * 64])
-        ds.save_as(buf, enforce_file_format=True)
-        return buf.getvalue()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.save_as(buf, enforce_file_format=True)
-    plain = buf.getvalue()
-    meta_end = 144 + int.from_bytes(plain[140:144], "little")
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    meta = io.BytesIO()
-    pydicom.filewriter.write_file_meta_info(meta, ds.file_meta)
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    body = [deflate.compress(plain[meta_end:] + b"\xe0\x7f\x10\x00OB\0\0" + (side * side).to_bytes(4, "little"))]
-    zeros = b"\0" * 2**20
-    for _ in range(side * side // len(zeros)):
-        body.append(deflate.compress(zeros))
-    body.append(deflate.compress(b"\0" * (side * side % len(zeros))) + deflate.flush())
-    return b"\0" * 128 + b"DICM" + meta.getvalue() + b"".join(body)
-
-
 def burned_in() -> bytes:
     ds = pydicom.dcmread(SIIM)
     ds.BurnedInAnnotation = "YES"
@@ -179,6 +122,7 @@ def burned_in() -> bytes:
     ("bomb_png", 413, "image_too_large", "pixels"),
     ("bomb_rle_dicom", 413, "image_too_large", "pixels"),
     ("bomb_deflated_dicom", 413, "image_too_large", "inflates to more than"),
+    ("bomb_deflated_dicom_padded_meta", 413, "image_too_large", "inflates to more than"),
     ("oversized", 413, "upload_too_large", "larger than"),
     ("corrupt_png", 422, "corrupt_image", "PNG"),
     ("burned_in_annotation", 422, "invalid_input", "burned-in annotation"),
@@ -194,6 +138,7 @@ def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
         "bomb_png": bomb_png(20000),
         "bomb_rle_dicom": bomb_dicom(60000, "rle"),
         "bomb_deflated_dicom": bomb_dicom(30000, "deflate"),
+        "bomb_deflated_dicom_padded_meta": bomb_dicom(30000, "deflate", pad_meta=6000),
         "oversized": b"\x89PNG\r\n\x1a\n" + b"\0" * 3_100_000,
         "corrupt_png": b"\x89PNG\r\n\x1a\n" + b"\x13" * 500,
         "burned_in_annotation": burned_in(),

@@ -25,7 +25,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     ctx.progress(0, 1, "checking the archive")
     try:
         manifest = ingest_archive(archive, dest, fmt=p.format, max_bytes=s.max_dataset_bytes,
-                                  progress=ctx.progress,
+                                  progress=ctx.progress, max_pixels=s.max_pixels,
                                   meta={"name": p.name, "owner_job": ctx.job.id})
     except (ArchiveRefused, DatasetProblem) as exc:
         raise InputError(str(exc)) from exc
