@@ -12,6 +12,7 @@ from models.io.deidentify import deidentify
 from models.io.dicom_read import check_decodable, dataset_to_image, parse_dicom
 from models.io.raster import read_raster
 from models.io.sniff import sniff_format
+from models.io.strip_metadata import strip_metadata
 
 
 def accept_upload(data: bytes, store: ArtifactStore, *, max_bytes: int, max_pixels: int) -> tuple[str, str]:
@@ -46,7 +47,7 @@ def checked_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[byt
             stored = buf.getvalue()
         else:
             read_raster(data, fmt, max_pixels=max_pixels)
-            stored = data
+            stored = strip_metadata(data, fmt)  # text chunks and EXIF can name the patient
     except InputError as exc:
         raise ApiError(exc.code, str(exc)) from exc
     except ApiError:

@@ -15,7 +15,7 @@ import pytest
 from app.errors import ApiError
 from app.uploads import checked_upload
 from models.data.archives import ArchiveTooLarge, check_dicom_members, list_archive
-from models.data.ingest import deidentify_dicoms
+from models.data.ingest import deidentify_files
 from models.errors import ImageTooLargeError
 from models.io.dicom_read import file_meta_end_and_syntax, read_dicom_file
 from models.io.raster import DEFAULT_MAX_PIXELS
@@ -90,5 +90,5 @@ def test_ingest_deidentification_refuses_a_bomb_instead_of_inflating_it(tmp_path
     (folder / "a.dcm").write_bytes(SIIM.read_bytes())
     (folder / "b").write_bytes(PADDED)  # DICOM is found by content, whatever its name
     with pytest.raises(ImageTooLargeError, match="^b: "):
-        deidentify_dicoms(folder, max_pixels=MAX_PIXELS)
-    assert peak_bytes(lambda: deidentify_dicoms(Path(folder), max_pixels=MAX_PIXELS)) < PEAK_BOUND
+        deidentify_files(folder, max_pixels=MAX_PIXELS)
+    assert peak_bytes(lambda: deidentify_files(Path(folder), max_pixels=MAX_PIXELS)) < PEAK_BOUND

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from models.data.archives import data_root, list_archive, remove_tree, unpack
 from models.data.formats import FORMATS, detect_format
-from models.errors import ImageTooLargeError
+from models.errors import ImageTooLargeError, InputError
 from models.io.raster import DEFAULT_MAX_PIXELS
 from models.io.sniff import sniff_format
+from models.io.strip_metadata import strip_metadata
 
 MANIFEST = "dataset.json"  # read by core/datasets.py
 DATA_FOLDER = "data"
@@ -29,10 +30,11 @@ class DatasetProblem(ValueError):
     """The archive unpacked but is not a data set a loader can read; the message says what to fix."""
 
 
-def deidentify_dicoms(folder: Path, progress: Progress | None = None, *,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+def deidentify_files(folder: Path, progress: Progress | None = None, *,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """De-identify every DICOM file under `folder` in place (sniffed by content, whatever its name), with one
-    UID map per data set so that images of one study stay one study. Returns how many were rewritten.
+    UID map per data set so that images of one study stay one study, and strip PNG and JPEG files of their text
+    chunks and EXIF. Returns how many DICOM files were rewritten.
 
     A deflated file that would inflate past what `max_pixels` allows refuses the whole archive (ImageTooLargeError)
     before pydicom inflates it; an unreadable one is left for the summary to report, never deleted here."""
@@ -45,7 +47,11 @@ def deidentify_dicoms(folder: Path, progress: Progress | None = None, *,
     for i, path in enumerate(files):
         with path.open("rb") as fh:
             head = fh.read(132)
-        if sniff_format(head) != "dicom":
+        fmt = sniff_format(head)
+        if fmt in ("png", "jpeg"):
+            strip_file(path, fmt)
+            continue
+        if fmt != "dicom":
             continue
         try:
             ds = read_dicom_file(path, max_pixels=max_pixels)
@@ -59,6 +65,17 @@ def deidentify_dicoms(folder: Path, progress: Progress | None = None, *,
         if progress is not None and i % 200 == 0:
             progress(i, len(files), "de-identifying DICOM")
     return done
+
+
+def strip_file(path: Path, fmt: str) -> None:
+    """Rewrite a PNG or JPEG without its metadata; a damaged one is left for the summary to report."""
+    data = path.read_bytes()
+    try:
+        stripped = strip_metadata(data, fmt)
+    except InputError:
+        return
+    if stripped != data:
+        path.write_bytes(stripped)
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
@@ -142,7 +159,7 @@ def ingest_archive(archive: Path, dest: Path, *, fmt: str | None, max_bytes: int
         listing = list_archive(archive, max_bytes=max_bytes)
         unpack(archive, staging / DATA_FOLDER, listing, max_bytes=max_bytes,
                progress=(lambda i, n: progress(i, n, "unpacking")) if progress else None)
-        deidentified = deidentify_dicoms(staging / DATA_FOLDER, progress, max_pixels=max_pixels)
+        deidentified = deidentify_files(staging / DATA_FOLDER, progress, max_pixels=max_pixels)
         root = data_root(staging / DATA_FOLDER)
         try:
             found = fmt or detect_format(root)

@@ -18,6 +18,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
+from models.io.allowed_values import clean_values
+
 METHOD = "RadSynth: PS3.15 E.1-1 Basic Application Confidentiality Profile"
 
 # Action Z: keep the element present but empty (type 2 in common IODs).
@@ -104,21 +106,40 @@ KEEP_FILE_META = {"FileMetaInformationVersion", "MediaStorageSOPClassUID", "Medi
                   "TransferSyntaxUID"}
 
 
+def keep_allowed_values(ds: Dataset, elem) -> None:
+    """Drop or replace `elem` when one of its values is not an allowed value (allowed_values.clean_values)."""
+    kept = clean_values(elem)
+    if kept is None:
+        del ds[elem.tag]
+    elif isinstance(kept, str):
+        elem.value = kept
+
+
 def allow_only(ds: Dataset) -> None:
-    """Drop every element outside the allow-list; LUT sequence items keep only their numeric tables."""
+    """Drop every element outside the allow-list, and every kept text value that is not a number, a well-formed
+    UID or a defined term; LUT sequence items keep only their numeric tables."""
     for elem in list(ds):
         if elem.keyword not in KEEP:
             del ds[elem.tag]
-        elif elem.keyword in ("ModalityLUTSequence", "VOILUTSequence"):
+            continue
+        if elem.keyword in ("ModalityLUTSequence", "VOILUTSequence"):
             for item in elem.value:
                 for inner in list(item):
                     if inner.keyword not in KEEP_IN_LUT_ITEMS:
                         del item[inner.tag]
+                    else:
+                        keep_allowed_values(item, inner)
+        elif elem.keyword not in EMPTY:
+            keep_allowed_values(ds, elem)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         for elem in list(meta):
             if elem.keyword not in KEEP_FILE_META:
                 del meta[elem.tag]
+            else:
+                keep_allowed_values(meta, elem)
+        if "FileMetaInformationVersion" in meta:  # OB: any bytes could ride in it
+            meta.FileMetaInformationVersion = b"\x00\x01"
 
 
 def clean(ds: Dataset, uid_map: dict[str, str]) -> None:
@@ -159,6 +180,8 @@ def deidentify(ds: Dataset, *, uid_map: dict[str, str] | None = None) -> Dataset
     allow_only(ds)
     if hasattr(ds, "file_meta") and "MediaStorageSOPInstanceUID" in ds.file_meta:
         ds.file_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", generate_uid())
+    if hasattr(ds, "preamble"):  # 128 free bytes before 'DICM': anything could be written there
+        ds.preamble = b"\x00" * 128
     ds.PatientID, ds.PatientName = f"RS-{token}", f"ANONYMOUS^{token[:8]}"
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from PIL import Image
 from models.errors import CorruptImageError, ImageTooLargeError
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
+# Pillow's debug records quote EXIF and chunk values (a patient's name can be one): never below INFO, whatever the
+# service's log level.
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from models.io.deidentify import KEEP
-from tests.conftest import SIIM
+from tests.conftest import SIIM, UPLOADS
 from tests.integration.conftest import headers, wait_job
 
 STRING_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE", "CS", "UR"}
@@ -59,9 +59,37 @@ def marked_dicom() -> tuple[bytes, list[str], int]:
     block = ds.private_block(0x0011, "MKR PRIVATE CREATOR", create=True)
     block.add_new(0x01, "LO", "MKRPRIVATETOP")
     markers += ["MKRNESTED", "MKRPRIVATEINNER", "MKRNESTEDOUTER", "MKRPRIVATETOP", "MKR PRIVATE CREATOR"]
+    # Values of attributes the allow-list keeps, the preamble and the file meta's version bytes.
+    ds.LossyImageCompressionMethod = "MKRLOSSYMETHOD"
+    ds.ImageType = ["DERIVED", "PRIMARY", "MKRIMAGETYPE"]
+    ds.RescaleType = "MKRRESCALETYPE"
+    ds.preamble = b"MKRPREAMBLE".ljust(128, b"\0")
+    ds.file_meta.FileMetaInformationVersion = b"\0\1MKRMETAVERSION\0"
+    markers += ["MKRLOSSYMETHOD", "MKRIMAGETYPE", "MKRRESCALETYPE", "MKRPREAMBLE", "MKRMETAVERSION"]
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue(), markers, marked + 5
+    return buf.getvalue(), markers, marked + 10
+
+
+def marked_png_and_jpeg() -> dict[str, tuple[bytes, list[str]]]:
+    """The NIH fixture PNG with a patient's name and birth date in tEXt, zTXt, iTXt and EXIF chunks and after
+    IEND, and the same image as a JPEG with EXIF, XMP-like APP1 text and a comment."""
+    from PIL import Image, PngImagePlugin
+
+    image = Image.open(UPLOADS / "00000001_000.png").convert("L")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Patient", "MKRPNGTEXT^JOHN")
+    info.add_text("Birth", "MKRPNGZTXT 19700101", zip=True)
+    info.add_itxt("Comment", "MKRPNGITXT")
+    exif = Image.Exif()
+    exif[0x010E] = "MKREXIFDESCRIPTION"
+    exif[0x013B] = "MKREXIFARTIST"
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    image.save(png, format="PNG", pnginfo=info, exif=exif)
+    image.save(jpeg, format="JPEG", exif=exif, comment=b"MKRJPEGCOMMENT", quality=90)
+    png_markers = ["MKRPNGTEXT", "MKRPNGZTXT", "MKRPNGITXT", "MKREXIFDESCRIPTION", "MKREXIFARTIST", "MKRPNGTRAIL"]
+    return {"png": (png.getvalue() + b"MKRPNGTRAIL", png_markers),
+            "jpeg": (jpeg.getvalue(), ["MKREXIFDESCRIPTION", "MKREXIFARTIST", "MKRJPEGCOMMENT"])}
 
 
 def redis_values(client) -> str:
@@ -86,11 +114,10 @@ def redis_values(client) -> str:
     return "\n".join(parts)
 
 
-def test_no_marker_survives_anywhere(client, service, caplog):
-    data, markers, attributes = marked_dicom()
-    assert attributes > 1500  # every text/date/UID attribute of the dictionary, far beyond Table E.1-1
+def leaks_after_explain(client, service, caplog, name: str, data: bytes, markers: list[str]) -> tuple[dict, list]:
+    """Explain the upload through the real worker; (the job, every (place, marker) found anywhere stored)."""
     caplog.set_level(logging.DEBUG)
-    r = client.post("/explain", files={"file": ("MKRFILENAME.dcm", data, "application/dicom")},
+    r = client.post("/explain", files={"file": (name, data, "application/octet-stream")},
                     data={"findings": "effusion"}, headers=headers())
     assert r.status_code == 202, r.text
     job = wait_job(client, r.json()["id"], timeout=180)
@@ -104,7 +131,32 @@ def test_no_marker_survives_anywhere(client, service, caplog):
     for path in var.rglob("*"):
         if path.is_file() and path.stat().st_size < 50_000_000:
             blobs[f"file {path.relative_to(var)}"] = path.read_bytes().decode("latin-1")
-    stored = pydicom.dcmread(var / "artifacts" / job["params"]["upload"] / "input")
+    return job, [(where, m) for m in markers for where, blob in blobs.items() if m in blob]
+
+
+def test_no_marker_survives_anywhere(client, service, caplog):
+    data, markers, attributes = marked_dicom()
+    assert attributes > 1500  # every text/date/UID attribute of the dictionary, far beyond Table E.1-1
+    job, leaks = leaks_after_explain(client, service, caplog, "MKRFILENAME.dcm", data, markers + ["MKRFILENAME"])
+    stored = pydicom.dcmread(service["root"] / "var" / "artifacts" / job["params"]["upload"] / "input")
     assert stored.PatientIdentityRemoved == "YES" and "Confidentiality" in stored.DeidentificationMethod
-    leaks = [(where, m) for m in markers + ["MKRFILENAME"] for where, blob in blobs.items() if m in blob]
+    assert stored.preamble == b"\0" * 128 and list(stored.ImageType) == ["DERIVED", "PRIMARY"]
     assert leaks == [], f"{len(leaks)} leaks, e.g. {leaks[:5]}"
+
+
+def test_png_and_jpeg_uploads_are_stored_without_their_metadata(client, service, caplog):
+    from PIL import Image
+
+    def readable(data: bytes) -> str:
+        """The bytes as text plus what an image reader decodes from its chunks (zTXt is compressed)."""
+        image = Image.open(io.BytesIO(data))
+        return data.decode("latin-1") + str(image.info) + str(dict(image.getexif()))
+
+    for fmt, (data, markers) in marked_png_and_jpeg().items():
+        assert all(m in readable(data) for m in markers)
+        job, leaks = leaks_after_explain(client, service, caplog, f"upload.{fmt}", data, markers)
+        assert leaks == [], f"{fmt}: {len(leaks)} leaks, e.g. {leaks[:5]}"
+        stored = (service["root"] / "var" / "artifacts" / job["params"]["upload"] / "input").read_bytes()
+        assert not [m for m in markers if m in readable(stored)]
+        original, kept = Image.open(io.BytesIO(data)), Image.open(io.BytesIO(stored))
+        assert original.tobytes() == kept.tobytes()  # the pixels are untouched
