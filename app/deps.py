@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from functools import lru_cache
 from typing import Annotated
@@ -64,8 +65,11 @@ def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
         if not presented:
             raise ApiError("unauthorized", "send your API key in the X-API-Key header or as 'Authorization: Bearer'",
                            headers={"WWW-Authenticate": "Bearer"})
+        prefix = key_prefix_bucket(presented)
+        throttle_failed_logins(store, prefix, settings.auth_failures_per_minute, count=False)
         owner = match_key(presented, keys)
         if owner is None:
+            throttle_failed_logins(store, prefix, settings.auth_failures_per_minute, count=True, raise_=False)
             throttle_failed_logins(store, client, settings.auth_failures_per_minute, count=True)
             raise ApiError("unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     try:
@@ -78,15 +82,26 @@ def owner_dep(request: Request, settings: SettingsDep, store: StoreDep,
     return owner
 
 
-def throttle_failed_logins(store: JobStore, client: str, limit: int, *, count: bool) -> None:
-    """429 for a client address that failed to authenticate `limit` times this minute (every request from it,
-    so that guessing keys stops paying); `count` records one more failure first."""
+KEY_PREFIX_CHARS = 8
+
+
+def key_prefix_bucket(presented: str) -> str:
+    """The failed-login bucket of a presented key's first characters (hashed: no key text is stored), so that
+    guessing one key's rest from many addresses is throttled too."""
+    digest = hashlib.sha256(presented[:KEY_PREFIX_CHARS].encode()).hexdigest()[:16]
+    return f"authfail-key:{digest}"
+
+
+def throttle_failed_logins(store: JobStore, bucket: str, limit: int, *, count: bool, raise_: bool = True) -> None:
+    """429 for a client address (or key prefix) that failed to authenticate `limit` times this minute (every
+    request from it, so that guessing keys stops paying); `count` records one more failure first."""
     try:
-        wait = store.hit_rate(client, limit) if count else store.over_rate(client, limit)
+        wait = store.hit_rate(bucket, limit) if count else store.over_rate(bucket, limit)
     except Exception:
         return  # Redis down: the route itself answers 503
-    if wait is not None:
-        raise ApiError("rate_limited", f"too many failed authentications from your address; retry in {wait} s",
+    if wait is not None and raise_:
+        what = "with keys like yours" if bucket.startswith("authfail-key:") else "from your address"
+        raise ApiError("rate_limited", f"too many failed authentications {what}; retry in {wait} s",
                        headers={"Retry-After": str(max(1, wait))})
 
 

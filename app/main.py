@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import errors
 from app.body_limit import BodyLimit
@@ -36,6 +37,9 @@ def create_app() -> FastAPI:
                                              "RADSYNTH_MAX_DATASET_BYTES"),
                                "/classify": (settings.max_classify_bytes + FORM_FIELDS_ROOM,
                                              "RADSYNTH_MAX_CLASSIFY_BYTES")})
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    if proxies:  # uvicorn runs with --no-proxy-headers: forwarded headers count only from these
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],

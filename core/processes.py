@@ -18,5 +18,5 @@ def worker_command(queues: str = "interactive,train", concurrency: int = 1, *, n
 
 
 def api_command(host: str = "127.0.0.1", port: int = 8000, *, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port), "--proxy-headers",
+    return [python, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port), "--no-proxy-headers",
             "--timeout-graceful-shutdown", "20"]

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     auth_failures_per_minute: int = Field(20, description="failed authentications per minute from one client "
                                           "address before every request from it gets 429 (0 = off)")
+    trusted_proxies: str = Field("", description="addresses (or networks) of reverse proxies whose "
+                                 "X-Forwarded-For / X-Forwarded-Proto are believed, comma-separated; empty: none, "
+                                 "so a client cannot choose the address it is throttled under")
     webhook_allow: str = Field("", description="webhook destinations allowed although internal: host names, "
                                "addresses or networks, comma-separated (e.g. 127.0.0.1,10.0.0.0/8); others must "
                                "be public addresses")

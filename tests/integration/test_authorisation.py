@@ -4,6 +4,7 @@ requests without or with a wrong key."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from tests.conftest import NIH_UPLOAD
 from tests.integration.conftest import headers, wait_job
@@ -160,3 +161,81 @@ def test_models_belong_to_their_owners_and_bundled_names_cannot_be_taken(client,
     assert again.status_code == 202 and again.json()["id"] == mine.json()["id"]
     assert wait_job(client, mine.json()["id"], timeout=240)["status"] == "succeeded"
     assert names("alice")["bobs-gen"]["origin"] == "yours" and names("bob")["bobs-gen"]["origin"] == "yours"
+
+
+def clear_login_throttles() -> None:
+    from core.jobs import JobStore
+    from core.settings import get_settings
+
+    r = JobStore.from_url(get_settings().redis_url).r
+    for key in r.scan_iter(match="*authfail*", count=1000):
+        r.delete(key)
+
+
+def test_a_client_cannot_choose_its_address_with_forwarded_headers(service):
+    """uvicorn once trusted X-Forwarded-For from loopback: a local client rotated addresses to dodge the failed-login
+    throttle. With no trusted proxy configured, every request to the real server (started by the run command's own
+    api_command) counts against the address it really came from."""
+    import os
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from core.processes import api_command
+    from core.redis_server import free_port
+    from tests.integration.deployment import wait_until
+
+    port = free_port()
+    env = os.environ | {"RADSYNTH_AUTH_FAILURES_PER_MINUTE": "5"}
+    server = subprocess.Popen(api_command("127.0.0.1", port), env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+
+    def status(key: str, forwarded: str) -> int:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/jobs",
+                                     headers={"X-API-Key": key, "X-Forwarded-For": forwarded})
+        try:
+            urllib.request.urlopen(req, timeout=10).close()
+            return 200
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+    try:
+        wait_until(lambda: status(headers()["X-API-Key"], "198.51.100.250") == 200, 30, what="uvicorn")
+        codes = [status(f"{i:04d}-wrong-key", f"198.51.100.{i + 1}") for i in range(8)]
+    finally:
+        server.terminate()
+        server.wait(10)
+        clear_login_throttles()
+    assert codes == [401] * 5 + [429] * 3, codes
+
+
+def test_a_trusted_proxy_forwards_addresses_and_key_prefixes_are_throttled_too(service, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RADSYNTH_AUTH_FAILURES_PER_MINUTE", "5")
+    monkeypatch.setenv("RADSYNTH_TRUSTED_PROXIES", "192.0.2.10")
+    get_settings.cache_clear()
+    try:
+        app = create_app()
+        with TestClient(app, client=("192.0.2.10", 5000)) as proxy, \
+                TestClient(app, client=("203.0.113.9", 5000)) as direct:
+            forwarded = [proxy.get("/jobs", headers={"X-API-Key": f"w{i}", "X-Forwarded-For": "203.0.113.50"})
+                         .status_code for i in range(6)]
+            assert forwarded == [401] * 5 + [429]  # counted against the forwarded address, not the proxy's
+            assert proxy.get("/jobs", headers={**headers(), "X-Forwarded-For": "203.0.113.51"}).status_code == 200
+            spoofed = [direct.get("/jobs", headers={"X-API-Key": f"v{i}", "X-Forwarded-For": f"203.0.113.{60 + i}"})
+                       .status_code for i in range(6)]
+            assert spoofed == [401] * 5 + [429]  # not a trusted proxy: its own address counts
+        # One key's prefix guessed from many addresses: throttled by the prefix.
+        clients = [TestClient(app, client=(f"198.51.100.{i}", 5000)) for i in range(8)]
+        codes = [c.get("/jobs", headers={"X-API-Key": f"samepref-guess-{i}"}).status_code
+                 for i, c in enumerate(clients)]
+        assert codes == [401] * 5 + [429] * 3, codes
+    finally:
+        get_settings.cache_clear()
+        clear_login_throttles()
