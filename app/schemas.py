@@ -78,7 +78,7 @@ class Health(BaseModel):
     workers: dict[str, int] = Field(..., description="live worker processes per queue")
     worker_queues: dict[str, list[str]] = Field(
         default_factory=dict, description="each live worker (name@host) and the queues it serves: "
-        "'interactive' (generate, explain) and 'train'")
+        "'interactive' (generate, explain) and 'train'; empty unless the request carries an API key")
     queues: dict[str, int] = Field(..., description="jobs waiting per queue")
     store: str = Field("local", description="artifact and model store kind: 'local' or 's3'")
     store_ok: bool = Field(True, description="whether the store answered")

@@ -168,6 +168,9 @@ class SynthesizeParams(BaseModel):
         return self
 
 
+MAX_UNET_LEVELS = 6  # 64 px halves to 2 px after 5 downsamplings
+
+
 class TrainParams(BaseModel):
     kind: Literal["generator", "classifier", "generator3d", "augmentation_study"] = Field(
         ..., description="what to train: a 2D generator, a classifier ensemble, a 3D volume generator, or an "
@@ -180,7 +183,9 @@ class TrainParams(BaseModel):
     batch_size: int = Field(32, ge=1, le=1024)
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$", description="model name, unique (a study's "
                       "label; a study installs no model)")
-    channels: list[int] | None = Field(None, description="generator UNet widths (default 32,64,128,128; 3D 16,32,64)")
+    channels: list[int] | None = Field(None, max_length=MAX_UNET_LEVELS,
+                                       description="generator UNet widths, one per level, at most "
+                                       f"{MAX_UNET_LEVELS} (default 32,64,128,128; 3D 16,32,64)")
     latent: bool = Field(False, strict=True, description="generator3d only: latent diffusion (an autoencoder "
                          "compresses each volume 4x per side, trained for `steps` steps first; the DDPM then trains "
                          "on its latents)")

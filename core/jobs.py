@@ -27,6 +27,7 @@ def k(*parts: str) -> str:
 
 
 HOST = socket.gethostname()
+LIST_BATCH = 500
 
 
 def runner_id() -> str:
@@ -206,21 +207,35 @@ class JobStore:
 
     def list(self, owner: str, *, kind: str | None = None, status: str | None = None, offset: int = 0,
              limit: int = 50) -> tuple[list[JobRecord], int]:
-        """Newest first; filtering is done over the owner's index."""
-        ids = self.r.zrevrange(k("jobs", "owner", owner), 0, -1)
-        out: list[JobRecord] = []
-        total = 0
-        for job_id in ids:
-            try:
-                rec = self.get(job_id, owner)
-            except JobNotFound:
-                continue
-            if (kind and rec.kind != kind) or (status and rec.status != status):
-                continue
-            if offset <= total < offset + limit:
-                out.append(rec)
-            total += 1
-        return out, total
+        """Newest first. Unfiltered, only the page is read; filtered, the owner's jobs' kind and status are read
+        in pipelined batches (one round trip per LIST_BATCH jobs, not one per job), then the page's records."""
+        index = k("jobs", "owner", owner)
+        if not kind and not status:
+            total = int(self.r.zcard(index))
+            page = self.r.zrevrange(index, offset, offset + limit - 1)
+            records = [r for r in self.peek_many(page) if r is not None and r.owner == owner]
+            return self.with_queue_positions(records), total
+        matching: list[str] = []
+        for start in range(0, int(self.r.zcard(index)), LIST_BATCH):
+            ids = self.r.zrevrange(index, start, start + LIST_BATCH - 1)
+            pipe = self.r.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(k("job", job_id), "owner", "kind", "status")
+            for job_id, (who, job_kind, job_status) in zip(ids, pipe.execute(), strict=True):
+                if who == owner and (not kind or job_kind == kind) and (not status or job_status == status):
+                    matching.append(job_id)
+        page = [r for r in self.peek_many(matching[offset:offset + limit]) if r is not None]
+        return self.with_queue_positions(page), len(matching)
+
+    def with_queue_positions(self, records: list[JobRecord]) -> list[JobRecord]:
+        """Fill in the queue position of the queued ones (one pipelined round trip)."""
+        queued = [r for r in records if r.status == JobStatus.queued]
+        pipe = self.r.pipeline(transaction=False)
+        for record in queued:
+            pipe.zrank(k("queued", queue_of(record.kind)), record.id)
+        for record, rank in zip(queued, pipe.execute() if queued else [], strict=True):
+            record.progress.queue_position = None if rank is None else rank + 1
+        return records
 
     # -- transitions ----------------------------------------------------------------------------------
     def _transition(self, job_id: str, fn) -> JobRecord:

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, description="requests per minute per API key (0 = off)")
     auth_failures_per_minute: int = Field(20, description="failed authentications per minute from one client "
                                           "address before every request from it gets 429 (0 = off)")
+    max_event_streams_per_owner: int = Field(10, description="open GET /jobs/{id}/events streams one owner may "
+                                             "hold on one API process (each holds a Redis connection)")
     trusted_proxies: str = Field("", description="addresses (or networks) of reverse proxies whose "
                                  "X-Forwarded-For / X-Forwarded-Proto are believed, comma-separated; empty: none, "
                                  "so a client cannot choose the address it is throttled under")

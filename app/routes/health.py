@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Annotated
 
 import redis
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 
-from app.deps import ArtifactsDep, SettingsDep, StoreDep
+from app.deps import ArtifactsDep, SettingsDep, StoreDep, match_key
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -54,9 +55,22 @@ def _refresh_workers() -> dict:
     return value
 
 
+def holds_a_key(settings, x_api_key: str | None, authorization: str | None) -> bool:
+    """Whether the caller presented a valid API key (always true in single-user mode, which listens on localhost)."""
+    keys = settings.key_owners()
+    if not keys:
+        return True
+    presented = x_api_key or (authorization[7:].strip() if authorization and
+                              authorization.lower().startswith("bearer ") else None)
+    return bool(presented) and match_key(presented, keys) is not None
+
+
 @router.get("/health", response_model=Health, operation_id="health")
-def health(store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep) -> Health:
-    """API, Redis, the artifact store and live workers per queue; 'ok' only when all answer."""
+def health(store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep,
+           x_api_key: Annotated[str | None, Header(description="API key: shows the workers' names")] = None,
+           authorization: Annotated[str | None, Header(description="Bearer API key")] = None) -> Health:
+    """API, Redis, the artifact store and live workers per queue; 'ok' only when all answer. The workers' names
+    (which carry their host names) only for a caller with an API key."""
     try:
         store.r.ping()
         redis_ok, queues = True, store.queue_lengths()
@@ -71,7 +85,8 @@ def health(store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep) -> H
         store_ok = False
     ok = redis_ok and store_ok and all(workers.get(q, 0) > 0 for q in ("interactive", "train"))
     return Health(status="ok" if ok else "degraded", redis=redis_ok, workers=workers,
-                  worker_queues=live["by_worker"], queues=queues,
+                  worker_queues=live["by_worker"] if holds_a_key(settings, x_api_key, authorization) else {},
+                  queues=queues,
                   store=settings.store, store_ok=store_ok, single_user=not settings.key_owners())
 
 

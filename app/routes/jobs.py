@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Annotated
 
 import redis
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from sse_starlette.sse import EventSourceResponse
 
-from app.deps import ArtifactsDep, OwnerDep, StoreDep
+from app.deps import ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, JobList, JobOut
 from app.submit import job_out
@@ -88,18 +89,23 @@ def get_artifact(job_id: str, name: str, owner: OwnerDep, store: StoreDep, artif
 
 @router.get("/{job_id}/events", operation_id="job_events", responses=NOT_FOUND | {
     200: {"content": {"text/event-stream": {}}, "description": "progress events until the job ends"}})
-async def job_events(job_id: str, owner: OwnerDep, store: StoreDep) -> EventSourceResponse:
+async def job_events(job_id: str, owner: OwnerDep, store: StoreDep, settings: SettingsDep) -> EventSourceResponse:
     """Server-sent events: the job record now, then progress and status changes until it ends."""
     first = owned(store, job_id, owner)
+    cap = settings.max_event_streams_per_owner
+    if OPEN_STREAMS[owner] >= cap:
+        raise ApiError("rate_limited", f"you have {cap} event streams open (RADSYNTH_MAX_EVENT_STREAMS_PER_OWNER); "
+                       "close one, or poll GET /jobs/{id}", headers={"Retry-After": "5"})
 
     async def stream():
         yield {"event": "job", "data": job_out(first).model_dump_json()}
         if first.status in FINAL:
             return
+        OPEN_STREAMS[owner] += 1
         client = store.async_client()
         pubsub = client.pubsub()
-        await pubsub.subscribe(store.events_channel(job_id))
         try:
+            await pubsub.subscribe(store.events_channel(job_id))
             while True:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
                 rec = await asyncio.to_thread(store.get, job_id, owner)
@@ -109,7 +115,11 @@ async def job_events(job_id: str, owner: OwnerDep, store: StoreDep) -> EventSour
                     yield {"event": "job", "data": job_out(rec).model_dump_json()}
                     return
         finally:
+            OPEN_STREAMS[owner] -= 1
             await pubsub.aclose()
             await client.aclose()
 
     return EventSourceResponse(stream(), ping=15)
+
+
+OPEN_STREAMS: Counter[str] = Counter()  # per owner, in this API process

@@ -13,7 +13,7 @@ from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from core import datasets
-from core.contracts import TrainParams
+from core.contracts import MAX_UNET_LEVELS, TrainParams
 from core.settings import VOLUME_FORMATS
 from models.catalog import list_models
 from models.data.formats import label_vocabulary
@@ -53,7 +53,8 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
     if not (idempotency_key and store.job_of_key(owner, idempotency_key)):  # a retry gets its first job back
         check_name_free(settings, params.name, owner)
     if params.channels and (len(params.channels) < 2 or any(c < 4 or c > 512 or c % 4 for c in params.channels)):
-        raise ApiError("invalid_parameter", "channels: 2+ widths, each a multiple of 4 between 4 and 512")
+        raise ApiError("invalid_parameter", f"channels: 2 to {MAX_UNET_LEVELS} widths, each a multiple of 4 between "
+                       "4 and 512")
     return submit(store, settings, "train", owner, params.model_dump(mode="json"), idempotency_key)
 
 
