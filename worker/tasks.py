@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -13,7 +14,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
-from core.contracts import Artifact, JobError, JobRecord, JobStatus
+from core.contracts import FINAL, Artifact, JobError, JobRecord, JobStatus
 from core.jobs import runner_id
 from core.kinds import handler_of
 from core.queue import RUN_JOB_TASK
@@ -117,26 +118,71 @@ def run_handler(job: JobRecord, heartbeat: Heartbeat | None = None) -> tuple[dic
         return handler_of(job.kind)(Context(job, Path(tmp), heartbeat))
 
 
-def reap_forever(stop: threading.Event) -> None:
-    """Requeue running jobs whose heartbeat stopped (their worker was killed, host and all), until `stop`."""
+def resend(changed: list[JobRecord]) -> None:
+    """Send a message for each job the reaper put back in its queue; end those whose cancel was asked."""
     from core.kinds import queue_of
 
+    for rec in changed:
+        if rec.status == JobStatus.cancelled:
+            log.warning("job %s lost its worker after a cancel request; cancelled", rec.id)
+            runtime.artifact_store().delete_job(rec.id)
+            continue
+        log.warning("job %s lost its worker; requeued as generation %d", rec.id, rec.generation)
+        run_job.apply_async(args=[rec.id, rec.generation], queue=queue_of(rec.kind))
+
+
+def reap_forever(stop: threading.Event) -> None:
+    """At once, requeue the jobs of this host's dead processes and clear their work folders; then, until `stop`,
+    requeue running jobs whose heartbeat stopped (their worker was killed, host and all)."""
     timeout = get_settings().heartbeat_timeout
     rounds = 0
-    while not stop.wait(max(1.0, timeout / 4)):
-        rounds += 1
+    try:
+        resend(runtime.job_store().requeue_dead_runners())
+    except Exception as exc:  # noqa: BLE001 - Redis may be restarting: the heartbeat rounds catch these jobs
+        log.warning("requeueing the jobs of dead workers failed: %s", type(exc).__name__)
+    while True:
         try:
-            if rounds % 20 == 1:
+            if rounds % 20 == 0:
                 sweep_orphaned_uploads(get_settings().upload_grace_s)
-            for rec in runtime.job_store().requeue_stale(timeout):
-                if rec.status == JobStatus.cancelled:
-                    log.warning("job %s lost its worker after a cancel request; cancelled", rec.id)
-                    runtime.artifact_store().delete_job(rec.id)
-                    continue
-                log.warning("job %s lost its worker; requeued as generation %d", rec.id, rec.generation)
-                run_job.apply_async(args=[rec.id, rec.generation], queue=queue_of(rec.kind))
+                sweep_work_folders()
+            if rounds:
+                resend(runtime.job_store().requeue_stale(timeout))
         except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next round
             log.warning("reaper round failed: %s", type(exc).__name__)
+        rounds += 1
+        if stop.wait(max(1.0, timeout / 4)):
+            return
+
+
+def sweep_work_folders(stray_age: float = 3600.0) -> list[Path]:
+    """Remove job work folders (`tmp/<job id>-*`, `runs/<job id>`) whose job has ended, was deleted, or is no
+    longer run by a live process here (a worker killed mid-job never removes its own); other stray folders in
+    `tmp/` once older than `stray_age` seconds. Returns what was removed."""
+    from core.jobs import JobNotFound, runner_alive
+
+    data_dir = get_settings().data_dir
+    store = runtime.job_store()
+    removed: list[Path] = []
+    candidates = [(p, p.name.split("-", 1)[0]) for p in (data_dir / "tmp").glob("*") if p.is_dir()]
+    candidates += [(p, p.name) for p in (data_dir / "runs").glob("*") if p.is_dir()]
+    for folder, job_id in candidates:
+        try:
+            rec = store.get(job_id) if len(job_id) == 32 else None
+        except JobNotFound:
+            rec = None
+        if rec is None:
+            if len(job_id) != 32 and time.time() - folder.stat().st_mtime < stray_age:
+                continue  # not a job's folder (an upload being received): only once it is old
+        elif folder.parent.name == "runs":
+            if rec.status not in FINAL:
+                continue  # a requeued or running job resumes from its checkpoint here
+        elif rec.status == JobStatus.running and runner_alive(rec.runner):
+            continue  # in use (a queued job's folder is a dead delivery's: a new run makes a new one)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d work folder(s) of ended, deleted or dead jobs", len(removed))
+    return removed
 
 
 def sweep_orphaned_uploads(grace: float) -> list[str]:

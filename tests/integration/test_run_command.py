@@ -62,6 +62,7 @@ def test_generate_starts_while_a_training_job_runs(tmp_path, tiny_generator_dir,
         assert record["started_at"] - record["created_at"] <= 10, record
         assert http.get(f"/jobs/{train_id}").json()["status"] == "running"
         http.post(f"/jobs/{train_id}/cancel")
+        a_killed_worker_is_restarted_and_its_job_completes_once(http, proc.pid, tmp_path / "var")
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -69,4 +70,50 @@ def test_generate_starts_while_a_training_job_runs(tmp_path, tiny_generator_dir,
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    assert "all processes stopped" in (tmp_path / "serve.log").read_text()
+    log_text = (tmp_path / "serve.log").read_text()
+    assert "all processes stopped" in log_text
+    assert "worker0 exited with code -9; restarting it in 1 s" in log_text and "worker0 restarted" in log_text
+
+
+def child_pid(parent: int, marker: str) -> int:
+    """The direct child of `parent` whose command line holds `marker`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and marker in cmdline:
+            return int(stat.parent.name)
+    raise AssertionError(f"no child of {parent} runs {marker!r}")
+
+
+def a_killed_worker_is_restarted_and_its_job_completes_once(http, launcher: int, var: Path) -> None:
+    """SIGKILL the generate worker's main process mid-job: the launcher restarts it within 10 s, the API keeps
+    answering, the job is requeued at once and completes with one end, and the dead run's work folder is gone."""
+    import time
+
+    job = http.post("/generate", params={"finding": "mass", "n": 1, "sampler": "ddpm", "steps": 1000, "qc": False,
+                                         "format": "png"}).json()
+    wait_until(lambda: http.get(f"/jobs/{job['id']}").json()["progress"]["step"] > 0, 60, interval=0.2,
+               what="the job to be running")
+    worker = child_pid(launcher, "interactive0@")
+    os.kill(worker, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_until(lambda: child_pid_or_none(launcher, "interactive0@") not in (None, worker), 10, interval=0.2,
+               what="the worker to be restarted")
+    assert time.monotonic() - killed_at <= 10
+    assert http.get("/health").status_code == 200  # the API stayed up
+    done = wait_until(lambda: (r := http.get(f"/jobs/{job['id']}").json())["status"] in ("succeeded", "failed")
+                      and r, 120, interval=0.5, what="the requeued job to end")
+    assert done["status"] == "succeeded" and done["deliveries"] == 2, done
+    names = [a["name"] for a in done["artifacts"]]
+    assert len(set(names)) == len(names) and sum(n.startswith("000_") for n in names) == 1, names
+    assert not list((var / "tmp").glob(f"{job['id']}-*"))  # the dead delivery's work folder was removed
+
+
+def child_pid_or_none(parent: int, marker: str) -> int | None:
+    try:
+        return child_pid(parent, marker)
+    except AssertionError:
+        return None
