@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 
 from app.errors import ApiError
 from core.artifacts import ArtifactStore
@@ -59,3 +60,11 @@ def checked_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[byt
                        "image again from its source") from exc
     return stored, fmt
 
+
+
+def scratch_folder(settings) -> Path:
+    """Where the API writes request data on its way to the store: the data folder's `tmp/` (the data volume, not
+    the container's /tmp)."""
+    folder = settings.data_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

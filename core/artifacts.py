@@ -37,7 +37,7 @@ def check_id(job_id: str) -> str:
 class ArtifactStore(Protocol):
     """Where artifacts, uploads and trained models live: a local folder, or S3 shared by many hosts."""
 
-    def put_file(self, job_id: str, name: str, source: Path) -> int: ...
+    def put_file(self, job_id: str, name: str, source: Path, *, move: bool = False) -> int: ...
     def put_bytes(self, job_id: str, name: str, data: bytes) -> int: ...
     def path(self, job_id: str, name: str) -> Path | None: ...
     def delete_job(self, job_id: str) -> None: ...
@@ -70,12 +70,16 @@ class LocalArtifactStore:
         os.replace(tmp, target)
         return len(data)
 
-    def put_file(self, job_id: str, name: str, source: Path) -> int:
+    def put_file(self, job_id: str, name: str, source: Path, *, move: bool = False) -> int:
+        """Store a copy of `source` (with `move`, `source` itself: renamed when on the same file system)."""
         target = self._target(job_id, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
-        shutil.copyfile(source, tmp)
+        if move:
+            shutil.move(source, tmp)
+        else:
+            shutil.copyfile(source, tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         return target.stat().st_size

@@ -44,9 +44,12 @@ class S3Store:
         self.s3.put_object(Bucket=self.bucket, Key=self._key(job_id, name), Body=data)
         return len(data)
 
-    def put_file(self, job_id: str, name: str, source: Path) -> int:
+    def put_file(self, job_id: str, name: str, source: Path, *, move: bool = False) -> int:
         self.s3.upload_file(str(source), self.bucket, self._key(job_id, name))
-        return Path(source).stat().st_size
+        size = Path(source).stat().st_size
+        if move:
+            Path(source).unlink()
+        return size
 
     def path(self, job_id: str, name: str) -> Path | None:
         """A local copy of the object (downloaded once per host), or None if it is not stored."""

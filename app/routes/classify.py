@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
 import uuid
 import zipfile
+from pathlib import Path
 from typing import Annotated
 
 import anyio
@@ -15,7 +16,7 @@ from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, St
 from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit, submit_with_upload
-from app.uploads import checked_upload
+from app.uploads import checked_upload, scratch_folder
 from core import datasets
 from core.contracts import ClassifyParams
 from core.settings import Settings
@@ -56,28 +57,30 @@ async def classify(
         raise ApiError("invalid_parameter", f"{len(files)} files sent; one request takes at most "
                        f"{settings.max_classify_files} (RADSYNTH_MAX_CLASSIFY_FILES): send more requests, or upload "
                        "them as a data set (POST /datasets) and classify it by name")
-    contents = [await f.read(settings.max_upload_bytes + 1) for f in files]
 
     def check_store_and_queue() -> JobOut:
-        archive = zipped(contents, settings)
         upload_id = uuid.uuid4().hex
-        artifacts.put_bytes(upload_id, "input", archive)
-        params = ClassifyParams(upload=upload_id, files=len(contents), model=info["name"])
+        with tempfile.TemporaryDirectory(dir=scratch_folder(settings)) as tmp:
+            archive = Path(tmp) / "files.zip"
+            zip_checked(files, settings, archive)
+            artifacts.put_file(upload_id, "input", archive)
+        params = ClassifyParams(upload=upload_id, files=len(files), model=info["name"])
         return submit_with_upload(store, settings, artifacts, "classify", owner, params.model_dump(mode="json"),
                                   idempotency_key)
 
     return await anyio.to_thread.run_sync(check_store_and_queue, limiter=UPLOAD_LIMITER)
 
 
-def zipped(contents: list[bytes], settings: Settings) -> bytes:
-    """The checked (DICOM: de-identified) files as one uncompressed zip, named by their position; the first bad
-    file is a 4xx naming its position."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for i, data in enumerate(contents):
+def zip_checked(files: list[UploadFile], settings: Settings, target: Path) -> None:
+    """Write the checked (DICOM: de-identified) files into `target`, an uncompressed zip, named by their position;
+    the first bad file is a 4xx naming its position. One file is in memory at a time (the others wait in
+    Starlette's spool files), so a request's size does not decide the API's memory."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zf:
+        for i, upload in enumerate(files):
+            data = upload.file.read(settings.max_upload_bytes + 1)
             try:
                 stored, fmt = checked_upload(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
             except ApiError as exc:
-                raise ApiError(exc.code, f"file {i + 1} of {len(contents)}: {exc.message}") from exc
+                raise ApiError(exc.code, f"file {i + 1} of {len(files)}: {exc.message}") from exc
             zf.writestr(f"{i:05d}.{SUFFIX[fmt]}", stored)
-    return buf.getvalue()
+            del data, stored

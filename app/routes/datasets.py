@@ -3,25 +3,27 @@ inspect and delete them. Built-in data sets are everyone's; an uploaded one is i
 
 from __future__ import annotations
 
-import shutil
+import re
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.deps import IDEMPOTENCY_HEADER, ArtifactsDep, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.schemas import JOB_ACCEPTED, DatasetInfo, ErrorBody, JobOut
+from app.stream_form import stream_form
 from app.submit import submit_with_upload
+from app.uploads import scratch_folder
 from app.zip_stream import zip_folder
 from core import datasets
 from core.contracts import IngestParams
 from models.data.archives import ArchiveRefused, ArchiveTooLarge, check_dicom_members, list_archive
-from models.data.formats import DataFormat
+from models.data.formats import FORMATS, DataFormat
 
 router = APIRouter(tags=["datasets"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 413, 415, 422, 429, 503)}
@@ -79,44 +81,84 @@ def delete_dataset(name: str, owner: OwnerDep, settings: SettingsDep) -> Respons
     return Response(status_code=204)
 
 
+UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["name", "file"], "properties": {
+        "name": {"type": "string", "pattern": datasets.NAME_PATTERN,
+                 "description": "the data set's name, yours alone (send it before the file: a taken name or a full "
+                                "quota is then refused before the archive is read)"},
+        "format": {"type": "string", "enum": list(FORMATS), "description": "the layout (default: recognised)"},
+        "file": {"type": "string", "format": "binary", "description": "a zip, tar or tar.gz of a data set: an NIH "
+                 "folder (Data_Entry_2017.csv + images), a folder per finding, DICOM files with labels.csv, or a "
+                 "MedMNIST .npz"}}}}}}}
+
+
 @router.post("/datasets", status_code=202, response_model=JobOut, operation_id="upload_dataset",
-             responses=ERRORS | JOB_ACCEPTED)
+             responses=ERRORS | JOB_ACCEPTED, openapi_extra=UPLOAD_FORM)
 async def upload_dataset(
+    request: Request,
     owner: OwnerDep,
     settings: SettingsDep,
     store: StoreDep,
     artifacts: ArtifactsDep,
-    file: Annotated[UploadFile, File(description="a zip, tar or tar.gz of a data set: an NIH folder "
-                                     "(Data_Entry_2017.csv + images), a folder per finding, DICOM files with "
-                                     "labels.csv, or a MedMNIST .npz")],
-    name: Annotated[str, Form(pattern=datasets.NAME_PATTERN, description="the data set's name, yours alone")],
-    format: Annotated[DataFormat | None, Form(description="the layout (default: recognised)")] = None,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Upload a data set as one archive; an `ingest` job checks it (paths, sizes, nested archives), unpacks it,
     de-identifies its DICOM files and counts findings and patients. Poll the job; the data set then appears in
-    GET /datasets and can be trained on by name."""
+    GET /datasets and can be trained on by name.
 
-    def check_store_and_queue() -> JobOut:
-        if not (idempotency_key and store.job_of_key(owner, idempotency_key)):  # a retry gets its first job back
-            check_name(settings, owner, name)
-        upload_id = uuid.uuid4().hex
-        with tempfile.TemporaryDirectory(dir=scratch(settings)) as tmp:
-            archive = Path(tmp) / "archive"
-            with archive.open("wb") as out:
-                shutil.copyfileobj(file.file, out, 1 << 20)
+    The archive is streamed to disk once as it arrives; fields sent before it (`name`, `format`) are checked first,
+    so a taken name or a full quota costs no upload."""
+    retry = bool(idempotency_key and store.job_of_key(owner, idempotency_key))  # a retry gets its first job back
+
+    def check_fields(fields: dict[str, str]) -> None:
+        if "name" in fields:
+            checked_fields(fields)
+            if not retry:
+                check_name(settings, owner, fields["name"])
+        check_quota(store, settings, owner)
+
+    with tempfile.TemporaryDirectory(dir=scratch_folder(settings)) as tmp:
+        archive = Path(tmp) / "archive"
+        fields = await stream_form(request, file_field="file", target=archive, before_file=check_fields)
+        name, fmt = checked_fields(fields)
+
+        def check_store_and_queue() -> JobOut:
+            if not retry:
+                check_name(settings, owner, name)
+            upload_id = uuid.uuid4().hex
             try:
                 listing = list_archive(archive, max_bytes=settings.max_dataset_bytes)
                 check_dicom_members(archive, listing, max_pixels=settings.max_pixels)
             except ArchiveRefused as exc:
                 code = "upload_too_large" if isinstance(exc, ArchiveTooLarge) else "invalid_input"
                 raise ApiError(code, str(exc)) from exc
-            artifacts.put_file(upload_id, "input", archive)
-        params = IngestParams(upload=upload_id, name=name, format=format)
-        return submit_with_upload(store, settings, artifacts, "ingest", owner, params.model_dump(mode="json"),
-                                  idempotency_key)
+            artifacts.put_file(upload_id, "input", archive, move=True)
+            params = IngestParams(upload=upload_id, name=name, format=fmt)
+            return submit_with_upload(store, settings, artifacts, "ingest", owner, params.model_dump(mode="json"),
+                                      idempotency_key)
 
-    return await anyio.to_thread.run_sync(check_store_and_queue, limiter=ARCHIVE_LIMITER)
+        return await anyio.to_thread.run_sync(check_store_and_queue, limiter=ARCHIVE_LIMITER)
+
+
+def checked_fields(fields: dict[str, str]) -> tuple[str, DataFormat | None]:
+    """The form's name and format, or a 422 saying what to send."""
+    name = fields.get("name", "")
+    if not re.match(datasets.NAME_PATTERN, name):
+        raise ApiError("invalid_parameter", "name: 2-63 lower-case letters, digits, '.', '_' or '-', starting with a "
+                       f"letter or digit (got {name[:80]!r})")
+    fmt = fields.get("format") or None
+    if fmt is not None and fmt not in FORMATS:
+        raise ApiError("invalid_parameter", f"format must be one of {', '.join(FORMATS)} (got {fmt[:40]!r}); or leave "
+                       "it out")
+    return name, fmt  # type: ignore[return-value]
+
+
+def check_quota(store, settings, owner: str) -> None:
+    """429 before the archive is read when the owner already has the most active jobs allowed."""
+    limit = settings.max_active_jobs
+    if limit and store.active_jobs(owner) >= limit:
+        raise ApiError("too_many_jobs", f"you have {limit} jobs queued or running; wait for some to finish or cancel "
+                       "them before uploading", headers={"Retry-After": "30"})
 
 
 def check_name(settings, owner: str, name: str) -> None:
@@ -129,8 +171,3 @@ def check_name(settings, owner: str, name: str) -> None:
         raise ApiError("conflict", f"you have {settings.max_datasets_per_owner} data sets, the most one owner may "
                        "keep; delete one first")
 
-
-def scratch(settings) -> Path:
-    folder = settings.data_dir / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

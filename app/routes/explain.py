@@ -53,10 +53,10 @@ async def explain(
     `method=counterfactual` (or `both`, with integrated gradients) regenerates the upload without each explained
     finding and returns the counterfactual, its difference map at the upload's geometry and the change in the
     ensemble's probability."""
-    data = await file.read(settings.max_upload_bytes + 1)
     method = method_in_query or method
 
     def check_store_and_queue() -> JobOut:
+        data = file.file.read(settings.max_upload_bytes + 1)  # read here: a few uploads in memory at a time
         info = model_info(settings, model, "classifier", owner=owner)
         wanted = canonical_findings(info, findings) if findings and findings.strip() else None
         gen = counterfactual_generator(settings, generator, owner) if method in ("counterfactual", "both") else None

@@ -340,8 +340,11 @@ async function deleteDataset(name) {
 // The upload goes through XMLHttpRequest: fetch cannot report upload progress, and archives are large.
 $("#dsform").addEventListener("submit", (e) => {
   e.preventDefault(); say("");
-  const form = new FormData(e.target), box = $("#ds-progress"), bar = box.querySelector("progress"), label = box.querySelector("span");
-  if (!form.get("format")) form.delete("format");
+  // name and layout before the archive: the service refuses a taken name before reading the file
+  const filled = new FormData(e.target), form = new FormData(), box = $("#ds-progress"), bar = box.querySelector("progress"), label = box.querySelector("span");
+  form.append("name", filled.get("name"));
+  if (filled.get("format")) form.append("format", filled.get("format"));
+  form.append("file", filled.get("file"));
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/datasets");
   for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
