@@ -1,6 +1,11 @@
-"""Security drill for the holes of the outside drill (issue 22), against a real deployment with two owners.
+"""Security drill for the holes of the outside drills, against a real deployment with two owners.
 
-    python scripts/security_drill.py [--out bench/results/security_drill.json]
+    python scripts/security_drill.py [--part first|second|all] [--out bench/results/security_drill.json]
+
+`--part second` measures the second drill's holes (scripts/drill_second.py: manifest escapes, DICOM bombs with the
+API's and worker's peak memory, 17 planted PHI markers, API memory under 3 and 10 parallel at-limit uploads,
+webhook addresses, forwarded headers, and a worker SIGKILLed under the run command) and writes
+bench/results/security_drill_second.json. The first part:
 
 Starts redis-server, the uvicorn API and one Celery worker (tiny models, CPU) like scripts/fault_drill.py, with
 two API keys, and measures:
@@ -220,10 +225,8 @@ def failed_logins(d: Deployment, limit: int) -> dict:
     return {"limit_per_minute": limit, "answered_401": codes.count(401), "answered_429": codes.count(429)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench/results/security_drill.json")
-    args = parser.parse_args()
+def first_drill(report: dict) -> None:
+    """The first drill's figures (cross-owner access, quotas, cancel latency, upload burst, failed logins)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         gen, clf = tiny_models(root / "models-src")
@@ -236,21 +239,64 @@ def main() -> None:
             d.start_api()
             d.start_worker("w1")
             alice, bob = client(d, ALICE), client(d, BOB)
-            report = {"cross_owner": cross_owner(d, alice, bob)}
-            print(json.dumps(report["cross_owner"] | {"rows": len(report["cross_owner"]["rows"])}), flush=True)
-            report["quota"] = quota(alice, bob)
-            print(json.dumps(report["quota"]), flush=True)
-            report["cancel_latency"] = cancel_latency(d, alice)
-            print(json.dumps(report["cancel_latency"]), flush=True)
-            report["upload_burst"] = upload_burst(d, alice)
-            print(json.dumps(report["upload_burst"]), flush=True)
-            report["failed_logins"] = failed_logins(d, 20)
-            print(json.dumps(report["failed_logins"]), flush=True)
+            for name, run in (("cross_owner", lambda: cross_owner(d, alice, bob)), ("quota", lambda: quota(alice, bob)),
+                              ("cancel_latency", lambda: cancel_latency(d, alice)),
+                              ("upload_burst", lambda: upload_burst(d, alice)),
+                              ("failed_logins", lambda: failed_logins(d, 20))):
+                report[name] = run()
+                print(name, json.dumps(report[name])[:400], flush=True)
         finally:
             d.stop_all()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+
+
+def second_drill(report: dict) -> None:
+    """The second drill's figures, each section on its own deployment state (see scripts/drill_second.py)."""
+    from scripts import drill_second as drill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        gen, clf = tiny_models(root / "models-src")
+        d = Deployment(root / "deploy", gen, clf, auth_failures_per_minute=20,
+                       env={"RADSYNTH_API_KEYS": f"{ALICE}:alice,{BOB}:bob",
+                            "RADSYNTH_DATASETS": f"fixtures={NIH}:nih",
+                            "RADSYNTH_MAX_CLASSIFY_BYTES": str(64 * 2**20),
+                            "RADSYNTH_MAX_DATASET_BYTES": str(64 * 2**20)})
+        try:
+            d.start_redis()
+            d.start_api()
+            d.start_worker("w1")
+            alice, bob = client(d, ALICE), client(d, BOB)
+            sections = (("manifest_escapes", lambda: drill.manifest_escapes(d, alice, bob, NIH)),
+                        ("dicom_bombs", lambda: drill.dicom_bombs(d, alice)),
+                        ("planted_phi", lambda: drill.planted_phi(d, alice)),
+                        ("upload_memory_3", lambda: drill.upload_memory(d, BOB, 3, 60)),
+                        ("upload_memory_10", lambda: drill.upload_memory(d, BOB, 10, 60)),
+                        ("webhook_addresses", lambda: drill.webhook_addresses(alice)),
+                        ("forwarded_headers", lambda: drill.forwarded_headers(d, 20)))
+            for name, run in sections:
+                report[name] = run()
+                print(name, json.dumps(report[name])[:400], flush=True)
+        finally:
+            d.stop_all()
+        report["killed_workers"] = drill.killed_workers({"tiny-gen": gen, "tiny-clf": clf}, NIH, root / "serve")
+        print("killed_workers", json.dumps(report["killed_workers"]), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("first", "second", "all"), default="all")
+    parser.add_argument("--out", default=None, help="default: bench/results/security_drill[_second].json")
+    args = parser.parse_args()
+    for part, run, default in (("first", first_drill, "bench/results/security_drill.json"),
+                               ("second", second_drill, "bench/results/security_drill_second.json")):
+        if args.part not in (part, "all"):
+            continue
+        report: dict = {"measured": time.strftime("%Y-%m-%d")}
+        run(report)
+        out = Path(args.out or default)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def test_generate_starts_while_a_training_job_runs(tmp_path, tiny_generator_dir,
         "RADSYNTH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing there: the command starts its own
         "RADSYNTH_DEFAULT_GENERATOR": "tiny-gen", "RADSYNTH_DEFAULT_CLASSIFIER": "tiny-clf",
         "RADSYNTH_DATASETS": f"fixtures={NIH}:nih", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+        "RADSYNTH_RATE_LIMIT_PER_MINUTE": "0",  # the test polls faster than a person
     }
     env.pop("RADSYNTH_API_KEYS", None)
     log = open(tmp_path / "serve.log", "wb")
