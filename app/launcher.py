@@ -102,6 +102,13 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def try_command(base: str, with_key: bool) -> str:
+    """The curl line printed at start; with keys on it sends the first key, filled in by the user's shell from
+    RADSYNTH_API_KEYS (`key:owner,...`) so that no key is printed."""
+    key_header = ' -H "X-API-Key: ${RADSYNTH_API_KEYS%%:*}"' if with_key else ""
+    return f"curl -X POST{key_header} '{base}/generate?finding=consolidation'"
+
+
 def wait_http(url: str, timeout: float, sup: Supervisor) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print("authenticate with the header X-API-Key: <one of RADSYNTH_API_KEYS>")
         else:
             print("single-user mode: no API key needed (set RADSYNTH_API_KEYS to require keys)")
-        print(f"try:  curl -X POST '{base}/generate?finding=consolidation'")
+        print(f"try:  {try_command(base, bool(keys))}")
         print(f"logs: {sup.logs}    stop: Ctrl-C\n", flush=True)
         while not stopping:
             sup.watch()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import errors
 from app.body_limit import BodyLimit
+from app.query_check import reject_unknown_query
 from app.routes import classify, datasets, explain, generate, health, jobs, kinds, models, synthesize, train
 from app.schemas import ErrorBody
 from core.settings import get_settings
@@ -30,7 +32,8 @@ explanations of a classifier ensemble. Every POST answers 202 with a job; poll `
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.check_timeouts()
-    app = FastAPI(title="RadSynth", version=__version__, description=DESCRIPTION)
+    app = FastAPIOffline(title="RadSynth", version=__version__, description=DESCRIPTION,
+                         dependencies=[Depends(reject_unknown_query)])  # /docs and /redoc assets from the package
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_FIELDS_ROOM,
                        larger={"/datasets": (settings.max_dataset_bytes + FORM_FIELDS_ROOM,

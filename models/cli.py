@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate images of a finding into a folder")
     gen.add_argument("finding", help="finding name(s), e.g. consolidation or 'effusion+cardiomegaly'")
     gen.add_argument("--model", default="nih-cxr14", help="bundled model name or model folder")
-    gen.add_argument("-n", type=int, default=4)
-    gen.add_argument("--out", default="generated")
+    gen.add_argument("-n", type=int, default=4, help="how many images (default 4)")
+    gen.add_argument("--out", default="generated",
+                     help="folder for the images, made if missing (default: ./generated)")
     gen.add_argument("--format", type=format_argument("image"), default="png",
                      help="png, dicom or both, alone or comma-separated (default png)")
     gen.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES)

@@ -145,6 +145,8 @@ def test_a_request_can_start_the_super_resolution_stage_part_way(tmp_path):
     assert (full.extra["superres_steps"], full.extra["superres_start"]) == (4, 1.0)
     assert (half.extra["superres_steps"], half.extra["superres_start"]) == (2, 0.5)
     assert calls[-1] == (4, 4)  # 2 base steps + 2 super-resolution steps
+    assert {n for _, n in calls} == {pipe.progress_total(1, 2, superres_start=0.5)} == {4}  # one total throughout
+    assert pipe.progress_total(5, 2) == 2 + 2 * 4 and pipe.progress_total(5, 2, resolution=16) == 2
     assert not np.allclose(full.images, half.images, atol=1e-3)
     named = pipe("mass", 1, seeds=[3], num_inference_steps=2, superres_start=0.5, superres_steps=3)
     assert named.extra["superres_steps"] == 3

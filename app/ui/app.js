@@ -31,6 +31,8 @@ function el(tag, attrs = {}, ...children) {
 
 // ---------------------------------------------------------------- views
 function show(view, focus = false) {
+  if (!document.getElementById(`view-${view}`)) view = "generate";
+  if (location.hash !== `#${view}`) history.replaceState(null, "", `#${view}`);  // each view has its own link
   document.querySelectorAll(".tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.view === view)));
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
   say("");
@@ -47,6 +49,7 @@ tabs.forEach((t, i) => {
     if (step) { e.preventDefault(); tabs[(i + step + tabs.length) % tabs.length].focus(); }
   });
 });
+window.addEventListener("hashchange", () => show(location.hash.slice(1)));
 $("#apikey").value = state.key;
 $("#keyform").addEventListener("submit", (e) => {
   e.preventDefault(); state.key = $("#apikey").value.trim(); localStorage.setItem("radsynth-key", state.key);
@@ -218,6 +221,11 @@ $("#expform").addEventListener("submit", async (e) => {
   } catch (err) { say(err.message, true); }
 });
 
+function trustText(p) {  // the same wording as the overlay and the CLI (models/explain/verdict.py)
+  if (p.test_auroc === undefined) return "";
+  const [lo, hi] = p.test_auroc_ci95, text = `test AUROC ${p.test_auroc.toFixed(2)} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+  return p.reliable === false ? `${text}, unreliable` : text;
+}
 async function renderExplanation(job) {
   const r = job.result, byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
   const cfs = Object.fromEntries((r.counterfactuals || []).map((c) => [c.finding, c]));
@@ -260,6 +268,7 @@ async function renderExplanation(job) {
     probs.append(el("div", { class: "bar" + (p.positive ? " positive" : "") }, el("span", {}, name.replace("_", " ")), track,
       el("span", {}, `${p.probability.toFixed(2)} +/- ${p.std.toFixed(2)}`),
       el("span", { class: "verdict", title: rule }, verdict + (p.threshold !== undefined ? ` (threshold ${p.threshold.toFixed(2)})` : "")),
+      el("small", { class: "trust" + (p.reliable === false ? " unreliable" : ""), title: "the ensemble's AUROC for this finding on held-out test patients, with its 95% interval; unreliable when the interval holds 0.5 (chance)" }, trustText(p)),
       el("small", { class: "rule" }, rule)));
   }
   $("#exp-result").hidden = false;
@@ -279,7 +288,14 @@ async function refreshJobs() {
       const p = j.progress || {}, dur = j.started_at ? (((j.finished_at || Date.now() / 1000) - j.started_at).toFixed(1) + " s") : "";
       const act = ["queued", "running"].includes(j.status) ? el("button", { type: "button", onclick: () => cancel(j.id), "aria-label": `cancel job ${j.id.slice(0, 8)}` }, "Cancel") : "";
       const files = el("td", { class: "files" });
-      for (const a of (j.artifacts || []).filter((a) => !a.name.endsWith(".npy"))) {
+      const shown = (j.artifacts || []).filter((a) => !a.name.endsWith(".npy"));
+      const pictures = shown.filter((a) => /\.(png|gif)$/.test(a.name)).slice(0, 4);
+      for (const a of pictures) {  // thumbnails of what the job made; a click downloads the full file
+        const img = el("img", { class: "thumb", alt: a.name, title: `${a.name} (click to download)` });
+        files.append(el("button", { type: "button", class: "thumb-button", onclick: () => download(a.url, a.name), "aria-label": `download ${a.name}` }, img));
+        thumbnail(a.url).then((u) => { img.src = u; });
+      }
+      for (const a of shown.filter((a) => !pictures.includes(a))) {
         files.append(el("button", { type: "button", class: "link", onclick: () => download(a.url, a.name), "aria-label": `download ${a.name}` }, a.name), " ");
       }
       if (j.error) files.append(el("span", { class: "error" }, j.error.message));
@@ -288,6 +304,8 @@ async function refreshJobs() {
     }
   } catch (e) { say(e.message, true); }
 }
+const thumbnails = new Map();  // artifact URL -> object URL: the Jobs list refreshes every 3 s
+function thumbnail(url) { if (!thumbnails.has(url)) thumbnails.set(url, blobUrl(url)); return thumbnails.get(url); }
 setInterval(() => { if (!$("#view-jobs").hidden) refreshJobs(); }, 3000);
 
 async function loadModelCards() {
@@ -404,3 +422,4 @@ async function renderStudy(job) {
 }
 
 loadModels();
+if (location.hash.length > 1) show(location.hash.slice(1));  // a linked or reloaded view opens itself

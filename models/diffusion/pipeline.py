@@ -149,6 +149,21 @@ class RadSynthPipeline(DiffusionPipeline):
         return self.sample_requests([(findings, seeds)], **sampling)[0]
 
     @torch.inference_mode()
+    def superres_plan(self, resolution: int, superres_start: float | None,
+                      superres_steps: int | None) -> tuple[float, int]:
+        """(start, steps) of the super-resolution stage for a request at `resolution`; (1.0, 0) when none runs."""
+        if resolution == self.unet.config.sample_size:
+            return 1.0, 0
+        start = float(superres_start) if superres_start is not None else self.superres.default_start
+        return start, self.superres_steps(superres_steps, start)
+
+    def progress_total(self, num_images: int, steps: int, *, resolution: int | None = None,
+                       superres_start: float | None = None, superres_steps: int | None = None) -> int:
+        """The steps a job's progress counts to: the base's, then the super-resolution stage's per batch of 4, so a
+        job reports one total from start to end."""
+        _, sr_steps = self.superres_plan(self.check_resolution(resolution), superres_start, superres_steps)
+        return steps + -(-num_images // 4) * sr_steps
+
     def sample_requests(
         self,
         requests: Sequence[tuple[str | Sequence[str], Sequence[int]]],
@@ -198,11 +213,9 @@ class RadSynthPipeline(DiffusionPipeline):
         cond = torch.cat([self.unet.encode_findings(names, len(request_seeds)) for names, request_seeds in named])
 
         upscale = resolution != size
-        sr_start = float(superres_start) if superres_start is not None else \
-            self.superres.default_start if upscale else 1.0
-        sr_steps = self.superres_steps(superres_steps, sr_start) if upscale else 0
-        sr_total = -(-num_images // 4) * sr_steps if upscale else 0
-        progress_total = steps + sr_total
+        sr_start, sr_steps = self.superres_plan(resolution, superres_start, superres_steps)
+        progress_total = self.progress_total(num_images, steps, resolution=resolution, superres_start=superres_start,
+                                             superres_steps=superres_steps)
         base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                             classifier_scale=classifier_scale, precision=precision,
                             num_frames=num_frames if return_frames else 0,

@@ -214,7 +214,8 @@ class SuperResPipeline:
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu") -> SuperResPipeline:
         path = Path(path)
-        unet = SuperResUNet.from_pretrained(path / "unet", local_files_only=True, torch_dtype=torch.float32)
+        unet = SuperResUNet.from_pretrained(path / "unet", local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=torch.float32)
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         info = json.loads((path / "radsynth.json").read_text())
         return cls(unet.to(device).eval(), scheduler, **stage_settings(info))

@@ -183,8 +183,10 @@ class SuperResTrainer:
     def resume_from_bundle(self, bundle: str | Path) -> None:
         bundle = Path(bundle)
         state = json.loads((bundle / RESUME).read_text())
-        online = SuperResUNet.from_pretrained(bundle / "online", local_files_only=True, torch_dtype=torch.float32)
-        ema = SuperResUNet.from_pretrained(bundle / "unet", local_files_only=True, torch_dtype=torch.float32)
+        online = SuperResUNet.from_pretrained(bundle / "online", local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=torch.float32)
+        ema = SuperResUNet.from_pretrained(bundle / "unet", local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=torch.float32)
         self.unet.load_state_dict(online.state_dict())
         self.ema = EMAModel(ema.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
         self.ema.optimization_step = state["step"]

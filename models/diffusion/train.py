@@ -196,8 +196,10 @@ class GeneratorTrainer:
         state = json.loads((bundle / BUNDLE_STATE).read_text())
         if state["labels"] != self.labels:
             raise ValueError(f"bundle {bundle} was trained on other findings: {state['labels']}")
-        online = FindingUNet.from_pretrained(bundle / "online", local_files_only=True, torch_dtype=torch.float32)
-        ema = FindingUNet.from_pretrained(bundle / "unet", local_files_only=True, torch_dtype=torch.float32)
+        online = FindingUNet.from_pretrained(bundle / "online", local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=torch.float32)
+        ema = FindingUNet.from_pretrained(bundle / "unet", local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=torch.float32)
         self.unet.load_state_dict(online.state_dict())
         self.ema = EMAModel(ema.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
         self.ema.optimization_step = state["step"]

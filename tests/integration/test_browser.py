@@ -269,3 +269,44 @@ def test_keyboard_only_journey_at_tablet_width(browser, client):
         assert no_sideways_scroll(pg)
     finally:
         pg.close()
+
+
+def test_the_api_documentation_works_without_internet(browser):
+    """/docs (Swagger UI) and /redoc load every script, style sheet and schema from the service: requests leaving
+    it are blocked, and none but a decorative image is even tried."""
+    pg = browser.new_page()
+    outside: list[str] = []
+
+    def only_the_service(route) -> None:
+        if route.request.url.startswith(browser.base):
+            route.continue_()
+        else:  # blocked; only a decorative image (ReDoc's "by Redocly" logo) may be missed
+            if route.request.resource_type != "image":
+                outside.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", only_the_service)
+    pg.goto(browser.base + "/docs")
+    pg.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "RadSynth" in pg.inner_text(".swagger-ui .info .title")
+    pg.wait_for_selector("#operations-generate-generate", timeout=30_000)
+    pg.screenshot(path=str(SHOTS / "docs-offline.png"))
+    pg.goto(browser.base + "/redoc")
+    pg.wait_for_selector("h1", timeout=30_000)
+    assert "RadSynth" in pg.inner_text("h1")
+    pg.close()
+    assert outside == [], outside
+
+
+def test_each_view_has_a_link_jobs_show_thumbnails_and_guidance_explains_itself(page, client):
+    job = client.post("/generate?finding=mass&n=1&steps=2&qc=false&format=png", headers=headers()).json()
+    wait_for(lambda: client.get(f"/jobs/{job['id']}", headers=headers()).json()["status"] == "succeeded", 60)
+    page.goto(page.base + "/#jobs")
+    page.reload()  # a linked or reloaded view opens itself
+    assert page.is_visible("#view-jobs") and not page.is_visible("#view-generate")
+    page.wait_for_function("[...document.querySelectorAll('#jobrows img.thumb')].some((i) => i.naturalWidth > 0)")
+    page.click(".tab[data-view=explain]")
+    assert page.evaluate("location.hash") == "#explain" and page.is_visible("#view-explain")
+    page.goto(page.base + "/#generate")
+    help_text = page.get_attribute("#genform label:has(input[name=guidance])", "title")
+    assert help_text and "guidance" in help_text and "validation" in help_text

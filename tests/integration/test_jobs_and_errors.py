@@ -261,3 +261,19 @@ def test_a_webhook_to_the_service_itself_is_refused(client):
     r = client.post("/generate", json={"finding": "mass", "n": 1, "webhook": "http://127.0.0.1:8104/health"},
                     headers=headers())
     assert r.status_code == 422 and "RADSYNTH_WEBHOOK_ALLOW" in r.json()["error"]["message"], r.text
+
+
+@pytest.mark.parametrize("method, url, fragment", [
+    ("POST", "/explain?model=foo", "send it as a form field"),
+    ("POST", "/generate?finding=mass&modle=tiny-gen", "the URL parameters of POST /generate are"),
+    ("GET", "/jobs?stauts=running", "the URL parameters of GET /jobs are"),
+    ("POST", "/train?name=x", "send it in the JSON body"),
+    ("GET", "/models?x=1", "GET /models takes no URL parameters"),
+])
+def test_a_parameter_in_the_wrong_place_gets_a_422_saying_where_it_belongs(client, method, url, fragment):
+    files = {"file": ("a.png", SIIM.read_bytes())} if url.startswith("/explain") else None
+    r = client.request(method, url, headers=headers(), files=files)
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "does not take" in message and fragment in message, message
+    assert client.get("/jobs?status=running&limit=5", headers=headers()).status_code == 200

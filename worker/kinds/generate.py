@@ -31,8 +31,11 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     pipe = runtime.generator(folder)
     companions = claim_batch(ctx, p, folder, steps)
     if not companions:
-        ctx.progress(0, steps, "sampling")
-        return deliver_generate(ctx, p, folder, pipe, steps, callback=lambda s, t: ctx.progress(s, t, "sampling"))
+        total = pipe.progress_total(p.n, steps, resolution=p.resolution, superres_start=p.superres_start,
+                                    superres_steps=p.superres_steps)
+        ctx.progress(0, total, "sampling")
+        return deliver_generate(ctx, p, folder, pipe, steps, callback=lambda s, t: ctx.progress(s, t, "sampling"),
+                                total=total)
     jobs = [(ctx, p)]
     for rec in companions:
         jobs.append((Context(rec, ctx.workdir / rec.id), GenerateParams.model_validate(rec.params)))
@@ -129,7 +132,8 @@ def companion_key_of(folders: dict[tuple[str, str | None], Path]):
 
 
 def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, *, sampled=None,
-                     batch: dict | None = None, callback=None) -> tuple[dict, list[Artifact]]:
+                     batch: dict | None = None, callback=None, total: int | None = None
+                     ) -> tuple[dict, list[Artifact]]:
     """Sample (unless `sampled` came from a batch), check, write and store one generate job's images."""
     from models.generate import SAMPLING_KEYS, generate_checked, write_outputs
     from models.qc.checks import summarise
@@ -142,7 +146,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
         superres_start=p.superres_start, superres_steps=p.superres_steps, guidance_interval=p.interval(),
         callback=callback,
         precision=get_settings().precision)
-    ctx.progress(steps, steps, "writing files")
+    ctx.progress(total or steps, total or steps, "writing files")  # the same total as sampling
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
     names = [Path(f).name for item in written["images"] for f in item["files"]] + [Path(written["grid"]).name]
     if written.get("gif"):
