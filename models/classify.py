@@ -48,7 +48,7 @@ def classify(ens: ClassifierEnsemble, files: list[Path], *, batch_size: int = 64
             chunk = files[start:start + batch_size]
             loaded = list(pool.map(lambda p: load_for(ens, p), chunk))
             good = [i for i, (img, _) in enumerate(loaded) if img is not None]
-            rows = ens.predict(np.stack([loaded[i][0] for i in good])).as_dicts(ens.thresholds) if good else []
+            rows = ens.answer(ens.predict(np.stack([loaded[i][0] for i in good]))) if good else []
             by_index = dict(zip(good, rows, strict=True))
             for i, path in enumerate(chunk):
                 if i in by_index:

@@ -92,13 +92,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         p = cf.probabilities[cf.finding]
         print(f"counterfactual {cf.finding}: p {p['reconstruction']:.3f} regenerated with it, "
               f"{p['counterfactual']:.3f} as No Finding")
-    print(f"{'finding':<20} {'probability':>11} {'ensemble sd':>12}")
-    ranked = sorted(expl.probabilities.items(), key=lambda kv: -kv[1]["probability"])
-    for name, p in ranked:
-        mark = " *" if name in expl.findings else ""
-        print(f"{name:<20} {p['probability']:>11.3f} {p['std']:>12.3f}{mark}")
+    print(verdict_table(expl.probabilities, expl.findings))
     print("* explained; files in " + str(args.out) + ": " + ", ".join(files))
     return 0
+
+
+def verdict_table(probabilities: dict[str, dict], explained: list[str]) -> str:
+    """Probability, spread, threshold, call and test AUROC [95% interval] per finding, most probable first."""
+    from models.explain.verdict import call, trust_text
+
+    lines = [f"{'finding':<20} {'probability':>11} {'sd':>6} {'threshold':>9}  {'call':<8}  how far to trust it"]
+    for name, p in sorted(probabilities.items(), key=lambda kv: -kv[1]["probability"]):
+        threshold = f"{p['threshold']:.3f}" if "threshold" in p else ""
+        mark = " *" if name in explained else ""
+        lines.append(f"{name + mark:<20} {p['probability']:>11.3f} {p['std']:>6.3f} {threshold:>9}  "
+                     f"{call(p):<8}  {trust_text(p)}")
+    return "\n".join(lines)
 
 
 def cmd_qc(args: argparse.Namespace) -> int:

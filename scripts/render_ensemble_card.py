@@ -142,6 +142,30 @@ def shortcut_section(split: dict | None) -> list[str]:
             "![pooled and within-source AUROC per finding on T](ensemble/within_source.png)"]
 
 
+def threshold_rule(report: dict) -> str:
+    return report.get("threshold_rule", "Youden's J (sensitivity + specificity - 1) maximised on V")
+
+
+def operating_point_section(report: dict, findings: list[str]) -> list[str]:
+    """The calls' rule, and the sensitivity and specificity it gives on T (read after the thresholds were set)."""
+    points = report.get("test_operating_point")
+    if not points:
+        return []
+    lines = ["", "## Calls: the thresholds and what they give on T", "",
+             f"Rule: {threshold_rule(report)}. T was read once, after the thresholds were set on V. With a few "
+             "positives per finding, a sensitivity moves by 1/positives per image.", "",
+             "| finding | threshold (V) | sensitivity on T | specificity on T | positives / negatives |",
+             "|---|---|---|---|---|"]
+    for f in findings:
+        e = points.get(f)
+        if e is None or f == "No Finding":
+            continue
+        sens = "n/a" if e["sensitivity"] != e["sensitivity"] else f"{e['sensitivity']:.2f}"
+        lines.append(f"| {f} | {report['thresholds'][f]:.3f} | {sens} | {e['specificity']:.2f} | "
+                     f"{e['positives']} / {e['negatives']} |")
+    return lines
+
+
 def learning_curve_section(folder: Path) -> list[str]:
     """AUROC against training patients (`learning_curve.json`, from scripts/ensemble_learning_curve.py)."""
     path = folder / "learning_curve.json"
@@ -252,6 +276,7 @@ def main() -> None:
                     f" {within:.3f} [{e['ci95_within_source'][0]:.3f}, {e['ci95_within_source'][1]:.3f}] | "
                     f"{e['auroc_source_alone']:.3f} |")
         lines.append(row)
+    lines += operating_point_section(report, findings)
     lines += shortcut_section(split)
     lines += tried_section(folder)
     lines += learning_curve_section(folder)
@@ -271,8 +296,9 @@ def main() -> None:
         "",
         "![reliability on T](ensemble/reliability.png)",
         "",
-        "Every answer carries each finding's threshold and the rule that set it (Youden's J on V); \"No Finding\" "
-        "is positive exactly when no finding is, so the flags never contradict each other.",
+        f"Every answer carries each finding's threshold and the rule that set it ({threshold_rule(report)}), the "
+        "call, and the finding's test AUROC with its interval (\"unreliable\" where the interval holds 0.5); "
+        "\"No Finding\" is positive exactly when no finding is, so the flags never contradict each other.",
         "",
         "## What it is not",
         "",

@@ -71,6 +71,27 @@ def remeasure(folder: Path, val, test, figures: Path) -> None:
     print(f"re-measured {folder}; now: python scripts/render_ensemble_card.py {figures}")
 
 
+def operating_point_step(args) -> None:
+    """--rethreshold (V) or --read-operating-point (T): thresholds for a stated specificity, and what they give."""
+    from models.classifier.operating_point import choose_thresholds, record_test_auroc_intervals, test_operating_points
+
+    figures = Path(args.figures)
+    report = json.loads((figures / "report.json").read_text())
+    if args.rethreshold is not None:
+        from models.data.nih import NIHRealismSplit
+
+        thresholds = choose_thresholds(args.out, NIHRealismSplit(args.data, {"V"}, args.resolution), args.rethreshold)
+        record_test_auroc_intervals(args.out, report)
+        report["thresholds"] = thresholds
+        report["threshold_rule"] = json.loads((Path(args.out) / "radsynth.json").read_text())["threshold_rule"]
+        report.pop("test_operating_point", None)  # read again on T, afterwards
+    else:
+        report["test_operating_point"] = test_operating_points(figures / "test_scores.npz", report["thresholds"])
+    report["weights_sha256"] = weight_hashes(Path(args.out))
+    (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    print(f"wrote {figures / 'report.json'}; now: python scripts/render_ensemble_card.py {figures}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", nargs="+", help="the NIH folders (split by patient together)")
@@ -89,7 +110,15 @@ def main() -> None:
     ap.add_argument("--figures", default=str(ROOT / "docs" / "explain" / "ensemble"))
     ap.add_argument("--remeasure", action="store_true",
                     help="no training: measure the ensemble in --out again on V and T into --figures")
+    ap.add_argument("--rethreshold", type=float, default=None, metavar="SPECIFICITY",
+                    help="no training: choose each finding's threshold on V for this specificity (a V choice; "
+                    "read T afterwards with --read-operating-point, in a later change)")
+    ap.add_argument("--read-operating-point", action="store_true",
+                    help="no training: the sensitivity and specificity on T at the ensemble's thresholds")
     args = ap.parse_args()
+    if args.rethreshold is not None or args.read_operating_point:
+        operating_point_step(args)
+        return
 
     from models.classifier.train import ClassifierConfig, train_classifier
     from models.data.nih import NIHRealismSplit

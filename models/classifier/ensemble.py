@@ -20,6 +20,7 @@ MEAN, STD = 0.5, 0.25
 
 
 YOUDEN_RULE = "Youden's J (sensitivity + specificity - 1) maximised on the validation split"
+SPECIFICITY_RULE = "the lowest threshold with specificity >= {:.2f} on the validation split (V)"
 UNDEFINED_THRESHOLD = 0.5
 UNDEFINED_RULE = "a default of 0.5: the validation split had no positive (or no negative) of this finding"
 NO_FINDING_RULE = "positive exactly when no finding is positive at its own threshold"
@@ -40,9 +41,12 @@ class EnsemblePrediction:
     def std(self) -> np.ndarray:
         return self.member_probs.std(0)
 
-    def as_dicts(self, thresholds: dict[str, float] | None = None, rule: str = YOUDEN_RULE) -> list[dict]:
+    def as_dicts(self, thresholds: dict[str, float] | None = None, rule: str = YOUDEN_RULE,
+                 trust: dict[str, dict] | None = None) -> list[dict]:
         """Per image {finding: probability, std, members and, with thresholds, positive, threshold and the rule
-        that set it}. "No Finding" is positive exactly when no other finding is (never contradicting them)."""
+        that set it; with `trust`, the ensemble's test AUROC for the finding, its interval and whether it is
+        reliable (the interval excludes 0.5)}. "No Finding" is positive exactly when no other finding is (never
+        contradicting them)."""
         out = []
         for n in range(self.member_probs.shape[1]):
             row = {}
@@ -53,6 +57,8 @@ class EnsemblePrediction:
                     value = float(thresholds[name])
                     entry |= {"positive": bool(self.mean[n, k] >= value), "threshold": value,
                               "threshold_rule": rule if value != UNDEFINED_THRESHOLD else UNDEFINED_RULE}
+                if trust and name in trust:
+                    entry |= trust[name]
                 row[name] = entry
             if thresholds and NO_FINDING in row and "positive" in row[NO_FINDING]:
                 any_finding = any(e.get("positive") for name, e in row.items() if name != NO_FINDING)
@@ -122,6 +128,27 @@ class ClassifierEnsemble(nn.Module):
     @property
     def thresholds(self) -> dict[str, float]:
         return self.config.get("thresholds", {})
+
+    @property
+    def threshold_rule(self) -> str:
+        return self.config.get("threshold_rule", YOUDEN_RULE)
+
+    def trust(self) -> dict[str, dict]:
+        """Per finding, how far to trust a call: the test AUROC and its 95% interval from radsynth.json, and
+        `reliable` (the interval excludes 0.5, chance)."""
+        values, intervals = self.config.get("test_auroc", {}), self.config.get("test_auroc_ci95", {})
+        out = {}
+        for name, value in values.items():
+            lo, hi = intervals.get(name, (None, None))
+            if value is None or lo is None or value != value:  # NaN: no positives in the test split
+                continue
+            out[name] = {"test_auroc": float(value), "test_auroc_ci95": [float(lo), float(hi)],
+                         "reliable": bool(lo > 0.5)}
+        return out
+
+    def answer(self, pred: EnsemblePrediction) -> list[dict]:
+        """What every surface shows per image and finding: probability, threshold, call and how far to trust it."""
+        return pred.as_dicts(self.thresholds, self.threshold_rule, self.trust())
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         path = Path(path)

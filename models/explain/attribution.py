@@ -119,7 +119,7 @@ def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequenc
     square, geom = to_model_input(pixels, ens.input_size, mode="pad")
     x = torch.from_numpy(square)[None, None]
     pred = ens.predict(x)
-    probs = pred.as_dicts(ens.thresholds)[0]
+    probs = ens.answer(pred)[0]
     names = resolve(findings, ens.findings) if findings else default_findings(ens, pred.mean[0])
     model_maps, maps, deltas = {}, {}, {}
     for i, name in enumerate(names if with_maps else []):

@@ -45,18 +45,36 @@ def overlay_rgb(image: np.ndarray, attribution: np.ndarray, *, title: str = "", 
 
 
 def add_legend(rgb: np.ndarray, title: str, caption: str = IG_CAPTION) -> np.ndarray:
-    """Append a colour bar (low -> high attribution) and a title line below the image."""
+    """Append a colour bar (low -> high attribution) at the right and, left of it, the title and caption, each
+    wrapped to the room left by the bar (the band grows to fit them)."""
     h, w, _ = rgb.shape
-    band = max(36, h // 12)
+    font = ImageFont.load_default()
+    bar_w = max(40, w // 3)
+    room = max(60, w - bar_w - 16)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = [(line, (0, 0, 0)) for line in wrap(title, room, font, measure)]
+    lines += [(line, (80, 80, 80)) for line in wrap(caption, room, font, measure)]
+    band = max(36, h // 12, 8 + 14 * len(lines))
     canvas = Image.new("RGB", (w, h + band), (255, 255, 255))
     canvas.paste(Image.fromarray(rgb), (0, 0))
-    bar_w = max(40, w // 3)
-    bar = colormap(np.tile(np.linspace(0, 1, bar_w), (max(6, band // 4), 1)))
+    bar = colormap(np.tile(np.linspace(0, 1, bar_w), (max(6, min(band, 72) // 4), 1)))
     canvas.paste(Image.fromarray(bar), (w - bar_w - 4, h + 4))
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
     draw.text((w - bar_w - 4, h + 6 + bar.shape[0]), "low", fill=(0, 0, 0), font=font)
     draw.text((w - 28, h + 6 + bar.shape[0]), "high", fill=(0, 0, 0), font=font)
-    draw.text((4, h + 4), title, fill=(0, 0, 0), font=font)
-    draw.text((4, h + 18), caption, fill=(80, 80, 80), font=font)
+    for i, (line, colour) in enumerate(lines):
+        draw.text((4, h + 4 + 14 * i), line, fill=colour, font=font)
     return np.asarray(canvas)
+
+
+def wrap(text: str, width: int, font, draw: ImageDraw.ImageDraw) -> list[str]:
+    """`text` broken at spaces into lines no wider than `width` pixels in `font` (a long word stays whole)."""
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and draw.textlength(trial, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])

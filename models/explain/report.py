@@ -16,6 +16,7 @@ from models.explain.attribution import Explanation
 from models.explain.counterfactual import Counterfactual, summaries
 from models.explain.counterfactual_figure import counterfactual_panel
 from models.explain.overlay import overlay_rgb
+from models.explain.verdict import verdict_line
 from models.findings import normalise
 from models.io.overlay_dicom import overlay_dataset
 from models.io.writers import atomic_write_bytes, dicom_bytes, png_bytes
@@ -42,7 +43,7 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
     atomic_write_bytes(out / "original.png", png_bytes(preview))
     for finding in [f for f in expl.findings if f in expl.attributions]:
         p = expl.probabilities[finding]
-        title = f"{finding}: p = {p['probability']:.2f} +/- {p['std']:.2f} ({len(p['members'])} models)"
+        title = verdict_line(finding, p) + f"; {len(p['members'])} models"
         rgb = overlay_rgb(pixels, expl.attributions[finding], title=title)
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, format="PNG")
@@ -55,7 +56,8 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
         method = METHOD_NAMES.get(expl.settings["method"], expl.settings["method"])
         legend = {"finding": finding, "method": method, "model": model_name,
                   "probability": round(p["probability"], 4), "std": round(p["std"], 4)}
-        legend |= {k: p[k] for k in ("threshold", "threshold_rule", "positive") if k in p}
+        legend |= {k: p[k] for k in ("threshold", "threshold_rule", "positive", "test_auroc", "test_auroc_ci95",
+                                     "reliable") if k in p}
         ds = overlay_dataset(overlay_rgb(pixels, expl.attributions[finding], max_side=None, legend=False),
                              source=source_dicom, study_key=study_key, series_uid=generate_uid(),
                              series_number=900 + expl.findings.index(finding) + 1,

@@ -100,6 +100,29 @@ def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(min(thr[best], 1.0))
 
 
+def specificity_threshold(labels: np.ndarray, scores: np.ndarray, specificity: float = 0.9) -> float:
+    """The lowest score threshold (positive: score >= threshold) whose specificity on these labels is at least
+    `specificity` (0.5 when undefined: no negatives or no positives)."""
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return 0.5
+    negatives = np.sort(np.asarray(scores, np.float64)[~labels])
+    for candidate in np.unique(np.r_[negatives, np.nextafter(negatives[-1], np.inf)]):
+        if (negatives < candidate).mean() >= specificity:
+            return float(min(candidate, 1.0))
+    return 1.0
+
+
+def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float | int]:
+    """Sensitivity and specificity of `scores >= threshold`, with the counts they rest on."""
+    labels = np.asarray(labels).astype(bool)
+    called = np.asarray(scores) >= threshold
+    pos, neg = int(labels.sum()), int((~labels).sum())
+    return {"sensitivity": float(called[labels].mean()) if pos else float("nan"),
+            "specificity": float((~called[~labels]).mean()) if neg else float("nan"),
+            "positives": pos, "negatives": neg}
+
+
 def plot_roc(path, curves: dict[str, tuple[np.ndarray, np.ndarray, float, tuple[float, float]]], title: str) -> None:
     """One ROC panel with a line per finding, labelled with AUROC and its interval."""
     import matplotlib

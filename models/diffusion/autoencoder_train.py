@@ -1,0 +1,230 @@
+"""Train an image autoencoder (diffusers `AutoencoderKL`, one grey channel) from scratch on random crops of real
+256-px radiographs: the first half of a latent-diffusion detail stage, whose latent (64 x 64 x 4 at compression 4)
+costs a UNet about what the 64-px base costs.
+
+No pretrained perceptual network can be had here, so the loss is L1 on pixels plus L1 on log Fourier amplitudes
+(which keeps fine texture such as rib edges from being averaged away), a tiny KL term, and from `disc_start` on a
+hinge-loss patch discriminator. EMA weights are what is exported; atomic checkpoints and a bundle (EMA plus online
+weights) let a fresh machine resume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL
+from diffusers.training_utils import EMAModel
+
+from models.data.base import ImageDataset
+from models.diffusion.train import lr_factor
+from models.runtime_info import code_version, hardware
+from models.training_utils import ProgressFn, atomic_torch_save, batch_indices, optimise, step_generator
+
+CHECKPOINT = "checkpoint.pt"
+RESUME = "resume.json"
+
+
+@dataclass
+class AutoencoderConfig:
+    resolution: int = 256
+    crop: int = 128
+    block_out_channels: tuple[int, ...] = (32, 64, 128)  # three blocks: two halvings, compression 4
+    latent_channels: int = 4
+    layers_per_block: int = 1
+    steps: int = 4000
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    fft_weight: float = 0.1
+    kl_weight: float = 1e-6
+    disc_start: int = 2000  # the patch discriminator joins here (hinge loss)
+    disc_weight: float = 0.05
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+def new_autoencoder(cfg: AutoencoderConfig) -> AutoencoderKL:
+    n = len(cfg.block_out_channels)
+    return AutoencoderKL(in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * n,
+                         up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=cfg.block_out_channels,
+                         latent_channels=cfg.latent_channels, layers_per_block=cfg.layers_per_block,
+                         norm_num_groups=min(32, cfg.block_out_channels[0]), sample_size=cfg.resolution)
+
+
+class PatchDiscriminator(torch.nn.Module):
+    """A small PatchGAN: one real/fake score per ~22-px patch."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        layers, channels = [], 1
+        for i, out in enumerate((width, 2 * width, 4 * width)):
+            layers += [torch.nn.Conv2d(channels, out, 4, stride=2, padding=1),
+                       torch.nn.GroupNorm(8, out) if i else torch.nn.Identity(), torch.nn.LeakyReLU(0.2)]
+            channels = out
+        layers.append(torch.nn.Conv2d(channels, 1, 3, padding=1))
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def fourier_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between log amplitude spectra: fine texture counts as much as it weighs in real images."""
+    amp = lambda x: torch.log1p(torch.fft.rfft2(x.float(), norm="ortho").abs())  # noqa: E731
+    return (amp(recon) - amp(target)).abs().mean()
+
+
+class ImageCrops:
+    """Images (1, R, R) in [-1, 1] of `ds`, decoded when a batch asks for them; kept after the first decode only
+    when all fit `budget_bytes` (a full-size data set streams)."""
+
+    def __init__(self, ds: ImageDataset, resolution: int, budget_bytes: int = 512 * 2**20):
+        self.ds, self.resolution = ds, resolution
+        self.cache: dict[int, torch.Tensor] | None = {} if len(ds) * resolution**2 * 4 <= budget_bytes else None
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        image = self.ds[i]["image"]
+        if image.shape[-1] != self.resolution:
+            raise ValueError(f"the autoencoder trains on {self.resolution}-px images; the data set gave {image.shape}")
+        if self.cache is not None:
+            self.cache[i] = image
+        return image
+
+
+class AutoencoderTrainer:
+    def __init__(self, images: ImageCrops, out_dir: str | Path, cfg: AutoencoderConfig, *,
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None):
+        self.images, self.cfg = images, cfg
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress, self.should_stop = progress, should_stop or (lambda: False)
+        torch.manual_seed(cfg.seed)
+        self.vae = new_autoencoder(cfg)
+        self.disc = PatchDiscriminator()
+        self.opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        self.ema = EMAModel(self.vae.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
+        self.step, self.losses, self.wall_before, self.started, self.warmup_from = 0, [], 0.0, time.time(), 0
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.started
+
+    def batch(self) -> torch.Tensor:
+        cfg = self.cfg
+        crops = []
+        for p, i in enumerate(batch_indices(len(self.images), cfg.batch_size, self.step, cfg.seed)):
+            g = step_generator(cfg.seed, self.step, stream=1 + p)
+            y, x = torch.randint(0, cfg.resolution - cfg.crop + 1, (2,), generator=g).tolist()
+            crops.append(self.images[i][:, y:y + cfg.crop, x:x + cfg.crop])
+        return torch.stack(crops)
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        x = self.batch()
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(self.step - self.warmup_from, cfg.warmup_steps)
+        posterior = self.vae.encode(x).latent_dist
+        recon = self.vae.decode(posterior.sample(generator=step_generator(cfg.seed, self.step))).sample
+        l1 = (recon - x).abs().mean()
+        fft = fourier_loss(recon, x)
+        kl = posterior.kl().mean() / x[0].numel()
+        loss = l1 + cfg.fft_weight * fft + cfg.kl_weight * kl
+        adversarial = self.step >= cfg.disc_start
+        if adversarial:
+            loss = loss - cfg.disc_weight * self.disc(recon).mean()
+        optimise(self.vae, self.opt, self.ema, loss, cfg.grad_clip)
+        d_loss = 0.0
+        if adversarial:
+            self.opt_d.zero_grad(set_to_none=True)
+            hinge = F.relu(1 - self.disc(x)).mean() + F.relu(1 + self.disc(recon.detach())).mean()
+            hinge.backward()
+            self.opt_d.step()
+            d_loss = hinge.detach().item()
+        self.step += 1
+        return {"l1": l1.detach().item(), "fft": fft.detach().item(), "kl": kl.detach().item(), "disc": d_loss}
+
+    def ema_autoencoder(self) -> AutoencoderKL:
+        vae = AutoencoderKL.from_config(self.vae.config)
+        self.ema.copy_to(vae.parameters())
+        return vae.eval()
+
+    def metadata(self) -> dict:
+        last = self.losses[-100:]
+        return {"steps": self.step, "images": len(self.images), "wall_time_s": round(self.wall(), 1),
+                "hardware": hardware(), "code_version": code_version(), "config": asdict(self.cfg),
+                "final_l1": float(np.mean([r["l1"] for r in last])) if last else None}
+
+    def save_checkpoint(self) -> None:
+        atomic_torch_save({"vae": self.vae.state_dict(), "disc": self.disc.state_dict(), "opt": self.opt.state_dict(),
+                           "opt_d": self.opt_d.state_dict(), "ema": self.ema.state_dict(), "step": self.step,
+                           "losses": self.losses, "wall": self.wall()}, self.out / CHECKPOINT)
+
+    def try_resume(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        self.vae.load_state_dict(state["vae"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt.load_state_dict(state["opt"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.ema.load_state_dict(state["ema"])
+        self.step, self.losses, self.wall_before = state["step"], state["losses"], state["wall"]
+        return True
+
+    def bundle(self, dest: str | Path) -> Path:
+        """The servable EMA weights (`vae/`) and what a fresh machine resumes from; the discriminator is small and
+        restarts from scratch there."""
+        dest = Path(dest)
+        self.ema_autoencoder().save_pretrained(dest / "vae")
+        (dest / RESUME).write_text(json.dumps({"step": self.step, "wall_s": self.wall()} | {
+            "metadata": self.metadata()}, indent=2))
+        return dest
+
+    def resume_from_bundle(self, bundle: str | Path) -> None:
+        """Continue from a bundle's EMA weights (online weights start equal to them)."""
+        bundle = Path(bundle)
+        state = json.loads((bundle / RESUME).read_text())
+        ema = AutoencoderKL.from_pretrained(bundle / "vae", local_files_only=True, low_cpu_mem_usage=False)
+        self.vae.load_state_dict(ema.state_dict())
+        self.ema = EMAModel(self.vae.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
+        self.ema.optimization_step = state["step"]
+        self.step, self.wall_before, self.warmup_from = state["step"], state["wall_s"], state["step"]
+
+    def run(self, *, bundle_to: str | Path | None = None, on_checkpoint: Callable[[], None] | None = None) -> Path:
+        """Train to `cfg.steps`, resuming from the folder's checkpoint; returns the exported EMA autoencoder."""
+        self.try_resume()
+        self.vae.train()
+        while self.step < self.cfg.steps:
+            if self.should_stop():
+                self.save_checkpoint()
+                raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
+            self.losses.append(self.train_step())
+            if self.progress and (self.step % 10 == 0 or self.step == self.cfg.steps):
+                recent = self.losses[-10:]
+                self.progress(self.step, self.cfg.steps, "training",
+                              {k: float(np.mean([r[k] for r in recent])) for k in ("l1", "fft", "disc")})
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                self.save_checkpoint()
+                if bundle_to:
+                    self.bundle(bundle_to)
+                if on_checkpoint:
+                    on_checkpoint()
+        final = self.out / "model"
+        self.ema_autoencoder().save_pretrained(final)
+        (final / "training.json").write_text(json.dumps(self.metadata(), indent=2, default=str))
+        return final
