@@ -186,6 +186,8 @@ class TrainParams(BaseModel):
     channels: list[int] | None = Field(None, max_length=MAX_UNET_LEVELS,
                                        description="generator UNet widths, one per level, at most "
                                        f"{MAX_UNET_LEVELS} (default 32,64,128,128; 3D 16,32,64)")
+    preview: bool = Field(True, strict=True, description="generator: sample a preview grid (2 images per finding, "
+                          "20 steps) at the end, shown as samples.png; false skips it")
     latent: bool = Field(False, strict=True, description="generator3d only: latent diffusion (an autoencoder "
                          "compresses each volume 4x per side, trained for `steps` steps first; the DDPM then trains "
                          "on its latents)")

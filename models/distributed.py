@@ -24,6 +24,12 @@ class Ranks:
     def main(self) -> bool:
         return self.rank == 0
 
+    def describe(self, global_batch: int) -> dict:
+        """How a run was spread: ranks, backend and the global batch (what its log and radsynth.json record)."""
+        backend = dist.get_backend() if self.world > 1 and dist.is_initialized() else "none (one process)"
+        return {"ranks": self.world, "backend": backend, "global_batch": global_batch,
+                "per_rank_batch": global_batch // max(1, self.world)}
+
     def share(self, global_batch: int) -> range:
         """The positions of the global batch this rank trains on (contiguous, equal shares)."""
         if global_batch % self.world:

@@ -87,7 +87,8 @@ def test_counterfactual_files_belong_to_the_upload(pipe, ens, tmp_path):
     source = deidentify(pydicom.dcmread(SIIM))
     image = load_image_file(SIIM)
     expl = explain(ens, image.pixels, ["Effusion"], with_maps=False)
-    assert expl.attributions == {} and expl.settings["method"] == "none"
+    assert expl.attributions == {} and expl.settings["method"] == "counterfactual"
+    assert "n_steps" not in expl.settings and "baseline" not in expl.settings  # no integrated-gradients settings
     cfs = counterfactuals(pipe, ens, image.pixels, expl.findings, strength=0.5, steps=8)
     names = write_explanation(expl, image.pixels, tmp_path, source_format="dicom", model_name="tiny-clf",
                               source_dicom=source, counterfactuals=cfs, generator_name="tiny-gen")

@@ -129,6 +129,10 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path, w
     assert float(diffs.median()) < 1e-6
     exported = EXPORTED.get(which, "model/radsynth.json")
     assert exported is None or (out / exported).exists()  # rank 0 exported
+    if which == "generator":  # the model says how it was trained: ranks, backend, global batch
+        spread = json.loads((out / "model" / "radsynth.json").read_text())["distributed"]
+        assert spread["ranks"] == 2 and spread["backend"] == "gloo" and spread["per_rank_batch"] * 2 == \
+            spread["global_batch"]
 
 
 def test_every_sample_is_drawn_once_per_epoch_across_ranks():

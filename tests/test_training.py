@@ -153,3 +153,29 @@ def test_the_learning_rate_decays_on_a_cosine_from_the_given_step_and_then_stays
     assert lr_decay(9000, 3000, 2000, 0.1) == lr_decay(5000, 3000, 2000, 0.1)
     values = [lr_decay(s, 3000, 2000, 0.1) for s in range(3000, 5001, 100)]
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_the_preview_grid_is_sampled_once_labelled_and_reported_with_a_time_estimate(tmp_path):
+    from PIL import Image
+
+    messages: list[str] = []
+    calls: list[str] = []
+    cfg = GeneratorConfig(steps=4, checkpoint_every=4, **TINY | {"sample_every": 4, "samples_per_finding": 1})
+    trainer = GeneratorTrainer(dataset(), tmp_path, cfg, progress=lambda s, t, m, _: messages.append(m))
+    original = RadSynthPipeline.__call__
+
+    def counted(self, finding, *args, **kwargs):
+        calls.append(finding)
+        return original(self, finding, *args, **kwargs)
+
+    RadSynthPipeline.__call__ = counted
+    try:
+        final = trainer.run()
+    finally:
+        RadSynthPipeline.__call__ = original
+    present = [n for n in trainer.labels if trainer.label_counts.get(n, 0) > 0]
+    assert calls == present  # one grid at the last step, reused on export (it was sampled twice, then redrawn)
+    rows = [m for m in messages if m.startswith("sampling preview grid")]
+    assert rows[0] == f"sampling preview grid: finding 1 of {len(present)}" and "s left" in rows[-1]
+    sheet = Image.open(final / "samples.png")
+    assert sheet.width > 16 + 100 and sheet.text["step"] == "4"  # a label column left of the images

@@ -229,7 +229,7 @@ function trustText(p) {  // the same wording as the overlay and the CLI (models/
 async function renderExplanation(job) {
   const r = job.result, byName = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
   const cfs = Object.fromEntries((r.counterfactuals || []).map((c) => [c.finding, c]));
-  const how = r.settings.method === "none" ? "a counterfactual" : `${r.settings.method}, ${r.settings.n_steps} steps` + (r.counterfactuals ? " and a counterfactual" : "");
+  const how = r.settings.method === "counterfactual" ? "a counterfactual" : `${r.settings.method}, ${r.settings.n_steps} steps` + (r.counterfactuals ? " and a counterfactual" : "");
   say(`Explained ${r.explained.join(", ")} with ${how}, ${r.settings.members} models.`);
   $("#exp-original").src = await blobUrl(byName["original.png"].url);
   $("#exp-base").src = $("#exp-original").src;

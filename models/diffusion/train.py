@@ -20,7 +20,7 @@ from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
 from models.diffusion.weights import save_copy
 from models.distributed import agree, barrier, init_from_env, mean_over_ranks, wrap
-from models.io.writers import grid, write_png
+from models.io.writers import grid, label_rows, write_png
 from models.qc.noise import NoiseCheck, fit_noise_check
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import (
@@ -44,6 +44,9 @@ CHECKPOINT = "checkpoint.pt"
 BUNDLE_STATE = "resume.json"
 NOISE_CHECK_IMAGES = 1000  # training images the served roughness limit is fitted on
 FeatureFn = Callable[[np.ndarray], np.ndarray]
+
+
+PREVIEW_STEPS = 20  # preview grids only show what the network draws: a fast sampler's few steps
 
 
 @dataclass
@@ -152,6 +155,7 @@ class GeneratorTrainer:
         self.step = 0
         self.losses: list[float] = []
         self.fid_history: list[dict] = []
+        self.grid_made: tuple[int, Path] | None = None  # (step, path) of the last preview grid
         self.started = time.time()
         self.wall_before = 0.0
         self.resume_warmup_from = 0  # a bundle resume starts a fresh optimiser: warm it up again
@@ -301,15 +305,23 @@ class GeneratorTrainer:
         return pipe
 
     def sample_grid(self, pipe: RadSynthPipeline) -> Path:
+        """The preview grid at this step (one labelled row per finding present, `samples_per_finding` each, from
+        the raw EMA network: no redraws), made once per step and reported row by row with a time estimate."""
+        if self.grid_made is not None and self.grid_made[0] == self.step:
+            return self.grid_made[1]
         k = self.cfg.samples_per_finding
         present = [name for name in self.labels if self.label_counts.get(name, 0) > 0]
-        rows = []
+        rows, started = [], time.time()
         for j, name in enumerate(present):
-            out = pipe(name, k, seeds=[1000 * j + i for i in range(k)], num_inference_steps=20)
+            left = f", about {(time.time() - started) / j * (len(present) - j):.0f} s left" if j else ""
+            self.report(f"sampling preview grid: finding {j + 1} of {len(present)}{left}")
+            out = pipe(name, k, seeds=[1000 * j + i for i in range(k)], num_inference_steps=PREVIEW_STEPS)
             rows.extend(list(out.images))
         path = self.out / "samples" / f"step_{self.step:07d}.png"
-        write_png(path, grid(rows, cols=k), text={"findings": present, "step": self.step})
+        write_png(path, label_rows(grid(rows, cols=k), present), text={"findings": present, "step": self.step,
+                                                                      "radsynth_artifact": "training preview grid"})
         (self.out / "samples" / "rows.json").write_text(json.dumps(present))
+        self.grid_made = (self.step, path)
         return path
 
     def measure_fid(self, pipe: RadSynthPipeline) -> dict:
@@ -352,6 +364,9 @@ class GeneratorTrainer:
         Under torchrun every rank trains; rank 0 alone samples, measures, checkpoints and exports."""
         cfg = self.cfg
         main = self.ranks.main
+        spread = self.ranks.describe(cfg.batch_size)
+        self.report(f"training on {spread['ranks']} rank(s), backend {spread['backend']}, global batch "
+                    f"{spread['global_batch']} ({spread['per_rank_batch']} per rank)")
         if resume and self.try_resume():
             self.report(f"resumed at step {self.step}")
         self.unet.train()
@@ -366,7 +381,6 @@ class GeneratorTrainer:
             if self.step % 10 == 0 or self.step == cfg.steps:
                 self.report("training", loss=float(np.mean(self.losses[-10:])))
             if cfg.sample_every and self.step % cfg.sample_every == 0:
-                self.report("sampling preview grid")
                 self.sample_grid(self.ema_pipeline())
             if cfg.fid_every and self.features and self.val_ds and self.step % cfg.fid_every == 0:
                 self.report("measuring FID/KID")
@@ -389,7 +403,7 @@ class GeneratorTrainer:
             "hardware": hardware() | {"bf16": self.bf16}, "wall_time_s": round(self.wall(), 1),
             "code_version": code_version(),
             "config": asdict(self.cfg), "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None,
-            "fid_history": self.fid_history,
+            "fid_history": self.fid_history, "distributed": self.ranks.describe(self.cfg.batch_size),
         }
 
     def export(self) -> Path:
@@ -399,8 +413,8 @@ class GeneratorTrainer:
         pipe.save(final, metadata=meta)
         (final / "training.json").write_text(json.dumps(meta, indent=2, default=str))
         self.write_plots()
-        if self.cfg.sample_every:
-            shutil.copyfile(self.sample_grid(pipe), final / "samples.png")
+        if self.cfg.sample_every:  # the grid of this step if the loop made one, from the raw EMA network
+            shutil.copyfile(self.sample_grid(self.ema_pipeline()), final / "samples.png")
         return final
 
 

@@ -130,10 +130,12 @@ def explain(ens: ClassifierEnsemble, pixels: np.ndarray, findings: str | Sequenc
         deltas[name] = d
         if progress:
             progress(i + 1, len(names))
-    settings = {"method": method if with_maps else "none", "n_steps": n_steps, "integration": "gausslegendre",
-                "baseline": baseline,
-                "internal_batch_size": internal_batch_size, "members": len(ens.members),
+    settings = {"method": method if with_maps else "counterfactual", "members": len(ens.members),
                 "model_input": [ens.input_size, ens.input_size], "original_shape": list(pixels.shape),
-                "square": "pad", "target": "member logit, attributions averaged over members"}
+                "square": "pad"}
+    if with_maps:  # the attribution's own settings only where attributions were computed
+        settings |= {"n_steps": n_steps, "integration": "gausslegendre", "baseline": baseline,
+                     "internal_batch_size": internal_batch_size,
+                     "target": "member logit, attributions averaged over members"}
     shortcuts = {name: shortcut_check(pixels, maps[name]) for name in maps}
     return Explanation(names, probs, model_maps, maps, deltas, geom, settings, shortcuts)

@@ -190,6 +190,19 @@ def gif_bytes(frames: Sequence[np.ndarray], *, duration_ms: int = 80, hold_last_
     return buf.getvalue()
 
 
+def label_rows(sheet: np.ndarray, names: Sequence[str], *, width: int = 110) -> np.ndarray:
+    """`sheet` (a grid with one row per name, equal heights) with a white column on its left naming each row."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    h = sheet.shape[0]
+    column = Image.new("L", (width, h), 255)
+    draw, font = ImageDraw.Draw(column), ImageFont.load_default()
+    step = h / max(1, len(names))
+    for i, name in enumerate(names):
+        draw.text((4, int(i * step + step / 2) - 6), str(name).replace("_", " ")[:18], fill=0, font=font)
+    return np.concatenate([np.asarray(column, np.float32) / 255.0, sheet], axis=1)
+
+
 def grid(images: Sequence[np.ndarray], *, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """Contact sheet of equally sized grey images, padded with white lines."""
     n = len(images)

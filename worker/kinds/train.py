@@ -82,7 +82,8 @@ def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path)
 
     cfg = GeneratorConfig(resolution=p.resolution, steps=p.steps, batch_size=p.batch_size,
                           block_out_channels=tuple(p.channels or (32, 64, 128, 128)), layers_per_block=1,
-                          sample_every=max(1, p.steps), checkpoint_every=max(1, min(250, p.steps // 4 or 1)),
+                          sample_every=max(1, p.steps) if p.preview else 0,
+                          checkpoint_every=max(1, min(250, p.steps // 4 or 1)),
                           samples_per_finding=2, dataset_name=p.dataset)
     trainer = GeneratorTrainer(train, run_dir, cfg, val_ds=val,
                                progress=lambda s, t, m, _: ctx.progress(s, t, m),
@@ -95,7 +96,8 @@ def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path)
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
         files["samples.png"] = grids[-1]
-    result = {"steps": trainer.step, "final_loss": float(sum(trainer.losses[-20:]) / max(1, len(trainer.losses[-20:])))}
+    result = {"steps": trainer.step, "final_loss": float(sum(trainer.losses[-20:]) / max(1, len(trainer.losses[-20:]))),
+              "distributed": trainer.ranks.describe(cfg.batch_size)}
     return folder, result, files
 
 

@@ -32,7 +32,7 @@ def torchrun_command(p: TrainParams, root: Path, fmt: str | None, run_dir: Path)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={p.ranks}",
            "-m", "models.cli", "train-generator", str(root), "--out", str(run_dir), "--progress-json",
            "--resolution", str(p.resolution), "--steps", str(p.steps), "--batch-size", str(p.batch_size),
-           "--channels", channels, "--layers", "1", "--sample-every", str(max(1, p.steps)),
+           "--channels", channels, "--layers", "1", "--sample-every", str(max(1, p.steps) if p.preview else 0),
            "--checkpoint-every", str(max(1, min(250, p.steps // 4 or 1))), "--name", p.dataset]
     if fmt:
         cmd += ["--format", fmt]
@@ -80,4 +80,5 @@ def train_generator_torchrun(ctx: Context, p: TrainParams, root: Path, fmt: str 
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
         files["samples.png"] = grids[-1]
-    return folder, {"steps": meta.get("steps"), "final_loss": meta.get("final_loss"), "ranks": p.ranks}, files
+    return folder, {"steps": meta.get("steps"), "final_loss": meta.get("final_loss"), "ranks": p.ranks,
+                    "distributed": meta.get("distributed")}, files
