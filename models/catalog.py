@@ -58,12 +58,22 @@ def describe(folder: Path) -> dict | None:
         info = json.loads(meta.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return {"name": str(info.get("model_name") or folder.name), "path": str(folder)} | {
+    out = {"name": str(info.get("model_name") or folder.name), "path": str(folder)} | {
         k: info[k] for k in ("kind", "findings", "resolution", "dataset", "steps", "wall_time_s", "hardware",
                              "metrics", "created", "guide", "default_classifier_scale", "default_guidance", "owner",
                              "shared",
                              "resolutions", "superres", "noise_check", "default_guidance_interval")
         if k in info}
+    if "metrics" not in out and isinstance(info.get("test_auroc"), dict):  # a classifier measured on its test split
+        out["metrics"] = test_auroc_metrics(info["test_auroc"])
+    return out
+
+
+def test_auroc_metrics(test_auroc: dict) -> dict:
+    """A classifier's test AUROC per finding (and their mean) as the models list shows metrics."""
+    values = {k: float(v) for k, v in test_auroc.items() if v is not None and v == v}
+    mean = {"test_auroc_mean": sum(values.values()) / len(values)} if values else {}
+    return mean | {f"test_auroc_{k}": v for k, v in values.items()}
 
 
 def list_models(extra: list[Path] | None = None, kind: str | tuple[str, ...] | None = None,

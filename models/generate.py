@@ -60,7 +60,8 @@ def write_outputs(out: GenerationOutput, out_dir: Path, *, model_name: str, form
     if redraws is not None:
         result["noise_redraws"] = int(sum(redraws))
     sheet = grid(list(out.images), cols=min(8, len(out.images)))
-    result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={ARTIFACT_KEY: "grid"}))
+    result["grid"] = str(write_png(out_dir / f"{prefix}grid.png", sheet, text={
+        ARTIFACT_KEY: "grid", "synthetic": "yes", "model": model_name, "findings": out.findings}))
     if gif and out.frames is not None:
         # Frames are the base stage's; with a super-resolution stage they are shown at the delivered size and the
         # last frame is the delivered images themselves.
@@ -158,3 +159,15 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
         result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
     return result
 
+
+
+def sample_sheet(pipe, findings: list[str], per_finding: int, *, size: int | None = None, seed: int = 0) -> np.ndarray:
+    """One labelled row per finding, `per_finding` images each at the pipeline's defaults (shown at `size` px)."""
+    from models.data.preprocess import resize
+    from models.io.writers import grid, label_rows
+
+    images = []
+    for j, name in enumerate(findings):
+        out = pipe(name, per_finding, seeds=[seed + 1000 * j + i for i in range(per_finding)])
+        images += [resize(im, size) if size else im for im in out.images]
+    return label_rows(grid(images, cols=per_finding), findings)

@@ -34,6 +34,8 @@ def test_explain_end_to_end_in_original_geometry(ens, tmp_path, path):
     assert attr.dtype == np.float32 and attr.shape == image.pixels.shape
     overlay = Image.open(tmp_path / "overlay_effusion.png")
     assert overlay.mode == "RGB" and overlay.width == image.pixels.shape[1]
+    assert overlay.text["derived_from"] == "the uploaded image" and overlay.text["finding"] == "Effusion"
+    assert "not a diagnosis" in overlay.text["note"] and "derived_from" in Image.open(tmp_path / "original.png").text
     summary = json.loads((tmp_path / "explanation.json").read_text())
     p = summary["probabilities"]["Effusion"]
     assert len(p["members"]) == 3 and p["std"] == pytest.approx(np.std(p["members"]), abs=1e-6)

@@ -73,6 +73,7 @@ def test_a_png_uploads_overlay_gets_a_pseudonymous_study(ens, tmp_path):
                       study_key="job-2")
     ov = pydicom.dcmread(tmp_path / "overlay_cardiomegaly.dcm")
     assert ov.PatientID.startswith("RS-") and ov.PatientName.family_name == "ANONYMOUS"
+    assert "Laterality" not in ov  # a chest is not a paired body part: omitted, not sent empty
     assert (ov.Rows, ov.Columns) == image.pixels.shape and "SourceImageSequence" not in ov
     assert not [s for s in strings(ov) if "synthetic" in s.lower()]
     if shutil.which("dciodvfy"):

@@ -25,6 +25,7 @@ def test_synthetic_dicom_reads_back_with_tags_and_fresh_uids(tmp_path):
     assert list(a.ImageType) == ["DERIVED", "SECONDARY"]
     assert a.ConversionType == "SYN" and a[0x0008, 0x001C].value == "YES"
     assert a.PatientName == "SYNTHETIC^RADSYNTH" and a.PatientIdentityRemoved == "YES"
+    assert "Laterality" not in a
     for uid in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         assert a[uid].value != b[uid].value
     assert '"seed": 42' in a.ImageComments and "Consolidation" in a.DerivationDescription

@@ -318,8 +318,9 @@ async function loadModelCards() {
       if (metrics) card.append(el("p", {}, metrics));
       if (m.kind === "generator") {
         const img = el("img", { alt: `sample grid of ${m.name}` });
-        card.append(el("figure", { class: "grid" }, img, el("figcaption", {}, `Samples from its last training step, one row per finding, top to bottom: ${m.findings.join(", ")}`)));
-        blobUrl(`/models/${encodeURIComponent(m.name)}/samples.png`).then((u) => { img.src = u; }).catch(() => img.remove());
+        const fig = el("figure", { class: "grid" }, img, el("figcaption", {}, m.origin === "bundled" ? "Samples at the service's defaults, one labelled row per finding." : "Samples from its last training step, one labelled row per finding."));
+        card.append(fig);
+        blobUrl(`/models/${encodeURIComponent(m.name)}/samples.png`).then((u) => { img.src = u; }).catch(() => fig.remove());
       }
       box.append(card);
     }

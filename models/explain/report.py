@@ -40,15 +40,15 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
     h, w = pixels.shape
     scale = min(1.0, 1024 / max(h, w))
     preview = resize(pixels, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else pixels
-    atomic_write_bytes(out / "original.png", png_bytes(preview))
+    atomic_write_bytes(out / "original.png", png_bytes(preview, text=DERIVED_TEXT | {"radsynth_artifact": "preview of "
+                                                                              "the upload"}))
     for finding in [f for f in expl.findings if f in expl.attributions]:
         p = expl.probabilities[finding]
         title = verdict_line(finding, p) + f"; {len(p['members'])} models"
         rgb = overlay_rgb(pixels, expl.attributions[finding], title=title)
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format="PNG")
         stem = f"overlay_{slug(finding)}"
-        atomic_write_bytes(out / f"{stem}.png", buf.getvalue())
+        atomic_write_bytes(out / f"{stem}.png", png_rgb(rgb, finding=finding, model=model_name,
+                                                       method=expl.settings["method"]))
         npy = io.BytesIO()
         np.save(npy, expl.attributions[finding].astype(np.float32))
         atomic_write_bytes(out / f"attribution_{slug(finding)}.npy", npy.getvalue())
@@ -105,7 +105,17 @@ def write_counterfactual(cf: Counterfactual, pixels: np.ndarray, out: Path, *, g
             f"difference_{stem}.dcm"]
 
 
-def png_rgb(rgb: np.ndarray) -> bytes:
+DERIVED_TEXT = {"radsynth_artifact": "explanation", "derived_from": "the uploaded image",
+                "made_by": "RadSynth explainer", "note": "a map of what drove a classifier's output; not a diagnosis"}
+
+
+def png_rgb(rgb: np.ndarray, **text: str) -> bytes:
+    """A colour PNG whose text chunks say it is a derived explanation image (and what made it)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in (DERIVED_TEXT | text).items():
+        info.add_text(key, str(value))
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(rgb).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()

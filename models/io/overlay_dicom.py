@@ -72,10 +72,13 @@ def overlay_dataset(rgb: np.ndarray, *, source: Dataset | None, study_key: str, 
         elif keyword in ds:  # never keep the generator's own wording: an overlay is of a real image
             delattr(ds, keyword)
     for keyword in ("PatientName", "PatientID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
-                    "AccessionNumber", "PatientBirthDate", "PatientSex", "Modality", "Laterality",
+                    "AccessionNumber", "PatientBirthDate", "PatientSex", "Modality",
                     "PatientOrientation"):  # type 1, 2 and 2C: present, empty when the source had none
+        # (Laterality, type 2C for paired body parts only, is kept only when the source says one)
         if keyword not in ds:
             setattr(ds, keyword, "OT" if keyword == "Modality" else "")
+    if not str(ds.get("Laterality", "")).strip() and "Laterality" in ds:
+        del ds.Laterality  # the chest (BodyPartExamined) is not paired: type 2C, left out rather than empty
     equipment = ds.ContributingEquipmentSequence[0]
     equipment.ManufacturerModelName = "RadSynth explainer"
     equipment.ContributionDescription = contribution

@@ -67,8 +67,9 @@ def synthetic_dicom_dataset(
     pixels: np.ndarray, provenance: Mapping[str, object], *, bits: int = 16, series_uid: str | None = None,
     study_uid: str | None = None, instance_number: int = 1, description: str = "RadSynth synthetic image",
     synthetic: bool = True, patient_id: str = "SYNTHETIC", pixel_spacing_mm: float | None = None,
+    body_part: str | None = "CHEST",
 ) -> Dataset:
-    """Build a Secondary Capture dataset with provenance and no real identity.
+    """Build a Secondary Capture dataset with provenance and no real identity (`body_part` None: not known).
 
     Grey float [0, 1] (H, W) images are stored as `bits`-bit MONOCHROME2; RGB uint8 (H, W, 3) images (such as
     explanation overlays, which are derived from a real upload and so not synthetic) as 8-bit RGB.
@@ -110,7 +111,10 @@ def synthetic_dicom_dataset(
         [_code("113100", "DCM", "Basic Application Confidentiality Profile")]
     )
     ds.BurnedInAnnotation = "NO"
-    ds.Laterality = ""
+    if body_part:  # e.g. CHEST, not a paired body part: Laterality (type 2C) is left out rather than sent empty
+        ds.BodyPartExamined = body_part
+    else:  # unknown body part: Laterality present and empty, as type 2C allows
+        ds.Laterality = ""
     ds.StudyInstanceUID = study_uid or generate_uid()
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.StudyID = "RADSYNTH"

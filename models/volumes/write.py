@@ -38,7 +38,7 @@ def write_dicom_series(folder: str | Path, volume: Volume, provenance: Mapping[s
     paths = []
     for k, plane in enumerate(volume.array):
         ds = synthetic_dicom_dataset(plane, provenance, series_uid=series, study_uid=study, instance_number=k + 1,
-                                     description=description)
+                                     description=description, body_part=None)  # a volume's body part is not known
         position = np.asarray(volume.origin) + k * volume.spacing[2] * normal
         ds.FrameOfReferenceUID = frame_of_reference
         ds.PositionReferenceIndicator = ""
@@ -70,16 +70,33 @@ def mid_slices(volume: np.ndarray, min_side: int = 128) -> np.ndarray:
 def write_previews(folder: str | Path, volume: np.ndarray, *, stem: str = "volume") -> dict[str, Path]:
     """`<stem>_slices.png` (orthogonal mid-slices) and `<stem>_sweep.gif` (every axial slice in turn)."""
     folder = Path(folder)
-    png = write_png(folder / f"{stem}_slices.png", mid_slices(volume), text={ARTIFACT_KEY: "mid-slices"})
+    png = write_png(folder / f"{stem}_slices.png", mid_slices(volume),
+                    text={ARTIFACT_KEY: "mid-slices", "synthetic": "yes", "made_by": "RadSynth 3D generator"})
     scale = max(1, 256 // max(volume.shape[1:]))
     gif = atomic_write_bytes(folder / f"{stem}_sweep.gif", gif_bytes(list(volume), duration_ms=60, hold_last_ms=60,
                                                                        scale=scale))
     return {"slices": png, "sweep": gif}
 
 
-def write_overview(path: str | Path, volumes: np.ndarray) -> Path:
-    """One row of orthogonal mid-slices per volume of (N, Z, Y, X), as a single PNG to glance at."""
+def write_overview(path: str | Path, volumes: np.ndarray, *, labels: list[str] | None = None,
+                   text: dict | None = None) -> Path:
+    """One row of orthogonal mid-slices per volume of (N, Z, Y, X), as a single PNG to glance at: a header names
+    the views, a column on the left each row (`labels`, e.g. the seeds), and `text` goes into a text chunk."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from models.io.writers import label_rows
+
     rows = [mid_slices(v) for v in volumes]
     gap = np.ones((2, rows[0].shape[1]), dtype=np.float32)
     stacked = [part for row in rows for part in (row, gap)][:-1]
-    return write_png(path, np.concatenate(stacked, axis=0))
+    sheet = np.concatenate(stacked, axis=0)
+    if labels:
+        sheet = label_rows(sheet, labels)
+    header = Image.new("L", (sheet.shape[1], 16), 255)
+    draw, font = ImageDraw.Draw(header), ImageFont.load_default()
+    panel = (rows[0].shape[1] - 4) // 3
+    offset = sheet.shape[1] - rows[0].shape[1]
+    for i, name in enumerate(("axial", "coronal", "sagittal")):
+        draw.text((offset + i * (panel + 2) + 4, 2), name, fill=0, font=font)
+    sheet = np.concatenate([np.asarray(header, np.float32) / 255.0, sheet], axis=0)
+    return write_png(path, sheet, text={ARTIFACT_KEY: "volume overview"} | (text or {}))

@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -173,7 +174,14 @@ def test_jobs_view_links_each_file_and_models_view_labels_the_grid(page, client)
     page.locator(f"button[aria-label='download {name}']").first.wait_for(timeout=15000)
     page.click("button[data-view=models]")
     page.wait_for_selector("figure.grid figcaption")
-    assert "one row per finding" in page.inner_text("figure.grid figcaption")
+    assert "one labelled row per finding" in page.inner_text("figure.grid figcaption")
+    # every generator card that keeps its figure shows a sample sheet that loaded (the bundled one has its own)
+    page.wait_for_function("[...document.querySelectorAll('#modelcards figure.grid img')].length > 0 && "
+                           "[...document.querySelectorAll('#modelcards figure.grid img')].every((i) => i.naturalWidth)")
+    bundled = page.locator(".modelcard", has=page.locator("h3", has_text=re.compile(r"^nih-cxr14( \(default\))?$")))
+    assert bundled.locator("figure.grid img").count() == 1
+    classifier = page.locator(".modelcard", has=page.locator("h3", has_text="nih-cxr14-256-classifier"))
+    assert "test_auroc_mean" in classifier.inner_text()  # the 256-px classifier's card shows its AUROC
 
 
 def test_upload_a_data_set_synthesize_and_study_from_the_data_sets_view(page, client, tmp_path):

@@ -39,6 +39,10 @@ def test_generate_a_volume_as_nifti_and_a_dicom_series(client):
     media = {a["name"]: a["media_type"] for a in job["artifacts"]}
     assert media["000_seed7.nii.gz"] == "application/gzip" and media["000_seed7_dicom.zip"] == "application/zip"
     assert {"volumes.png", "000_seed7_slices.png", "001_seed8_sweep.gif"} <= set(files)
+    from PIL import Image
+
+    overview = Image.open(io.BytesIO(files["volumes.png"]))  # labelled views and rows, and it says what it is
+    assert overview.text["synthetic"] == "yes" and overview.text["model"] == "tiny-3d" and overview.width > 3 * 128
 
     img = nib.Nifti1Image.from_bytes(gzip.decompress(files["000_seed7.nii.gz"]))
     assert img.shape == (16, 16, 16) and img.header.get_xyzt_units()[0] == "mm"

@@ -33,7 +33,8 @@ def run_generate_volumes(ctx, p: GenerateParams, folder: Path, info: dict, steps
     spacing = voxel_spacing(info)
     items = write_volumes(out, ctx.workdir, model_name=folder.name, spacing=spacing, formats=p.format)
     names, volumes = ["volumes.png"], []
-    write_overview(ctx.workdir / "volumes.png", out.volumes)
+    write_overview(ctx.workdir / "volumes.png", out.volumes, labels=[f"seed {s}" for s in seeds],
+                   text={"synthetic": "yes", "model": folder.name, "finding": str(out.finding)})
     for item in items:
         files = []
         if item["nifti"]:
