@@ -110,6 +110,8 @@ class ClassifyParams(BaseModel):
     files: int = Field(0, ge=0, description="how many files the upload holds")
     dataset: str | None = Field(None, description="instead of files: a data set (GET /datasets), every image")
     model: str | None = None
+    keep_names: bool = Field(False, description="uploaded files: return each file's name as sent in the `file` "
+                             "column (off by default: a file name can carry a patient's name)")
     webhook: HttpUrl | None = None
 
     @model_validator(mode="after")

@@ -146,6 +146,12 @@ def test_classify_many_uploads_in_the_order_sent(client):
     blobs += [download(client, a["url"]).decode("latin-1") for a in job["artifacts"]]
     for secret in (str(original.PatientName), str(original.PatientID), SIIM.name):
         assert all(secret not in blob for blob in blobs), secret
+    assert all(row["file"] is None for row in rows)  # names are not kept unless asked
+    r = client.post("/classify", files=files, data={"keep_names": "true"}, headers=headers())
+    named = wait_job(client, r.json()["id"])
+    assert [row["file"] for row in named["result"]["rows"]] == [NIH_UPLOAD.name, SIIM.name, NIH_UPLOAD.name]
+    table = download(client, f"/jobs/{named['id']}/artifacts/classifications.csv").decode().splitlines()
+    assert table[2].split(",")[1] == SIIM.name
 
 
 def test_classify_a_data_set_by_name_and_refuse_bad_requests(client):

@@ -14,6 +14,7 @@ from worker import runtime
 from worker.context import Context
 from worker.runtime import find_model
 
+NAMES_MEMBER = "names.json"  # written by app/routes/classify.py when the request keeps file names
 ROWS_IN_RESULT = 50  # more rows than this are in the artifacts only (the job record stays small)
 
 
@@ -23,8 +24,10 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     p = ClassifyParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "classifier", ctx.job.owner)
     ens = runtime.classifier(folder)
+    sent: list[str] | None = None
     if p.upload is not None:
         files, base = unpacked(p.upload, ctx.workdir / "inputs"), None
+        sent = sent_names(ctx.workdir / "inputs") if p.keep_names else None
     else:
         entry = visible(get_settings(), ctx.job.owner)[p.dataset]
         files, base = image_files([entry.path]), entry.path
@@ -32,7 +35,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     rows = []
     for i, row in enumerate(classify(ens, files, progress=lambda d, n: ctx.progress(d, n, "classifying"))):
         path = Path(row.pop("file"))
-        rows.append({"item": i, "file": str(path.relative_to(base)) if base else None} | row)
+        name = str(path.relative_to(base)) if base else (sent[i] if sent else None)
+        rows.append({"item": i, "file": name} | row)
     names = write_tables(rows, ens.findings, ctx.workdir)
     positives = {f: sum(1 for r in rows if r.get("probabilities", {}).get(f, {}).get("positive")) for f in ens.findings}
     result = {"model": folder.name, "images": len(rows), "errors": sum("error" in r for r in rows),
@@ -53,7 +57,13 @@ def unpacked(upload_id: str, dest: Path) -> list[Path]:
         names = sorted(n for n in zf.namelist() if "/" not in n and not n.startswith("."))
         for name in names:
             (dest / name).write_bytes(zf.read(name))
-    return [dest / n for n in names]
+    return [dest / n for n in names if n != NAMES_MEMBER]
+
+
+def sent_names(folder: Path) -> list[str] | None:
+    """The file names as sent (only when the request asked to keep them), in order."""
+    path = folder / NAMES_MEMBER
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def write_tables(rows: list[dict], findings: list[str], out: Path) -> list[str]:
