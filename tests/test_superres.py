@@ -284,3 +284,17 @@ def test_keep_low_is_one_factor_and_older_stage_files_still_read():
     pipe = SuperResPipeline(sr, new_scheduler(prediction_type="v_prediction"), keep_low=4)
     with pytest.raises(ValueError, match="factor"):
         pipe(np.zeros((1, 16, 16), np.float32), seeds=[1], num_inference_steps=1, keep_low=True)
+
+
+def test_loading_the_bundled_stage_prints_no_accelerate_warning():
+    """Every `radsynth generate` printed diffusers' "accelerate was not found" warning while loading the stage."""
+    import subprocess
+    import sys
+
+    from models.catalog import resolve_model
+
+    stage = resolve_model("nih-cxr14") / "superres"
+    code = f"from models.diffusion.superres import SuperResPipeline; SuperResPipeline.load({str(stage)!r})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "accelerate" not in out.stderr.lower(), out.stderr
