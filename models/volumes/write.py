@@ -1,5 +1,6 @@
-"""Write volumes: NIfTI with the right affine, a DICOM series (one Secondary Capture per slice with consistent
-UIDs, positions and spacing, marked synthetic), orthogonal mid-slice previews and a slice-sweep GIF."""
+"""Write volumes: NIfTI with the right affine, a DICOM series (one CT Image per slice with consistent UIDs,
+positions and spacing, a rescale to the volume's [0, 1] intensities and a window over them, marked synthetic),
+orthogonal mid-slice previews and a slice-sweep GIF."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from pydicom.uid import generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
 from models.io.writers import atomic_write_bytes, dicom_bytes, gif_bytes, synthetic_dicom_dataset, write_png
 from models.qc.folder import ARTIFACT_KEY
@@ -28,9 +29,26 @@ def write_nifti(path: str | Path, volume: Volume) -> Path:
     return atomic_write_bytes(path, gzip.compress(data, 6) if str(path).endswith(".gz") else data)
 
 
+def as_ct_image(ds) -> None:
+    """Make a synthetic slice a CT Image (what viewers open as a volume): its SOP class and modality, the rescale
+    from stored values to the volume's [0, 1] intensities (type US: not Hounsfield units, which these values are
+    not), and a window over that range."""
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.Modality = "CT"
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", f"{1 / 65535:.10g}", "US"
+    ds.WindowCenter, ds.WindowWidth = "0.5", "1"
+    ds.KVP = ""  # type 2: no X-ray tube made this
+    ds.PatientPosition = ""  # type 2C: no patient lay on a table
+    ds.AcquisitionNumber = None
+    for keyword in ("ConversionType", "DateOfSecondaryCapture", "TimeOfSecondaryCapture"):  # SC-only
+        if keyword in ds:
+            delattr(ds, keyword)
+
+
 def write_dicom_series(folder: str | Path, volume: Volume, provenance: Mapping[str, object], *,
                        description: str = "RadSynth synthetic volume") -> list[Path]:
-    """One 16-bit Secondary Capture per slice of a [0, 1] volume; one study, series and frame of reference."""
+    """One 16-bit CT Image per slice of a [0, 1] volume; one study, series and frame of reference."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
@@ -39,6 +57,7 @@ def write_dicom_series(folder: str | Path, volume: Volume, provenance: Mapping[s
     for k, plane in enumerate(volume.array):
         ds = synthetic_dicom_dataset(plane, provenance, series_uid=series, study_uid=study, instance_number=k + 1,
                                      description=description, body_part=None)  # a volume's body part is not known
+        as_ct_image(ds)
         position = np.asarray(volume.origin) + k * volume.spacing[2] * normal
         ds.FrameOfReferenceUID = frame_of_reference
         ds.PositionReferenceIndicator = ""
