@@ -192,24 +192,30 @@ def _unpack(path: Path, dest: Path, listing: Listing, max_bytes: int, progress) 
         if progress is not None and done % 200 == 0:
             progress(done, len(wanted))
 
+    for name, src in listed_members(path, listing):
+        copy(src, name)
+    if progress is not None:
+        progress(done, len(wanted))
+    return written
+
+
+def listed_members(path: Path, listing: Listing):
+    """(name, readable file) of each listed regular member, in archive order; each file is open only while the
+    caller holds it."""
+    wanted = {m.name for m in listing.members}
     if listing.kind == "zip":
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 name = safe_name(info.filename)
                 if name in wanted and not info.is_dir():
                     with zf.open(info) as src:
-                        copy(src, name)
-    else:
-        with tarfile.open(path, "r:*") as tf:
-            for info in tf:
-                name = safe_name(info.name)
-                if name in wanted and info.isfile():
-                    src = tf.extractfile(info)
-                    if src is not None:
-                        copy(src, name)
-    if progress is not None:
-        progress(done, len(wanted))
-    return written
+                        yield name, src
+        return
+    with tarfile.open(path, "r:*") as tf:
+        for info in tf:
+            name = safe_name(info.name)
+            if name in wanted and info.isfile() and (src := tf.extractfile(info)) is not None:
+                yield name, src
 
 
 def check_dicom_members(path: str | Path, listing: Listing, *, max_pixels: int) -> None:
@@ -218,8 +224,6 @@ def check_dicom_members(path: str | Path, listing: Listing, *, max_pixels: int) 
     is inflated in chunks and discarded, so memory stays at one chunk."""
     from models.errors import ImageTooLargeError, InputError
     from models.io.dicom_read import check_inflated_size
-
-    wanted = {m.name for m in listing.members}
 
     def check(src, name: str) -> None:
         try:
@@ -230,19 +234,8 @@ def check_dicom_members(path: str | Path, listing: Listing, *, max_pixels: int) 
             pass
 
     try:
-        if listing.kind == "zip":
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    name = safe_name(info.filename)
-                    if name in wanted and not info.is_dir():
-                        with zf.open(info) as src:
-                            check(src, name)
-            return
-        with tarfile.open(path, "r:*") as tf:
-            for info in tf:
-                name = safe_name(info.name)
-                if name in wanted and info.isfile() and (src := tf.extractfile(info)) is not None:
-                    check(src, name)
+        for name, src in listed_members(path, listing):
+            check(src, name)
     except ArchiveRefused:
         raise
     except DAMAGE as exc:
