@@ -49,6 +49,9 @@ class GenerateParams(BaseModel):
     gif: bool = Field(False, description="also return a denoising GIF")
     qc: bool = Field(True, description="score label agreement and memorisation per image")
     reject_copies: bool = Field(True, description="regenerate images flagged as training copies (only with qc)")
+    min_agreement: float | None = Field(None, ge=0.0, le=1.0, description="redraw (up to 3 times) images whose QC "
+                                        "probability of a requested finding is below this, and leave out those "
+                                        "that stay below it (needs qc, as in POST /synthesize)")
     bits: Literal[8, 16] = Field(8, description="PNG bit depth")
     resolution: int | None = Field(None, ge=16, le=1024, description="image side in pixels: the generator's base "
                                    "size (e.g. 64, a thumbnail) or its super-resolution size (e.g. 256); default: "
@@ -78,6 +81,12 @@ class GenerateParams(BaseModel):
             value = ":".join(str(x) for x in value)
         lo, hi = parse_guidance_interval(str(value))
         return f"{lo:g}:{hi:g}"
+
+    @model_validator(mode="after")
+    def agreement_needs_qc(self) -> GenerateParams:
+        if self.min_agreement is not None and not self.qc:
+            raise ValueError("min_agreement needs qc=true: the agreement is the QC classifier's probability")
+        return self
 
     def interval(self) -> tuple[float, float] | None:
         """The asked guidance interval as (lo, hi); None: the model's default."""

@@ -95,7 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
         classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
         resolution=args.resolution, superres_start=args.superres_start, superres_steps=args.superres_steps,
-        guidance_interval=args.guidance_interval, reject_copies=args.reject_copies,
+        guidance_interval=args.guidance_interval, reject_copies=args.reject_copies, min_agreement=args.min_agreement,
         progress=lambda s, t: update(s, t, "sampling", {}),
     )
     bar.close()
@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None)
     gen.add_argument("--qc", action="store_true", help="score label agreement and memorisation per image")
     gen.add_argument("--reject-copies", action="store_true", help="regenerate images flagged as training copies")
+    gen.add_argument("--min-agreement", type=float, default=None, metavar="P",
+                     help="redraw images whose QC probability of the finding is below P (up to 3 times) and leave "
+                     "out those that stay below it")
     gen.set_defaults(func=cmd_generate)
 
     from models.cli_classifiers import add_commands

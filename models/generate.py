@@ -86,11 +86,27 @@ def flagged_copies(report: list[dict]) -> list[int]:
     return [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
 
 
+def accepted(report: dict | None, min_agreement: float | None, reject_copies: bool) -> bool:
+    """Whether one image's QC report passes: not a flagged copy (when copies are rejected) and the classifier's
+    probability of every requested finding at least `min_agreement` (when given)."""
+    if report is None:
+        return True
+    mem = report.get("memorisation")
+    if reject_copies and mem and mem.get("flagged"):
+        return False
+    if min_agreement is None:
+        return True
+    return all(a["probability"] >= min_agreement for a in report["label_agreement"].values())
+
+
 def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, qc=None, reject_copies: bool = False,
-                     max_attempts: int = 3, callback: Callable[[int, int], None] | None = None,
+                     min_agreement: float | None = None, max_attempts: int = 3,
+                     callback: Callable[[int, int], None] | None = None,
                      sampled: GenerationOutput | None = None, **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
     """Generate (or take `sampled`, images already made for these seeds, e.g. in a batch with other jobs); with
-    `qc`, score every image, and with `reject_copies` regenerate flagged ones on new seeds.
+    `qc`, score every image, and regenerate on new seeds those that fail it: flagged copies (`reject_copies`) and
+    images whose classifier agreement is below `min_agreement`. Images still failing after `max_attempts` are not
+    delivered (the output says how many were dropped and why).
 
     A replacement's seed is its original seed plus a fixed stride per attempt, so it is reported and reproducible.
     """
@@ -98,9 +114,13 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
     if qc is None:
         return out, None
     report = qc.run(out.images, out.findings)
+
+    def failing() -> list[int]:
+        return [i for i, r in enumerate(report) if not accepted(r, min_agreement, reject_copies)]
+
     for attempt in range(1, max_attempts + 1):
-        flagged = flagged_copies(report)
-        if not reject_copies or not flagged:
+        flagged = failing()
+        if not flagged:
             break
         new_seeds = [out.seeds[i] + attempt * REPLACEMENT_SEED_STRIDE for i in flagged]
         kw = dict(kwargs, return_frames=False)
@@ -111,15 +131,24 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
             report[i] = redo_qc[j] | {"replaced_attempts": attempt}
             if "noise_redraws" in out.extra and "noise_redraws" in redo.extra:
                 out.extra["noise_redraws"][i] = redo.extra["noise_redraws"][j]
-    if reject_copies:
-        still = flagged_copies(report)
-        if still:  # never deliver a flagged image when rejection is on
-            keep = [i for i in range(len(report)) if i not in still]
-            out.images, out.seeds = out.images[keep], [out.seeds[i] for i in keep]
-            if "noise_redraws" in out.extra:
-                out.extra["noise_redraws"] = [out.extra["noise_redraws"][i] for i in keep]
-            report = [report[i] for i in keep]
-            out.extra["dropped_as_copies"] = len(still)
+    still = failing()
+    if len(still) == len(report):
+        from models.errors import InputError
+
+        raise InputError(f"none of the {len(report)} images passed the checks asked for after {max_attempts} "
+                         "redraws (" + (f"agreement below {min_agreement}" if min_agreement is not None else
+                                        "training copies") + "); lower min_agreement or ask for another finding")
+    if still:  # never deliver an image that failed a check the request asked for
+        copies = set(flagged_copies(report)) if reject_copies else set()
+        keep = [i for i in range(len(report)) if i not in still]
+        out.images, out.seeds = out.images[keep], [out.seeds[i] for i in keep]
+        if "noise_redraws" in out.extra:
+            out.extra["noise_redraws"] = [out.extra["noise_redraws"][i] for i in keep]
+        if copies & set(still):
+            out.extra["dropped_as_copies"] = len(copies & set(still))
+        if set(still) - copies:
+            out.extra["dropped_below_agreement"] = len(set(still) - copies)
+        report = [report[i] for i in keep]
     return out, report
 
 
@@ -129,7 +158,7 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
                        classifier_guidance: float | None = None, resolution: int | None = None,
                        superres_start: float | None = None, superres_steps: int | None = None,
                        guidance_interval: tuple[float, float] | None = None, qc: bool = False,
-                       reject_copies: bool = False,
+                       reject_copies: bool = False, min_agreement: float | None = None,
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
     from models.runtime_info import pick_device
@@ -138,13 +167,14 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
     dev = pick_device(device)
     pipe = RadSynthPipeline.load(folder, device=dev)
     checker = None
-    if qc or reject_copies:
+    if qc or reject_copies or min_agreement is not None:
         from models.qc.context import load_qc
 
         checker = load_qc(folder, device=dev)
     base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
     out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
-                                   reject_copies=reject_copies, sampler=sampler, num_inference_steps=steps,
+                                   reject_copies=reject_copies, min_agreement=min_agreement, sampler=sampler,
+                                   num_inference_steps=steps,
                                    guidance_scale=guidance,
                                    classifier_scale=classifier_guidance,
                                    return_frames=gif, callback=progress, resolution=resolution,
@@ -152,12 +182,18 @@ def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str 
                                    guidance_interval=guidance_interval)
     result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
     if report is not None:
-        from models.qc.checks import summarise
-
         for item, q in zip(result["images"], report, strict=True):
             item["qc"] = q
-        result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
+        result["qc_summary"] = qc_summary(report, out)
     return result
+
+
+def qc_summary(report: list[dict], out: GenerationOutput) -> dict:
+    """The QC summary of a delivery, with how many images were left out as copies or below the agreement asked."""
+    from models.qc.checks import summarise
+
+    return summarise(report) | {key: out.extra.get(key, 0) for key in ("dropped_as_copies",
+                                                                        "dropped_below_agreement")}
 
 
 

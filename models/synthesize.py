@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from models import __version__
-from models.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE
+from models.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE, accepted
 from models.io.writers import write_png
 
 ROWS = "rows.jsonl"
@@ -65,17 +65,6 @@ def done_rows(out_dir: Path) -> dict[int, dict]:
                 continue
             rows[int(row["index"])] = row
     return rows
-
-
-def accepted(report: dict | None, finding: str, min_agreement: float | None, reject_copies: bool) -> bool:
-    if report is None:
-        return True
-    mem = report.get("memorisation")
-    if reject_copies and mem and mem.get("flagged"):
-        return False
-    if min_agreement is None:
-        return True
-    return all(a["probability"] >= min_agreement for a in report["label_agreement"].values())
 
 
 class RideAlong(Protocol):
@@ -139,7 +128,7 @@ def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str,
             for (finding, draws), out in zip(groups, outs, strict=False):
                 reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(draws)
                 for k, (draw, image, report) in enumerate(zip(draws, out.images, reports, strict=True)):
-                    if accepted(report, finding, min_agreement, reject_copies):
+                    if accepted(report, min_agreement, reject_copies):
                         row = write_image(out_dir, draw, image, report, out, model_name, bits, k)
                     else:
                         flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")

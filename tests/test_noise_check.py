@@ -108,3 +108,37 @@ def test_files_and_synthetic_rows_name_the_seed_a_redrawn_image_came_from(pipe, 
     rows = [json.loads(line) for line in (tmp_path / "syn" / ROWS).read_text().splitlines()]
     assert sorted(r["seed"] for r in rows) == [300 + NOISE_REDRAW_SEED_STRIDE, 301 + NOISE_REDRAW_SEED_STRIDE]
     assert {r["noise_redraws"] for r in rows} == {1}
+
+
+def test_featureless_grey_fields_fail_the_check_and_real_radiographs_rarely_do():
+    """QC passed a featureless grey square as the best 'agreeing' image: a structure floor (the 1st percentile of
+    the training images' band-pass energy) refuses it, while noise is left to the roughness limit."""
+    from models.metrics.realism import structure
+
+    real = real_fixture_images()
+    check = fit_noise_check(real, quantile=0.95)
+    assert check.structure_limit == pytest.approx(np.quantile(structure(real), 0.05))
+    assert check.featureless(real).mean() <= 0.05 + 1.5 / len(real)
+    rng = np.random.default_rng(1)
+    grey = np.clip(0.55 + 0.01 * rng.standard_normal((3, 64, 64)), 0, 1).astype(np.float32)
+    hazy = np.clip(0.6 + 0.15 * (real[:3] - real[:3].mean()), 0, 1)
+    from scipy.ndimage import gaussian_filter
+
+    washed = gaussian_filter(hazy, sigma=(0, 5, 5)).astype(np.float32)  # faint blurred lungs on a grey field
+    assert check.featureless(grey).all() and check.featureless(washed).all()
+    assert check.fails(grey).all() and not check.too_rough(grey).any()
+    old = NoiseCheck.from_json({"roughness_limit": 0.05, "size": 64})  # a radsynth.json from before: no floor
+    assert old.structure_limit is None and not old.featureless(grey).any()
+
+
+def test_featureless_base_images_are_redrawn(pipe):
+    seeds = [21, 22, 23, 24]
+    raw = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+    from models.metrics.realism import structure
+
+    s = structure(raw.images, pipe.unet.config.sample_size)
+    floor = float(np.median(s))
+    pipe.noise_check = NoiseCheck(roughness_limit=1.0, structure_limit=floor, size=pipe.unet.config.sample_size)
+    checked = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+    redraws = np.array(checked.extra["noise_redraws"])
+    assert (redraws[s < floor] >= 1).all() and (redraws[s >= floor] == 0).all()

@@ -300,13 +300,14 @@ class RadSynthPipeline(DiffusionPipeline):
 
     def redraw_noisy(self, images: np.ndarray, frames: np.ndarray | None, cond: torch.Tensor, seeds: list[int],
                      base: BaseSampling) -> np.ndarray:
-        """Redraw, in place, base images the noise check finds too rough, each on its seed plus a fixed stride per
-        attempt (so the delivered image is reproducible from the seed reported); returns redraws per image.
+        """Redraw, in place, base images the noise check fails (too rough, or featureless), each on its seed plus a
+        fixed stride per attempt (so the delivered image is reproducible from the seed reported); returns redraws
+        per image.
 
-        An image still too rough after the last attempt is delivered as it is (its count says so)."""
+        An image still failing after the last attempt is delivered as it is (its count says so)."""
         redraws = np.zeros(len(seeds), dtype=int)
         first = list(seeds)
-        rough = self.noise_check.too_rough(images)
+        rough = self.noise_check.fails(images)
         for attempt in range(1, self.noise_check.max_attempts + 1):
             which = np.flatnonzero(rough)
             if not len(which):
@@ -319,7 +320,7 @@ class RadSynthPipeline(DiffusionPipeline):
             for j, i in enumerate(which):
                 seeds[i] = new_seeds[j]
             redraws[which] = attempt
-            rough[which] = self.noise_check.too_rough(redo)
+            rough[which] = self.noise_check.fails(redo)
         return redraws
 
     def resolve_guidance_interval(self, interval: Sequence[float] | None) -> tuple[float, float] | None:

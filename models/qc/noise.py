@@ -1,8 +1,11 @@
-"""The noise check: a generated image rougher than almost every real training image is pixel noise, not anatomy.
+"""The noise check: a generated image rougher than almost every real training image is pixel noise, not anatomy;
+one with less structure than almost every real training image is a featureless grey field, not a radiograph.
 
-Roughness is the mean neighbour difference at the base size (`models.metrics.realism.roughness`). The limit is a
-high quantile of the generator's own training images, so a real radiograph would exceed it only that often; the
-pipeline redraws base images above it on new seeds before they reach super-resolution or the user.
+Roughness is the mean neighbour difference at the base size (`models.metrics.realism.roughness`), structure the
+band-pass energy at the scale of ribs and edges (`models.metrics.realism.structure`). The limits are a high
+quantile of roughness and a low quantile of structure of the generator's own training images, so a real
+radiograph fails either only that often; the pipeline redraws failing base images on new seeds before they reach
+super-resolution or the user.
 """
 
 from __future__ import annotations
@@ -11,17 +14,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from models.metrics.realism import roughness
+from models.metrics.realism import roughness, structure
 
 DEFAULT_QUANTILE = 0.99  # a real training image is redrawn 1 time in 100: cheap, and rare enough to keep the tail
+STRUCTURE_QUANTILE = 0.01  # and 1 time in 100 for too little structure
 DEFAULT_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
 class NoiseCheck:
-    """Redraw base images rougher than `roughness_limit` (measured at `size` px), up to `max_attempts` times."""
+    """Redraw base images rougher than `roughness_limit` or (when set) with less band-pass structure than
+    `structure_limit` (both measured at `size` px), up to `max_attempts` times."""
 
     roughness_limit: float
+    structure_limit: float | None = None
     size: int = 64
     quantile: float = DEFAULT_QUANTILE
     images: int = 0
@@ -31,6 +37,16 @@ class NoiseCheck:
     def too_rough(self, images: np.ndarray) -> np.ndarray:
         """Boolean mask of images (N, H, W) in [0, 1] rougher than the limit."""
         return roughness(images, self.size) > self.roughness_limit
+
+    def featureless(self, images: np.ndarray) -> np.ndarray:
+        """Boolean mask of images with less structure than the limit (none without a structure limit)."""
+        if self.structure_limit is None:
+            return np.zeros(len(images), dtype=bool)
+        return structure(images, self.size) < self.structure_limit
+
+    def fails(self, images: np.ndarray) -> np.ndarray:
+        """Images to redraw: pixel noise or featureless."""
+        return self.too_rough(images) | self.featureless(images)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -50,5 +66,6 @@ def fit_noise_check(real: np.ndarray, *, quantile: float = DEFAULT_QUANTILE, siz
     if len(real) < 20:
         raise ValueError(f"a roughness limit needs at least 20 real images, got {len(real)}")
     limit = float(np.quantile(roughness(real, size), quantile))
-    return NoiseCheck(roughness_limit=limit, size=size, quantile=quantile, images=len(real), dataset=dataset,
-                      max_attempts=max_attempts)
+    floor = float(np.quantile(structure(real, size), 1.0 - quantile))
+    return NoiseCheck(roughness_limit=limit, structure_limit=floor, size=size, quantile=quantile, images=len(real),
+                      dataset=dataset, max_attempts=max_attempts)

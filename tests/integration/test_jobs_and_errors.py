@@ -277,3 +277,15 @@ def test_a_parameter_in_the_wrong_place_gets_a_422_saying_where_it_belongs(clien
     message = r.json()["error"]["message"]
     assert "does not take" in message and fragment in message, message
     assert client.get("/jobs?status=running&limit=5", headers=headers()).status_code == 200
+
+
+def test_generate_takes_min_agreement_like_synthesize(client):
+    r = client.post("/generate?finding=mass&n=2&steps=2&qc=false&min_agreement=0.5", headers=headers())
+    assert r.status_code == 422 and "min_agreement needs qc=true" in r.json()["error"]["message"]
+    easy = wait_job(client, client.post("/generate?finding=mass&n=2&steps=2&min_agreement=0.0",
+                                        headers=headers()).json()["id"], timeout=180)
+    assert easy["status"] == "succeeded" and len(easy["result"]["images"]) == 2, easy
+    assert easy["result"]["qc_summary"]["dropped_below_agreement"] == 0
+    hard = wait_job(client, client.post("/generate?finding=mass&n=2&steps=2&min_agreement=1.0",
+                                        headers=headers()).json()["id"], timeout=180)
+    assert hard["status"] == "failed" and "lower min_agreement" in hard["error"]["message"], hard

@@ -135,12 +135,12 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
                      batch: dict | None = None, callback=None, total: int | None = None
                      ) -> tuple[dict, list[Artifact]]:
     """Sample (unless `sampled` came from a batch), check, write and store one generate job's images."""
-    from models.generate import SAMPLING_KEYS, generate_checked, write_outputs
-    from models.qc.checks import summarise
+    from models.generate import SAMPLING_KEYS, generate_checked, qc_summary, write_outputs
 
     qc = runtime.qc_context(folder) if p.qc else None
     out, report = generate_checked(
         pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
+        min_agreement=p.min_agreement if qc is not None else None,
         sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
         classifier_scale=p.classifier_guidance, return_frames=p.gif, resolution=p.resolution,
         superres_start=p.superres_start, superres_steps=p.superres_steps, guidance_interval=p.interval(),
@@ -164,7 +164,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
               "images": images, "resolution": written["resolution"]}
     result |= {k: written[k] for k in (*SAMPLING_KEYS, "noise_redraws") if k in written}
     if report is not None:
-        result["qc_summary"] = summarise(report) | {"dropped_as_copies": out.extra.get("dropped_as_copies", 0)}
+        result["qc_summary"] = qc_summary(report, out)
     if batch:
         result["batch"] = batch
     return result, ctx.store(names)
