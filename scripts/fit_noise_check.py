@@ -3,11 +3,13 @@
     python scripts/fit_noise_check.py models/pretrained/nih-cxr14 ../shared/data/nih-cxr14-64 \
         ../shared/data/nih-cxr14-256 [--quantile 0.99] [--out docs/realism/V/noise_check]
 
-The limit is the `quantile` of the roughness of the generator's own training images (split G; models/qc/noise.py):
-fixed before any measurement, so a real radiograph is redrawn 1 time in 100. The script writes the check into the
+The limits are the `quantile` of the roughness and the 1 - `quantile` of the structure (band-pass energy) of the
+generator's own training images (split G; models/qc/noise.py): fixed before any measurement, so a real radiograph
+is redrawn about 1 time in 100 for each. The script writes the check into the
 model's radsynth.json, then samples one 64-px image per V image with its findings at the model's defaults (the
 realism card's seeds), raw and through the check, and reports the noise-dominated share (rougher than the roughest
-real V image) of both, how many images were redrawn and what the redraws cost. Reads no test-split image.
+real V image) and the featureless share (less structure than the floor) of both, how many images were redrawn and
+what the redraws cost. Reads no test-split image.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def main() -> None:
     import torch
 
     from models.diffusion.pipeline import RadSynthPipeline
-    from models.metrics.realism import noise_dominated_share, roughness
+    from models.metrics.realism import noise_dominated_share, roughness, structure
     from models.qc.noise import fit_noise_check
     from scripts.realism_card import MIX_SEED, real_split, sample
 
@@ -56,7 +58,7 @@ def main() -> None:
     raw, _, _ = sample(pipe, requests, defaults, redraw_noise=False)
     raw_s = time.perf_counter() - t0
     # Images the check passes are the raw ones (same seeds); only the flagged ones are sampled again through it.
-    flagged = np.flatnonzero(check.too_rough(raw))
+    flagged = np.flatnonzero(check.fails(raw))
     delivered, seeds = raw.copy(), [s for _, s in requests]
     t0 = time.perf_counter()
     if len(flagged):
@@ -66,14 +68,21 @@ def main() -> None:
             seeds[i] = redo_seeds[j]
     redraw_s = time.perf_counter() - t0
     report = {"split": "V", "n": len(real), "noise_check": check.to_json(),
-              "real_V_redrawn_share": float(check.too_rough(real).mean()),
-              "raw": {"noise_dominated": noise_dominated_share(raw, real), "above_limit": int(len(flagged))},
+              "real_V_redrawn_share": float(check.fails(real).mean()),
+              "real_V_featureless_share": float(check.featureless(real).mean()),
+              "raw": {"noise_dominated": noise_dominated_share(raw, real),
+                      "above_limit": int(check.too_rough(raw).sum()),
+                      "featureless": int(check.featureless(raw).sum()), "failing": int(len(flagged))},
               "delivered": {"noise_dominated": noise_dominated_share(delivered, real),
-                            "above_limit": int(check.too_rough(delivered).sum())},
+                            "above_limit": int(check.too_rough(delivered).sum()),
+                            "featureless": int(check.featureless(delivered).sum())},
               "redrawn": int(len(flagged)), "redrawn_share": len(flagged) / len(raw),
               "seconds": {"raw_batch_per_image": raw_s / len(raw), "redraws": redraw_s},
               "roughness": {"real_V_max": float(roughness(real).max()), "raw_max": float(roughness(raw).max()),
                             "delivered_max": float(roughness(delivered).max())},
+              "structure": {"floor": check.structure_limit, "real_V_min": float(structure(real).min()),
+                            "raw_min": float(structure(raw).min()),
+                            "delivered_min": float(structure(delivered).min())},
               "sampling": {"guidance": pipe.default_guidance, "seeds": f"{MIX_SEED} + V index"}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

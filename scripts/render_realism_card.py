@@ -619,11 +619,24 @@ def noise_check_section(path: Path) -> list[str]:
             f"| raw network | {pct(r['raw']['noise_dominated'])} | {r['raw']['above_limit']} |",
             f"| delivered (after the check) | {pct(r['delivered']['noise_dominated'])} | "
             f"{r['delivered']['above_limit']} |", "",
-            f"It redrew {r['redrawn']} of {r['n']} images ({pct(r['redrawn_share'])}; real V images above the limit: "
+            f"It redrew {r['redrawn']} of {r['n']} images ({pct(r['redrawn_share'])}; real V images it would redraw: "
             f"{pct(r['real_V_redrawn_share'])}); the redraws took {r['seconds']['redraws']:.0f} s against "
             f"{r['seconds']['raw_batch_per_image']:.1f} s per image for the batch. The check hides the network's "
             "failures from users, it does not remove them: the raw share is on the targets table too.", "",
-            "![raw (left) and redrawn (right), one V request per row](realism/V/noise_check/redrawn.png)", ""]
+            "![raw (left) and redrawn (right), one V request per row](realism/V/noise_check/redrawn.png)", "",
+            *structure_floor_lines(r)]
+
+
+def structure_floor_lines(r: dict) -> list[str]:
+    """The check's structure floor (featureless grey fields), when the report has one."""
+    floor = r.get("noise_check", {}).get("structure_limit")
+    if floor is None or "featureless" not in r.get("raw", {}):
+        return []
+    c = r["noise_check"]
+    return [f"The same check redraws featureless images: band-pass energy (difference of Gaussians at 1 and 4 px, at "
+            f"{c['size']} px) below {floor:.4f}, the {1 - c['quantile']:.2f} quantile of the G images. On V: raw "
+            f"{r['raw']['featureless']} of {r['n']} featureless, delivered {r['delivered']['featureless']}; real V "
+            f"images below the floor: {pct(r['real_V_featureless_share'])}.", ""]
 
 
 def render(root: Path) -> str:
