@@ -364,11 +364,11 @@ class GeneratorTrainer:
         Under torchrun every rank trains; rank 0 alone samples, measures, checkpoints and exports."""
         cfg = self.cfg
         main = self.ranks.main
+        if resume and self.try_resume():  # first: every report carries the step it resumed at, never 0
+            self.report(f"resumed at step {self.step}")
         spread = self.ranks.describe(cfg.batch_size)
         self.report(f"training on {spread['ranks']} rank(s), backend {spread['backend']}, global batch "
                     f"{spread['global_batch']} ({spread['per_rank_batch']} per rank)")
-        if resume and self.try_resume():
-            self.report(f"resumed at step {self.step}")
         self.unet.train()
         while self.step < cfg.steps:
             if agree(self.ranks, self.should_stop()):
