@@ -28,7 +28,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 openapi: setup
-	$(PY) scripts/export_openapi.py
+	$(PY) -m scripts.export_openapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.errors import ApiError
 from core.settings import Settings
 from core.stores import open_store
-from models.catalog import GENERATOR_KINDS, list_models, service_kinds
+from models.catalog import list_models, service_kinds
 from models.findings import UnknownFindingError, resolve
 
 
@@ -26,7 +26,7 @@ def find_model(settings: Settings, name: str, kind: str | tuple[str, ...] | None
         info = lookup()
     if info is None:
         names = [m["name"] for m in list_models(settings.model_search_dirs(), kind=kind, owner=owner)]
-        what = kind if isinstance(kind, str) else "generator" if kind == GENERATOR_KINDS else "model"
+        what = kind if isinstance(kind, str) else "generator"  # a tuple: every generator kind
         raise ApiError("unknown_model", f"unknown {what} {name!r}; available: "
                        f"{', '.join(names) or '(none)'}")
     return info

@@ -35,6 +35,8 @@ class JobList(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     kind: str
+    makes: Literal["image", "volume"] | None = Field(None, description="what a generator makes: 2D images or 3D "
+                                                     "volumes; null for models that make no scans (classifiers)")
     findings: list[str]
     resolution: int | None = Field(None, description="the largest image side it delivers (details.resolutions: "
                                    "all of them, e.g. a 64-px base and its 256-px super-resolution)")

@@ -17,12 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.bench_service import deployment
+from bench.common import save, table
+from tests.integration.deployment import KEY
 
-from bench.bench_service import deployment  # noqa: E402
-from bench.common import save, table  # noqa: E402
-from tests.integration.deployment import KEY  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -4,22 +4,20 @@
 
 A real redis-server and the worker's own JobStore and `wait_for_companions`: the time from the job's start to
 the moment it samples alone, (a) with an empty queue, (b) with 15 queued jobs that cannot share its batch (other
-sampler), and (c) with batching off (wait 0). The bound of issue 8: added latency <= the wait + 10%. The
+sampler), and (c) with batching off (wait 0). The bound: added latency <= the wait + 10%. The
 end-to-end lone-job figure of bench_batching includes sampling-time noise of seconds; this isolates the batcher.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import median, pct, save, table
 
-from bench.common import median, pct, save, table  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_service import deployment, run_job  # noqa: E402
-from bench.common import median, save, table  # noqa: E402
+from bench.bench_service import deployment, run_job
+from bench.common import median, save, table
 
 JOB = {"finding": "consolidation", "n": 1, "steps": 25, "qc": "false", "format": "png"}
 WAIT = 0.1

@@ -4,7 +4,7 @@
 
 The 481 images of the shared 256-px set are read in turn until `n` files are classified (decoded from PNG,
 padded square, resized to the ensemble's input, all members run); reports images per second per decoding-thread
-count, median of three runs each, interleaved. Target (issue 23): at least 10 images/s on 2 cores.
+count, median of three runs each, interleaved. Target: at least 10 images/s on 2 cores.
 """
 
 from __future__ import annotations

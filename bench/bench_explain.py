@@ -7,7 +7,7 @@ A real Redis, API (uvicorn) and Celery worker with the bundled models, on this m
 overlay PNGs are downloaded (the client waits on the job's event stream), on a warm worker, median of `--repeats`:
 
 1. `POST /explain` with every default: integrated gradients, 50 steps, the 3 most probable findings, PNG and
-   DICOM overlays (issue 23's target: <= 15 s on 2 cores).
+   DICOM overlays (target: <= 15 s on 2 cores).
 2. `method=counterfactual` for one finding, and `method=both` for one finding.
 """
 
@@ -20,11 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import median, rss_mb, save, table, wait_on_events
+from tests.integration.deployment import Deployment
 
-from bench.common import median, rss_mb, save, table, wait_on_events  # noqa: E402
-from tests.integration.deployment import Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
 CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"
@@ -75,7 +74,7 @@ def main() -> None:
         d.stop_all()
     print(f"POST /explain of a 1024 x 1024 DICOM on a warm worker, {THREADS} threads, median of {args.repeats}:")
     print(table(rows, ["request", "median s"]))
-    print(f"worker pool RSS {pool_rss:.0f} MB; issue 23 target for the defaults: <= 15 s")
+    print(f"worker pool RSS {pool_rss:.0f} MB; target for the defaults: <= 15 s")
     command = "python -m bench.bench_explain " + " ".join(sys.argv[1:])
     print(f"wrote {save('explain', {'rows': rows, 'pool_rss_mb': pool_rss, 'threads': THREADS, 'command': command})}")
 

@@ -11,16 +11,11 @@ probability of the finding). bf16 pays off only where the hardware has bf16 matr
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import interleaved, median, save, table  # noqa: E402
+from bench.common import interleaved, median, save, table
 
 
 def grey_levels(a: np.ndarray, b: np.ndarray) -> dict:

@@ -1,7 +1,7 @@
 """What the service adds on top of the pipeline, and the time to the first image on this machine.
 
     python -m bench.bench_service [--repeats 5] [--small 20] [--cold 2]
-    python -m bench.bench_service --default-only [--repeats 3] [--superres-start 0.5]   # issue 19's default job
+    python -m bench.bench_service --default-only [--repeats 3] [--superres-start 0.5]   # the default job
 
 A real Redis, API (uvicorn) and Celery worker with the bundled models, all on this machine. The client waits for
 the end of each job on its server-sent-events stream (as the web page does) and then downloads every image.
@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import median, pct, rss_mb, save, table, wait_on_events
+from tests.integration.deployment import Deployment
 
-from bench.common import median, pct, rss_mb, save, table, wait_on_events  # noqa: E402
-from tests.integration.deployment import Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
 CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-256-classifier"
@@ -130,7 +129,7 @@ def parse_variant(text: str) -> dict[str, float | int | str]:
 
 
 def default_job(d: Deployment, repeats: int, variants: dict[str, dict] | None = None) -> dict:
-    """Issue 19's target: `POST /generate?finding=consolidation` with every default (4 images at 256 px through the
+    """The target: `POST /generate?finding=consolidation` with every default (4 images at 256 px through the
     super-resolution stage, QC, PNG + DICOM) on a warm worker, end to end, median of `repeats`. Each of `variants`
     (name -> extra query parameters, e.g. a part-way super-resolution start) runs interleaved with it."""
     d.start_worker("default", warm_up=True)
@@ -160,7 +159,7 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=20)
     ap.add_argument("--cold", type=int, default=2, help="fresh-worker rounds per warm-up setting")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds between worker start and first request")
-    ap.add_argument("--default-only", action="store_true", help="only the default job on a warm worker (issue 19)")
+    ap.add_argument("--default-only", action="store_true", help="only the default job on a warm worker ")
     ap.add_argument("--superres-start", type=float, default=None,
                     help="with --default-only: also the same job starting super-resolution part-way, interleaved")
     ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",

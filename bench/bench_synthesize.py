@@ -8,7 +8,7 @@ default (DPM-Solver++ 15 steps at the model's guidance; at 256 px the super-reso
 its default start on top; base images that are pixel noise redrawn by the model's noise check). Measured on the
 job's event stream, from POST: the time until the job first reports an image written (time to first row), and
 until it has ended; images per minute = images / that time. One warm-up job per size first; medians over
-`--repeats` jobs, sizes interleaved (issue 24).
+`--repeats` jobs, sizes interleaved.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import median, rss_mb, save, table
+from tests.integration.deployment import Deployment
 
-from bench.common import median, rss_mb, save, table  # noqa: E402
-from tests.integration.deployment import Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GENERATOR = ROOT / "models" / "pretrained" / "nih-cxr14"
 CLASSIFIER = ROOT / "models" / "pretrained" / "nih-cxr14-64-classifier"  # the generator's QC classifier

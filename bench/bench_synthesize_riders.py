@@ -1,5 +1,5 @@
 """How long a generate job waits when it is queued behind a long synthesize job, with and without riding along
-in the synthesize job's batches (cross-job batching, issue 24).
+in the synthesize job's batches (cross-job batching).
 
     python -m bench.bench_synthesize_riders [--images 64] [--repeats 2]
 
@@ -20,12 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_synthesize import CLASSIFIER, GENERATOR, THREADS  # noqa: E402
-from bench.common import median, save, table  # noqa: E402
-from tests.integration.deployment import Deployment, wait_until  # noqa: E402
+from bench.bench_synthesize import CLASSIFIER, GENERATOR, THREADS
+from bench.common import median, save, table
+from tests.integration.deployment import Deployment, wait_until
 
 ARMS = {"ride along (batch_max_images 32)": 32, "wait (batch_max_images 16)": 16}
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 
 from models.data.formats import DataFormat
 from models.explain import counterfactual_defaults
-from models.output_formats import ALIASES, OUTPUT_FORMATS, split_formats
+from models.model_kinds import model_kind, train_kind_names
+from models.output_formats import ALIASES, OUTPUT_FORMATS, resolve_formats, split_formats
 from models.sampler_defaults import SamplerName, parse_guidance_interval
 
 
@@ -91,6 +92,52 @@ class GenerateParams(BaseModel):
     def interval(self) -> tuple[float, float] | None:
         """The asked guidance interval as (lo, hi); None: the model's default."""
         return None if self.guidance_interval is None else parse_guidance_interval(self.guidance_interval)
+
+    def fit_to_model(self, info: dict) -> None:
+        """Check these parameters against the generator `info` (its radsynth.json) and resolve the formats; a
+        ValueError says what this model cannot give and why."""
+        kind, name = model_kind(info), info["name"]
+        check_guide_and_size(info, self.classifier_guidance, self.resolution)
+        sizes = info.get("resolutions") or [info.get("resolution")]
+        self.check_superres(name, sizes if kind.makes == "image" else [])
+        try:
+            self.format = resolve_formats(self.format, kind.makes or "image")  # type: ignore[assignment]
+        except ValueError as exc:
+            what = ("makes volumes (every volume also comes with mid-slice PNGs and a slice-sweep GIF)"
+                    if kind.makes == "volume" else "makes 2D images")
+            raise ValueError(f"{name} {what}: {exc}") from exc
+        if kind.one_finding and "+" in self.finding:
+            raise ValueError(f"{name} generates one finding per scan; got {self.finding}")
+        for option, why in kind.generate_refuses.items():
+            if getattr(self, option):
+                raise ValueError(f"{name}: {why}; leave out {option}")
+        if kind.max_images is not None and self.n > kind.max_images:
+            raise ValueError(f"n must be at most {kind.max_images} for {kind.label}s (got {self.n})")
+        if not kind.qc:
+            self.qc = False  # per-image label agreement and copy checks are 2D; the model card measures volumes
+
+    def check_superres(self, name: str, sizes: list[int]) -> None:
+        """superres_start and superres_steps tune a super-resolution stage: refuse them where none runs."""
+        given = [k for k in ("superres_start", "superres_steps") if getattr(self, k) is not None]
+        if not given:
+            return
+        if len(sizes) < 2:
+            raise ValueError(f"{name} has no super-resolution stage, so leave out {' and '.join(given)}")
+        if self.resolution is not None and self.resolution != max(sizes):
+            raise ValueError(f"{' and '.join(given)} tune the super-resolution stage, which runs only at "
+                             f"resolution={max(sizes)}; got resolution={self.resolution}")
+
+
+def check_guide_and_size(info: dict, classifier_guidance: float | None, resolution: int | None) -> None:
+    """Classifier guidance needs the generator's guide; an image resolution must be one the generator makes."""
+    name = info["name"]
+    if classifier_guidance and not info.get("guide"):
+        raise ValueError(f"{name} has no guide classifier, so classifier_guidance must be 0 or left out; "
+                         "GET /models shows which generators have one")
+    sizes = info.get("resolutions") or [info.get("resolution")]
+    if resolution is not None and model_kind(info).makes == "image" and resolution not in sizes:
+        raise ValueError(f"{name} makes {' or '.join(map(str, sizes))}-px images; resolution={resolution} is not "
+                         "one of them")
 
 
 ExplainMethod = Literal["ig", "smoothgrad", "counterfactual", "both"]  # both: integrated gradients + counterfactual
@@ -183,7 +230,7 @@ MAX_UNET_LEVELS = 6  # 64 px halves to 2 px after 5 downsamplings
 
 
 class TrainParams(BaseModel):
-    kind: Literal["generator", "classifier", "generator3d", "augmentation_study"] = Field(
+    kind: Literal[train_kind_names()] = Field(  # type: ignore[valid-type]
         ..., description="what to train: a 2D generator, a classifier ensemble, a 3D volume generator, or an "
         "augmentation study (classifiers on `dataset` alone, with `synthetic` at `ratios`, and on `synthetic` "
         "alone, over `seeds`; tested on the held-out patients of `dataset`)")
@@ -214,15 +261,43 @@ class TrainParams(BaseModel):
     webhook: HttpUrl | None = None
 
     @model_validator(mode="after")
-    def study_fields(self) -> TrainParams:
-        if self.kind == "augmentation_study":
+    def kind_options(self) -> TrainParams:
+        """Options only some kinds take are refused elsewhere, naming the kinds that take them."""
+        kind = model_kind(self.kind)
+        for option in ("synthetic", "ratios", "test_share", "latent"):
+            if getattr(self, option) and option not in kind.train_options:
+                takers = [k for k in train_kind_names() if option in model_kind(k).train_options]
+                raise ValueError(f"{option} is for kind {' or '.join(takers)}, not {self.kind}")
+        if "synthetic" in kind.train_options:
             if not self.synthetic:
-                raise ValueError("an augmentation_study needs synthetic: the name of a synthetic data set")
+                raise ValueError(f"an {self.kind} needs synthetic: the name of a synthetic data set")
             if self.ratios is not None and (not self.ratios or any(not 0 < r <= 20 for r in self.ratios)):
                 raise ValueError("ratios: one or more synthetic-per-real ratios, each above 0 and at most 20")
-        elif self.synthetic or self.ratios or self.test_share:
-            raise ValueError("synthetic, ratios and test_share are for kind augmentation_study")
+        if self.latent and self.resolution % 16:
+            raise ValueError(f"a latent 3D generator needs a resolution that is a multiple of 16 (the autoencoder "
+                             f"compresses 4x; got {self.resolution})")
         return self
+
+    def check_dataset(self, dataset: str, holds: str) -> None:
+        """ValueError unless a data set holding `holds` ("image" or "volume") can train this kind at these sizes."""
+        kind = model_kind(self.kind)
+        if kind.trains_on != holds:
+            fitting = [k for k in train_kind_names() if model_kind(k).trains_on == holds]
+            wants = ("a 3D dataset (format medmnist3d or volumes), e.g. adrenal3d-demo" if kind.trains_on == "volume"
+                     else "a 2D image dataset")
+            held = "volumes" if holds == "volume" else "2D images"
+            raise ValueError(f"dataset {dataset!r} holds {held}; a {self.kind} ({kind.label}) trains on {wants}; "
+                             f"kinds that train on it: {', '.join(fitting)}")
+        if holds != "volume":
+            return
+        if self.resolution > 64 or self.resolution % 8:
+            raise ValueError(f"resolution for a 3D generator: a multiple of 8 from 16 to 64 voxels per side (got "
+                             f"{self.resolution})")
+        if self.channels and (not 2 <= len(self.channels) <= 4 or any(c % 8 or c > 128 for c in self.channels)):
+            raise ValueError("channels for a 3D generator: 2 to 4 widths, each a multiple of 8 up to 128, e.g. "
+                             "[16, 32, 64]")
+        if self.findings:
+            raise ValueError("findings cannot be restricted for 3D data sets; leave it out")
 
     @model_validator(mode="after")
     def within_host_bounds(self) -> TrainParams:
@@ -230,8 +305,10 @@ class TrainParams(BaseModel):
         from core.settings import get_settings
 
         settings = get_settings()
-        if self.ranks > 1 and self.kind != "generator":
-            raise ValueError("ranks > 1 (torchrun) is for kind generator; the other kinds train in the worker")
+        if self.ranks > 1 and not model_kind(self.kind).distributed_runner:
+            takers = [k for k in train_kind_names() if model_kind(k).distributed_runner]
+            raise ValueError(f"ranks > 1 (torchrun) is for kind {' or '.join(takers)}; {self.kind} trains in the "
+                             "worker")
         if self.batch_size % self.ranks:
             raise ValueError(f"batch_size {self.batch_size} must divide evenly over {self.ranks} ranks")
         for field, limit in (("steps", settings.max_train_steps), ("resolution", settings.max_train_resolution),

@@ -109,9 +109,9 @@ class Settings(BaseSettings):
         pairs = [p.split(":", 1) for p in self.api_keys.split(",") if p.strip()]
         return {k.strip(): v.strip() for k, v in pairs}
 
-    def default_model(self, model_kind: str) -> str:
+    def default_model(self, role: str) -> str:
         """The model a request that names none gets: the default generator (2D or 3D) or classifier."""
-        return self.default_generator if model_kind == "generator" else self.default_classifier
+        return {"generator": self.default_generator}.get(role, self.default_classifier)
 
     def dataset_roots(self) -> dict[str, tuple[Path, str | None]]:
         roots: dict[str, tuple[Path, str | None]] = {"nih-demo": (DEMO_DATASET, "nih"),

@@ -16,12 +16,13 @@ from pathlib import Path
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_GENERATOR = "nih-cxr14"
 DEFAULT_CLASSIFIER = "nih-cxr14-256-classifier"
-GENERATOR_KINDS = ("generator", "generator3d")  # 2D images and 3D volumes; both answer POST /generate
 
 
 def service_kinds(kind: str) -> str | tuple[str, ...]:
     """The model kinds a service lookup of `kind` accepts: "generator" means any generator, 2D or 3D."""
-    return GENERATOR_KINDS if kind == "generator" else kind
+    from models.model_kinds import generator_kinds
+
+    return {"generator": generator_kinds()}.get(kind, kind)
 
 
 class UnknownModelError(ValueError):

@@ -39,7 +39,7 @@ def resolve_formats(value: str | Sequence[str] | None, shape: Shape) -> list[str
         elif name in allowed:
             out.append(name)
         else:
-            other = "volume models (kind generator3d)" if shape == "image" else "2D image models"
+            other = "volume models" if shape == "image" else "2D image models"
             hint = f" ({name} is for {other})" if name in OUTPUT_FORMATS else ""
             raise ValueError(f"format {name!r} is not one this model writes{hint}; use "
                              f"{', '.join(allowed)} or both, alone or comma-separated (e.g. {','.join(allowed)})")

@@ -1,6 +1,6 @@
 """Schemathesis against openapi/openapi.json: every operation, all checks, on a real API and Redis.
 
-    python scripts/api_fuzz.py [--examples 100] [--phases examples,coverage,fuzzing,stateful]
+    python -m scripts.api_fuzz [--examples 100] [--phases examples,coverage,fuzzing,stateful]
 
 The API runs as a real uvicorn process with tiny models; no worker runs, so accepted jobs stay queued. One
 check is left out: `positive_data_acceptance` expects every schema-valid request to succeed, but a model or
@@ -15,10 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.integration.deployment import KEY, Deployment
 
-from tests.integration.deployment import KEY, Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 EXCLUDED_CHECKS = "positive_data_acceptance"
 

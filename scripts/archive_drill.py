@@ -1,6 +1,6 @@
-"""Hostile-archive drill for POST /datasets (issue 24), against a real deployment (Redis, uvicorn, a worker).
+"""Hostile-archive drill for POST /datasets, against a real deployment (Redis, uvicorn, a worker).
 
-    python scripts/archive_drill.py [--out bench/results/archive_drill.json]
+    python -m scripts.archive_drill [--out bench/results/archive_drill.json]
 
 Crafts 240 archives in 12 families (path traversal with `..`, absolute and drive-letter paths, symlinks and
 hard links, devices, zip and tar bombs, nested archives, executables and other non-data members, truncated and
@@ -17,22 +17,19 @@ import io
 import json
 import os
 import random
-import sys
 import tarfile
 import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import httpx  # noqa: E402
+import httpx
 
-from scripts.fault_drill import tiny_models  # noqa: E402
-from tests.conftest import NIH  # noqa: E402
-from tests.integration.deployment import Deployment, wait_until  # noqa: E402
+from scripts.fault_drill import tiny_models
+from tests.conftest import NIH
+from tests.integration.deployment import Deployment, wait_until
 
 KEY = "drill-key-0123456789"
 LIMIT = 20_000_000

@@ -1,7 +1,7 @@
 """Assemble the service's default generator from the training bundles: the 64-px base and the 64->256
 super-resolution stage in one model folder, with the QC memorisation index of the base's training images.
 
-    python scripts/assemble_generator.py bundles/nih-base64-G bundles/nih-sr256-GJ \
+    python -m scripts.assemble_generator bundles/nih-base64-G bundles/nih-sr256-GJ \
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 [--out models/pretrained/nih-cxr14]
 
 The QC index covers split G (what the base learned from), its copy threshold calibrated on split V. Settings
@@ -15,11 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SERVABLE = ("unet", "scheduler", "radsynth.json")
 

@@ -1,9 +1,9 @@
-"""Issue 24's study on the bundled data: does the bundled generator's output help a classifier on unseen patients?
+"""A study on the bundled data: does the bundled generator's output help a classifier on unseen patients?
 
-    python scripts/augmentation_study_nih.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.augmentation_study_nih ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--findings 4] [--seeds 3] [--epochs 10] [--ratios 0.5,1] [--out docs/augmentation]
 
-Real data: the pinned realism splits of both shared NIH sets (issue 19): splits G and J train, V chooses each
+Real data: the pinned realism splits of both shared NIH sets (docs/splits.md): splits G and J train, V chooses each
 classifier's epoch, T (patients no model here trained on) is the test. Synthetic data: the bundled generator
 (`nih-cxr14`, trained on split G only) makes, with the service's QC (copies redrawn), as many images as the
 largest ratio needs (ratio x real training images), shared equally among the findings with the most T
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -75,7 +74,7 @@ def main() -> None:
     setup = {"real": {"train": "G+J", "val": "V", "test": "T", "images": {k: len(v) for k, v in splits.items()}},
              "synthetic": {"model": folder.name, "per_finding": per_finding, "qc": "copies redrawn",
                            "made": summary["made"], "rejected_draws": summary["rejected_draws"]},
-             "command": "python scripts/augmentation_study_nih.py " + " ".join(sys.argv[1:])}
+             "command": "python -m scripts.augmentation_study_nih " + " ".join(sys.argv[1:])}
     (out / "setup.json").write_text(json.dumps(setup, indent=2))
     for finding, entry in report["per_finding"].items():
         print(f"{finding}: {entry['verdict']}")

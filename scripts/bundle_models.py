@@ -1,7 +1,7 @@
 """Copy trained models into models/pretrained (the bundled defaults) and build the generator's QC index.
 
-    python scripts/bundle_models.py [--generator runs/nih-cxr14-64/model] [--classifier runs/nih-classifier/model]
-    python scripts/bundle_models.py --only-volumes [--volume-generator runs/adrenal3d/model]
+    python -m scripts.bundle_models [--generator runs/nih-cxr14-64/model] [--classifier runs/nih-classifier/model]
+    python -m scripts.bundle_models --only-volumes [--volume-generator runs/adrenal3d/model]
 
 Checks the size budget: each weights file under 16 MB, all bundled models under 40 MB.
 """
@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
 
-from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MAX_FILE, MAX_TOTAL = 16 * 2**20, 40 * 2**20
 VOLUME_GENERATOR = "adrenal3d"

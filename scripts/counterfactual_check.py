@@ -1,11 +1,11 @@
-"""Do counterfactual explanations remove the finding, and only it? (issue 23 section 5)
+"""Do counterfactual explanations remove the finding, and only it?
 
     # the strength and guidance, chosen on the validation split:
-    python scripts/counterfactual_check.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+    python -m scripts.counterfactual_check models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 --split V --strength 0.3,0.5,0.7 --cfg 2,4 \
         --out docs/explain/counterfactual/V
     # the figures, on the test split, at the chosen setting:
-    python scripts/counterfactual_check.py ... --split T --strength 0.5 --cfg 2 --out docs/explain/counterfactual/T
+    python -m scripts.counterfactual_check ... --split T --strength 0.5 --cfg 2 --out docs/explain/counterfactual/T
 
 For every image of the split with a finding that the generator learned from at least 30 images, it regenerates
 the image with that finding and as "No Finding" (models/explain/counterfactual.py) and asks the judge (trained on
@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 MIN_G_IMAGES = 30
 MAX_OTHER_CHANGE = 0.05

@@ -1,6 +1,6 @@
-"""How the /explain classifier's AUROC grows with the number of training patients (issue 23's data limit).
+"""How the /explain classifier's AUROC grows with the number of training patients (the data limit).
 
-    python scripts/ensemble_learning_curve.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.ensemble_learning_curve ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--fractions 0.25,0.5,1] [--seeds 2] [--steps-epochs 30]
 
 Trains one member of the bundled recipe (256 px, source-blind, half the images at low resolution) on a share of
@@ -17,16 +17,14 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from models.evaluation.cards.ensemble import MIN_POSITIVES, TARGET_MEAN
 
-from scripts.render_ensemble_card import MIN_POSITIVES, TARGET_MEAN  # noqa: E402 - the card's bar and findings
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def patient_share(records: list, share: float, seed: int) -> list:
@@ -137,7 +135,7 @@ def main() -> None:
         findings = rows[-1]["findings"]
         bundled = {"images": rep["images_train"], **mean_figures(rep["test"], findings)}
     result = {"rows": rows, "trends": trends, "bar": TARGET_MEAN, "bundled": bundled,
-              "command": "python scripts/ensemble_learning_curve.py ../shared/data/nih-cxr14-64 "
+              "command": "python -m scripts.ensemble_learning_curve ../shared/data/nih-cxr14-64 "
                          f"../shared/data/nih-cxr14-256 --fractions {args.fractions} --seeds {args.seeds}"}
     path.write_text(json.dumps(result, indent=2))
     plot(out / "learning_curve.png", rows, trends, bundled)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,7 +10,6 @@ TARGET = ROOT / "openapi" / "openapi.json"
 
 
 def render() -> str:
-    sys.path.insert(0, str(ROOT))
     from app.main import create_app
 
     return json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"

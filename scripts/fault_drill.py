@@ -1,6 +1,6 @@
 """Fault drill: kill workers and Redis under real jobs and count what survives. Figures go to docs/reliability.md.
 
-    python scripts/fault_drill.py [--rounds 21] [--redis-jobs 10] [--out bench/results/reliability.json]
+    python -m scripts.fault_drill [--rounds 21] [--redis-jobs 10] [--out bench/results/reliability.json]
 
 Runs a whole deployment as real processes (redis-server with AOF, a Celery worker, the uvicorn API) with tiny
 models on CPU. Each round starts a generate, explain or train job, waits until it is running, then SIGKILLs
@@ -18,18 +18,17 @@ import json
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.conftest import NIH, NIH_UPLOAD, TINY_UNET  # noqa: E402
-from tests.integration.deployment import Deployment, wait_until  # noqa: E402
+from tests.conftest import NIH, NIH_UPLOAD, TINY_UNET
+from tests.integration.deployment import Deployment, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KINDS = ("generate", "explain", "train")
 

@@ -1,6 +1,6 @@
 """Fit a generator's noise check on its training split and measure, on V, what it changes.
 
-    python scripts/fit_noise_check.py models/pretrained/nih-cxr14 ../shared/data/nih-cxr14-64 \
+    python -m scripts.fit_noise_check models/pretrained/nih-cxr14 ../shared/data/nih-cxr14-64 \
         ../shared/data/nih-cxr14-256 [--quantile 0.99] [--out docs/realism/V/noise_check]
 
 The limits are the `quantile` of the roughness and the 1 - `quantile` of the structure (band-pass energy) of the
@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Load test: concurrent clients submit and poll against one worker; /health latency, queue positions, ETAs, and
 the pool process's memory over many jobs. Figures go to docs/reliability.md.
 
-    python scripts/load_test.py [--clients 8] [--jobs 500] [--out bench/results/load.json]
+    python -m scripts.load_test [--clients 8] [--jobs 500] [--out bench/results/load.json]
 
 A real redis-server, one Celery worker (one pool process, never recycled, so a leak would show) and the uvicorn
 API, with the tiny test models on CPU. Each client loops: POST /generate (1 image, 2 steps), then poll until it
@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import pct, rss_mb
+from tests.integration.deployment import Deployment
 
-from bench.common import pct, rss_mb  # noqa: E402
-from tests.integration.deployment import Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Pin the G/J/V/T patient split of the bundled NIH images and print its counts per finding.
 
-    python scripts/make_realism_splits.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256
+    python -m scripts.make_realism_splits ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256
 
 Writes models/data/splits/nih_realism.csv (patient,split) and docs/splits.md (counts per split and finding).
 """
@@ -15,7 +15,8 @@ from models.data.nih import nih_rows
 from models.data.splits import REALISM_FRACTIONS, REALISM_SPLITS, assign_patients, write_pinned
 from models.findings import NIH_LABELS, parse_nih_labels
 
-ROLES = {"G": "generator, guide, super-resolution", "J": "judge (card scoring only)",
+ROLES = {"G": "base generator, guide, super-resolution (256 px, no labels), /explain ensemble",
+         "J": "judge; also super-resolution (256 px, no labels) and /explain ensemble",
          "V": "validation (every choice)", "T": "test (card figures only)"}
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         per_finding[sp].update(parse_nih_labels(row["Finding Labels"]))
     lines = ["# Realism splits (patient-level)", "",
              "Pinned in `models/data/splits/nih_realism.csv`"
-             f" by `python scripts/make_realism_splits.py {' '.join(args.roots)}`; target fractions "
+             f" by `python -m scripts.make_realism_splits {' '.join(args.roots)}`; target fractions "
              + ", ".join(f"{s} {f:.0%}" for s, f in zip(REALISM_SPLITS, REALISM_FRACTIONS, strict=True))
              + ". Patients not listed (other data) are placed by a stable hash of their id.", "",
              "| split | role | patients | images | " + " | ".join(NIH_LABELS) + " |",

@@ -1,7 +1,7 @@
 """Re-measure every figure in docs/model-card.md from the bundled models, and rewrite the card.
 
-    python scripts/model_card.py            # full run (CPU: about half an hour)
-    python scripts/model_card.py --quick    # small sample counts, for a smoke test
+    python -m scripts.model_card            # full run (CPU: about half an hour)
+    python -m scripts.model_card --quick    # small sample counts, for a smoke test
 
 Writes docs/model-card.json (numbers, sample counts, and the SHA-256 of every bundled weights file, which
 tests/test_model_card.py checks against the repository), docs/model-card.md and docs/figures/*.
@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR, resolve_model
 
-from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR, resolve_model  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DOCS = ROOT / "docs"
 UPLOADS = ROOT / "tests" / "fixtures" / "uploads"
@@ -88,7 +86,7 @@ def sampling_info(pipe, gen_dir: Path) -> dict:
 
 
 def eligible_findings(train_ds) -> list[str]:
-    """The findings label agreement is averaged over: at least 30 training images (issue 6), "No Finding" aside."""
+    """The findings label agreement is averaged over: at least 30 training images, "No Finding" aside."""
     from models.findings import NO_FINDING
 
     return [f for f, c in train_ds.label_counts().items() if c >= 30 and f != NO_FINDING]
@@ -143,7 +141,7 @@ def main() -> None:
                     "images and add it to the existing card")
     args = ap.parse_args()
     docs = Path(args.docs)
-    from render_model_card import write_card
+    from models.evaluation.cards.model import write_card
 
     if args.only_real_reference:
         add_real_reference(docs)

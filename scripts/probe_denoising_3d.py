@@ -1,23 +1,20 @@
 """One-step denoising error of a 3D generator on held-out volumes, per noise level, and the background its samples
 end with (how the epsilon model's grey backgrounds were traced; see the 3D section of docs/model-card.md).
 
-    python scripts/probe_denoising_3d.py models/pretrained/adrenal3d
+    python -m scripts.probe_denoising_3d models/pretrained/adrenal3d
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models.diffusion.samplers import make_scheduler  # noqa: E402
-from models.volumes.diffusion3d import VolumePipeline  # noqa: E402
-from models.volumes.sources import open_volume_source  # noqa: E402
+from models.diffusion.samplers import make_scheduler
+from models.volumes.diffusion3d import VolumePipeline
+from models.volumes.sources import open_volume_source
 
 
 def main() -> None:

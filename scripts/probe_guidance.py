@@ -1,7 +1,7 @@
 """Label agreement of a generator checkpoint at several guidance scales (a quick probe before a full model card).
 
-    python scripts/probe_guidance.py runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16 [--steps 15]
-    python scripts/probe_guidance.py models/pretrained/nih-cxr14-64 --guidance 2 --classifier-scale 0,2,4 \
+    python -m scripts.probe_guidance runs/nih-cxr14-64 --guidance 1,2,4,6 --n 16 [--steps 15]
+    python -m scripts.probe_guidance models/pretrained/nih-cxr14-64 --guidance 2 --classifier-scale 0,2,4 \
         [--guide runs/guide-nih/guide]
 
 Loads the EMA weights from a training run's checkpoint.pt (or a model folder), generates `n` images per eligible
@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from model_card import eligible_findings  # noqa: E402
+from scripts.model_card import eligible_findings
 
 
 def load_generator(path: Path):

@@ -1,10 +1,10 @@
-"""The realism card of a 2D generator (issue 19 section 6), at 64 px and through its super-resolution stage at 256.
+"""The realism card of a 2D generator, at 64 px and through its super-resolution stage at 256.
 
     # choices (classifier-free and classifier guidance) on the validation split:
-    python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+    python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 --split V --cfg 1.5,2,3 --out docs/realism/V
     # the card's figures on the test split, at the settings chosen on V:
-    python scripts/realism_card.py models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+    python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 --split T --out docs/realism/T
 
 For the split's real images it generates one image each with that image's findings (the same label mix), plus
@@ -20,14 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 BATCH = 32
 MIX_SEED, NORMAL_SEED, FINDING_SEED = 50_000, 70_000, 80_000

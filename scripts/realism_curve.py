@@ -1,7 +1,7 @@
 """Realism of a training run's EMA weights against training steps, measured on the validation split V only, and
 what more training would buy (a fitted, extrapolated curve).
 
-    python scripts/realism_curve.py runs/base64 ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.realism_curve runs/base64 ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--judge bundles/judge-nih-J64] [--extra 2400=models/pretrained/nih-cxr14/unet] [--out DIR]
 
 For each snapshot (runs/<run>/snapshots/step_*, written with --snapshot-every), each `--extra STEP=UNET_DIR` and
@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PROJECTION_LIMIT = 1e6  # steps: a projection past this is reported as "not reached", not drawn
 TARGET_RATIO = 2.0  # the realism card's bar: FID <= 2 x the real floor in the judge's features

@@ -1,6 +1,6 @@
 """Which sampler and step count make the most realistic base images, judged on the validation split V only.
 
-    python scripts/sampler_sweep.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.sampler_sweep ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--generator models/pretrained/nih-cxr14] [--config dpmsolver++:15 --config ddpm:50 ...] \
         [--out docs/realism/V/samplers]
 
@@ -14,16 +14,14 @@ and samples.png (the same V findings and seeds under every configuration). No te
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scripts.validation_sweep import save_figure, sweep_parser
 
-from scripts.validation_sweep import save_figure, sweep_parser  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_CONFIGS = ["dpmsolver++:15", "euler_a:30", "ddpm:50", "dpmsolver++:30"]
 

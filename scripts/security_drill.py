@@ -1,6 +1,6 @@
 """Security drill for the holes of the outside drills, against a real deployment with two owners.
 
-    python scripts/security_drill.py [--part first|second|all] [--out bench/results/security_drill.json]
+    python -m scripts.security_drill [--part first|second|all] [--out bench/results/security_drill.json]
 
 `--part second` measures the second drill's holes (scripts/drill_second.py: manifest escapes, DICOM bombs with the
 API's and worker's peak memory, 17 planted PHI markers, API memory under 3 and 10 parallel at-limit uploads,
@@ -25,21 +25,18 @@ import io
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import httpx  # noqa: E402
+import httpx
 
-from scripts.fault_drill import tiny_models  # noqa: E402
-from tests.conftest import NIH  # noqa: E402
-from tests.integration.deployment import Deployment, wait_until  # noqa: E402
+from scripts.fault_drill import tiny_models
+from tests.conftest import NIH
+from tests.integration.deployment import Deployment, wait_until
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 QUOTA = 4  # the cancel-latency batch holds four jobs at once

@@ -1,9 +1,9 @@
-"""Check the super-resolution stage alone (issue 19.3): shrink real 256-px radiographs of a split to 64 px (the
+"""Check the super-resolution stage alone: shrink real 256-px radiographs of a split to 64 px (the
 training filter), bring them back with the SR stage and with bicubic upsampling, and compare both with the
 originals: PSNR, SSIM, FID in a random CNN at 256 px (beside the real floor: another real split against the
 same originals) and the high-frequency power spectrum. Writes JSON, a spectrum plot and crops side by side.
 
-    python scripts/superres_check.py runs/sr256-bundle ../shared/data/nih-cxr14-256 --split T --out docs/superres
+    python -m scripts.superres_check runs/sr256-bundle ../shared/data/nih-cxr14-256 --split T --out docs/superres
 """
 
 from __future__ import annotations

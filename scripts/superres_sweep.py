@@ -1,7 +1,7 @@
 """How much noise-conditioning augmentation the super-resolution stage should be told at sampling time, judged on
 the validation split V only.
 
-    python scripts/superres_sweep.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.superres_sweep ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--generator models/pretrained/nih-cxr14] [--aug-steps 100,200,250,50] [--steps 30] \
         [--out docs/realism/V/superres]
 
@@ -20,16 +20,14 @@ samples.png. No test-split image is read.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scripts.validation_sweep import save_figure, sweep_parser
 
-from scripts.validation_sweep import save_figure, sweep_parser  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SIZE = 256
 

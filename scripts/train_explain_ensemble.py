@@ -1,10 +1,10 @@
 """Train the service's /explain ensemble at 256 px on splits G and J, calibrated and thresholded on V, measured on T.
 
-    python scripts/train_explain_ensemble.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.train_explain_ensemble ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--resolution 256] [--stem 4] [--epochs 30] [--source-blind] [--low-resolution 0.5] \
         [--out models/pretrained/nih-cxr14-256-classifier] [--remeasure]
 
-Issue 23, build step 1: every non-test patient of both shared sets trains it (G and J; the realism card's judge
+Every non-test patient of both shared sets trains it (G and J; the realism card's judge
 is a separate network trained on J only), each member keeps its best epoch by validation AUROC, one temperature
 and one threshold per finding are chosen on V, and T (used for nothing else) gives the card's figures: AUROC with
 patient-bootstrap CIs, the expected calibration error and a reliability diagram (`docs/explain/ensemble/`).
@@ -20,11 +20,9 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def shown(path: Path) -> str:
@@ -68,7 +66,7 @@ def remeasure(folder: Path, val, test, figures: Path) -> None:
     save_test_scores(figures, test, measured["scores"], ens.findings)
     report["weights_sha256"] = weight_hashes(folder)
     (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    print(f"re-measured {folder}; now: python scripts/render_ensemble_card.py {figures}")
+    print(f"re-measured {folder}; now: python -m scripts.render_ensemble_card {figures}")
 
 
 def operating_point_step(args) -> None:
@@ -89,7 +87,7 @@ def operating_point_step(args) -> None:
         report["test_operating_point"] = test_operating_points(figures / "test_scores.npz", report["thresholds"])
     report["weights_sha256"] = weight_hashes(Path(args.out))
     (figures / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    print(f"wrote {figures / 'report.json'}; now: python scripts/render_ensemble_card.py {figures}")
+    print(f"wrote {figures / 'report.json'}; now: python -m scripts.render_ensemble_card {figures}")
 
 
 def main() -> None:
@@ -172,7 +170,7 @@ def main() -> None:
         print(f"{name:<20} T AUROC {entry['auroc']:.3f} {entry['ci95']}  positives {entry['positives']}")
     print(f"temperature {cal['temperature']:.2f}; "
           f"T ECE {test_uncal['ece']:.3f} -> {report['test_reliability']['ece']:.3f}")
-    print(f"ensemble: {out}; now: python scripts/render_ensemble_card.py {figures}")
+    print(f"ensemble: {out}; now: python -m scripts.render_ensemble_card {figures}")
 
 
 if __name__ == "__main__":

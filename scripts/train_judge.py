@@ -1,6 +1,6 @@
-"""Train the judge: the classifier ensemble that scores generated images in the realism card (issue 19).
+"""Train the judge: the classifier ensemble that scores generated images in the realism card.
 
-    python scripts/train_judge.py ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+    python -m scripts.train_judge ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
         [--resolution 64] [--out bundles/judge-nih-J64]
 
 It learns from split J only (patients that no generator, guide or super-resolution stage ever saw), keeps each
@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

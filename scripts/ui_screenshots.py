@@ -1,6 +1,6 @@
 """Screenshots of each view of the web page, made with the bundled models, for the README.
 
-    python scripts/ui_screenshots.py [--out docs/figures]
+    python -m scripts.ui_screenshots [--out docs/figures]
 
 Starts the whole service as `make run` does (radsynth-serve: Redis, one worker, the API; single-user mode, a
 temporary data folder), drives Debian's Chromium with Playwright (no browser download), generates consolidation
@@ -21,10 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.conftest import SIIM
 
-from tests.conftest import SIIM  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

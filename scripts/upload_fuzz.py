@@ -1,7 +1,7 @@
 """Upload fuzz, long profile: every DICOM of pydicom's and pydicom-data's corpora plus mutants of both SIIM
 forms, through the API's own upload check. Figures go to docs/reliability.md.
 
-    python scripts/upload_fuzz.py [--mutants 2000] [--out bench/results/upload_fuzz.json]
+    python -m scripts.upload_fuzz [--mutants 2000] [--out bench/results/upload_fuzz.json]
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.conftest import SIIM, SIIM_MONO1
+from tests.upload_fuzz import check_uploads, corpus_files, mutants
 
-from tests.conftest import SIIM, SIIM_MONO1  # noqa: E402
-from tests.upload_fuzz import check_uploads, corpus_files, mutants  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
-"""Issue 24's "done when", walked through the HTTP API as a user would: upload a zip of one's own labelled X-rays,
+"""Augmenting one's data set, walked through the HTTP API as a user would: upload a zip of one's own labelled X-rays,
 ask for 2,000 consolidation images, download them as a labelled data set, and run an augmentation study.
 
     make run &                      # the service with its bundled models, as the README says
-    python scripts/user_journey_augmentation.py ../shared/data/nih-cxr14-256 [--url http://127.0.0.1:8000] \
+    python -m scripts.user_journey_augmentation ../shared/data/nih-cxr14-256 [--url http://127.0.0.1:8000] \
         [--images 2000] [--resolution 64] [--out docs/journeys/augmentation]
 
 "Own data" is the 256-px NIH set without its G patients (the bundled generator trained on G), zipped in the NIH
@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def own_data_zip(folder: Path, excluded_split: str = "G") -> tuple[bytes, int]:
@@ -124,7 +123,7 @@ def main() -> None:
 
     journey = {"ingest": ingest.get("result"), "dataset": dataset, "synthesize": synth.get("result"),
                "downloaded": downloaded, "calls": log, "url": args.url,
-               "command": "python scripts/user_journey_augmentation.py " + " ".join(sys.argv[1:])}
+               "command": "python -m scripts.user_journey_augmentation " + " ".join(sys.argv[1:])}
     run_study(http, args, journey, t0)
 
 
@@ -143,7 +142,7 @@ def run_study(http: httpx.Client, args: argparse.Namespace, journey: dict, t0: f
         (args.out / artifact["name"]).write_bytes(http.get(artifact["url"]).content)
     journey["study"] = study.get("result")
     if args.study_only:
-        journey["study_command"] = "python scripts/user_journey_augmentation.py " + " ".join(sys.argv[1:])
+        journey["study_command"] = "python -m scripts.user_journey_augmentation " + " ".join(sys.argv[1:])
     (args.out / "journey.json").write_text(json.dumps(journey, indent=2, default=str))
     print(json.dumps(study.get("result", {}).get("verdicts"), indent=1))
     render(args.out)
@@ -159,7 +158,7 @@ def render(folder: Path) -> Path:
     syn, down = j["synthesize"], j["downloaded"]
     asked = json.dumps(next(c for c in j["calls"] if c.get("call") == "POST /synthesize")["body"])
     redraws = syn["rejected_draws"]
-    lines = ["# User journey: augment one's own X-rays through the API (issue 24)", "",
+    lines = ["# User journey: augment one's own X-rays through the API", "",
              f"`{j['command']}` against `make run` (the README's service, bundled models, no Docker) at {j['url']}"
              + (f", the study again with `{j['study_command']}`" if j.get("study_command") else "")
              + f"; {(sum(seconds.values()) + archive['seconds']) / 60:.0f} min of jobs on 2 CPU cores. Only HTTP "

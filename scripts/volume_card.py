@@ -1,7 +1,7 @@
 """Measure the bundled 3D generator (adrenal3d) for the model card, and rewrite the card's 3D section.
 
-    python scripts/volume_card.py            # full run (CPU, 2 cores: about 20 minutes)
-    python scripts/volume_card.py --quick    # small sample counts, for a smoke test
+    python -m scripts.volume_card            # full run (CPU, 2 cores: about 20 minutes)
+    python -m scripts.volume_card --quick    # small sample counts, for a smoke test
 
 On AdrenalMNIST3D's official splits (test = held out): a small 3D classifier's test AUROC (it is the judge),
 label agreement (the classifier separating volumes generated for "hyperplasia" from "normal" ones), FID in the
@@ -23,13 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.catalog import BUNDLED_DIR, resolve_model
+from scripts.model_card import labelled_grid, weight_hashes
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from model_card import labelled_grid, weight_hashes  # noqa: E402
-
-from models.catalog import BUNDLED_DIR, resolve_model  # noqa: E402
 
 DOCS = ROOT / "docs"
 MODEL = "adrenal3d"

@@ -4,10 +4,12 @@ modules never reach torch (the slim API image has none; tests/integration/test_t
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "core", "worker", "models", "scripts")
+PACKAGES = ("app", "core", "worker", "models", "scripts", "bench")
+LIBRARY = ("app", "core", "worker", "models")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -89,14 +91,44 @@ def reaches(graph: dict[str, set[str]], module: str) -> set[str]:
 
 def test_the_flow_is_app_then_core_then_worker():
     """app/ talks to workers only through core/ (jobs are sent by task name); core/ knows nothing of app/ or
-    worker/; worker/ never imports the API."""
+    worker/; worker/ never imports the API; the library never imports its entry points (scripts/, bench/)."""
     graph = import_graph()
     for module in graph:
         top = module.split(".")[0]
         banned = {"app": ("worker",), "core": ("app", "worker"), "worker": ("app",)}.get(top, ())
+        if top in LIBRARY:
+            banned += ("scripts", "bench")
         bad = sorted(m for m in reaches(graph, module) if m.split(".")[0] in banned)
         assert not bad, f"{module} reaches {bad}"
 
 
 def test_the_cycle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_edits_the_import_path():
+    """Entry points run as modules (`python -m scripts.x`), so none needs `sys.path` edited to find the library."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in (*PACKAGES, "tests")
+        for path in (ROOT / package).rglob("*.py")
+        if "sys.path.insert" in path.read_text() and path.name != "test_layout.py"
+    ]
+    assert offenders == []
+
+
+KIND_COMPARISON = re.compile(r"""(==|!=|\bin)\s*\(?["'](generator3d|generator|classifier|augmentation_study)["']"""
+                             r"""|["'](generator3d|generator|classifier|augmentation_study)["']\s*(===?|!==?)""")
+
+
+def test_model_kinds_are_compared_only_in_their_registry():
+    """What a kind makes or trains on is asked of models/model_kinds.py, never read off its name elsewhere."""
+    offenders = []
+    for package in LIBRARY:
+        for path in (ROOT / package).rglob("*"):
+            if path.suffix not in (".py", ".js") or path.name == "model_kinds.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if KIND_COMPARISON.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models.data.base import Record
+from models.evaluation.cards.ensemble import TARGET_MEAN
 from scripts.ensemble_learning_curve import fit_trend, patient_share
-from scripts.render_ensemble_card import TARGET_MEAN
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVE = ROOT / "docs" / "explain" / "ensemble" / "learning_curve.json"

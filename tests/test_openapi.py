@@ -8,8 +8,8 @@ from scripts.export_openapi import TARGET, render
 
 
 def test_openapi_file_is_current():
-    assert TARGET.exists(), "run: python scripts/export_openapi.py"
-    assert json.loads(TARGET.read_text()) == json.loads(render()), "stale: run python scripts/export_openapi.py"
+    assert TARGET.exists(), "run: python -m scripts.export_openapi"
+    assert json.loads(TARGET.read_text()) == json.loads(render()), "stale: run python -m scripts.export_openapi"
 
 
 def test_every_route_documents_errors_and_the_issue_paths_exist():

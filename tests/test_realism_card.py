@@ -111,7 +111,7 @@ def test_the_agreement_gap_interval_surrounds_the_gap_over_the_findings_it_score
 
 def test_an_agreement_gap_interval_is_read_against_zero_and_the_band():
     """Above 0 means the default exaggerates, whatever the point estimate; holding 0 and +0.05 decides nothing."""
-    from scripts.render_realism_card import interval_reading
+    from models.evaluation.cards.realism import interval_reading
 
     assert "above 0" in interval_reading({"low": 0.005, "high": 0.228})
     assert "more than the band" in interval_reading({"low": 0.06, "high": 0.2})
@@ -121,8 +121,8 @@ def test_an_agreement_gap_interval_is_read_against_zero_and_the_band():
 
 
 def test_the_card_names_each_missed_target_with_its_distance_and_nothing_met(tmp_path):
-    """Issue 19's 'Done when': a missed target is stated with how far it is and what would close it."""
-    from scripts.render_realism_card import missed_section
+    """A missed target is stated with how far it is and what would close it."""
+    from models.evaluation.cards.realism import missed_section
 
     def block(ratio: float, beats_blur: bool, gap: float) -> dict:
         return {"distances_judge": {"generated": {"ratio_to_floor": ratio}},

@@ -126,8 +126,6 @@ def test_a_request_can_start_the_super_resolution_stage_part_way(tmp_path):
     request names them), says so in the files, and the API refuses it where no super-resolution runs."""
     from PIL import Image
 
-    from app.errors import ApiError
-    from app.routes.generate import check_superres
     from core.contracts import GenerateParams
     from models.diffusion.pipeline import new_scheduler
     from models.diffusion.superres import SuperResUNet
@@ -156,12 +154,13 @@ def test_a_request_can_start_the_super_resolution_stage_part_way(tmp_path):
         pipe("mass", 1, seeds=[3], num_inference_steps=2, superres_start=0.0)
 
     info = {"name": "g", "kind": "generator", "resolutions": [64, 256]}
-    check_superres(GenerateParams(finding="mass", superres_start=0.5), info)
-    check_superres(GenerateParams(finding="mass", superres_start=0.5, resolution=256), info)
-    with pytest.raises(ApiError, match="runs only at resolution=256"):
-        check_superres(GenerateParams(finding="mass", superres_steps=10, resolution=64), info)
-    with pytest.raises(ApiError, match="no super-resolution stage"):
-        check_superres(GenerateParams(finding="mass", superres_start=0.5), {"name": "g", "resolution": 64})
+    GenerateParams(finding="mass", superres_start=0.5).fit_to_model(info)
+    GenerateParams(finding="mass", superres_start=0.5, resolution=256).fit_to_model(info)
+    with pytest.raises(ValueError, match="runs only at resolution=256"):
+        GenerateParams(finding="mass", superres_steps=10, resolution=64).fit_to_model(info)
+    with pytest.raises(ValueError, match="no super-resolution stage"):
+        GenerateParams(finding="mass", superres_start=0.5).fit_to_model({"name": "g", "kind": "generator",
+                                                                          "resolution": 64})
 
 
 def test_the_bundled_stage_samples_at_the_conditioning_step_its_validation_sweep_chose():

@@ -1,5 +1,5 @@
 """Hostile uploads never escape as a server error: the real DICOM corpora and SIIM mutants (bounded profile;
-`python scripts/upload_fuzz.py` runs the long one)."""
+`python -m scripts.upload_fuzz` runs the long one)."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def generator(folder: Path):
 def volume_generator(folder: Path):
     from models.volumes.latent3d import load_volume_pipeline
 
-    return cached("generator3d", folder, lambda f: load_volume_pipeline(f, device=device()))
+    return cached("volume generator", folder, lambda f: load_volume_pipeline(f, device=device()))
 
 
 def classifier(folder: Path):

@@ -18,6 +18,7 @@ from core.contracts import ExplainMethod, ExplainParams
 from core.settings import Settings
 from models.explain import counterfactual_defaults
 from models.findings import NO_FINDING
+from models.model_kinds import makes_images
 
 router = APIRouter(tags=["explain"])
 UPLOAD_LIMITER = anyio.CapacityLimiter(2)
@@ -76,7 +77,7 @@ async def explain(
 def counterfactual_generator(settings: Settings, name: str | None, owner: str) -> str:
     """The 2D generator that makes counterfactuals: it must know "No Finding" (a 422 says which ones do)."""
     info = model_info(settings, name, "generator", owner=owner)
-    if info.get("kind") != "generator" or NO_FINDING not in info.get("findings", []):
+    if not makes_images(info) or NO_FINDING not in info.get("findings", []):
         raise ApiError("invalid_parameter", f"generator {info['name']} cannot make counterfactuals: it needs a 2D "
                        f"generator conditioned on '{NO_FINDING}' (GET /models lists them)")
     return info["name"]

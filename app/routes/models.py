@@ -15,8 +15,8 @@ from app.errors import ApiError
 from app.schemas import ErrorBody, FindingsOut, ModelChange, ModelInfo
 from core.contracts import GenerateParams
 from core.settings import Settings
-from models.catalog import GENERATOR_KINDS, list_models
-from models.output_formats import DEFAULT_FORMATS, FORMATS_OF
+from models.catalog import list_models
+from models.model_kinds import KINDS
 from models.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps, scaled_superres_steps
 
 router = APIRouter(tags=["models"])
@@ -34,7 +34,9 @@ def models(owner: OwnerDep, settings: SettingsDep) -> list[ModelInfo]:
 def model_out(info: dict, settings: Settings, owner: str, defaults: set[str]) -> ModelInfo:
     details = {k: v for k, v in info.items() if k not in ("name", "kind", "findings", "resolution", "dataset",
                                                           "path", "owner", "shared")}
-    return ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), findings=info.get("findings", []),
+    kind = KINDS.get(info.get("kind", ""))
+    return ModelInfo(name=info["name"], kind=info.get("kind", "unknown"), makes=kind.makes if kind else None,
+                     findings=info.get("findings", []),
                      resolution=output_resolution(info), dataset=str(info.get("dataset") or "") or None,
                      default=info["name"] in defaults, details=details,
                      generate_defaults=generate_defaults(info, settings),
@@ -66,20 +68,20 @@ def output_resolution(info: dict) -> int | None:
 
 def generate_defaults(info: dict, settings: Settings) -> dict | None:
     """The values a POST /generate for this model takes when the request leaves them out (the page shows them)."""
-    if info.get("kind") not in GENERATOR_KINDS:
+    kind = KINDS.get(info.get("kind", ""))
+    if kind is None or not kind.is_generator:
         return None
     fields = GenerateParams.model_fields
-    volume = info.get("kind") == "generator3d"
+    volume = kind.makes == "volume"
     per_sampler = {name: request_steps(name, None, settings.generate_default_steps, volume=volume)
                    for name in SAMPLER_NAMES}
     sampler = fields["sampler"].default
     return {"n": fields["n"].default, "sampler": sampler, "steps": per_sampler[sampler],
             "steps_per_sampler": per_sampler, "guidance": model_guidance(info),
             "classifier_guidance": float(info.get("default_classifier_scale", 0.0)) if info.get("guide") else 0.0,
-            "format": list(DEFAULT_FORMATS["volume" if volume else "image"]),
-            "formats": list(FORMATS_OF["volume" if volume else "image"]), "gif": fields["gif"].default,
+            "format": list(kind.default_formats), "formats": list(kind.formats), "gif": fields["gif"].default,
             "resolution": output_resolution(info), **superres_defaults(info),
-            "qc": fields["qc"].default and not volume,
+            "qc": fields["qc"].default and kind.qc,
             **({"guidance_interval": info["default_guidance_interval"]} if info.get("default_guidance_interval")
                else {})}
 

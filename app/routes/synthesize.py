@@ -12,13 +12,13 @@ from app.catalog import canonical_findings, model_info
 from app.deps import IDEMPOTENCY_HEADER, OwnerDep, SettingsDep, StoreDep
 from app.errors import ApiError
 from app.routes.datasets import check_name
-from app.routes.generate import check_guide_and_size
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from core import datasets
-from core.contracts import SynthesizeParams
+from core.contracts import SynthesizeParams, check_guide_and_size
 from models.data.formats import finding_counts
 from models.findings import UnknownFindingError, resolve
+from models.model_kinds import makes_volumes
 from models.sampler_defaults import model_guidance, request_steps
 
 router = APIRouter(tags=["datasets"])
@@ -34,7 +34,7 @@ def synthesize(params: SynthesizeParams, owner: OwnerDep, settings: SettingsDep,
     `images/` and `Data_Entry_2017.csv` (a Synthetic column, per-row provenance and QC scores); the data set then
     appears in GET /datasets, trains with POST /train and downloads from GET /datasets/{name}/archive."""
     info = model_info(settings, params.model, "generator", owner=owner)
-    if info.get("kind") == "generator3d":
+    if makes_volumes(info):
         raise ApiError("invalid_parameter", f"{info['name']} makes volumes; synthetic data sets are 2D (NIH layout)")
     params.model = info["name"]
     if params.balance_to is not None:  # the job records the counts it was resolved to
@@ -44,7 +44,10 @@ def synthesize(params: SynthesizeParams, owner: OwnerDep, settings: SettingsDep,
     if total > settings.max_synthesize_images:
         raise ApiError("invalid_parameter", f"{total} images asked; one job makes at most "
                        f"{settings.max_synthesize_images} (RADSYNTH_MAX_SYNTHESIZE_IMAGES)")
-    check_guide_and_size(info, params.classifier_guidance, params.resolution)
+    try:
+        check_guide_and_size(info, params.classifier_guidance, params.resolution)
+    except ValueError as exc:
+        raise ApiError("invalid_parameter", str(exc)) from exc
     if not (idempotency_key and store.job_of_key(owner, idempotency_key)):
         check_name(settings, owner, params.name)
     if params.seed is None:

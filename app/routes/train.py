@@ -18,6 +18,7 @@ from core.settings import VOLUME_FORMATS
 from models.catalog import list_models
 from models.data.formats import label_vocabulary
 from models.findings import UnknownFindingError, resolve
+from models.model_kinds import model_kind
 
 router = APIRouter(tags=["train"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}
@@ -41,7 +42,7 @@ def train(params: TrainParams, owner: OwnerDep, settings: SettingsDep, store: St
             params.findings = resolve(params.findings, vocabulary)
         except UnknownFindingError as exc:
             raise ApiError("unknown_finding", f"{exc} (dataset {params.dataset})") from exc
-    if params.kind == "augmentation_study":
+    if not model_kind(params.kind).installs_model:  # a study: real and synthetic data sets, no model name
         synthetic = roots.get(params.synthetic or "")
         if synthetic is None:
             raise ApiError("unknown_dataset", f"unknown synthetic data set {params.synthetic!r}; make one with POST "
@@ -70,27 +71,11 @@ def check_name_free(settings, name: str, owner: str) -> None:
 
 
 def check_dimensions(params: TrainParams, dataset: str, fmt: str | None) -> None:
-    """2D models train on image data sets and 3D generators on volume data sets, at sizes their UNets take."""
-    volumes = fmt in VOLUME_FORMATS
-    if params.kind == "generator3d" and not volumes:
-        raise ApiError("invalid_parameter", f"dataset {dataset!r} holds 2D images; a generator3d trains on a 3D "
-                       "dataset (format medmnist3d or volumes), e.g. adrenal3d-demo")
-    if params.kind != "generator3d" and volumes:
-        raise ApiError("invalid_parameter", f"dataset {dataset!r} holds volumes; train kind generator3d on it")
-    if volumes and (params.resolution > 64 or params.resolution % 8):
-        raise ApiError("invalid_parameter", f"resolution for a 3D generator: a multiple of 8 from 16 to 64 voxels "
-                       f"per side (got {params.resolution})")
-    if volumes and params.channels and (not 2 <= len(params.channels) <= 4
-                                        or any(c % 8 or c > 128 for c in params.channels)):
-        raise ApiError("invalid_parameter", "channels for a 3D generator: 2 to 4 widths, each a multiple of 8 up "
-                       "to 128, e.g. [16, 32, 64]")
-    if params.latent and params.kind != "generator3d":
-        raise ApiError("invalid_parameter", "latent is for kind generator3d (latent diffusion of volumes)")
-    if params.latent and params.resolution % 16:
-        raise ApiError("invalid_parameter", f"a latent 3D generator needs a resolution that is a multiple of 16 "
-                       f"(the autoencoder compresses 4x; got {params.resolution})")
-    if volumes and params.findings:
-        raise ApiError("invalid_parameter", "findings cannot be restricted for 3D data sets; leave it out")
+    """A kind trains only on the data it is declared for (2D images or volumes), at sizes its network takes."""
+    try:
+        params.check_dataset(dataset, "volume" if fmt in VOLUME_FORMATS else "image")
+    except ValueError as exc:
+        raise ApiError("invalid_parameter", str(exc)) from exc
 
 
 def dataset_vocabulary(path: Path, fmt: str | None) -> list[str] | None:

@@ -84,22 +84,22 @@ async function loadModels() {
     const models = await api("/models");
     const sel = $("#gen-model"); sel.innerHTML = "";
     state.modelKind = {}; state.defaults = {};
-    for (const m of models.filter((m) => m.kind === "generator" || m.kind === "generator3d")) {
-      state.modelKind[m.name] = m.kind; state.defaults[m.name] = m.generate_defaults || {};
+    for (const m of models.filter((m) => m.makes)) {
+      state.modelKind[m.name] = m.makes; state.defaults[m.name] = m.generate_defaults || {};
       state.resolutions = state.resolutions || {}; state.resolutions[m.name] = (m.details || {}).resolutions || [];
-      sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.kind === "generator3d" ? `${m.name} (3D volumes)` : m.name));
+      sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.makes === "volume" ? `${m.name} (3D volumes)` : m.name));
     }
     await loadFindings();
   } catch (e) { say(e.message, true); }
 }
-const FORMATS = {
-  generator: [["png,dicom", "PNG + DICOM"], ["png", "PNG"], ["dicom", "DICOM"]],
-  generator3d: [["nifti", "NIfTI"], ["dicom", "DICOM series (zip)"], ["nifti,dicom", "NIfTI + DICOM series"]],
+const FORMATS = {  // by what a model makes (GET /models: makes)
+  image: [["png,dicom", "PNG + DICOM"], ["png", "PNG"], ["dicom", "DICOM"]],
+  volume: [["nifti", "NIfTI"], ["dicom", "DICOM series (zip)"], ["nifti,dicom", "NIfTI + DICOM series"]],
 };
-function setOutputs(kind) {
+function setOutputs(makes) {
   const fmt = $("#gen-format"); fmt.innerHTML = "";
-  for (const [value, label] of FORMATS[kind] || FORMATS.generator) fmt.append(el("option", { value }, label));
-  const volumes = kind === "generator3d", n = $("#genform [name=n]");
+  for (const [value, label] of FORMATS[makes] || FORMATS.image) fmt.append(el("option", { value }, label));
+  const volumes = makes === "volume", n = $("#genform [name=n]");
   n.max = volumes ? 8 : 64; if (volumes && +n.value > 8) n.value = 2;
   $("#gen-gif-box").hidden = volumes; $("#genform [name=gif]").disabled = volumes;
   $("#genform [name=qc]").closest("label").hidden = volumes;
@@ -144,7 +144,7 @@ $("#genform").addEventListener("submit", async (e) => {
   for (const [k, v] of form.entries()) if (v !== "" && !["gif", "qc", "fast_sr"].includes(k)) q.set(k, v);
   const sizes = (state.resolutions || {})[form.get("model")] || [];
   if (form.has("fast_sr") && sizes.length > 1 && +form.get("resolution") === Math.max(...sizes)) q.set("superres_start", form.get("fast_sr"));
-  if (state.modelKind[form.get("model")] !== "generator3d") { q.set("gif", form.has("gif")); q.set("qc", form.has("qc")); }
+  if (state.modelKind[form.get("model")] !== "volume") { q.set("gif", form.has("gif")); q.set("qc", form.has("qc")); }
   try {
     const job = await api(`/generate?${q}`, { method: "POST" });
     state.genJob = job.id; $("#gallery").innerHTML = ""; $("#gen-gif").innerHTML = "";
@@ -316,7 +316,7 @@ async function loadModelCards() {
       const card = el("div", { class: "modelcard" }, el("h3", {}, `${m.name}${m.default ? " (default)" : ""}`),
         el("p", {}, `${m.kind}, ${((m.details || {}).resolutions || [m.resolution || "?"]).join(" or ")} px, trained on ${m.dataset || "?"}; findings: ${m.findings.join(", ")}`));
       if (metrics) card.append(el("p", {}, metrics));
-      if (m.kind === "generator") {
+      if (m.makes === "image") {
         const img = el("img", { alt: `sample grid of ${m.name}` });
         const fig = el("figure", { class: "grid" }, img, el("figcaption", {}, m.origin === "bundled" ? "Samples at the service's defaults, one labelled row per finding." : "Samples from its last training step, one labelled row per finding."));
         card.append(fig);
@@ -348,7 +348,7 @@ async function loadDatasets() {
     if (keepReal) real.value = keepReal;
     if (keepSyn) syn.value = keepSyn;
     const models = await api("/models"), sel = $("#syn-model"), keep = sel.value; sel.innerHTML = "";
-    for (const m of models.filter((m) => m.kind === "generator")) sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.name));
+    for (const m of models.filter((m) => m.makes === "image")) sel.append(el("option", { value: m.name, ...(m.default ? { selected: "" } : {}) }, m.name));
     if (keep) sel.value = keep;
   } catch (e) { say(e.message, true); }
 }

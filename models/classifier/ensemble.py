@@ -14,6 +14,7 @@ from torch import nn
 
 from models.classifier.network import FindingCNN
 from models.findings import NO_FINDING, resolve
+from models.model_kinds import CLASSIFIER
 
 # Inputs are grey [0, 1]; members see (x - MEAN) / STD.
 MEAN, STD = 0.5, 0.25
@@ -156,7 +157,7 @@ class ClassifierEnsemble(nn.Module):
         for i, member in enumerate(self.members):
             save_file({k: v.contiguous() for k, v in member.state_dict().items()}, path / f"member_{i}.safetensors")
         config = self.config | (extra or {}) | {
-            "kind": "classifier", "findings": self.findings, "members": len(self.members),
+            "kind": CLASSIFIER.name, "findings": self.findings, "members": len(self.members),
             "input_size": self.input_size, "resolution": self.input_size, "width": self.width, "stem": self.stem,
             "normalisation": {"input": "grey in [0, 1]", "mean": MEAN, "std": STD},
             "architecture": "FindingCNN: " + (f"a stem dividing the side by {self.stem} (7x7 conv stride 2"

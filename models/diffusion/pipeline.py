@@ -27,6 +27,7 @@ from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline, stage_s
 from models.diffusion.unet import FindingUNet
 from models.diffusion.weights import save_copy
 from models.findings import resolve
+from models.model_kinds import GENERATOR
 from models.qc.noise import NoiseCheck
 from models.sampler_defaults import DEFAULT_GUIDANCE, checked_guidance_interval, default_steps, model_guidance
 
@@ -358,7 +359,7 @@ class RadSynthPipeline(DiffusionPipeline):
         path.mkdir(parents=True, exist_ok=True)
         save_copy(self.unet, path / "unet", half)
         self.scheduler.save_pretrained(path / "scheduler")
-        info = {"kind": "generator", "findings": self.findings, "resolution": self.unet.config.sample_size,
+        info = {"kind": GENERATOR.name, "findings": self.findings, "resolution": self.unet.config.sample_size,
                 "default_guidance": self.default_guidance}
         if self.default_guidance_interval is not None:
             info["default_guidance_interval"] = list(self.default_guidance_interval)

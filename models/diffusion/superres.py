@@ -95,7 +95,7 @@ def keep_low_factor(value: int) -> int:
 
 
 def keep_low_of(info: dict) -> int:
-    """A stage's `keep_low` factor from its radsynth.json: 0 = off. Files written before session 21 held a flag and
+    """A stage's `keep_low` factor from its radsynth.json: 0 = off. Older files held a flag and
     a separate factor (none: the stage's scale)."""
     keep = info.get("keep_low", 0)
     if isinstance(keep, bool):

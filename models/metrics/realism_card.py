@@ -1,4 +1,4 @@
-"""The measures of the realism card (issue 19), each read beside real images and simple fakes.
+"""The measures of the realism card, each read beside real images and simple fakes.
 
 Every function takes images already made (grey [0, 1], (N, H, W)) and a judge (a ClassifierEnsemble that never
 trained on or guided the generator's patients), so the card script only has to decide which images to compare.
@@ -121,7 +121,7 @@ def agreement_gap_interval(judge, by_finding: Mapping[str, np.ndarray], normal: 
 
 
 def choose_setting(rows: Sequence[dict], *, tolerance: float = 0.05) -> dict:
-    """Issue 19's rule, applied on the validation split: settings whose label agreement does not exceed the judge's
+    """The rule, applied on the validation split: settings whose label agreement does not exceed the judge's
     agreement on real images by more than `tolerance` are allowed; of those, the ones within +/- `tolerance` of
     it (the card's target band) come first, and among them (else among all allowed) the lowest judge-feature FID
     wins."""

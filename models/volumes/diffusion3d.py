@@ -16,6 +16,7 @@ from models.diffusion.pipeline import new_scheduler
 from models.diffusion.samplers import DEFAULT_SAMPLER, make_scheduler
 from models.errors import InputError
 from models.findings import resolve
+from models.model_kinds import VOLUME_GENERATOR
 from models.sampler_defaults import default_steps
 
 UNET_FILE, CONFIG_FILE = "unet3d.safetensors", "unet3d.json"
@@ -152,7 +153,7 @@ class VolumePipeline:
         save_file({k: v.detach().half().contiguous() for k, v in self.unet.state_dict().items()}, path / UNET_FILE)
         (path / CONFIG_FILE).write_text(json.dumps({"unet": self.config, "scheduler": dict(self.scheduler_config)},
                                                    indent=2, default=str))
-        info = {"kind": "generator3d", "findings": self.findings, "resolution": self.size}
+        info = {"kind": VOLUME_GENERATOR.name, "findings": self.findings, "resolution": self.size}
         (path / "radsynth.json").write_text(json.dumps(info | (metadata or {}), indent=2, default=str))
         return path
 

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 SCHEMA = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
 
 @pytest.mark.skipif(shutil.which("schemathesis") is None and not (Path(sys.executable).parent / "schemathesis")
                     .exists(), reason="schemathesis not installed")
 def test_schemathesis_finds_no_failures():
-    from api_fuzz import run_schemathesis
+    from scripts.api_fuzz import run_schemathesis
 
     out = run_schemathesis(examples=4, phases="examples,coverage,fuzzing,stateful", seed=1)
     tail = out.stdout[-6000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.contracts import Artifact, GenerateParams, JobRecord
 from core.settings import get_settings
+from models.model_kinds import makes_volumes
 from models.sampler_defaults import model_guidance, request_steps
 from worker import runtime
 from worker.context import Context, JobCancelled
@@ -23,8 +24,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     info = json.loads((folder / "radsynth.json").read_text())
     if p.guidance is None:  # the API resolves it; a job stored without one takes the model's
         p.guidance = model_guidance(info)
-    steps = sampler_steps(p, volume=info.get("kind") == "generator3d")
-    if info.get("kind") == "generator3d":
+    steps = sampler_steps(p, volume=makes_volumes(info))
+    if makes_volumes(info):
         from worker.kinds.generate_volumes import run_generate_volumes
 
         return run_generate_volumes(ctx, p, folder, info, steps, image_seeds(p))

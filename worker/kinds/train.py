@@ -3,44 +3,32 @@ installed into the owner's models when it ends."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.contracts import Artifact, JobRecord, TrainParams
 from core.datasets import visible
 from core.settings import get_settings
+from models.model_kinds import model_kind
 from worker import runtime
 from worker.context import Context, JobCancelled
 
 
 def run(ctx: Context) -> tuple[dict, list[Artifact]]:
-    from models.data.registry import open_dataset
-
+    """Train the job's kind with the worker function its registry entry names; install what it trained."""
     p = TrainParams.model_validate(ctx.job.params)
     s = get_settings()
     entry = visible(s, ctx.job.owner)[p.dataset]
-    root, fmt = entry.path, entry.format
     run_dir = s.data_dir / "runs" / ctx.job.id  # survives redelivery: training resumes from its checkpoint
-    if p.kind == "augmentation_study":
-        return augmentation_study_job(ctx, p, entry, visible(s, ctx.job.owner)[p.synthetic or ""], run_dir)
-    if p.kind == "generator3d":
-        folder, result, files = train_volume_job(ctx, p, root, fmt, run_dir)
-    elif p.kind == "generator" and p.ranks > 1:
-        from worker.kinds.train_torchrun import train_generator_torchrun
-
-        folder, result, files = train_generator_torchrun(ctx, p, root, fmt, run_dir)
-    else:
-        train = open_dataset(root, "train", p.resolution, fmt=fmt)
-        val = open_dataset(root, "val", p.resolution, fmt=fmt)
-        if p.findings:
-            train.restrict(p.findings)
-            val.restrict(p.findings)
-        if p.kind == "generator":
-            folder, result, files = train_generator_job(ctx, p, train, val, run_dir)
-        else:
-            folder, result, files = train_classifier_job(ctx, p, train, val, run_dir)
+    kind = model_kind(p.kind)
+    runner = import_runner(kind.distributed_runner if p.ranks > 1 else kind.train_runner)
+    if not kind.installs_model:
+        return runner(ctx, p, entry, run_dir)
+    folder, result, files = runner(ctx, p, entry, run_dir)
     target = install_trained_model(folder, p.name, ctx.job)
     runtime.artifact_store().publish_model(target, target.name)  # other hosts sync it from a shared store
     for name, src in files.items():
@@ -77,8 +65,29 @@ def install_trained_model(folder: Path, name: str, job: JobRecord) -> Path:
     return target
 
 
-def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path):
+def import_runner(path: str) -> Callable:
+    """The function a "module:function" path names."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def image_splits(p: TrainParams, entry) -> tuple:
+    """The data set's train and val splits at the job's resolution, restricted to its findings."""
+    from models.data.registry import open_dataset
+
+    train = open_dataset(entry.path, "train", p.resolution, fmt=entry.format)
+    val = open_dataset(entry.path, "val", p.resolution, fmt=entry.format)
+    if p.findings:
+        train.restrict(p.findings)
+        val.restrict(p.findings)
+    return train, val
+
+
+def train_generator_job(ctx: Context, p: TrainParams, entry, run_dir: Path):
+    """Train a 2D generator in this process; (model folder, result, files to attach)."""
     from models.diffusion.train import GeneratorConfig, GeneratorTrainer
+
+    train, val = image_splits(p, entry)
 
     cfg = GeneratorConfig(resolution=p.resolution, steps=p.steps, batch_size=p.batch_size,
                           block_out_channels=tuple(p.channels or (32, 64, 128, 128)), layers_per_block=1,
@@ -101,8 +110,11 @@ def train_generator_job(ctx: Context, p: TrainParams, train, val, run_dir: Path)
     return folder, result, files
 
 
-def train_classifier_job(ctx: Context, p: TrainParams, train, val, run_dir: Path):
+def train_classifier_job(ctx: Context, p: TrainParams, entry, run_dir: Path):
+    """Train a classifier ensemble; (model folder, result, files to attach)."""
     from models.classifier.train import ClassifierConfig, train_classifier
+
+    train, val = image_splits(p, entry)
 
     cfg = ClassifierConfig(resolution=p.resolution, epochs=p.steps, batch_size=p.batch_size, dataset_name=p.dataset,
                            bootstrap=200)
@@ -111,8 +123,9 @@ def train_classifier_job(ctx: Context, p: TrainParams, train, val, run_dir: Path
     return folder, {"val_auroc": {k: v["auroc"] for k, v in report["val"].items()}}, files
 
 
-def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tuple[Path, dict, dict[str, Path]]:
+def train_volume_job(ctx, p, entry, run_dir: Path) -> tuple[Path, dict, dict[str, Path]]:
     """Train a 3D generator on a volume data set; returns (model folder, result, files to attach)."""
+    root, fmt = entry.path, entry.format
     from models.volumes.sources import open_volume_source
     from models.volumes.train3d import save_volume_model, train_volume_generator
 
@@ -145,8 +158,9 @@ def train_volume_job(ctx, p, root: Path, fmt: str | None, run_dir: Path) -> tupl
     return folder, {"steps": p.steps, "final_loss": summary["final_loss"], "volumes": len(src.volumes)}, files
 
 
-def augmentation_study_job(ctx: Context, p: TrainParams, real, synthetic, run_dir: Path):
+def augmentation_study_job(ctx: Context, p: TrainParams, real, run_dir: Path):
     """Classifiers on real only, real + synthetic at each ratio and synthetic only; tested on real test patients."""
+    synthetic = visible(get_settings(), ctx.job.owner)[p.synthetic or ""]
     from models.augmentation_study import StudyConfig, run_study
     from models.data.registry import open_dataset, open_splits
     from models.errors import InputError

@@ -41,8 +41,9 @@ def torchrun_command(p: TrainParams, root: Path, fmt: str | None, run_dir: Path)
     return cmd
 
 
-def train_generator_torchrun(ctx: Context, p: TrainParams, root: Path, fmt: str | None, run_dir: Path):
+def train_generator_torchrun(ctx: Context, p: TrainParams, entry, run_dir: Path):
     """Run `radsynth train-generator` under torchrun with `p.ranks` processes; (model folder, result, files)."""
+    root, fmt = entry.path, entry.format
     run_dir.mkdir(parents=True, exist_ok=True)
     threads = max(1, (os.cpu_count() or 1) // p.ranks)
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,1 @@
+"""How the bundled models are judged and reported: the cards rendered from their committed JSON."""
