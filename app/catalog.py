@@ -6,7 +6,7 @@ from app.errors import ApiError
 from core.settings import Settings
 from core.stores import open_store
 from models.catalog import list_models, service_kinds
-from models.findings import UnknownFindingError, resolve
+from models.vocabulary.findings import UnknownFindingError, resolve
 
 
 def sync_models(settings: Settings, *, force: bool = False) -> list[str]:

@@ -16,7 +16,7 @@ from bench.common import interleaved, median, save, table
 from models.catalog import resolve_model
 from models.diffusion.pipeline import RadSynthPipeline
 from models.diffusion.samplers import DEFAULT_SAMPLER
-from models.sampler_defaults import default_steps
+from models.vocabulary.sampler_defaults import default_steps
 
 
 def main() -> None:

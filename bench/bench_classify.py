@@ -20,7 +20,7 @@ from bench.common import save
 def main() -> None:
     from models.catalog import DEFAULT_CLASSIFIER, resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
-    from models.classify import classify, image_files
+    from models.workflows.classify import classify, image_files
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)

@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 
 from models.data.formats import DataFormat
-from models.explain import counterfactual_defaults
-from models.model_kinds import model_kind, train_kind_names
-from models.output_formats import ALIASES, OUTPUT_FORMATS, resolve_formats, split_formats
-from models.sampler_defaults import SamplerName, parse_guidance_interval
+from models.vocabulary import counterfactual_defaults
+from models.vocabulary.model_kinds import model_kind, train_kind_names
+from models.vocabulary.output_formats import ALIASES, OUTPUT_FORMATS, resolve_formats, split_formats
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, SamplerName, parse_guidance_interval
+from models.vocabulary.sampling import GIF_FRAMES, Sampling
 
 
 class JobStatus(StrEnum):
@@ -33,8 +34,7 @@ class GenerateParams(BaseModel):
         None, description="output formats, comma-separated or repeated: images png and/or dicom (default both); "
         "volumes (3D models) nifti and/or dicom (one series per volume, zipped; default nifti). `both` means every "
         "format of the model's kind", examples=[["png", "dicom"]])
-    sampler: SamplerName = Field(
-        "dpmsolver++", description="sampling algorithm")
+    sampler: SamplerName = Field(DEFAULT_SAMPLER, description="sampling algorithm")
     steps: int | None = Field(None, ge=1, le=1000, description="sampler steps (default: DPM-Solver++ 15 for "
                               "images, 25 for volumes; ddpm 1000)")
     guidance: float | None = Field(None, ge=0.0, le=20.0, description="classifier-free guidance scale (1 = none; "
@@ -92,6 +92,14 @@ class GenerateParams(BaseModel):
     def interval(self) -> tuple[float, float] | None:
         """The asked guidance interval as (lo, hi); None: the model's default."""
         return None if self.guidance_interval is None else parse_guidance_interval(self.guidance_interval)
+
+    def sampling(self, steps: int | None = None, precision: str = "fp32") -> Sampling:
+        """How this request samples, as the pipeline takes it (`steps`: the job's resolved count)."""
+        return Sampling(sampler=self.sampler, steps=steps or self.steps, guidance=self.guidance,
+                        guidance_interval=self.interval(), classifier_guidance=self.classifier_guidance,
+                        resolution=self.resolution, superres_start=self.superres_start,
+                        superres_steps=self.superres_steps, frames=GIF_FRAMES if self.gif else 0,
+                        precision=precision)
 
     def fit_to_model(self, info: dict) -> None:
         """Check these parameters against the generator `info` (its radsynth.json) and resolve the formats; a
@@ -204,7 +212,7 @@ class SynthesizeParams(BaseModel):
                                    "of each of the model's findings to bring `dataset` up to this many")
     dataset: str | None = Field(None, description="the data set balance_to counts in (GET /datasets)")
     qc: SynthesisQC = SynthesisQC()
-    sampler: SamplerName = "dpmsolver++"
+    sampler: SamplerName = DEFAULT_SAMPLER
     steps: int | None = Field(None, ge=1, le=1000)
     guidance: float | None = Field(None, ge=0.0, le=20.0, description="classifier-free guidance (default: the "
                                    "model's own)")

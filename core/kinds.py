@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from core.contracts import ClassifyParams, ExplainParams, GenerateParams, IngestParams, SynthesizeParams, TrainParams
 from core.processes import INTERACTIVE_QUEUE, TRAIN_QUEUE
-from models.output_formats import FORMATS_OF
+from models.vocabulary.output_formats import FORMATS_OF
 
 QUEUES = (INTERACTIVE_QUEUE, TRAIN_QUEUE)  # interactive jobs never wait behind training
 

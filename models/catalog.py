@@ -20,7 +20,7 @@ DEFAULT_CLASSIFIER = "nih-cxr14-256-classifier"
 
 def service_kinds(kind: str) -> str | tuple[str, ...]:
     """The model kinds a service lookup of `kind` accepts: "generator" means any generator, 2D or 3D."""
-    from models.model_kinds import generator_kinds
+    from models.vocabulary.model_kinds import generator_kinds
 
     return {"generator": generator_kinds()}.get(kind, kind)
 

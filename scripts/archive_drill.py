@@ -27,9 +27,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx
 
-from scripts.fault_drill import tiny_models
 from tests.conftest import NIH
 from tests.integration.deployment import Deployment, wait_until
+from tests.integration.tiny_models import tiny_models
 
 KEY = "drill-key-0123456789"
 LIMIT = 20_000_000

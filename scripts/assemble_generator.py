@@ -31,7 +31,7 @@ def copy_servable(src: Path, dest: Path) -> None:
 
 def main() -> None:
     from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
-    from models.cli import guidance_interval_arg
+    from models.cli.generators import guidance_interval_arg
     from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,7 +52,7 @@ def main() -> None:
                          "side (0: off; chosen on V)")
     ap.add_argument("--noise-quantile", type=float, default=0.99,
                     help="the noise check redraws base images rougher than this quantile of the G images "
-                         "(models/qc/noise.py; 0: no check)")
+                         "(models/diffusion/noise_check.py; 0: no check)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
     args = ap.parse_args()
 
@@ -86,8 +86,8 @@ def main() -> None:
     if args.cfg_interval:
         info["default_guidance_interval"] = list(args.cfg_interval)
     if args.noise_quantile:
+        from models.diffusion.noise_check import fit_noise_check
         from models.diffusion.train import real_images
-        from models.qc.noise import fit_noise_check
 
         g = NIHRealismSplit(args.data, {"G"}, base)
         info["noise_check"] = fit_noise_check(real_images(g, len(g)), quantile=args.noise_quantile,

@@ -9,7 +9,7 @@ classifier's epoch, T (patients no model here trained on) is the test. Synthetic
 largest ratio needs (ratio x real training images), shared equally among the findings with the most T
 positives. The study trains one classifier per arm and seed (real only, real + synthetic at each ratio,
 synthetic only) and reports AUROC on T with patient-bootstrap CIs and the paired difference to real only
-(`models/augmentation_study.py`). study.json, study.png and setup.json go to --out; the images go to --work.
+(`models/workflows/augmentation_study.py`). study.json, study.png and setup.json go to --out; the images go to --work.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ def main() -> None:
     ap.add_argument("--work", default="runs/augmentation-study", help="where the synthetic images go")
     args = ap.parse_args()
 
-    from models.augmentation_study import StudyConfig, run_study
     from models.catalog import resolve_model
     from models.data.nih import NIHChestXray, NIHRealismSplit
     from models.diffusion.pipeline import RadSynthPipeline
     from models.progress import progress_bar
     from models.qc.context import load_qc
-    from models.synthesize import plan, synthesize, write_labels
+    from models.workflows.augmentation_study import StudyConfig, run_study
+    from models.workflows.synthesize import plan, synthesize, write_labels
 
     resolution = 64
     splits = {"train": NIHRealismSplit(args.data, {"G", "J"}, resolution),

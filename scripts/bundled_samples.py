@@ -11,8 +11,8 @@ from pathlib import Path
 
 from models.catalog import resolve_model
 from models.diffusion.pipeline import RadSynthPipeline
-from models.generate import sample_sheet
 from models.io.writers import write_png
+from models.workflows.generate import sample_sheet
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ def regenerate_cases(pipe, cases: list[tuple], setting: dict, update=None) -> np
     """(N, 2, R, R): each case regenerated with its finding and as No Finding (seed = its index), batched by
     finding."""
     from models.explain.counterfactual import regenerate_many
-    from models.findings import NO_FINDING
+    from models.vocabulary.findings import NO_FINDING
 
     out = np.zeros((len(cases), 2, *cases[0][0].shape), np.float32)
     done = 0
@@ -72,8 +72,8 @@ def regenerate_cases(pipe, cases: list[tuple], setting: dict, update=None) -> np
 def evaluate(pipe, judge, cases: list[tuple], setting: dict) -> dict:
     """cases: (image at the generator's size, finding to remove, patient, is_control)."""
     from models.explain.counterfactual import ensemble_reads
-    from models.findings import NO_FINDING
     from models.progress import progress_bar
+    from models.vocabulary.findings import NO_FINDING
 
     bar, update = progress_bar(len(cases), f"strength {setting['strength']} cfg {setting['cfg']}")
     with bar:
@@ -108,7 +108,7 @@ def pointing_game(pipe, judge, roots: list[str], setting: dict) -> dict:
     from models.explain.attribution import attribute
     from models.explain.counterfactual import regenerate
     from models.explain.sanity import box_mask, localisation
-    from models.findings import NO_FINDING
+    from models.vocabulary.findings import NO_FINDING
 
     rows = []
     for root in roots:
@@ -172,8 +172,8 @@ def main() -> None:
 
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
-    from models.findings import NO_FINDING
-    from scripts.realism_card import real_split
+    from models.evaluation.real_images import real_split
+    from models.vocabulary.findings import NO_FINDING
 
     torch.set_num_threads(2)
     pipe = RadSynthPipeline.load(args.generator)

@@ -25,30 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.conftest import NIH, NIH_UPLOAD, TINY_UNET
+from tests.conftest import NIH, NIH_UPLOAD
 from tests.integration.deployment import Deployment, wait_until
+from tests.integration.tiny_models import tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
 KINDS = ("generate", "explain", "train")
-
-
-def tiny_models(root: Path) -> tuple[Path, Path]:
-    """The same tiny seeded models as the test suite (untrained generator, briefly trained classifier)."""
-    import torch
-
-    from models.classifier.train import ClassifierConfig, train_classifier
-    from models.data.nih import NIHChestXray
-    from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
-    from models.diffusion.unet import FindingUNet
-    from models.findings import NIH_LABELS
-
-    torch.manual_seed(0)
-    gen = root / "tiny-gen"
-    RadSynthPipeline(FindingUNet(findings=list(NIH_LABELS), **TINY_UNET).eval(), new_scheduler()).save(gen)
-    cfg = ClassifierConfig(resolution=32, members=3, width=8, epochs=2, batch_size=16, bootstrap=20)
-    clf, _ = train_classifier(NIHChestXray(NIH, "all", 32), NIHChestXray(NIH, "val", 32), root / "clf-run", cfg)
-    return gen, clf
 
 
 class Events:

@@ -4,8 +4,8 @@
         ../shared/data/nih-cxr14-256 [--quantile 0.99] [--out docs/realism/V/noise_check]
 
 The limits are the `quantile` of the roughness and the 1 - `quantile` of the structure (band-pass energy) of the
-generator's own training images (split G; models/qc/noise.py): fixed before any measurement, so a real radiograph
-is redrawn about 1 time in 100 for each. The script writes the check into the
+generator's own training images (split G; models/diffusion/noise_check.py): fixed before any measurement, so a real
+radiograph is redrawn about 1 time in 100 for each. The script writes the check into the
 model's radsynth.json, then samples one 64-px image per V image with its findings at the model's defaults (the
 realism card's seeds), raw and through the check, and reports the noise-dominated share (rougher than the roughest
 real V image) and the featureless share (less structure than the floor) of both, how many images were redrawn and
@@ -32,10 +32,11 @@ def main() -> None:
 
     import torch
 
+    from models.diffusion.noise_check import fit_noise_check
     from models.diffusion.pipeline import RadSynthPipeline
+    from models.evaluation.generated import MIX_SEED, sample
+    from models.evaluation.real_images import real_split
     from models.metrics.realism import noise_dominated_share, roughness, structure
-    from models.qc.noise import fit_noise_check
-    from scripts.realism_card import MIX_SEED, real_split, sample
 
     torch.set_grad_enabled(False)
     folder = Path(args.generator)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.data.nih import nih_rows
 from models.data.splits import REALISM_FRACTIONS, REALISM_SPLITS, assign_patients, write_pinned
-from models.findings import NIH_LABELS, parse_nih_labels
+from models.vocabulary.findings import NIH_LABELS, parse_nih_labels
 
 ROLES = {"G": "base generator, guide, super-resolution (256 px, no labels), /explain ensemble",
          "J": "judge; also super-resolution (256 px, no labels) and /explain ensemble",

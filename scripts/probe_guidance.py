@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scripts.model_card import eligible_findings
+from models.evaluation.generated import eligible_findings
 
 
 def load_generator(path: Path):
@@ -48,8 +48,8 @@ def main() -> None:
     from models.catalog import resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
     from models.data.nih import NIHChestXray
-    from models.findings import NO_FINDING
     from models.metrics.auroc import separation_auroc
+    from models.vocabulary.findings import NO_FINDING
 
     pipe, source = load_generator(args.generator)
     if args.guide:

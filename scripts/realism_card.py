@@ -25,39 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-BATCH = 32
-MIX_SEED, NORMAL_SEED, FINDING_SEED = 50_000, 70_000, 80_000
-EVERY_STEP = (0.0, 1.0)  # a guidance interval covering the whole schedule
-
-
-def real_split(roots: list[str], split: str, size: int, native_only: bool = False):
-    """(images, labels, ids) of one realism split; `native_only` keeps images stored at >= size px."""
-    from models.cli_superres import native_records
-    from models.data.nih import NIHRealismSplit
-
-    ds = NIHRealismSplit(roots, {split}, size)
-    if native_only:
-        native_records(ds, size)
-    images = np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(len(ds))])
-    return images, [r.labels or ["No Finding"] for r in ds.records], [r.key for r in ds.records], ds
-
-
-def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
-           redraw_noise: bool | None = None) -> tuple[np.ndarray, list[int], list[int]]:
-    """One 64-px image per (findings, seed) request, in batches, at a guidance setting: the images, the seeds
-    they came from and each one's noise redraws (the model's noise check, as the service runs it)."""
-    images, seeds, redraws = [], [], []
-    for start in range(0, len(requests), BATCH):
-        chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
-        for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"], resolution=pipe.resolutions[0],
-                                      classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise,
-                                      guidance_interval=setting.get("cfg_interval") or EVERY_STEP):
-            images.append(o.images[0])
-            seeds.append(o.seeds[0])
-            redraws.append(o.extra.get("noise_redraws", [0])[0])
-        if bar_update:
-            bar_update(min(start + BATCH, len(requests)), len(requests), "base 64 px", {})
-    return np.stack(images), seeds, redraws
+from models.evaluation.generated import EVERY_STEP, FINDING_SEED, MIX_SEED, NORMAL_SEED, sample
+from models.evaluation.real_images import real_split
 
 
 def generate_sets(pipe, labels: list[list[str]], eligible: list[str], n: int, setting: dict) -> dict:
@@ -105,7 +74,7 @@ def settings_from(args, pipe) -> list[dict]:
     cfgs = [float(c) for c in args.cfg.split(",")]
     scales = [float(c) for c in args.classifier_scales.split(",")] if args.classifier_scales else \
         [pipe.default_classifier_scale]
-    from models.sampler_defaults import parse_guidance_interval
+    from models.vocabulary.sampler_defaults import parse_guidance_interval
 
     intervals = [None if i == "none" else parse_guidance_interval(i)
                  for i in args.cfg_intervals.split(",")] if args.cfg_intervals else \
@@ -123,8 +92,8 @@ def setting_name(setting: dict) -> str:
 def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], generated: np.ndarray,
                  out: Path) -> dict:
     """Nearest G image (`train`, `ids`) in the judge's features for every generated image; threshold from V."""
+    from models.evaluation.figures import labelled_grid
     from models.qc.memorisation import build_index, image_features
-    from scripts.model_card import labelled_grid
 
     heldout, *_ = real_split(roots, "V", 64)
     index = build_index(image_features(judge, train), ids, image_features(judge, heldout))
@@ -139,9 +108,9 @@ def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], gen
 
 def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
     """The figures of one resolution."""
+    from models.evaluation.realism_measures import distances, diversity_per_finding, label_agreement, pixel_health
     from models.metrics.precision_recall import precision_recall
     from models.metrics.realism import random_cnn_features
-    from models.metrics.realism_card import distances, diversity_per_finding, label_agreement, pixel_health
     from models.qc.memorisation import image_features
 
     judge_f = lambda x: image_features(judge, x)  # noqa: E731
@@ -156,7 +125,7 @@ def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
 
 
 def side_by_side(real, labels, by_finding: dict, path: Path, split: str, per: int = 8) -> None:
-    from scripts.model_card import labelled_grid
+    from models.evaluation.figures import labelled_grid
 
     rows = {}
     for name, images in by_finding.items():
@@ -171,13 +140,13 @@ def settings_figure(real: np.ndarray, by_setting: dict[str, np.ndarray], path: P
                     split: str, per: int = 8) -> None:
     """The first `per` real images of the split, and per setting the images generated with their findings and
     the same seeds, so settings compare image by image."""
-    from scripts.model_card import labelled_grid
+    from models.evaluation.figures import labelled_grid
 
     labelled_grid({f"real {split}": real[:per], **{k: v[:per] for k, v in by_setting.items()}}, path,
                   f"real {split} images (top) and, per setting, generated ones with the same findings, fixed seeds")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("generator", help="generator folder (with superres/ for the 256-px block)")
     ap.add_argument("judge", help="the judge's classifier folder (trained on split J only)")
@@ -194,23 +163,17 @@ def main() -> None:
     ap.add_argument("--choice-only", action="store_true",
                     help="stop after the settings' rows and the choice (a sweep; no card blocks)")
     ap.add_argument("--out", required=True)
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     import torch
 
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
-    from models.metrics.realism import random_cnn_features
-    from models.metrics.realism_card import (
-        agreement_gap,
-        agreement_gap_interval,
-        choose_setting,
-        distances,
-        label_agreement,
-        real_label_agreement,
-    )
-    from models.qc.memorisation import image_features
-    from scripts.model_card import weight_hashes
+    from models.evaluation.realism_measures import real_label_agreement
+    from models.evaluation.weights import weight_hashes
 
     torch.set_grad_enabled(False)
     out = Path(args.out)
@@ -225,22 +188,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     g_images, _, g_ids, _ = real_split(args.data, "G", 64)
     floor = g_images[rng.choice(len(g_images), min(len(real), len(g_images)), replace=False)]
-
-    rows, sets_by_setting = [], {}
     started = time.perf_counter()
-    for setting in settings_from(args, pipe):
-        sets = generate_sets(pipe, labels, eligible, args.n, setting)
-        agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
-        fid = distances(lambda x: image_features(judge, x), real, sets["mix"], floor)["generated"]["fid"]
-        texture = distances(random_cnn_features(size=64), real, sets["mix"], floor)["generated"]["fid"]
-        rows.append(setting | {"fid_judge": fid, "fid_random_cnn": texture, "agreement": agree["mean_auroc"],
-                               "agreement_gap": agreement_gap(agree, real_agree)})
-        sets_by_setting[len(rows) - 1] = sets
-        print(json.dumps(rows[-1]), flush=True)
-    chosen = choose_setting(rows) if args.split == "V" else rows[0]
+    rows, sets_by_setting, chosen = sweep(args, pipe, judge, (real, labels, floor), eligible, real_agree)
     sets = sets_by_setting[rows.index(chosen)]
     base_seconds = time.perf_counter() - started
-
     card: dict = {"split": args.split, "generator": str(args.generator), "judge": str(args.judge),
                   "weights_sha256": weight_hashes(Path(args.generator)),  # as scripts/model_card.py records them
                   "judge_info": {k: json.loads((Path(args.judge) / "radsynth.json").read_text()).get(k)
@@ -258,11 +209,9 @@ def main() -> None:
         return
     by_finding = {f: sets[f] for f in [*eligible, "No Finding"]}
     card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
-    card["64"]["label_agreement_gap"] = agreement_gap(card["64"]["label_agreement"], real_agree)
-    card["64"]["label_agreement_gap_interval"] = agreement_gap_interval(
-        judge, {f: by_finding[f] for f in eligible}, by_finding["No Finding"], real, labels)
+    add_agreement_gap(card, "64", judge, by_finding, (real, labels))
     if pipe.noise_check is not None:
-        from models.metrics.realism_card import pixel_health
+        from models.evaluation.realism_measures import pixel_health
 
         every = len(sets["noise_redraws"])
         card["noise_check"] = pipe.noise_check.to_json() | {
@@ -272,37 +221,70 @@ def main() -> None:
     all64 = np.concatenate([sets["mix"], *by_finding.values()])
     card["memorisation"] = memorisation(judge, args.data, g_images, g_ids, all64, out)
     side_by_side(real, labels, by_finding, out / "side_by_side_64.png", args.split)
-
     if pipe.superres is not None:
-        real256, labels256, ids256, _ = real_split(args.data, args.split, 256, native_only=True)
-        g256, *_ = real_split(args.data, "G", 256, native_only=True)
-        floor256 = g256[rng.choice(len(g256), min(len(real256), len(g256)), replace=False)]
-        where = [ids.index(i) for i in ids256]
-        k = args.per_finding_256
-        low = np.concatenate([sets["mix"][where], *[v[:k] for v in by_finding.values()]])
-        seeds = [sets["seeds"][i] for i in where] + reorder_seeds(sets["seeds"], len(labels), args.n, k, eligible)
-        t0 = time.perf_counter()
-        high = super_resolve(pipe, low, seeds, args.sr_steps)
-        sr_seconds = time.perf_counter() - t0
-        mix256 = high[:len(where)]
-        by256, start = {}, len(where)
-        for name in by_finding:
-            by256[name] = high[start:start + k]
-            start += k
-        card["256"] = block(judge, real256, labels256, mix256, floor256, dict(by256), 256)
-        card["256"]["label_agreement_gap"] = agreement_gap(card["256"]["label_agreement"], real_agree)
-        card["256"]["label_agreement_gap_interval"] = agreement_gap_interval(
-            judge, {f: by256[f] for f in eligible}, by256["No Finding"], real, labels)
-        card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
-        sr = pipe.superres
-        card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
-                        "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
-                        "superres_aug_step": sr.default_aug_step}
-        side_by_side(real256, labels256, by256, out / "side_by_side_256.png", args.split)
+        block_256(args, (pipe, judge), card, (sets, by_finding, ids), (real, labels), rng)
     card["base_seconds_per_image_batched"] = base_seconds / (len(sets["seeds"]) * len(rows))
     (out / "card.json").write_text(json.dumps(card, indent=2, default=float))
     print(json.dumps({k: card[k] for k in ("chosen", "memorisation")}, indent=2, default=float))
     print(f"wrote {out}/card.json")
+
+
+def sweep(args, pipe, judge, real_set: tuple, eligible: list[str], real_agree: dict) -> tuple[list, dict, dict]:
+    """Every guidance setting's images, FID in both feature spaces and label agreement; the chosen setting (the
+    rule on V; the only one on T)."""
+    from models.evaluation.realism_measures import agreement_gap, choose_setting, distances, label_agreement
+    from models.metrics.realism import random_cnn_features
+    from models.qc.memorisation import image_features
+
+    real, labels, floor = real_set
+    rows, sets_by_setting = [], {}
+    for setting in settings_from(args, pipe):
+        sets = generate_sets(pipe, labels, eligible, args.n, setting)
+        agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
+        fid = distances(lambda x: image_features(judge, x), real, sets["mix"], floor)["generated"]["fid"]
+        texture = distances(random_cnn_features(size=64), real, sets["mix"], floor)["generated"]["fid"]
+        rows.append(setting | {"fid_judge": fid, "fid_random_cnn": texture, "agreement": agree["mean_auroc"],
+                               "agreement_gap": agreement_gap(agree, real_agree)})
+        sets_by_setting[len(rows) - 1] = sets
+        print(json.dumps(rows[-1]), flush=True)
+    return rows, sets_by_setting, choose_setting(rows) if args.split == "V" else rows[0]
+
+
+def add_agreement_gap(card: dict, size: str, judge, by_finding: dict, real_64: tuple) -> None:
+    """The block's label agreement minus the judge's on the split's real images, with its bootstrap interval."""
+    from models.evaluation.realism_measures import agreement_gap, agreement_gap_interval
+
+    eligible = [f for f in by_finding if f != "No Finding"]
+    card[size]["label_agreement_gap"] = agreement_gap(card[size]["label_agreement"], card["real_label_agreement"])
+    card[size]["label_agreement_gap_interval"] = agreement_gap_interval(
+        judge, {f: by_finding[f] for f in eligible}, by_finding["No Finding"], *real_64)
+
+
+def block_256(args, models: tuple, card: dict, made: tuple, real_64: tuple, rng: np.random.Generator) -> None:
+    """Super-resolve the generated images whose real counterparts exist at 256 px and the first few of each
+    finding; score them against the split's native 256-px images (`made`: the 64-px sets, the per-finding sets
+    and the real images' ids)."""
+    pipe, judge = models
+    sets, by_finding, ids = made
+    real256, labels256, ids256, _ = real_split(args.data, args.split, 256, native_only=True)
+    g256, *_ = real_split(args.data, "G", 256, native_only=True)
+    floor256 = g256[rng.choice(len(g256), min(len(real256), len(g256)), replace=False)]
+    where = [ids.index(i) for i in ids256]
+    k, eligible = args.per_finding_256, [f for f in by_finding if f != "No Finding"]
+    low = np.concatenate([sets["mix"][where], *[v[:k] for v in by_finding.values()]])
+    seeds = [sets["seeds"][i] for i in where] + reorder_seeds(sets["seeds"], len(real_64[1]), args.n, k, eligible)
+    t0 = time.perf_counter()
+    high = super_resolve(pipe, low, seeds, args.sr_steps)
+    sr_seconds = time.perf_counter() - t0
+    by256 = {name: high[len(where) + j * k:len(where) + (j + 1) * k] for j, name in enumerate(by_finding)}
+    card["256"] = block(judge, real256, labels256, high[:len(where)], floor256, dict(by256), 256)
+    add_agreement_gap(card, "256", judge, by256, real_64)
+    card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
+    sr = pipe.superres
+    card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
+                    "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
+                    "superres_aug_step": sr.default_aug_step}
+    side_by_side(real256, labels256, by256, Path(args.out) / "side_by_side_256.png", args.split)
 
 
 def reorder_seeds(seeds: list[int], n_mix: int, n: int, k: int, eligible: list[str]) -> list[int]:

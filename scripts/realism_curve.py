@@ -25,32 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from models.evaluation.feature_spaces import Spaces
+from models.evaluation.generated import sample_per_label
+from models.evaluation.real_images import real_images
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROJECTION_LIMIT = 1e6  # steps: a projection past this is reported as "not reached", not drawn
 TARGET_RATIO = 2.0  # the realism card's bar: FID <= 2 x the real floor in the judge's features
 SAMPLING = "dpmsolver++ 15 steps, CFG 2, no classifier guidance"
-
-
-def real_images(roots: list[str], split: str, n: int | None = None):
-    from models.data.nih import NIHRealismSplit
-
-    ds = NIHRealismSplit(roots, {split}, 64)
-    count = len(ds) if n is None else min(n, len(ds))
-    images = np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(count)])
-    return images, [ds.records[i].labels or ["No Finding"] for i in range(count)]
-
-
-def sample_per_label(pipe, labels: list[list[str]], *, sampler: str = "dpmsolver++", steps: int = 15,
-                     guidance: float = 2.0, seed: int = 50_000) -> np.ndarray:
-    """One 64-px image per label set (seed + its index), in batches of 32, without classifier guidance."""
-    requests = [(names, [seed + i]) for i, names in enumerate(labels)]
-    out = []
-    for start in range(0, len(requests), 32):
-        out += [o.images[0] for o in pipe.sample_requests(requests[start:start + 32], sampler=sampler,
-                                                          num_inference_steps=steps, guidance_scale=guidance,
-                                                          classifier_scale=0.0, resolution=64)]
-    return np.stack(out)
 
 
 def sample(unet_dir: Path, prediction: str, labels: list[list[str]]) -> np.ndarray:
@@ -62,37 +45,6 @@ def sample(unet_dir: Path, prediction: str, labels: list[list[str]]) -> np.ndarr
 
     unet = FindingUNet.from_pretrained(unet_dir, local_files_only=True, torch_dtype=torch.float32).eval()
     return sample_per_label(RadSynthPipeline(unet=unet, scheduler=new_scheduler(prediction_type=prediction)), labels)
-
-class Spaces:
-    """The two feature spaces, with V's features and the floor and fakes already scored."""
-
-    def __init__(self, judge_dir: str, real: np.ndarray, floor: np.ndarray, size: int = 64):
-        from models.classifier.ensemble import ClassifierEnsemble
-        from models.metrics.fid import frechet_distance
-        from models.metrics.realism import fakes, random_cnn_features
-        from models.qc.memorisation import image_features
-
-        judge = ClassifierEnsemble.load(judge_dir)
-        self.features = {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=size)}
-        self.real, self.size = real, size
-        self.real_f = {name: f(real) for name, f in self.features.items()}
-        self.reference: dict[str, dict[str, float]] = {}
-        for name, f in self.features.items():
-            ref = {"real floor (G vs V)": frechet_distance(f(floor), self.real_f[name])}
-            ref |= {fake: frechet_distance(f(images), self.real_f[name]) for fake, images in fakes(floor).items()}
-            self.reference[name] = ref
-
-    def measure(self, generated: np.ndarray) -> dict:
-        from models.metrics.fid import frechet_distance
-        from models.metrics.realism import noise_dominated_share, saturated_share
-
-        row = {"noise_dominated": noise_dominated_share(generated, self.real, self.size),
-               "saturated": saturated_share(generated)}
-        for name, f in self.features.items():
-            fid = frechet_distance(f(generated), self.real_f[name])
-            row[f"fid_{name}"] = fid
-            row[f"ratio_{name}"] = fid / self.reference[name]["real floor (G vs V)"]
-        return row
 
 
 def weights(run: Path, extra: list[str], bundle: Path | None) -> list[tuple[int, Path]]:
@@ -185,7 +137,7 @@ def main() -> None:
     if rows:
         plot(result, out / "curve.png")
     if newest is not None:
-        from scripts.model_card import labelled_grid
+        from models.evaluation.figures import labelled_grid
 
         labelled_grid({"real V": real[:8], "generated": newest[:8]}, out / "samples.png",
                       f"step {rows[-1]['step']}: real validation images (top), generated with the same findings")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.validation_sweep import save_figure, sweep_parser
+from models.evaluation.sweeps import save_figure, sweep_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ DEFAULT_CONFIGS = ["dpmsolver++:15", "euler_a:30", "ddpm:50", "dpmsolver++:30"]
 def timed_sample(pipe, labels: list[list[str]], sampler: str, steps: int, guidance: float
                  ) -> tuple[np.ndarray, float]:
     """The images of `sample_per_label` and the seconds per image they took."""
-    from scripts.realism_curve import sample_per_label
+    from models.evaluation.generated import sample_per_label
 
     started = time.perf_counter()
     images = sample_per_label(pipe, labels, sampler=sampler, steps=steps, guidance=guidance)
@@ -67,9 +67,10 @@ def main() -> None:
     import torch
 
     from models.diffusion.pipeline import RadSynthPipeline
+    from models.evaluation.feature_spaces import Spaces
+    from models.evaluation.figures import labelled_grid
+    from models.evaluation.real_images import real_images
     from models.progress import progress_bar
-    from scripts.model_card import labelled_grid
-    from scripts.realism_curve import Spaces, real_images
 
     torch.manual_seed(0)
     out = Path(args.out)

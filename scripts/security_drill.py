@@ -34,9 +34,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx
 
-from scripts.fault_drill import tiny_models
 from tests.conftest import NIH
 from tests.integration.deployment import Deployment, wait_until
+from tests.integration.tiny_models import tiny_models
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 QUOTA = 4  # the cancel-latency batch holds four jobs at once

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models.data.nih import NIHRealismSplit
 from models.data.preprocess import resize
 from models.diffusion.superres import SuperResPipeline
+from models.evaluation.real_images import bicubic
 from models.metrics.superres_eval import compare, radial_power_spectrum
 from models.progress import progress_bar
 
@@ -28,11 +28,6 @@ def real_images(root: str, split: str, size: int, limit: int | None) -> np.ndarr
     ds = NIHRealismSplit([root], {split}, size)
     n = len(ds) if limit is None else min(limit, len(ds))
     return np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(n)])
-
-
-def bicubic(low: np.ndarray, size: int) -> np.ndarray:
-    x = torch.from_numpy(low)[:, None]
-    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)[:, 0].numpy()
 
 
 def figure(path: Path, rows: dict[str, np.ndarray], spectra: dict[str, np.ndarray], n: int = 4) -> None:

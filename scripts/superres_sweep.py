@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.validation_sweep import save_figure, sweep_parser
+from models.evaluation.sweeps import save_figure, sweep_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,11 +119,11 @@ def main() -> None:
     import torch
 
     from models.diffusion.pipeline import SUPERRES_SEED_OFFSET, RadSynthPipeline
+    from models.evaluation.feature_spaces import Spaces
+    from models.evaluation.figures import labelled_grid
+    from models.evaluation.generated import sample_per_label
+    from models.evaluation.real_images import bicubic, real_split
     from models.progress import progress_bar
-    from scripts.model_card import labelled_grid
-    from scripts.realism_card import real_split
-    from scripts.realism_curve import Spaces, sample_per_label
-    from scripts.superres_check import bicubic
 
     torch.manual_seed(0)
     out = Path(args.out)

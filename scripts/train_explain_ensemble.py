@@ -120,7 +120,6 @@ def main() -> None:
 
     from models.classifier.train import ClassifierConfig, train_classifier
     from models.data.nih import NIHRealismSplit
-    from models.metrics.calibration import reliability
     from models.progress import progress_bar
 
     train = NIHRealismSplit(args.data, {"G", "J"}, args.resolution)
@@ -137,21 +136,23 @@ def main() -> None:
     work = Path(args.out).with_name(Path(args.out).name + ".work")
     folder, report = train_classifier(train, val, work, cfg, test_ds=test, progress=update)
     bar.close()
+    install_and_report(folder, report, test, work, Path(args.out), Path(args.figures))
 
-    figures = Path(args.figures)
-    figures.mkdir(parents=True, exist_ok=True)
-    cal = report["calibration"]
+
+def install_and_report(folder: Path, report: dict, test, work: Path, out: Path, figures: Path) -> None:
+    """Move the trained ensemble to `out`, save T's scores and reliability beside the report in `figures`."""
     from models.classifier.ensemble import ClassifierEnsemble
     from models.classifier.train import dataset_arrays
+    from models.metrics.calibration import reliability
 
+    figures.mkdir(parents=True, exist_ok=True)
+    cal = report["calibration"]
     ens = ClassifierEnsemble.load(folder)
     images, labels = dataset_arrays(test)
     save_test_scores(figures, test, ens.predict(images).mean, ens.findings)
     ens.config.pop("calibration")  # the raw members, to show what calibration changed
     test_uncal = reliability(ens.predict(images).mean, labels.numpy())
     report["test_reliability_uncalibrated"] = test_uncal
-
-    out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     folder.rename(out)
@@ -171,7 +172,6 @@ def main() -> None:
     print(f"temperature {cal['temperature']:.2f}; "
           f"T ECE {test_uncal['ece']:.3f} -> {report['test_reliability']['ece']:.3f}")
     print(f"ensemble: {out}; now: python -m scripts.render_ensemble_card {figures}")
-
 
 if __name__ == "__main__":
     main()

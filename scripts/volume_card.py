@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from models.catalog import BUNDLED_DIR, resolve_model
-from scripts.model_card import labelled_grid, weight_hashes
+from models.evaluation.figures import labelled_grid
+from models.evaluation.weights import weight_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,23 +70,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--model", default=MODEL)
     args = ap.parse_args()
-    q = args.quick
     from core.settings import DEMO_VOLUMES
-    from models.metrics.auroc import auroc, bootstrap_ci, separation_auroc
-    from models.metrics.features import ms_ssim_diversity
-    from models.metrics.fid import fid_kid_from_features
-    from models.qc.memorisation import build_index
-    from models.volumes.classifier3d import axial_slices, cnn_features, predict_proba, train_cnn
+    from models.evaluation.cards.model import write_card
     from models.volumes.latent3d import load_volume_pipeline
     from models.volumes.sources import open_volume_source
-    from models.volumes.write import write_previews
 
-    t0 = time.time()
+    q, t0 = args.quick, time.time()
     folder = resolve_model(args.model, kind="generator3d")
     info = json.loads((folder / "radsynth.json").read_text())
     pipe = load_volume_pipeline(folder)
-    size = pipe.size
-    splits = {s: open_volume_source(DEMO_VOLUMES, s, size) for s in ("train", "val", "test")}
+    splits = {s: open_volume_source(DEMO_VOLUMES, s, pipe.size) for s in ("train", "val", "test")}
     if q:
         splits = {s: type(v)(v.volumes[:60], v.labels[:60], v.findings, v.voxel_mm, v.name) for s, v in splits.items()}
     names = splits["train"].findings
@@ -96,46 +90,70 @@ def main() -> None:
                   "data": {s: {"volumes": len(v.labels), **{n: int((v.labels == i).sum()) for i, n in
                                                             enumerate(names)}} for s, v in splits.items()}}
     print("data", card["data"], flush=True)
+    clf3d, clf2d = train_judges(splits, q, card)
+    steps = 25  # 64 volumes per finding (CPU time; the held-out split has 298)
+    gen = {name: generate(pipe, name, 8 if q else 64, 10_000 * (i + 1), 8, steps) for i, name in enumerate(names)}
+    measure_generated(gen, splits, (clf3d, clf2d), card)
+    draw_figures(gen, splits, card)
+    card["cpu_cost"] = cpu_cost(folder, steps)
+    card["runtime_s"] = time.time() - t0
+    (DOCS / "model-card-3d.json").write_text(json.dumps(card, indent=2, default=float))
+    write_card(DOCS)
+    print(json.dumps({k: card[k] for k in ("label_agreement", "memorisation", "cpu_cost")}, indent=1, default=float))
 
-    # 1. The judges: a 3D volume classifier and a 2D axial-slice classifier, trained on train, chosen on val.
+
+def train_judges(splits: dict, quick: bool, card: dict) -> tuple:
+    """A 3D volume classifier and a 2D axial-slice classifier, trained on train and chosen on val."""
+    from models.metrics.auroc import auroc, bootstrap_ci
+    from models.volumes.classifier3d import axial_slices, predict_proba, train_cnn
+
     tr, va, te = splits["train"], splits["val"], splits["test"]
-    epochs = 3 if q else 15
-    clf3d, hist3d = train_cnn(tr.volumes, tr.labels, va.volumes, va.labels, dims=3, n_classes=len(names),
+    n_classes, epochs = len(tr.findings), 3 if quick else 15
+    clf3d, hist3d = train_cnn(tr.volumes, tr.labels, va.volumes, va.labels, dims=3, n_classes=n_classes,
                               epochs=epochs, progress=lambda e, n, s: print(f"  3D classifier epoch {e}/{n} "
                                                                               f"val AUROC {s:.3f}", flush=True))
     p_test = predict_proba(clf3d, te.volumes)[:, 1]
     card["classifier3d"] = {"test_auroc": auroc(te.labels == 1, p_test),
-                            "test_ci": bootstrap_ci(te.labels == 1, p_test, n=200 if q else 2000),
+                            "test_ci": bootstrap_ci(te.labels == 1, p_test, n=200 if quick else 2000),
                             "val_auroc": hist3d["best_val_score"], "epochs": epochs,
                             "test_positives": int((te.labels == 1).sum()),
                             "test_negatives": int((te.labels == 0).sum())}
     tr_s, tr_idx = axial_slices(tr.volumes)
     va_s, va_idx = axial_slices(va.volumes)
-    clf2d, hist2d = train_cnn(tr_s, tr.labels[tr_idx], va_s, va.labels[va_idx], dims=2, n_classes=len(names),
-                              epochs=2 if q else 6, batch_size=128)
+    clf2d, hist2d = train_cnn(tr_s, tr.labels[tr_idx], va_s, va.labels[va_idx], dims=2, n_classes=n_classes,
+                              epochs=2 if quick else 6, batch_size=128)
     card["slice_classifier"] = {"val_auroc": hist2d["best_val_score"]}
     print("judges", card["classifier3d"]["test_auroc"], hist2d["best_val_score"], flush=True)
+    return clf3d, clf2d
 
-    # 2. Generate: 64 volumes per finding (CPU time; the held-out split has 298).
-    n = 8 if q else 64
-    steps = 25
-    gen = {name: generate(pipe, name, n, 10_000 * (i + 1), 8, steps) for i, name in enumerate(names)}
+
+def unit(v: torch.Tensor) -> np.ndarray:
+    """Volumes in [-1, 1] (N, 1, D, H, W) as [0, 1] arrays (N, D, H, W)."""
+    return ((v[:, 0] + 1) / 2).numpy()
+
+
+def measure_generated(gen: dict, splits: dict, judges: tuple, card: dict) -> None:
+    """Label agreement, FID in 3D and slice features beside the train-vs-held-out floor, 3D MS-SSIM diversity
+    and memorisation against every training volume."""
+    from models.metrics.auroc import bootstrap_ci, separation_auroc
+    from models.metrics.fid import fid_kid_from_features
+    from models.qc.features import ms_ssim_diversity
+    from models.qc.memorisation import build_index
+    from models.volumes.classifier3d import axial_slices, cnn_features, predict_proba
+
+    clf3d, clf2d = judges
+    tr, te, names = splits["train"], splits["test"], splits["train"].findings
     fake = torch.cat(list(gen.values()))
-
-    # 3. Label agreement.
-    p_gen = {name: predict_proba(clf3d, v)[:, 1] for name, v in gen.items()}
-    pos, neg = p_gen[names[1]], p_gen[names[0]]
+    pos, neg = (predict_proba(clf3d, gen[name])[:, 1] for name in (names[1], names[0]))
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     card["label_agreement"] = {"auroc": separation_auroc(pos, neg), "ci": bootstrap_ci(y, np.r_[pos, neg], n=1000),
-                               "n_per_finding": n, "mean_p_finding": float(pos.mean()),
+                               "n_per_finding": len(pos), "mean_p_finding": float(pos.mean()),
                                "mean_p_normal": float(neg.mean()), "finding": names[1]}
-
-    # 4. FID: 3D features and slice features, generated vs held-out, next to train vs held-out.
     rng = np.random.default_rng(0)
     train_sub = tr.volumes[rng.choice(len(tr.labels), min(len(tr.labels), len(te.labels)), replace=False)]
-    f3 = {k: cnn_features(clf3d, v) for k, v in (("test", te.volumes), ("fake", fake), ("train", train_sub))}
-    f2 = {k: cnn_features(clf2d, axial_slices(v)[0]) for k, v in (("test", te.volumes), ("fake", fake),
-                                                                   ("train", train_sub))}
+    sets = (("test", te.volumes), ("fake", fake), ("train", train_sub))
+    f3 = {k: cnn_features(clf3d, v) for k, v in sets}
+    f2 = {k: cnn_features(clf2d, axial_slices(v)[0]) for k, v in sets}
     card["fid_3d"] = {"generated_vs_heldout": fid_kid_from_features(f3["test"], f3["fake"]),
                       "train_vs_heldout": fid_kid_from_features(f3["test"], f3["train"])}
     card["fid_slices"] = {"generated_vs_heldout": fid_kid_from_features(f2["test"], f2["fake"]),
@@ -143,27 +161,28 @@ def main() -> None:
                           "slices_per_volume": int(len(f2["test"]) // len(te.labels))}
     for key in ("fid_3d", "fid_slices"):
         card[key]["ratio"] = card[key]["generated_vs_heldout"]["fid"] / card[key]["train_vs_heldout"]["fid"]
-
-    # 5. Diversity: 3D MS-SSIM over random pairs (lower = more diverse).
-    unit = lambda v: ((v[:, 0] + 1) / 2).numpy()  # noqa: E731
     card["ms_ssim_3d"] = {"generated": ms_ssim_diversity(unit(fake), pairs=100),
                           "heldout_real": ms_ssim_diversity(unit(te.volumes), pairs=100), "pairs": 100}
-
-    # 6. Memorisation: nearest training volume in 3D classifier features; threshold from held-out real volumes.
-    f_train_all = cnn_features(clf3d, tr.volumes)
-    index = build_index(f_train_all, [str(i) for i in range(len(tr.labels))], f3["test"])
+    index = build_index(cnn_features(clf3d, tr.volumes), [str(i) for i in range(len(tr.labels))], f3["test"])
     d, j = index.nearest(f3["fake"])
     flagged = d < index.threshold
     order = np.argsort(d)[:6]
     card["memorisation"] = {"generated": len(d), "flagged": int(flagged.sum()), "rate": float(flagged.mean()),
                             "threshold": index.threshold, "calibration": index.calibration,
                             "closest": [float(d[i]) for i in order]}
+    card["_closest"] = (fake[order], tr.volumes[j[order]])
+
+
+def draw_figures(gen: dict, splits: dict, card: dict) -> None:
+    """The closest generated/training pairs, real and generated mid-slices per finding, and a slice sweep."""
+    from models.volumes.write import write_previews
+
+    te, names = splits["test"], splits["train"].findings
     figures = DOCS / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    pairs_figure({"generated": unit(fake[order]), "nearest training": unit(tr.volumes[j[order]])},
+    closest_fake, closest_train = card.pop("_closest")
+    pairs_figure({"generated": unit(closest_fake), "nearest training": unit(closest_train)},
                  figures / "adrenal3d_memorisation_pairs.png", "closest generated / training volumes (mid-slices)")
-
-    # 7. Pictures: real and generated mid-slices per finding, a sweep through one generated volume.
     rows = {}
     for i, name in enumerate(names):
         real = te.volumes[np.flatnonzero(te.labels == i)[:6]]
@@ -173,14 +192,6 @@ def main() -> None:
     sweep = write_previews(figures, unit(gen[names[1]][:1])[0], stem="adrenal3d_hyperplasia")
     card["figures"] = ["figures/adrenal3d_samples.png", "figures/adrenal3d_memorisation_pairs.png",
                        f"figures/{sweep['sweep'].name}", f"figures/{sweep['slices'].name}"]
-
-    # 8. Cost per volume on this CPU.
-    card["cpu_cost"] = cpu_cost(folder, steps)
-    card["runtime_s"] = time.time() - t0
-    (DOCS / "model-card-3d.json").write_text(json.dumps(card, indent=2, default=float))
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "render_model_card.py")], check=True)
-    print(json.dumps({k: card[k] for k in ("label_agreement", "memorisation", "cpu_cost")}, indent=1, default=float))
-
 
 if __name__ == "__main__":
     if not (BUNDLED_DIR / MODEL).exists() and "--model" not in sys.argv:

@@ -41,7 +41,7 @@ def tiny_pipeline(findings, seed: int = 0):
 @pytest.fixture(scope="session")
 def tiny_generator_dir(tmp_path_factory) -> Path:
     """A tiny NIH-vocabulary generator saved as a model folder."""
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
 
     path = tmp_path_factory.mktemp("models") / "tiny-gen"
     tiny_pipeline(NIH_LABELS).save(path, metadata={"dataset": "tiny test"})

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from models.augmentation_study import StudyConfig, run_study, summarise
 from models.data.nih import NIHChestXray
-from models.synthesize import plan, synthesize, write_labels
+from models.workflows.augmentation_study import StudyConfig, run_study, summarise
+from models.workflows.synthesize import plan, synthesize, write_labels
 from tests.conftest import NIH, tiny_pipeline
 
 
@@ -33,7 +33,7 @@ def test_verdicts_follow_the_paired_bootstrap():
 
 
 def test_a_small_study_runs_end_to_end_on_real_test_patients(tmp_path):
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
 
     syn = tmp_path / "syn"
     synthesize(tiny_pipeline(NIH_LABELS), syn, plan({"Effusion": 6, "No Finding": 6}, 3), model_name="tiny",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.diffusion.speed import optimize_unet
-from models.findings import NIH_LABELS
+from models.vocabulary.findings import NIH_LABELS
 from tests.conftest import tiny_pipeline
 
 

@@ -13,7 +13,7 @@ from models.data.preprocess import load_image_file
 from models.explain.attribution import explain
 from models.explain.counterfactual import counterfactuals, regenerate
 from models.explain.report import write_explanation
-from models.findings import NIH_FINDINGS, NIH_LABELS
+from models.vocabulary.findings import NIH_FINDINGS, NIH_LABELS
 from tests.conftest import NIH_UPLOAD, SIIM, tiny_pipeline
 
 

@@ -15,8 +15,8 @@ from models.data.medmnist import MedMNIST
 from models.data.nih import NIHChestXray
 from models.data.preprocess import SquareGeometry, heatmap_to_original, load_image_file, to_model_input
 from models.errors import UnsupportedTransferSyntaxError
-from models.findings import NIH_LABELS
 from models.io.dicom_read import read_dicom
+from models.vocabulary.findings import NIH_LABELS
 from tests.conftest import NIH, NIH_UPLOAD, PNEUMONIA_NPZ, SIIM, SIIM_MONO1
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.diffusion.pipeline import RadSynthPipeline
-from models.findings import NIH_LABELS, UnknownFindingError, resolve
+from models.vocabulary.findings import NIH_LABELS, UnknownFindingError, resolve
 from tests.conftest import tiny_pipeline
 
 
@@ -113,7 +113,7 @@ def test_a_call_without_guidance_takes_the_models_chosen_scale(tmp_path, pipe):
 
 
 def test_default_steps_per_sampler_and_model_kind(pipe):
-    from models.sampler_defaults import request_steps
+    from models.vocabulary.sampler_defaults import request_steps
 
     assert pipe("effusion", 1, seeds=[1]).steps == 15  # DPM-Solver++ for images
     assert request_steps("dpmsolver++", None, None, volume=True) == 25  # volumes keep their measured default

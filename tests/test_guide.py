@@ -10,7 +10,7 @@ import torch
 
 from models.diffusion.guide import NoisyFindingClassifier
 from models.diffusion.pipeline import RadSynthPipeline
-from models.findings import NIH_LABELS
+from models.vocabulary.findings import NIH_LABELS
 from tests.conftest import NIH, tiny_pipeline
 
 

@@ -122,7 +122,8 @@ KIND_COMPARISON = re.compile(r"""(==|!=|\bin)\s*\(?["'](generator3d|generator|cl
 
 
 def test_model_kinds_are_compared_only_in_their_registry():
-    """What a kind makes or trains on is asked of models/model_kinds.py, never read off its name elsewhere."""
+    """What a kind makes or trains on is asked of models/vocabulary/model_kinds.py, never read off its name
+    elsewhere."""
     offenders = []
     for package in LIBRARY:
         for path in (ROOT / package).rglob("*"):
@@ -132,3 +133,60 @@ def test_model_kinds_are_compared_only_in_their_registry():
                 if KIND_COMPARISON.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_vocabulary_imports_without_torch():
+    """Every module of models/vocabulary imports in a process where torch cannot be imported."""
+    import subprocess
+    import sys
+
+    names = sorted(p.stem for p in (ROOT / "models" / "vocabulary").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'diffusers', 'captum'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        + "".join(f"import models.vocabulary.{name}\n" for name in names)
+        + "assert not any(m.split('.')[0] == 'torch' for m in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(names) >= 7
+
+
+def model_folder(module: str) -> str | None:
+    """The folder of models/ a module lives in ("<root>" for models/*.py); None outside models/."""
+    parts = module.split(".")
+    if parts[0] != "models" or len(parts) == 1:
+        return None
+    if len(parts) == 2:
+        return parts[1] if (ROOT / "models" / parts[1]).is_dir() else "<root>"
+    return parts[1]
+
+
+def test_no_folder_of_models_imports_another_in_a_circle():
+    """Folders of models/ form layers: vocabulary and the root utilities at the bottom, workflows and the CLI on
+    top; no folder reaches back into one that reaches it."""
+    folders: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        here = model_folder(module)
+        if here is None:
+            continue
+        folders.setdefault(here, set()).update(
+            there for there in map(model_folder, targets) if there is not None and there != here)
+    for there in {t for ts in folders.values() for t in ts}:
+        folders.setdefault(there, set())
+    assert cycles(folders) == []
+
+
+def test_no_function_is_longer_than_80_lines():
+    """Long functions hide their steps: the library, the service and the entry points keep each under 80 lines."""
+    long = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 80:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert long == []

@@ -10,7 +10,7 @@ import pytest
 
 from models.data.base import Record
 from models.evaluation.cards.ensemble import TARGET_MEAN
-from scripts.ensemble_learning_curve import fit_trend, patient_share
+from models.evaluation.learning_curve import fit_trend, patient_share
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVE = ROOT / "docs" / "explain" / "ensemble" / "learning_curve.json"

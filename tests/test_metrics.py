@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from models.metrics.auroc import auroc, bootstrap_ci, roc_curve, youden_threshold
-from models.metrics.features import ms_ssim_diversity
 from models.metrics.fid import fid_kid_from_features, frechet_distance
+from models.qc.features import ms_ssim_diversity
 
 
 def test_auroc_matches_pair_counting():
@@ -57,8 +57,8 @@ def test_inception_graph_matches_the_fid_weights_layout():
 def test_inception_features_load_a_local_weights_file(tmp_path):
     import torch
 
-    from models.metrics.features import load_feature_extractor
     from models.metrics.inception_fid import FIDInceptionV3
+    from models.qc.features import load_feature_extractor
 
     torch.manual_seed(0)
     state = {k: v for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -79,7 +79,7 @@ def test_inception_features_reject_other_files(tmp_path):
     torch.save({"conv.weight": torch.zeros(3)}, wrong)
     not_torch = tmp_path / "notes.pth"
     not_torch.write_text("hello")
-    from models.metrics.features import load_feature_extractor
+    from models.qc.features import load_feature_extractor
 
     for path, message in [(wrong, "does not match"), (not_torch, "not a PyTorch"), (tmp_path / "no.pth", "point to")]:
         with pytest.raises((ValueError, FileNotFoundError), match=message):

@@ -62,7 +62,7 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
 def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
     """The default classifier-free guidance comes from the V sweep of the bundled weights, by the card's rule, and
     the T card was measured at it."""
-    from models.metrics.realism_card import choose_setting
+    from models.evaluation.realism_measures import choose_setting
 
     choice = json.loads((REALISM_T.parent.parent / "V" / "choice.json").read_text())
     assert choice["split"] == "V" and choice["weights_sha256"] == hashes(DEFAULT_GENERATOR), "docs/realism/V/" \
@@ -82,7 +82,7 @@ def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
 def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_measured_it():
     """Where in the schedule the guidance applies comes from the V comparisons of intervals (every V run at the
     served scale, pooled, by the card's rule); the T card's setting is the served one."""
-    from models.metrics.realism_card import choose_setting
+    from models.evaluation.realism_measures import choose_setting
 
     v_runs = REALISM_T.parent.parent / "V"
     runs = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
@@ -97,7 +97,7 @@ def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_meas
 def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measured_it():
     """Start, steps and kept coarse content of the stage come from the V choice (scripts/superres_choice.py)."""
     from models.diffusion.superres import keep_low_of
-    from scripts.superres_choice import choose, job_seconds
+    from models.evaluation.superres_choice import choose, job_seconds
 
     choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg20" / "choice.json").read_text())
     bench = json.loads((ROOT / "bench" / "results" / "default_job.json").read_text())

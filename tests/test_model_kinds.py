@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.contracts import GenerateParams, TrainParams
-from models import model_kinds
 from models.catalog import service_kinds
-from models.model_kinds import KINDS, ModelKind, makes_images, makes_volumes, model_kind, register
+from models.vocabulary import model_kinds
+from models.vocabulary.model_kinds import KINDS, ModelKind, makes_images, makes_volumes, model_kind, register
 
 
 @pytest.fixture

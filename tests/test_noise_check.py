@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from models.diffusion.noise_check import NoiseCheck, fit_noise_check
 from models.diffusion.pipeline import NOISE_REDRAW_SEED_STRIDE, RadSynthPipeline
-from models.findings import NIH_LABELS
 from models.metrics.realism import roughness
-from models.qc.noise import NoiseCheck, fit_noise_check
+from models.vocabulary.findings import NIH_LABELS
 from tests.conftest import FIXTURES, tiny_pipeline
 
 SAMPLING = {"num_inference_steps": 3, "guidance_scale": 1.0}
@@ -91,8 +91,8 @@ def test_the_check_travels_with_the_saved_model(pipe, tmp_path):
 def test_files_and_synthetic_rows_name_the_seed_a_redrawn_image_came_from(pipe, tmp_path):
     from PIL import Image
 
-    from models.generate import write_outputs
-    from models.synthesize import ROWS, plan, synthesize
+    from models.workflows.generate import write_outputs
+    from models.workflows.synthesize import ROWS, plan, synthesize
 
     pipe.noise_check = NoiseCheck(roughness_limit=-1.0, size=pipe.unet.config.sample_size, max_attempts=1)
     out = pipe("mass", 2, seeds=[21, 22], **SAMPLING)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scripts.export_openapi import TARGET, render
+from app.openapi_file import TARGET, render
 
 
 def test_openapi_file_is_current():

@@ -82,7 +82,7 @@ def test_a_png_uploads_overlay_gets_a_pseudonymous_study(ens, tmp_path):
 
 def test_one_generate_request_is_one_study_and_series_of_one_synthetic_patient(tmp_path):
     from models.diffusion.pipeline import GenerationOutput
-    from models.generate import write_outputs
+    from models.workflows.generate import write_outputs
 
     out = GenerationOutput(images=np.random.default_rng(0).random((3, 16, 16)), seeds=[1, 2, 3],
                            findings=["Mass"], sampler="ddim", steps=2, guidance_scale=1.0)

@@ -56,11 +56,12 @@ def test_qc_command_scores_each_generated_image_once_from_its_provenance(tiny_ge
     import json
 
     from models.cli import main
-    from models.generate import generate_to_folder
+    from models.vocabulary.sampling import Sampling
+    from models.workflows.generate import GenerationRequest, generate_to_folder
 
     out = tmp_path / "out"
-    generate_to_folder(model=str(tiny_generator_dir), finding="consolidation", n=2, out_dir=out, formats="both",
-                       steps=2, gif=True, seed=7)
+    generate_to_folder(GenerationRequest(model=str(tiny_generator_dir), finding="consolidation", n=2,
+                                         sampling=Sampling(steps=2, frames=24), seed=7, formats="both"), out)
     names = sorted(p.name for p in out.iterdir())
     assert "grid.png" in names and "denoising.gif" in names and sum(n.endswith(".dcm") for n in names) == 2
     args = ["qc", str(out), "--generator", str(tiny_generator_dir), "--classifier", str(tiny_classifier_dir)]

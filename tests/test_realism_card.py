@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.metrics.realism import random_cnn_features
-from models.metrics.realism_card import (
+from models.evaluation.realism_measures import (
     agreement_gap,
     choose_setting,
     distances,
     pixel_health,
     real_label_agreement,
 )
+from models.metrics.realism import random_cnn_features
 
 
 def test_the_rule_refuses_settings_that_exaggerate_prefers_the_target_band_then_takes_the_best_fid():
@@ -72,7 +72,7 @@ def test_real_agreement_skips_findings_with_too_few_positives():
 
 
 def test_the_super_resolution_choice_keeps_to_the_time_budget_then_takes_the_best_fid():
-    from scripts.superres_choice import choose, job_seconds
+    from models.evaluation.superres_choice import choose, job_seconds
 
     rows = [{"aug_step": None, "name": "bicubic", "fid_judge": 1.0, "noise_dominated": 0.0},
             {"aug_step": 250, "start": 1.0, "steps": 30, "name": "full", "fid_judge": 90.0, "noise_dominated": 0.0},
@@ -93,7 +93,7 @@ def test_the_super_resolution_choice_keeps_to_the_time_budget_then_takes_the_bes
 
 def test_the_agreement_gap_interval_surrounds_the_gap_over_the_findings_it_scores():
     from models.classifier.ensemble import ClassifierEnsemble
-    from models.metrics.realism_card import agreement_gap_interval, label_agreement
+    from models.evaluation.realism_measures import agreement_gap_interval, label_agreement
 
     judge = ClassifierEnsemble(["Mass", "Effusion", "No Finding"], 1, input_size=64, width=8).eval()
     real = smooth_images(40, 4)

@@ -66,7 +66,7 @@ def test_a_generator_with_a_super_resolution_stage_delivers_both_sizes(tmp_path)
 
     from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
     from models.diffusion.superres import SuperResUNet
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
     from tests.conftest import tiny_pipeline
 
     pipe = tiny_pipeline(NIH_LABELS)
@@ -87,7 +87,7 @@ def test_a_generator_with_a_super_resolution_stage_delivers_both_sizes(tmp_path)
 
     from PIL import Image
 
-    from models.generate import write_outputs
+    from models.workflows.generate import write_outputs
 
     framed = loaded("mass", 2, seeds=[5, 6], num_inference_steps=3, return_frames=True, num_frames=3)
     gif = Image.open(write_outputs(framed, tmp_path / "out", model_name="c", gif=True)["gif"])
@@ -99,8 +99,8 @@ def test_delivered_files_say_both_stages_and_carry_the_true_pixel_size(tmp_path)
     from PIL import Image
 
     from models.diffusion.superres import SuperResUNet
-    from models.findings import NIH_LABELS
-    from models.generate import NIH_FIELD_OF_VIEW_MM, write_outputs
+    from models.vocabulary.findings import NIH_LABELS
+    from models.workflows.generate import NIH_FIELD_OF_VIEW_MM, write_outputs
     from tests.conftest import tiny_pipeline
 
     pipe = tiny_pipeline(NIH_LABELS)
@@ -129,8 +129,8 @@ def test_a_request_can_start_the_super_resolution_stage_part_way(tmp_path):
     from core.contracts import GenerateParams
     from models.diffusion.pipeline import new_scheduler
     from models.diffusion.superres import SuperResUNet
-    from models.findings import NIH_LABELS
-    from models.generate import write_outputs
+    from models.vocabulary.findings import NIH_LABELS
+    from models.workflows.generate import write_outputs
     from tests.conftest import tiny_pipeline
 
     pipe = tiny_pipeline(NIH_LABELS)
@@ -250,7 +250,7 @@ def test_a_generators_super_resolution_summary_says_what_its_stage_does(tmp_path
 
     from models.diffusion.pipeline import new_scheduler
     from models.diffusion.superres import SuperResUNet, stage_summary
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
     from tests.conftest import tiny_pipeline
 
     pipe = tiny_pipeline(NIH_LABELS)

@@ -7,14 +7,14 @@ import csv
 
 from models.data.nih import NIHChestXray
 from models.qc.context import load_qc
-from models.synthesize import ROWS, plan, synthesize, write_labels
+from models.workflows.synthesize import ROWS, plan, synthesize, write_labels
 from tests.conftest import tiny_pipeline
 
 SAMPLING = {"num_inference_steps": 2}
 
 
 def test_a_stopped_run_resumes_with_no_image_twice_or_missing(tmp_path):
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
 
     pipe = tiny_pipeline(NIH_LABELS)
     items = plan({"Consolidation": 3, "Mass": 2}, seed=100)
@@ -81,7 +81,7 @@ def test_the_cli_writes_a_data_set_and_resumes_its_own_plan(tmp_path, tiny_gener
 def test_batches_stay_full_across_findings_and_carry_riders(tmp_path):
     import numpy as np
 
-    from models.findings import NIH_LABELS
+    from models.vocabulary.findings import NIH_LABELS
 
     pipe = tiny_pipeline(NIH_LABELS)
     calls = []

@@ -1,1 +1,2 @@
-"""Celery workers and the torch-free job contracts, job store and artifact store shared with the API."""
+"""The Celery workers: task delivery and retries (`tasks.py`), one handler per job kind (`kinds/`), the running
+job's context, models loaded once per process, and cross-job batching. Job contracts and stores live in core/."""

@@ -14,6 +14,8 @@ import logging
 import time
 from pathlib import Path
 
+from models.vocabulary.sampling import Sampling
+
 from core.contracts import GenerateParams, JobRecord, JobStatus
 from core.jobs import JobNotFound, JobStore
 
@@ -25,18 +27,13 @@ def batch_key(p: GenerateParams, model: Path, steps: int) -> tuple | None:
     """What jobs must share to be sampled together; None if this job cannot be batched."""
     if p.gif:
         return None
-    return sampling_key(model, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution,
-                        superres=(p.superres_start, p.superres_steps), guidance_interval=p.interval())
+    return sampling_key(model, p.sampling(steps))
 
 
-def sampling_key(model: Path, sampler: str, steps: int, guidance: float, classifier_guidance: float | None,
-                 resolution: int | None, *, superres: tuple = (None, None),
-                 guidance_interval: tuple[float, float] | None = None) -> tuple:
-    """The sampling settings a UNet batch shares (generate jobs, and synthesize jobs taking them along);
-    `superres`: where the super-resolution stage starts and its steps, `guidance_interval` where guidance applies
-    (None: the model's)."""
-    return (str(model.resolve()), sampler, steps, guidance, classifier_guidance, resolution, *superres,
-            guidance_interval)
+def sampling_key(model: Path, sampling: Sampling) -> tuple:
+    """The generator and sampling a UNet batch shares (generate jobs, and synthesize jobs taking them along); GIF
+    frames and precision are not part of it (batched jobs draw no GIF; precision is the worker's)."""
+    return str(model.resolve()), sampling.but(frames=0, precision="fp32")
 
 
 def claim_companions(store: JobStore, lead: JobRecord, key: tuple, room: int, *, runner: str,

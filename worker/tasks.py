@@ -81,7 +81,7 @@ def requeue_when_redis_returns(store, job_ids: list[str], generation: int, patie
 def _execute(store, record, generation: int, heartbeat: Heartbeat):
     """Run the handler and record the outcome (or the redelivery-limit failure)."""
     from models.errors import InputError
-    from models.findings import UnknownFindingError
+    from models.vocabulary.findings import UnknownFindingError
     from worker.context import JobCancelled
 
     job_id = record.id

@@ -16,9 +16,9 @@ from app.submit import submit_with_upload
 from app.uploads import accept_upload
 from core.contracts import ExplainMethod, ExplainParams
 from core.settings import Settings
-from models.explain import counterfactual_defaults
-from models.findings import NO_FINDING
-from models.model_kinds import makes_images
+from models.vocabulary import counterfactual_defaults
+from models.vocabulary.findings import NO_FINDING
+from models.vocabulary.model_kinds import makes_images
 
 router = APIRouter(tags=["explain"])
 UPLOAD_LIMITER = anyio.CapacityLimiter(2)

@@ -14,8 +14,8 @@ from app.params import merge, query_model
 from app.schemas import JOB_ACCEPTED, ErrorBody, JobOut
 from app.submit import submit
 from core.contracts import GenerateParams
-from models.model_kinds import makes_volumes
-from models.sampler_defaults import model_guidance, request_steps
+from models.vocabulary.model_kinds import makes_volumes
+from models.vocabulary.sampler_defaults import model_guidance, request_steps
 
 router = APIRouter(tags=["generate"])
 # finding may repeat in a query string (finding=effusion&finding=cardiomegaly)

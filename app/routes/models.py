@@ -16,8 +16,8 @@ from app.schemas import ErrorBody, FindingsOut, ModelChange, ModelInfo
 from core.contracts import GenerateParams
 from core.settings import Settings
 from models.catalog import list_models
-from models.model_kinds import KINDS
-from models.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps, scaled_superres_steps
+from models.vocabulary.model_kinds import KINDS
+from models.vocabulary.sampler_defaults import SAMPLER_NAMES, model_guidance, request_steps, scaled_superres_steps
 
 router = APIRouter(tags=["models"])
 

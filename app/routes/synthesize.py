@@ -17,9 +17,9 @@ from app.submit import submit
 from core import datasets
 from core.contracts import SynthesizeParams, check_guide_and_size
 from models.data.formats import finding_counts
-from models.findings import UnknownFindingError, resolve
-from models.model_kinds import makes_volumes
-from models.sampler_defaults import model_guidance, request_steps
+from models.vocabulary.findings import UnknownFindingError, resolve
+from models.vocabulary.model_kinds import makes_volumes
+from models.vocabulary.sampler_defaults import model_guidance, request_steps
 
 router = APIRouter(tags=["datasets"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}

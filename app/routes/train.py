@@ -17,8 +17,8 @@ from core.contracts import MAX_UNET_LEVELS, TrainParams
 from core.settings import VOLUME_FORMATS
 from models.catalog import list_models
 from models.data.formats import label_vocabulary
-from models.findings import UnknownFindingError, resolve
-from models.model_kinds import model_kind
+from models.vocabulary.findings import UnknownFindingError, resolve
+from models.vocabulary.model_kinds import model_kind
 
 router = APIRouter(tags=["train"])
 ERRORS = {s: {"model": ErrorBody} for s in (401, 409, 422, 429, 503)}

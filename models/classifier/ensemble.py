@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.classifier.network import FindingCNN
-from models.findings import NO_FINDING, resolve
-from models.model_kinds import CLASSIFIER
+from models.vocabulary.findings import NO_FINDING, resolve
+from models.vocabulary.model_kinds import CLASSIFIER
 
 # Inputs are grey [0, 1]; members see (x - MEAN) / STD.
 MEAN, STD = 0.5, 0.25

@@ -112,7 +112,7 @@ def synthetic_pool(specs: Sequence[SyntheticSpec], label_names: Sequence[str], r
     from models.catalog import resolve_model
     from models.data.preprocess import resize
     from models.diffusion.pipeline import RadSynthPipeline
-    from models.findings import resolve
+    from models.vocabulary.findings import resolve
 
     images, labels = [], []
     for j, spec in enumerate(specs):

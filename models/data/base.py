@@ -92,7 +92,7 @@ class ImageDataset(Dataset):
 
     def restrict(self, names: Sequence[str]) -> ImageDataset:
         """Use only these labels (resolved forgivingly); other labels are ignored, images are kept."""
-        from models.findings import resolve
+        from models.vocabulary.findings import resolve
 
         self.label_names = resolve(list(names), self.label_names)
         self.index = {name: i for i, name in enumerate(self.label_names)}

@@ -7,19 +7,12 @@ import csv
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-DataFormat = Literal["nih", "medmnist", "dicom_folder", "image_folder"]
-FORMATS: tuple[str, ...] = DataFormat.__args__
+from models.vocabulary.data_formats import FORMATS, KNOWN_LABELS, DataFormat
 
-# Label names of the MedMNIST files RadSynth knows; others get class_0, class_1, ...
-KNOWN_LABELS = {
-    "pneumoniamnist": ("normal", "pneumonia"),
-    "breastmnist": ("malignant", "normal_or_benign"),
-    "adrenalmnist3d": ("normal", "hyperplasia"),
-}
+__all__ = ["FORMATS", "DataFormat", "detect_format", "finding_counts", "index_images", "label_vocabulary"]
 
 
 def class_count(raw: np.ndarray) -> int:
@@ -61,7 +54,7 @@ def label_vocabulary(path: str | Path, fmt: DataFormat | None = None) -> list[st
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt == "nih":
-        from models.findings import NIH_LABELS
+        from models.vocabulary.findings import NIH_LABELS
 
         return list(NIH_LABELS)
     if fmt == "medmnist":
@@ -98,7 +91,7 @@ def index_images(root: Path) -> dict[str, Path]:
 
 def finding_counts(path: str | Path, fmt: DataFormat | None = None) -> dict[str, int]:
     """Images per finding of a data source, from its labels (and, for NIH, the images present), decoding none."""
-    from models.findings import parse_nih_labels
+    from models.vocabulary.findings import parse_nih_labels
 
     path = Path(path)
     fmt = fmt or detect_format(path)

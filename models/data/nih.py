@@ -11,7 +11,7 @@ import numpy as np
 from models.data.base import DEFAULT_FRACTIONS, ImageDataset, Record, Split, split_of, stratified_group_split
 from models.data.formats import index_images
 from models.data.preprocess import SquareMode, load_image_file
-from models.findings import NIH_LABELS, NO_FINDING, parse_nih_labels
+from models.vocabulary.findings import NIH_LABELS, NO_FINDING, parse_nih_labels
 
 CSV_NAME = "Data_Entry_2017.csv"
 
@@ -127,3 +127,16 @@ class NIHRealismSplit(ImageDataset):
 
     def load_pixels(self, record: Record) -> np.ndarray:
         return load_image_file(record.meta["path"]).pixels
+
+
+def native_records(ds, resolution: int):
+    """Keep only images stored at `resolution` px or more (a 64-px file upsampled would teach blur)."""
+    from PIL import Image
+
+    kept = []
+    for record in ds.records:
+        with Image.open(record.meta["path"]) as img:
+            if min(img.size) >= resolution:
+                kept.append(record)
+    ds.records = kept
+    return ds

@@ -22,14 +22,20 @@ from models.diffusion.guide import (
     load_guide,
     v_from_eps,
 )
-from models.diffusion.samplers import CLIPS_X0, DEFAULT_SAMPLER, make_scheduler
+from models.diffusion.noise_check import NoiseCheck
+from models.diffusion.samplers import CLIPS_X0, make_scheduler
 from models.diffusion.superres import SUPERRES_FOLDER, SuperResPipeline, stage_summary
 from models.diffusion.unet import FindingUNet
 from models.diffusion.weights import save_copy
-from models.findings import resolve
-from models.model_kinds import GENERATOR
-from models.qc.noise import NoiseCheck
-from models.sampler_defaults import DEFAULT_GUIDANCE, checked_guidance_interval, default_steps, model_guidance
+from models.vocabulary.findings import resolve
+from models.vocabulary.model_kinds import GENERATOR
+from models.vocabulary.sampler_defaults import (
+    DEFAULT_GUIDANCE,
+    checked_guidance_interval,
+    default_steps,
+    model_guidance,
+)
+from models.vocabulary.sampling import Sampling
 
 ProgressCallback = Callable[[int, int], None]
 SUPERRES_SEED_OFFSET = 7_777_777  # the super-resolution noise of the image of seed s comes from seed s + this
@@ -84,7 +90,8 @@ class RadSynthPipeline(DiffusionPipeline):
         self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
         self.default_guidance_interval: tuple[float, float] | None = None  # where it applies (None: every step)
         self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
-        self.noise_check: NoiseCheck | None = None  # redraws base images that are pixel noise (models/qc/noise.py)
+        # redraws base images that are pixel noise or featureless (models/diffusion/noise_check.py)
+        self.noise_check: NoiseCheck | None = None
 
     def attach_guide(self, guide: NoisyFindingClassifier, default_scale: float = 0.0) -> None:
         """Use `guide` for classifier guidance; `default_scale` applies when a call names no classifier_scale."""
@@ -131,14 +138,16 @@ class RadSynthPipeline(DiffusionPipeline):
         *,
         seeds: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
-        **sampling: Any,
+        sampling: Sampling | None = None,
+        callback: ProgressCallback | None = None,
+        **keywords: Any,
     ) -> GenerationOutput:
         """Generate `num_images` images showing `findings` (one name, 'a+b', or a list).
 
         Each image draws its noise from its own seed, so an image is reproducible from its seed alone,
-        whatever batch it was made in. `sampling`: sampler, num_inference_steps, guidance_scale (1.0 is plain
-        conditional sampling; above 1, conditional and unconditional predictions run in one batch of 2N),
-        return_frames, num_frames, callback, as in `sample_requests`.
+        whatever batch it was made in. `sampling` says how (models/vocabulary/sampling.py); without it,
+        `keywords` build one (sampler, num_inference_steps, guidance_scale, return_frames, num_frames, ...:
+        `Sampling.from_keywords`).
         """
         if num_images < 1:
             raise ValueError("num_images must be at least 1")
@@ -147,7 +156,8 @@ class RadSynthPipeline(DiffusionPipeline):
             seeds = [base + i for i in range(num_images)]
         if len(seeds) != num_images:
             raise ValueError(f"got {len(seeds)} seeds for {num_images} images")
-        return self.sample_requests([(findings, seeds)], **sampling)[0]
+        sampling = sampling if sampling is not None else Sampling.from_keywords(**keywords)
+        return self.sample_requests([(findings, seeds)], sampling, callback=callback)[0]
 
     @torch.inference_mode()
     def superres_plan(self, resolution: int, superres_start: float | None,
@@ -168,25 +178,16 @@ class RadSynthPipeline(DiffusionPipeline):
     def sample_requests(
         self,
         requests: Sequence[tuple[str | Sequence[str], Sequence[int]]],
+        sampling: Sampling | None = None,
         *,
-        sampler: str = DEFAULT_SAMPLER,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        return_frames: bool = False,
-        num_frames: int = 24,
         callback: ProgressCallback | None = None,
-        precision: str = "fp32",
-        classifier_scale: float | None = None,
-        resolution: int | None = None,
-        superres_steps: int | None = None,
-        superres_start: float | None = None,
-        redraw_noise: bool | None = None,
-        guidance_interval: tuple[float, float] | None = None,
+        **keywords: Any,
     ) -> list[GenerationOutput]:
         """Sample several requests (findings, seeds) in one UNet batch; one output per request.
 
-        This is how the worker batches waiting jobs: the requests share the sampler, steps and guidance, and
-        each image still comes from its own seed and its own finding labels. `precision="bf16"` runs the UNet
+        This is how the worker batches waiting jobs: the requests share one `sampling` (without it, `keywords`
+        build one: `Sampling.from_keywords`), and each image still comes from its own seed and its own finding
+        labels. `precision="bf16"` runs the UNet
         under bfloat16 autocast (the sampler's arithmetic stays float32): about 2x faster on GPUs and on CPUs
         with AMX; images differ from float32 ones by about one grey level on average (docs/benchmarks.md).
         `guidance_scale` None takes the model's chosen classifier-free guidance (`default_guidance`).
@@ -197,19 +198,22 @@ class RadSynthPipeline(DiffusionPipeline):
         offset); None delivers the largest size the generator has. Frames stay at the base size.
         `superres_start` < 1 starts that stage from the upsampled base image noised to that share of the schedule
         (with, unless `superres_steps` says otherwise, the model's steps scaled by it); None: the stage's default.
-        With a noise check (`noise_check`, models/qc/noise.py), base images rougher than its limit are redrawn on
-        new seeds before super-resolution (`redraw_noise=False` turns that off, to measure the raw generator); the
-        seeds returned are those of the images delivered, and `extra["noise_redraws"]` counts the redraws.
+        With a noise check (`noise_check`, models/diffusion/noise_check.py), base images rougher than its limit are
+        redrawn on new seeds before super-resolution (`redraw_noise=False` turns that off, to measure the raw
+        generator); the seeds returned are those of the images delivered, and `extra["noise_redraws"]` counts the
+        redraws.
         """
-        guidance_scale = self.default_guidance if guidance_scale is None else float(guidance_scale)
-        classifier_scale = self.resolve_classifier_scale(classifier_scale)
-        resolution = self.check_resolution(resolution)
+        s = sampling if sampling is not None else Sampling.from_keywords(**keywords)
+        guidance_scale = self.default_guidance if s.guidance is None else float(s.guidance)
+        classifier_scale = self.resolve_classifier_scale(s.classifier_guidance)
+        resolution = self.check_resolution(s.resolution)
+        sampler, superres_start, superres_steps = s.sampler, s.superres_start, s.superres_steps
         named = [(resolve(findings, self.findings), [int(s) for s in seeds]) for findings, seeds in requests]
         if any(not seeds for _, seeds in named):
             raise ValueError("every request needs at least one seed")
         seeds = [s for _, request_seeds in named for s in request_seeds]
         num_images = len(seeds)
-        steps = int(num_inference_steps or default_steps(sampler))
+        steps = int(s.steps or default_steps(sampler))
         size = self.unet.config.sample_size
         cond = torch.cat([self.unet.encode_findings(names, len(request_seeds)) for names, request_seeds in named])
 
@@ -218,12 +222,11 @@ class RadSynthPipeline(DiffusionPipeline):
         progress_total = self.progress_total(num_images, steps, resolution=resolution, superres_start=superres_start,
                                              superres_steps=superres_steps)
         base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
-                            classifier_scale=classifier_scale, precision=precision,
-                            num_frames=num_frames if return_frames else 0,
-                            guidance_interval=self.resolve_guidance_interval(guidance_interval))
+                            classifier_scale=classifier_scale, precision=s.precision, num_frames=s.frames,
+                            guidance_interval=self.resolve_guidance_interval(s.guidance_interval))
         images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
-            and redraw_noise is not False else None
+            and s.redraw_noise else None
         if upscale:
             images = self.superres(
                 images, [s + SUPERRES_SEED_OFFSET for s in seeds], num_inference_steps=sr_steps, start=sr_start,

@@ -12,7 +12,7 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 SAMPLERS: dict[str, tuple[type, dict]] = {
     "ddpm": (DDPMScheduler, {}),
@@ -32,7 +32,7 @@ SAMPLERS: dict[str, tuple[type, dict]] = {
 CLIPS_X0 = frozenset({"ddpm", "ddim", "dpmsolver++", "unipc"})
 
 
-assert tuple(SAMPLERS) == SAMPLER_NAMES, "models/sampler_defaults.py declares the sampler names"
+assert tuple(SAMPLERS) == SAMPLER_NAMES, "models/vocabulary/sampler_defaults.py declares the sampler names"
 __all__ = ["CLIPS_X0", "DEFAULT_SAMPLER", "SAMPLERS", "make_scheduler"]
 
 

@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.samplers import make_scheduler
 from models.diffusion.weights import save_copy
-from models.sampler_defaults import scaled_superres_steps
+from models.vocabulary.sampler_defaults import scaled_superres_steps
 
 SR_KIND = "superres"
 SUPERRES_FOLDER = "superres"  # inside a generator's model folder

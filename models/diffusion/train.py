@@ -16,12 +16,12 @@ from diffusers.training_utils import EMAModel
 
 from models.data.augment import augment
 from models.data.base import ImageDataset
+from models.diffusion.noise_check import NoiseCheck, fit_noise_check
 from models.diffusion.pipeline import RadSynthPipeline, new_scheduler
 from models.diffusion.unet import FindingUNet, drop_labels, with_null
 from models.diffusion.weights import save_copy
 from models.distributed import agree, barrier, init_from_env, mean_over_ranks, wrap
 from models.io.writers import grid, label_rows, write_png
-from models.qc.noise import NoiseCheck, fit_noise_check
 from models.runtime_info import code_version, hardware, pick_device
 from models.training_utils import (
     ProgressFn,
@@ -435,8 +435,3 @@ def real_label_mix(ds: ImageDataset, n: int) -> dict[str, int]:
         primary = record.labels[0] if record.labels else ds.label_names[-1]
         counts[primary] = counts.get(primary, 0) + 1
     return counts
-
-
-def train_generator(train_ds: ImageDataset, out_dir: str | Path, config: GeneratorConfig, **kw) -> Path:
-    """Train and export; returns the final model folder (`out_dir/model`)."""
-    return GeneratorTrainer(train_ds, out_dir, config, **kw).run()

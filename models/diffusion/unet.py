@@ -14,7 +14,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from models.findings import resolve
+from models.vocabulary.findings import resolve
 
 
 class FindingUNet(ModelMixin, ConfigMixin):

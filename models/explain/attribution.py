@@ -14,7 +14,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.preprocess import SquareGeometry, heatmap_to_original, to_model_input
 from models.explain.shortcuts import shortcut_check
-from models.findings import NO_FINDING, resolve
+from models.vocabulary.findings import NO_FINDING, resolve
 
 Method = Literal["ig", "smoothgrad"]
 Baseline = Literal["black", "blur"]

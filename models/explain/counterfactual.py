@@ -20,10 +20,10 @@ import torch
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.preprocess import SquareGeometry, heatmap_to_original, resize, to_model_input
 from models.diffusion.samplers import make_scheduler
-from models.explain.counterfactual_defaults import DDIM_STEPS as DEFAULT_STEPS
-from models.explain.counterfactual_defaults import GUIDANCE as DEFAULT_GUIDANCE
-from models.explain.counterfactual_defaults import STRENGTH as DEFAULT_STRENGTH
-from models.findings import NO_FINDING, resolve
+from models.vocabulary.counterfactual_defaults import DDIM_STEPS as DEFAULT_STEPS
+from models.vocabulary.counterfactual_defaults import GUIDANCE as DEFAULT_GUIDANCE
+from models.vocabulary.counterfactual_defaults import STRENGTH as DEFAULT_STRENGTH
+from models.vocabulary.findings import NO_FINDING, resolve
 
 
 @dataclass

@@ -17,9 +17,9 @@ from models.explain.counterfactual import Counterfactual, summaries
 from models.explain.counterfactual_figure import counterfactual_panel
 from models.explain.overlay import overlay_rgb
 from models.explain.verdict import verdict_line
-from models.findings import normalise
 from models.io.overlay_dicom import overlay_dataset
 from models.io.writers import atomic_write_bytes, dicom_bytes, png_bytes
+from models.vocabulary.findings import normalise
 
 METHOD_NAMES = {"ig": "Integrated gradients", "smoothgrad": "SmoothGrad"}
 

@@ -127,6 +127,14 @@ def synthetic_dicom_dataset(
     )
     ds.ContributingEquipmentSequence = DicomSequence([_equipment()])
 
+    set_pixels(ds, pixels, bits)
+    if pixel_spacing_mm:
+        ds.PixelSpacing = [f"{pixel_spacing_mm:.6g}", f"{pixel_spacing_mm:.6g}"]
+    return ds
+
+
+def set_pixels(ds: Dataset, pixels: np.ndarray, bits: int) -> None:
+    """Grey float [0, 1] (H, W) pixels as `bits`-bit MONOCHROME2, RGB uint8 (H, W, 3) as 8-bit RGB."""
     if pixels.ndim == 3:
         arr, bits = np.ascontiguousarray(pixels, dtype=np.uint8), 8
         ds.SamplesPerPixel = 3
@@ -142,9 +150,6 @@ def synthetic_dicom_dataset(
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
     ds.PixelData = arr.tobytes()
-    if pixel_spacing_mm:
-        ds.PixelSpacing = [f"{pixel_spacing_mm:.6g}", f"{pixel_spacing_mm:.6g}"]
-    return ds
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:

@@ -1,4 +1,4 @@
-"""FID and KID from any feature extractor (the features are passed in; see models.metrics.features)."""
+"""FID and KID from any feature extractor (the features are passed in; see models.qc.features)."""
 
 from __future__ import annotations
 

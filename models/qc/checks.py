@@ -8,8 +8,8 @@ import numpy as np
 
 from models.classifier.ensemble import ClassifierEnsemble
 from models.data.preprocess import resize
-from models.findings import resolve
 from models.qc.memorisation import MemorisationIndex, image_features
+from models.vocabulary.findings import resolve
 
 
 def qc_images(images: np.ndarray, findings: Sequence[str], ens: ClassifierEnsemble,

@@ -15,9 +15,9 @@ from diffusers.utils.torch_utils import randn_tensor
 from models.diffusion.pipeline import new_scheduler
 from models.diffusion.samplers import DEFAULT_SAMPLER, make_scheduler
 from models.errors import InputError
-from models.findings import resolve
-from models.model_kinds import VOLUME_GENERATOR
-from models.sampler_defaults import default_steps
+from models.vocabulary.findings import resolve
+from models.vocabulary.model_kinds import VOLUME_GENERATOR
+from models.vocabulary.sampler_defaults import default_steps
 
 UNET_FILE, CONFIG_FILE = "unet3d.safetensors", "unet3d.json"
 PREDICTIONS = ("epsilon", "v_prediction")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models import __version__
-from models.output_formats import resolve_formats
+from models.vocabulary.output_formats import resolve_formats
 from models.volumes.diffusion3d import VolumeOutput
 from models.volumes.geometry import Volume
 from models.volumes.latent3d import load_volume_pipeline

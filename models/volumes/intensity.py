@@ -20,10 +20,3 @@ def percentile_normalise(volume: np.ndarray, low: float = 1.0, high: float = 99.
     body = v[v > 0] if np.any(v > 0) else v.ravel()
     lo, hi = np.percentile(body, [low, high])
     return np.clip((v - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-
-
-def to_unit(volume: np.ndarray, modality: str, window: str = "soft-tissue") -> np.ndarray:
-    """[0, 1] intensities for a CT (HU window) or anything else (percentiles)."""
-    if modality.upper() == "CT":
-        return ct_window(volume, *CT_WINDOWS[window])
-    return percentile_normalise(volume)

@@ -17,7 +17,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 @pytest.mark.skipif(shutil.which("schemathesis") is None and not (Path(sys.executable).parent / "schemathesis")
                     .exists(), reason="schemathesis not installed")
 def test_schemathesis_finds_no_failures():
-    from scripts.api_fuzz import run_schemathesis
+    from tests.integration.schema_fuzz import run_schemathesis
 
     out = run_schemathesis(examples=4, phases="examples,coverage,fuzzing,stateful", seed=1)
     tail = out.stdout[-6000:]

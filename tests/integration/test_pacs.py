@@ -22,9 +22,9 @@ from models.data.preprocess import load_image_bytes
 from models.diffusion.pipeline import GenerationOutput
 from models.explain.attribution import explain
 from models.explain.report import write_explanation
-from models.generate import write_outputs
 from models.io.deidentify import deidentify
 from models.io.overlay_dicom import source_dataset
+from models.workflows.generate import write_outputs
 from tests.conftest import SIIM
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"

@@ -19,7 +19,7 @@ ROWS_IN_RESULT = 50  # more rows than this are in the artifacts only (the job re
 
 
 def run(ctx: Context) -> tuple[dict, list[Artifact]]:
-    from models.classify import classify, image_files
+    from models.workflows.classify import classify, image_files
 
     p = ClassifyParams.model_validate(ctx.job.params)
     folder = find_model(p.model, "classifier", ctx.job.owner)

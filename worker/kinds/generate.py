@@ -9,8 +9,8 @@ from pathlib import Path
 
 from core.contracts import Artifact, GenerateParams, JobRecord
 from core.settings import get_settings
-from models.model_kinds import makes_volumes
-from models.sampler_defaults import model_guidance, request_steps
+from models.vocabulary.model_kinds import makes_volumes
+from models.vocabulary.sampler_defaults import model_guidance, request_steps
 from worker import runtime
 from worker.context import Context, JobCancelled
 from worker.runtime import find_model
@@ -35,8 +35,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
         total = pipe.progress_total(p.n, steps, resolution=p.resolution, superres_start=p.superres_start,
                                     superres_steps=p.superres_steps)
         ctx.progress(0, total, "sampling")
-        return deliver_generate(ctx, p, folder, pipe, steps, callback=lambda s, t: ctx.progress(s, t, "sampling"),
-                                total=total)
+        return deliver_generate(ctx, p, folder, pipe, total=total)
     jobs = [(ctx, p)]
     for rec in companions:
         jobs.append((Context(rec, ctx.workdir / rec.id), GenerateParams.model_validate(rec.params)))
@@ -50,19 +49,15 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
         if len(cancelled) == len(jobs):
             raise JobCancelled()
 
-    outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampler=p.sampler,
-                                num_inference_steps=steps, guidance_scale=p.guidance,
-                                classifier_scale=p.classifier_guidance, callback=progress_all,
-                                precision=get_settings().precision, resolution=p.resolution,
-                                superres_start=p.superres_start, superres_steps=p.superres_steps,
-                                guidance_interval=p.interval())
+    sampling = p.sampling(steps, get_settings().precision).but(frames=0)  # a shared batch draws no GIF
+    outs = pipe.sample_requests([(q.finding, image_seeds(q)) for _, q in jobs], sampling, callback=progress_all)
     batch = {"jobs": len(jobs), "images": sum(q.n for _, q in jobs)}
     for (job_ctx, q), out in zip(jobs[1:], outs[1:], strict=True):
         if job_ctx.job.id not in cancelled:
-            finish_companion(job_ctx, q, folder, pipe, steps, out, batch)
+            finish_companion(job_ctx, q, folder, pipe, out, batch)
     if ctx.job.id in cancelled:
         raise JobCancelled()
-    return deliver_generate(ctx, p, folder, pipe, steps, sampled=outs[0], batch=batch)
+    return deliver_generate(ctx, p, folder, pipe, sampled=outs[0], batch=batch)
 
 
 def report_members(jobs: list[tuple[Context, GenerateParams]], cancelled: set[str], step: int, total: int,
@@ -132,21 +127,18 @@ def companion_key_of(folders: dict[tuple[str, str | None], Path]):
     return key_of
 
 
-def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, *, sampled=None,
-                     batch: dict | None = None, callback=None, total: int | None = None
-                     ) -> tuple[dict, list[Artifact]]:
-    """Sample (unless `sampled` came from a batch), check, write and store one generate job's images."""
-    from models.generate import SAMPLING_KEYS, generate_checked, qc_summary, write_outputs
+def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, *, sampled=None,
+                     batch: dict | None = None, total: int | None = None) -> tuple[dict, list[Artifact]]:
+    """Sample (unless `sampled` came from a batch), check, write and store one generate job's images; `total`:
+    the step count its progress reports to."""
+    from models.workflows.generate import SAMPLING_KEYS, Acceptance, generate_checked, qc_summary, write_outputs
 
     qc = runtime.qc_context(folder) if p.qc else None
-    out, report = generate_checked(
-        pipe, p.finding, image_seeds(p), qc=qc, reject_copies=p.reject_copies and qc is not None, sampled=sampled,
-        min_agreement=p.min_agreement if qc is not None else None,
-        sampler=p.sampler, num_inference_steps=steps, guidance_scale=p.guidance,
-        classifier_scale=p.classifier_guidance, return_frames=p.gif, resolution=p.resolution,
-        superres_start=p.superres_start, superres_steps=p.superres_steps, guidance_interval=p.interval(),
-        callback=callback,
-        precision=get_settings().precision)
+    accept = Acceptance(p.reject_copies, p.min_agreement) if qc is not None else Acceptance()
+    steps = sampler_steps(p)
+    callback = (lambda s, t: ctx.progress(s, t, "sampling")) if sampled is None else None
+    out, report = generate_checked(pipe, p.finding, image_seeds(p), p.sampling(steps, get_settings().precision),
+                                   qc=qc, accept=accept, callback=callback, sampled=sampled)
     ctx.progress(total or steps, total or steps, "writing files")  # the same total as sampling
     written = write_outputs(out, ctx.workdir, model_name=folder.name, formats=p.format, bits=p.bits, gif=p.gif)
     names = [Path(f).name for item in written["images"] for f in item["files"]] + [Path(written["grid"]).name]
@@ -171,7 +163,7 @@ def deliver_generate(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     return result, ctx.store(names)
 
 
-def finish_companion(ctx: Context, p: GenerateParams, folder: Path, pipe, steps: int, sampled, batch: dict) -> None:
+def finish_companion(ctx: Context, p: GenerateParams, folder: Path, pipe, sampled, batch: dict) -> None:
     """Check, write, store and record a job that was sampled in another job's batch; then notify its webhook."""
     from core.contracts import JobError, JobStatus
     from core.webhooks import notify
@@ -179,7 +171,7 @@ def finish_companion(ctx: Context, p: GenerateParams, folder: Path, pipe, steps:
     store = runtime.job_store()
     job = ctx.job
     try:
-        result, artifacts = deliver_generate(ctx, p, folder, pipe, steps, sampled=sampled, batch=batch)
+        result, artifacts = deliver_generate(ctx, p, folder, pipe, sampled=sampled, batch=batch)
         final = store.finish(job.id, result=result, artifacts=artifacts, generation=job.generation)
     except JobCancelled:
         final = store.mark_cancelled(job.id)

@@ -12,8 +12,9 @@ from core.contracts import Artifact, SynthesizeParams
 from core.datasets import MANIFEST, owned_folder
 from core.settings import get_settings
 from models.errors import InputError
-from models.sampler_defaults import request_steps
-from models.synthesize import done_rows, plan, synthesize, write_labels
+from models.vocabulary.sampler_defaults import request_steps
+from models.vocabulary.sampling import Sampling
+from models.workflows.synthesize import done_rows, plan, synthesize, write_labels
 from worker import runtime
 from worker.batching import sampling_key
 from worker.context import Context, JobCancelled
@@ -35,8 +36,9 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     qc = runtime.qc_context(folder) if checking else None
     items = plan(p.per_finding or {}, p.seed or 0)
     steps = request_steps(p.sampler, p.steps, s.generate_default_steps, volume=False)  # as a generate job's
-    key = sampling_key(folder, p.sampler, steps, p.guidance, p.classifier_guidance, p.resolution)
-    riders = (GenerateRiders(ctx, folder, pipe, key, steps, s.batch_max_images)
+    key = sampling_key(folder, Sampling(sampler=p.sampler, steps=steps, guidance=p.guidance,
+                                        classifier_guidance=p.classifier_guidance, resolution=p.resolution))
+    riders = (GenerateRiders(ctx, folder, pipe, key, s.batch_max_images)
               if s.batch_max_images > s.synthesize_batch else None)
     started = time.time()
     try:

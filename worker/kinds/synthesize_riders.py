@@ -19,10 +19,10 @@ from worker.kinds.generate import companion_key_of, finish_companion, image_seed
 
 
 class GenerateRiders:
-    """The `RideAlong` of models.synthesize for the worker: claims, progress, cancellation and delivery."""
+    """The `RideAlong` of models.workflows.synthesize for the worker: claims, progress, cancellation and delivery."""
 
-    def __init__(self, ctx: Context, folder: Path, pipe, key: tuple, steps: int, max_images: int):
-        self.ctx, self.folder, self.pipe, self.key, self.steps = ctx, folder, pipe, key, steps
+    def __init__(self, ctx: Context, folder: Path, pipe, key: tuple, max_images: int):
+        self.ctx, self.folder, self.pipe, self.key = ctx, folder, pipe, key
         self.max_images = max_images
         self.key_of = companion_key_of({})
         self.jobs: list[tuple[Context, GenerateParams]] = []
@@ -53,7 +53,7 @@ class GenerateRiders:
         batch = {"jobs": len(self.jobs) + 1, "images": sum(q.n for _, q in self.jobs), "synthesize": self.ctx.job.id}
         for (job_ctx, q), out in zip(self.jobs, outputs, strict=True):
             if job_ctx.job.id not in self.cancelled:
-                finish_companion(job_ctx, q, self.folder, self.pipe, self.steps, out, batch)
+                finish_companion(job_ctx, q, self.folder, self.pipe, out, batch)
                 self.served += 1
         self.ctx.release([job_ctx.job for job_ctx, _ in self.jobs])
         self.jobs = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from core.contracts import Artifact, JobRecord, TrainParams
 from core.datasets import visible
 from core.settings import get_settings
-from models.model_kinds import model_kind
+from models.vocabulary.model_kinds import model_kind
 from worker import runtime
 from worker.context import Context, JobCancelled
 
@@ -161,9 +161,9 @@ def train_volume_job(ctx, p, entry, run_dir: Path) -> tuple[Path, dict, dict[str
 def augmentation_study_job(ctx: Context, p: TrainParams, real, run_dir: Path):
     """Classifiers on real only, real + synthetic at each ratio and synthetic only; tested on real test patients."""
     synthetic = visible(get_settings(), ctx.job.owner)[p.synthetic or ""]
-    from models.augmentation_study import StudyConfig, run_study
     from models.data.registry import open_dataset, open_splits
     from models.errors import InputError
+    from models.workflows.augmentation_study import StudyConfig, run_study
 
     try:
         splits = open_splits(real.path, p.resolution, fmt=real.format, test_share=p.test_share)

@@ -163,18 +163,15 @@ def bundled_widths(model: str) -> str:
 
 def render_volumes(c: dict) -> str:
     """The 3D section, from docs/model-card-3d.json (written by scripts/volume_card.py)."""
-    g, clf, la, mem, cost = c["generator"], c["classifier3d"], c["label_agreement"], c["memorisation"], c["cpu_cost"]
-    tr = g.get("training") or {}
-    data = c["data"]
-    names = g["findings"]
+    return "\n".join([*volumes_intro(c), *volumes_measures(c), *volumes_closing(c)])
+
+
+def volumes_intro(c: dict) -> list[str]:
+    """What the 3D generator is, its data and training, pictures and the verdict."""
+    g, data = c["generator"], c["data"]
+    tr, names = g.get("training") or {}, g["findings"]
     train_mix = ", ".join(f"{n} {data['train'][n]}" for n in names)
-    fid_rows = []
-    for key, what in (("fid_3d", "3D classifier features (volumes)"), ("fid_slices", "slice classifier features "
-                                                                                     "(axial slices)")):
-        fv, fl = c[key]["generated_vs_heldout"], c[key]["train_vs_heldout"]
-        fid_rows.append(f"| {what} | {f(fv['fid'], 2)} | {f(fl['fid'], 2)} | **{f(c[key]['ratio'], 2)}** | "
-                        f"{fv['n_fake']} generated, {fv['n_real']} held-out, {fl['n_fake']} train |")
-    lines = [
+    return [
         "## 3D volumes: the bundled `adrenal3d` generator",
         "",
         f"Measured {c['generated_at']} by `python -m scripts.volume_card`"
@@ -201,6 +198,19 @@ def render_volumes(c: dict) -> str:
         "![sweep](figures/adrenal3d_hyperplasia_sweep.gif)",
         "",
         *verdict_3d(c),
+    ]
+
+
+def volumes_measures(c: dict) -> list[str]:
+    """The 3D judge, label agreement, FID in two feature spaces and diversity."""
+    clf, la, names = c["classifier3d"], c["label_agreement"], c["generator"]["findings"]
+    fid_rows = []
+    for key, what in (("fid_3d", "3D classifier features (volumes)"), ("fid_slices", "slice classifier features "
+                                                                                     "(axial slices)")):
+        fv, fl = c[key]["generated_vs_heldout"], c[key]["train_vs_heldout"]
+        fid_rows.append(f"| {what} | {f(fv['fid'], 2)} | {f(fl['fid'], 2)} | **{f(c[key]['ratio'], 2)}** | "
+                        f"{fv['n_fake']} generated, {fv['n_real']} held-out, {fl['n_fake']} train |")
+    return [
         "### The judge: a small 3D classifier",
         "",
         f"A 3-block 3D CNN trained from scratch on the train split (epoch chosen on val): test AUROC "
@@ -223,6 +233,14 @@ def render_volumes(c: dict) -> str:
         f"3D MS-SSIM diversity ({c['ms_ssim_3d']['pairs']} random pairs, lower = more diverse): generated "
         f"{f(c['ms_ssim_3d']['generated'])}, held-out real {f(c['ms_ssim_3d']['heldout_real'])}.",
         "",
+    ]
+
+
+def volumes_closing(c: dict) -> list[str]:
+    """Memorisation, cost, limits and how to remake the 3D model."""
+    g, mem, cost = c["generator"], c["memorisation"], c["cpu_cost"]
+    tr = g.get("training") or {}
+    return [
         "### Memorisation",
         "",
         f"Each of the {mem['generated']} generated volumes was matched to its nearest training volume in the 3D "
@@ -267,7 +285,6 @@ def render_volumes(c: dict) -> str:
         f"Measuring this section took {f(c['runtime_s'] / 60, 1)} minutes.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def card_text(docs: Path = ROOT / "docs") -> str:

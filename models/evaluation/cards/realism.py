@@ -588,7 +588,7 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     """Classifier-free guidance limited to an interval of the schedule: every V run of
     `realism_card.py --cfg-intervals` (folders V/guidance_interval*) at the served scale, pooled and chosen by
     the card's rule; `t` is the T card (its setting is the served one)."""
-    from models.metrics.realism_card import choose_setting
+    from models.evaluation.realism_measures import choose_setting
 
     chosen_t = t["chosen"]
     runs = [(p.parent.name, json.loads(p.read_text())) for p in sorted(v_root.glob("guidance_interval*/choice.json"))]
@@ -692,74 +692,11 @@ def render(root: Path) -> str:
            *start_section(root / "V" / "superres_start" / "sweep.json", root / "V" / "superres" / "sweep.json",
                           default_aug_step),
            *superres_choice_section(root / "V" / "superres_cfg20", t.get("previous_superres"))]
-    if v:
-        out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
-                "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
-        out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.3f} | "
-                f"{r['agreement_gap']:+.3f} |" for r in v["settings"]]
-        out += ["", f"The judge's agreement on the real V images: {v['real_label_agreement']['mean_auroc']:.3f}."]
-        out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
-                "generator has no guide: its own conditioning carries the finding)." + (
-                    f" {v['note']}" if v.get("note") else ""), ""]
-        if v.get("figure"):
-            out += [f"![the same findings and seeds per setting](realism/V/{v['figure']})", ""]
-        out += t_change(t.get("previous_cfg"))
-        steps = root / "V" / "superres_steps.json"
-        if steps.exists():
-            sr = json.loads(steps.read_text())
-            shares = ", ".join(f"{k} steps {pct(x['noise_dominated'])}" for k, x in sr["by_steps"].items())
-            out += [f"Super-resolution steps: {sr['rule']}, on {sr['n_generated']} V images: noise-dominated "
-                    f"{shares}; chosen {sr['chosen']}.", ""]
+    out += v_choice_section(root, v, t)
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
-    bench = root.parent.parent / "bench" / "results" / "default_job.json"
-    if bench.exists():
-        b = json.loads(bench.read_text())
-        out += ["## Cost of the default job", "",
-                f"`POST /generate?finding=consolidation` with every default ({b['result']['resolution']} px, 4 images, "
-                f"base {b['result']['steps']} steps + super-resolution {b['result']['superres_steps']} steps from "
-                f"{b['result'].get('superres_start', 1.0):g} of its schedule, QC, "
-                f"PNG + DICOM) on a warm worker with {b['threads']} CPU threads, end to end through the real API, "
-                f"Redis and Celery worker: median **{b['median_s']:.1f} s** over {len(b['seconds'])} requests "
-                f"(target <= 30 s: {'met' if b['median_s'] <= 30 else 'missed'}; the figure depends on the CPU, so "
-                f"compare it only with runs on the same machine); worker pool process {b['pool_rss_mb']:.0f} MB "
-                f"resident. `{b['command']}`", ""]
-        variants = b.get("variants") or ({f"superres_start={b['superres_start']['start']:g}": b["superres_start"]}
-                                         if "superres_start" in b else {})
-        for name, part in variants.items():
-            r = part["result"]
-            if name.startswith("guidance_interval"):
-                what = f"classifier-free guidance at {interval_name({'cfg_interval': r.get('guidance_interval')})}"
-            else:
-                what = (f"super-resolution starting at {r['superres_start']:g} of its schedule, "
-                        f"{r['superres_steps']} steps")
-            out += [f"The same request with `{name}` ({what}), interleaved with it: median **{part['median_s']:.1f} "
-                    f"s**, {part['ratio_to_default']:.2f} x the default.", ""]
-        if b.get("note"):
-            out += [b["note"], ""]
-    for size in ("64", "256"):
-        if size not in t:
-            continue
-        b = t[size]
-        ph, pr = b["pixel_health"], b["precision_recall_judge"]
-        where = "" if size == "64" else " stored at 256 px"
-        out += [f"## {size} px", "",
-                f"![real and generated at {size} px](realism/T/side_by_side_{size}.png)", "",
-                f"{b['n_generated']} generated images (one per real T image{where}"
-                f", with its findings) against {b['n_real']} real T images; the floor is {b['n_floor']} real G images.",
-                "", f"- noise-dominated {pct(ph['noise_dominated'])} (rougher than the roughest real T image, measured "
-                f"at {ph['measured_at_px']} px){noise_check_note(t, size)}; saturated {pct(ph['saturated'])} (real: "
-                f"{pct(ph['real_saturated'])})",
-                f"- precision {pr['precision']:.2f}, recall {pr['recall']:.2f} in the judge's features (k = {pr['k']})",
-                "", *fid_table(b), "", "Label agreement (the judge separating images of a finding from \"No Finding\" "
-                "images, AUROC):", "", *agreement_table(t, size), "",
-                "MS-SSIM between random pairs (lower: more diverse): " + "; ".join(
-                    f"{k} {d['generated']:.2f}" + (f" (real {d['real']:.2f})" if d["real"] is not None else "")
-                    for k, d in b["diversity_ms_ssim"].items()), ""]
-        if size == "256":
-            out += [f"Super-resolution: {b['superres_seconds_per_image']:.1f} s per image at "
-                    f"{b['superres_steps']} steps on 2 CPU cores (batched by 4).", ""]
-            out += t_change(t.get("previous_256_agreement"))
+    out += cost_section(root.parent.parent / "bench" / "results" / "default_job.json")
+    out += [line for size in ("64", "256") if size in t for line in size_section(t, size)]
     if checks:
         out += superres_section(checks, default_aug_step, t.get("256", {}))
     mem = t["memorisation"]
@@ -770,6 +707,87 @@ def render(root: Path) -> str:
             f"{mem['median_distance']:.4f}. The service's QC redraws flagged images, so none is delivered.", "",
             "## Reproduce", "", "```bash", *REPRODUCE, "```", ""]
     return "\n".join(out)
+
+
+def v_choice_section(root: Path, v: dict | None, t: dict) -> list[str]:
+    """The guidance choice on V, and the super-resolution step count chosen there."""
+    out: list[str] = []
+    if not v:
+        return out
+    out += ["## The choice on V", "", f"Rule: {v['rule']}.", "",
+            "| CFG | classifier guidance | FID judge | label agreement | minus real |", "|---|---|---|---|---|"]
+    out += [f"| {r['cfg']} | {r['classifier_scale']} | {r['fid_judge']:.2f} | {r['agreement']:.3f} | "
+            f"{r['agreement_gap']:+.3f} |" for r in v["settings"]]
+    out += ["", f"The judge's agreement on the real V images: {v['real_label_agreement']['mean_auroc']:.3f}."]
+    out += ["", f"Chosen: CFG {v['chosen']['cfg']}, classifier guidance {v['chosen']['classifier_scale']} (the "
+            "generator has no guide: its own conditioning carries the finding)." + (
+                f" {v['note']}" if v.get("note") else ""), ""]
+    if v.get("figure"):
+        out += [f"![the same findings and seeds per setting](realism/V/{v['figure']})", ""]
+    out += t_change(t.get("previous_cfg"))
+    steps = root / "V" / "superres_steps.json"
+    if steps.exists():
+        sr = json.loads(steps.read_text())
+        shares = ", ".join(f"{k} steps {pct(x['noise_dominated'])}" for k, x in sr["by_steps"].items())
+        out += [f"Super-resolution steps: {sr['rule']}, on {sr['n_generated']} V images: noise-dominated "
+                f"{shares}; chosen {sr['chosen']}.", ""]
+    return out
+
+
+def cost_section(bench: Path) -> list[str]:
+    """The default job's time through the real service, and its variants side by side."""
+    out: list[str] = []
+    if not bench.exists():
+        return out
+    b = json.loads(bench.read_text())
+    out += ["## Cost of the default job", "",
+            f"`POST /generate?finding=consolidation` with every default ({b['result']['resolution']} px, 4 images, "
+            f"base {b['result']['steps']} steps + super-resolution {b['result']['superres_steps']} steps from "
+            f"{b['result'].get('superres_start', 1.0):g} of its schedule, QC, "
+            f"PNG + DICOM) on a warm worker with {b['threads']} CPU threads, end to end through the real API, "
+            f"Redis and Celery worker: median **{b['median_s']:.1f} s** over {len(b['seconds'])} requests "
+            f"(target <= 30 s: {'met' if b['median_s'] <= 30 else 'missed'}; the figure depends on the CPU, so "
+            f"compare it only with runs on the same machine); worker pool process {b['pool_rss_mb']:.0f} MB "
+            f"resident. `{b['command']}`", ""]
+    variants = b.get("variants") or ({f"superres_start={b['superres_start']['start']:g}": b["superres_start"]}
+                                     if "superres_start" in b else {})
+    for name, part in variants.items():
+        r = part["result"]
+        if name.startswith("guidance_interval"):
+            what = f"classifier-free guidance at {interval_name({'cfg_interval': r.get('guidance_interval')})}"
+        else:
+            what = (f"super-resolution starting at {r['superres_start']:g} of its schedule, "
+                    f"{r['superres_steps']} steps")
+        out += [f"The same request with `{name}` ({what}), interleaved with it: median **{part['median_s']:.1f} "
+                f"s**, {part['ratio_to_default']:.2f} x the default.", ""]
+    if b.get("note"):
+        out += [b["note"], ""]
+    return out
+
+
+def size_section(t: dict, size: str) -> list[str]:
+    """One resolution's figures: pictures, pixel health, FID, label agreement, diversity."""
+    b = t[size]
+    ph, pr = b["pixel_health"], b["precision_recall_judge"]
+    where = "" if size == "64" else " stored at 256 px"
+    out = [f"## {size} px", "",
+            f"![real and generated at {size} px](realism/T/side_by_side_{size}.png)", "",
+            f"{b['n_generated']} generated images (one per real T image{where}"
+            f", with its findings) against {b['n_real']} real T images; the floor is {b['n_floor']} real G images.",
+            "", f"- noise-dominated {pct(ph['noise_dominated'])} (rougher than the roughest real T image, measured "
+            f"at {ph['measured_at_px']} px){noise_check_note(t, size)}; saturated {pct(ph['saturated'])} (real: "
+            f"{pct(ph['real_saturated'])})",
+            f"- precision {pr['precision']:.2f}, recall {pr['recall']:.2f} in the judge's features (k = {pr['k']})",
+            "", *fid_table(b), "", "Label agreement (the judge separating images of a finding from \"No Finding\" "
+            "images, AUROC):", "", *agreement_table(t, size), "",
+            "MS-SSIM between random pairs (lower: more diverse): " + "; ".join(
+                f"{k} {d['generated']:.2f}" + (f" (real {d['real']:.2f})" if d["real"] is not None else "")
+                for k, d in b["diversity_ms_ssim"].items()), ""]
+    if size == "256":
+        out += [f"Super-resolution: {b['superres_seconds_per_image']:.1f} s per image at "
+                f"{b['superres_steps']} steps on 2 CPU cores (batched by 4).", ""]
+        out += t_change(t.get("previous_256_agreement"))
+    return out
 
 
 def card_text(root: Path = FOLDER) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from models.output_formats import DEFAULT_FORMATS, FORMATS_OF, Shape
+from models.vocabulary.output_formats import DEFAULT_FORMATS, FORMATS_OF, Shape
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,6 @@ def makes_images(info: Mapping) -> bool:
     """Whether a model (its radsynth.json) makes 2D images."""
     kind = KINDS.get(info.get("kind", ""))
     return kind is not None and kind.makes == "image"
-
-
-def shape_of(info: Mapping) -> Shape:
-    """What a generator makes: "image" or "volume" (unknown kinds count as 2D images)."""
-    return "volume" if makes_volumes(info) else "image"
 
 
 def train_kind_names() -> tuple[str, ...]:

@@ -24,9 +24,9 @@ def per_finding_argument(text: str) -> dict[str, int]:
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from models.catalog import resolve_model
     from models.diffusion.pipeline import RadSynthPipeline
-    from models.findings import resolve
     from models.progress import progress_bar
-    from models.synthesize import plan, synthesize, write_labels
+    from models.vocabulary.findings import resolve
+    from models.workflows.synthesize import plan, synthesize, write_labels
 
     folder = resolve_model(args.model, kind="generator")
     pipe = RadSynthPipeline.load(folder)
@@ -67,9 +67,9 @@ def share(text: str) -> float:
 
 
 def cmd_augmentation_study(args: argparse.Namespace) -> int:
-    from models.augmentation_study import StudyConfig, run_study
     from models.data.registry import open_dataset, open_splits
     from models.progress import progress_bar
+    from models.workflows.augmentation_study import StudyConfig, run_study
 
     splits = open_splits(args.real, args.resolution, fmt=args.format, test_share=args.test_share)
     synthetic = open_dataset(args.synthetic, "all", args.resolution, fmt="nih")
@@ -100,7 +100,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+    from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
     pr = sub.add_parser("prepare", help="pre-resize an NIH-layout data set once to the training resolution "
                         "(same layout; train on the copy)")

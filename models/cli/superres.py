@@ -7,18 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-
-def native_records(ds, resolution: int):
-    """Keep only images stored at `resolution` px or more (a 64-px file upsampled would teach blur)."""
-    from PIL import Image
-
-    kept = []
-    for record in ds.records:
-        with Image.open(record.meta["path"]) as img:
-            if min(img.size) >= resolution:
-                kept.append(record)
-    ds.records = kept
-    return ds
+from models.data.nih import native_records
 
 
 def cmd_train_superres(args: argparse.Namespace) -> int:

@@ -136,7 +136,7 @@ def diversity_per_finding(generated: Mapping[str, np.ndarray], real: np.ndarray,
                           *, pairs: int = 200) -> dict:
     """Mean MS-SSIM between random pairs (lower = more diverse) per finding, beside real images of the finding
     (None where fewer than 3 real ones)."""
-    from models.metrics.features import ms_ssim_diversity
+    from models.qc.features import ms_ssim_diversity
 
     out = {}
     for name, images in generated.items():

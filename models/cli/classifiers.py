@@ -10,7 +10,7 @@ from pathlib import Path
 
 from models.catalog import DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
 from models.data.formats import FORMATS
-from models.explain import counterfactual_defaults
+from models.vocabulary import counterfactual_defaults
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
@@ -181,8 +181,8 @@ def cmd_train_guide(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from models.catalog import resolve_model
     from models.classifier.ensemble import ClassifierEnsemble
-    from models.classify import classify, image_files
     from models.progress import progress_bar
+    from models.workflows.classify import classify, image_files
 
     files = image_files(args.paths)
     if not files:

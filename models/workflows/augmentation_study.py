@@ -50,7 +50,7 @@ def arrays(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 def relabel(labels: torch.Tensor, names: Sequence[str], target: Sequence[str]) -> torch.Tensor:
     """Labels over `names` mapped onto the `target` vocabulary (findings it lacks stay 0)."""
-    from models.findings import UnknownFindingError, resolve
+    from models.vocabulary.findings import UnknownFindingError, resolve
 
     out = torch.zeros(labels.shape[0], len(target))
     for k, name in enumerate(names):

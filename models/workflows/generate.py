@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from models import __version__
 from models.catalog import resolve_model
 from models.diffusion.pipeline import GenerationOutput, RadSynthPipeline
 from models.io.writers import atomic_write_bytes, gif_bytes, grid, write_png, write_synthetic_dicom
-from models.output_formats import resolve_formats
 from models.qc.folder import ARTIFACT_KEY
+from models.vocabulary.output_formats import resolve_formats
+from models.vocabulary.sampling import Sampling
 
 # How the second stage sampled, when there was one.
 SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step", "superres_keep_low")
@@ -86,45 +88,58 @@ def flagged_copies(report: list[dict]) -> list[int]:
     return [i for i, r in enumerate(report) if r["memorisation"] and r["memorisation"]["flagged"]]
 
 
+@dataclass(frozen=True)
+class Acceptance:
+    """Which QC results a delivery refuses, and how often a refused image is redrawn."""
+
+    reject_copies: bool = False  # flagged training copies
+    min_agreement: float | None = None  # the QC classifier's probability of every requested finding
+    max_attempts: int = 3
+
+    def passes(self, report: dict | None) -> bool:
+        """Whether one image's QC report passes."""
+        if report is None:
+            return True
+        mem = report.get("memorisation")
+        if self.reject_copies and mem and mem.get("flagged"):
+            return False
+        if self.min_agreement is None:
+            return True
+        return all(a["probability"] >= self.min_agreement for a in report["label_agreement"].values())
+
+
 def accepted(report: dict | None, min_agreement: float | None, reject_copies: bool) -> bool:
     """Whether one image's QC report passes: not a flagged copy (when copies are rejected) and the classifier's
     probability of every requested finding at least `min_agreement` (when given)."""
-    if report is None:
-        return True
-    mem = report.get("memorisation")
-    if reject_copies and mem and mem.get("flagged"):
-        return False
-    if min_agreement is None:
-        return True
-    return all(a["probability"] >= min_agreement for a in report["label_agreement"].values())
+    return Acceptance(reject_copies, min_agreement).passes(report)
 
 
-def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, qc=None, reject_copies: bool = False,
-                     min_agreement: float | None = None, max_attempts: int = 3,
-                     callback: Callable[[int, int], None] | None = None,
-                     sampled: GenerationOutput | None = None, **kwargs) -> tuple[GenerationOutput, list[dict] | None]:
+def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], sampling: Sampling, *, qc=None,
+                     accept: Acceptance = Acceptance(), callback: Callable[[int, int], None] | None = None,
+                     sampled: GenerationOutput | None = None) -> tuple[GenerationOutput, list[dict] | None]:
     """Generate (or take `sampled`, images already made for these seeds, e.g. in a batch with other jobs); with
-    `qc`, score every image, and regenerate on new seeds those that fail it: flagged copies (`reject_copies`) and
-    images whose classifier agreement is below `min_agreement`. Images still failing after `max_attempts` are not
+    `qc`, score every image, and regenerate on new seeds those that `accept` refuses: flagged copies and images
+    whose classifier agreement is below its minimum. Images still failing after `accept.max_attempts` are not
     delivered (the output says how many were dropped and why).
 
     A replacement's seed is its original seed plus a fixed stride per attempt, so it is reported and reproducible.
     """
-    out = sampled if sampled is not None else pipe(finding, len(seeds), seeds=seeds, callback=callback, **kwargs)
+    out = sampled if sampled is not None else pipe(finding, len(seeds), seeds=seeds, sampling=sampling,
+                                                   callback=callback)
     if qc is None:
         return out, None
     report = qc.run(out.images, out.findings)
 
     def failing() -> list[int]:
-        return [i for i, r in enumerate(report) if not accepted(r, min_agreement, reject_copies)]
+        return [i for i, r in enumerate(report) if not accept.passes(r)]
 
+    min_agreement, reject_copies, max_attempts = accept.min_agreement, accept.reject_copies, accept.max_attempts
     for attempt in range(1, max_attempts + 1):
         flagged = failing()
         if not flagged:
             break
         new_seeds = [out.seeds[i] + attempt * REPLACEMENT_SEED_STRIDE for i in flagged]
-        kw = dict(kwargs, return_frames=False)
-        redo = pipe(finding, len(flagged), seeds=new_seeds, **kw)
+        redo = pipe(finding, len(flagged), seeds=new_seeds, sampling=sampling.but(frames=0))
         redo_qc = qc.run(redo.images, redo.findings)
         for j, i in enumerate(flagged):
             out.images[i], out.seeds[i] = redo.images[j], redo.seeds[j]
@@ -152,35 +167,40 @@ def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], *, 
     return out, report
 
 
-def generate_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path, formats: str = "png",
-                       sampler: str = "dpmsolver++", steps: int | None = None, guidance: float | None = None,
-                       seed: int | None = None, gif: bool = False, bits: int = 8, device: str | None = None,
-                       classifier_guidance: float | None = None, resolution: int | None = None,
-                       superres_start: float | None = None, superres_steps: int | None = None,
-                       guidance_interval: tuple[float, float] | None = None, qc: bool = False,
-                       reject_copies: bool = False, min_agreement: float | None = None,
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generate request outside the service (the CLI's): what to make, how to sample and check it, and how
+    to write it."""
+
+    model: str | Path
+    finding: str
+    n: int
+    sampling: Sampling = Sampling()
+    accept: Acceptance | None = None  # None: no QC; otherwise QC runs and refuses what this refuses
+    seed: int | None = None
+    formats: str | Sequence[str] = "png"
+    bits: int = 8
+
+
+def generate_to_folder(request: GenerationRequest, out_dir: str | Path, *, device: str | None = None,
                        progress: Callable[[int, int], None] | None = None) -> dict:
-    """Load `model`, generate `n` images of `finding`, write them; returns files, seeds and optional QC."""
+    """Load the request's model, generate its images, write them; returns files, seeds and optional QC."""
     from models.runtime_info import pick_device
 
-    folder = resolve_model(model, kind="generator")
+    folder = resolve_model(request.model, kind="generator")
     dev = pick_device(device)
     pipe = RadSynthPipeline.load(folder, device=dev)
     checker = None
-    if qc or reject_copies or min_agreement is not None:
+    if request.accept is not None:
         from models.qc.context import load_qc
 
         checker = load_qc(folder, device=dev)
-    base = seed if seed is not None else random.SystemRandom().randrange(2**31 - n)
-    out, report = generate_checked(pipe, finding, [base + i for i in range(n)], qc=checker,
-                                   reject_copies=reject_copies, min_agreement=min_agreement, sampler=sampler,
-                                   num_inference_steps=steps,
-                                   guidance_scale=guidance,
-                                   classifier_scale=classifier_guidance,
-                                   return_frames=gif, callback=progress, resolution=resolution,
-                                   superres_start=superres_start, superres_steps=superres_steps,
-                                   guidance_interval=guidance_interval)
-    result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=formats, bits=bits, gif=gif)
+    n = request.n
+    base = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31 - n)
+    out, report = generate_checked(pipe, request.finding, [base + i for i in range(n)], request.sampling,
+                                   qc=checker, accept=request.accept or Acceptance(), callback=progress)
+    result = write_outputs(out, Path(out_dir), model_name=folder.name, formats=request.formats, bits=request.bits,
+                           gif=request.sampling.frames > 0)
     if report is not None:
         for item, q in zip(result["images"], report, strict=True):
             item["qc"] = q

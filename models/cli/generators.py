@@ -1,4 +1,4 @@
-"""`radsynth` command line: train generators and classifiers, generate, explain, run QC."""
+"""`radsynth train-generator` and `radsynth generate`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import sys
 from pathlib import Path
 
 from models.data.formats import FORMATS
-from models.output_formats import format_argument
 from models.progress import progress_bar
-from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES, parse_guidance_interval
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from models.vocabulary.output_formats import format_argument
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES, parse_guidance_interval
 
 
 def training_sources(args: argparse.Namespace):
@@ -53,7 +51,7 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
                           dataset_name=args.name or "+".join(Path(d).name for d in args.data))
     features = None
     if args.fid_every:
-        from models.metrics.features import load_feature_extractor
+        from models.qc.features import load_feature_extractor
 
         features = load_feature_extractor(args.features)
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
@@ -87,17 +85,20 @@ def guidance_interval_arg(text: str) -> tuple[float, float]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from models.generate import generate_to_folder
+    from models.vocabulary.sampling import GIF_FRAMES, Sampling
+    from models.workflows.generate import Acceptance, GenerationRequest, generate_to_folder
 
     bar, update = progress_bar(args.steps or 0, f"generate {args.finding}")
-    result = generate_to_folder(
-        model=args.model, finding=args.finding, n=args.n, out_dir=args.out, formats=args.format,
-        sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed, gif=args.gif,
-        classifier_guidance=args.classifier_guidance, bits=args.bits, device=args.device, qc=args.qc,
-        resolution=args.resolution, superres_start=args.superres_start, superres_steps=args.superres_steps,
-        guidance_interval=args.guidance_interval, reject_copies=args.reject_copies, min_agreement=args.min_agreement,
-        progress=lambda s, t: update(s, t, "sampling", {}),
-    )
+    sampling = Sampling(sampler=args.sampler, steps=args.steps, guidance=args.guidance,
+                        guidance_interval=args.guidance_interval, classifier_guidance=args.classifier_guidance,
+                        resolution=args.resolution, superres_start=args.superres_start,
+                        superres_steps=args.superres_steps, frames=GIF_FRAMES if args.gif else 0)
+    checks = args.qc or args.reject_copies or args.min_agreement is not None
+    request = GenerationRequest(
+        model=args.model, finding=args.finding, n=args.n, sampling=sampling, seed=args.seed, formats=args.format,
+        bits=args.bits, accept=Acceptance(args.reject_copies, args.min_agreement) if checks else None)
+    result = generate_to_folder(request, args.out, device=args.device,
+                                progress=lambda s, t: update(s, t, "sampling", {}))
     bar.close()
     for item in result["images"]:
         line = f"seed {item['seed']}: " + " ".join(item["files"])
@@ -116,10 +117,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radsynth", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_commands(sub) -> None:
+    """Register train-generator and generate."""
+    add_train_generator(sub)
+    add_generate(sub)
 
+
+def add_train_generator(sub) -> None:
     tg = sub.add_parser("train-generator", help="train a finding-conditional DDPM on a data source")
     tg.add_argument("data", nargs="+", help="NIH folder, MedMNIST .npz, DICOM folder (with labels.csv) or image "
                     "folder; several NIH folders with --splits")
@@ -164,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     tg.set_defaults(func=cmd_train_generator)
 
+
+def add_generate(sub) -> None:
     gen = sub.add_parser("generate", help="generate images of a finding into a folder")
     gen.add_argument("finding", help="finding name(s), e.g. consolidation or 'effusion+cardiomegaly'")
     gen.add_argument("--model", default="nih-cxr14", help="bundled model name or model folder")
@@ -198,28 +204,3 @@ def build_parser() -> argparse.ArgumentParser:
                      help="redraw images whose QC probability of the finding is below P (up to 3 times) and leave "
                      "out those that stay below it")
     gen.set_defaults(func=cmd_generate)
-
-    from models.cli_classifiers import add_commands
-    from models.cli_datasets import add_commands as add_dataset_commands
-    from models.cli_superres import add_commands as add_superres_commands
-    from models.cli_volumes import add_commands as add_volume_commands
-
-    add_commands(sub)
-    add_volume_commands(sub)
-    add_superres_commands(sub)
-    add_dataset_commands(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"radsynth: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

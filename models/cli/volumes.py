@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from models.output_formats import format_argument
-from models.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
+from models.vocabulary.output_formats import format_argument
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 
 def cmd_train_volume_generator(args: argparse.Namespace) -> int:

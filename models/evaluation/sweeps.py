@@ -1,12 +1,12 @@
-"""What the sweeps on the validation split share (`sampler_sweep.py`, `superres_sweep.py`): their command line
-(the NIH folders, the bundled generator and the judge) and how their figures are saved."""
+"""What the sweeps on the validation split share: their command line (the NIH folders, the bundled generator and
+the judge) and how their figures are saved."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sweep_parser(doc: str, out: Path) -> argparse.ArgumentParser:

@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from models import __version__
-from models.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE, accepted
 from models.io.writers import write_png
+from models.workflows.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE, accepted
 
 ROWS = "rows.jsonl"
 LABELS = "Data_Entry_2017.csv"
