@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -168,3 +169,68 @@ def bf16_default(device: str) -> bool:
             return "amx_bf16" in fh.read()
     except OSError:
         return False
+
+
+class CheckpointedTrainer:
+    """The step loop, atomic checkpoints and resume that the image trainers share (the autoencoder, the detail
+    network). A subclass sets `STATE` (the attributes saved: modules, optimisers, EMA), `LOSS_KEYS` (what progress
+    shows) and `cfg` (with steps and checkpoint_every), and implements `train_step`, `bundle` and `export`."""
+
+    STATE: tuple[str, ...] = ()
+    LOSS_KEYS: tuple[str, ...] = ()
+    CHECKPOINT = "checkpoint.pt"
+
+    def __init__(self, out_dir: str | Path, progress: Callable | None, should_stop: Callable[[], bool] | None):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress, self.should_stop = progress, should_stop or (lambda: False)
+        self.step, self.losses, self.wall_before, self.started, self.warmup_from = 0, [], 0.0, time.time(), 0
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.started
+
+    def save_checkpoint(self) -> None:
+        atomic_torch_save({name: getattr(self, name).state_dict() for name in self.STATE} | {
+            "step": self.step, "losses": self.losses, "wall": self.wall()}, self.out / self.CHECKPOINT)
+
+    def try_resume(self) -> bool:
+        path = self.out / self.CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        for name in self.STATE:
+            getattr(self, name).load_state_dict(state[name])
+        self.step, self.losses, self.wall_before = state["step"], state["losses"], state["wall"]
+        return True
+
+    def train_step(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def bundle(self, dest: str | Path) -> Path:
+        raise NotImplementedError
+
+    def export(self) -> Path:
+        raise NotImplementedError
+
+    def run(self, *, bundle_to: str | Path | None = None, on_checkpoint: Callable[[], None] | None = None) -> Path:
+        """Train to `cfg.steps`, resuming from the folder's checkpoint; returns the exported model."""
+        self.try_resume()
+        for name in self.STATE:
+            if isinstance(getattr(self, name), torch.nn.Module):
+                getattr(self, name).train()
+        while self.step < self.cfg.steps:
+            if self.should_stop():
+                self.save_checkpoint()
+                raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
+            self.losses.append(self.train_step())
+            if self.progress and (self.step % 10 == 0 or self.step == self.cfg.steps):
+                recent = self.losses[-10:]
+                self.progress(self.step, self.cfg.steps, "training",
+                              {k: float(np.mean([r[k] for r in recent])) for k in self.LOSS_KEYS})
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                self.save_checkpoint()
+                if bundle_to:
+                    self.bundle(bundle_to)
+                if on_checkpoint:
+                    on_checkpoint()
+        return self.export()

@@ -11,7 +11,6 @@ weights) let a fresh machine resume.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,9 +24,8 @@ from diffusers.training_utils import EMAModel
 from models.data.base import ImageDataset
 from models.diffusion.train import lr_factor
 from models.runtime_info import code_version, hardware
-from models.training_utils import ProgressFn, atomic_torch_save, batch_indices, optimise, step_generator
+from models.training_utils import CheckpointedTrainer, ProgressFn, batch_indices, optimise, step_generator
 
-CHECKPOINT = "checkpoint.pt"
 RESUME = "resume.json"
 
 
@@ -105,23 +103,20 @@ class ImageCrops:
         return image
 
 
-class AutoencoderTrainer:
+class AutoencoderTrainer(CheckpointedTrainer):
+    STATE = ("vae", "disc", "opt", "opt_d", "ema")
+    LOSS_KEYS = ("l1", "fft", "disc")
+
     def __init__(self, images: ImageCrops, out_dir: str | Path, cfg: AutoencoderConfig, *,
                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None):
+        super().__init__(out_dir, progress, should_stop)
         self.images, self.cfg = images, cfg
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.progress, self.should_stop = progress, should_stop or (lambda: False)
         torch.manual_seed(cfg.seed)
         self.vae = new_autoencoder(cfg)
         self.disc = PatchDiscriminator()
         self.opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
         self.ema = EMAModel(self.vae.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
-        self.step, self.losses, self.wall_before, self.started, self.warmup_from = 0, [], 0.0, time.time(), 0
-
-    def wall(self) -> float:
-        return self.wall_before + time.time() - self.started
 
     def batch(self) -> torch.Tensor:
         cfg = self.cfg
@@ -168,24 +163,6 @@ class AutoencoderTrainer:
                 "hardware": hardware(), "code_version": code_version(), "config": asdict(self.cfg),
                 "final_l1": float(np.mean([r["l1"] for r in last])) if last else None}
 
-    def save_checkpoint(self) -> None:
-        atomic_torch_save({"vae": self.vae.state_dict(), "disc": self.disc.state_dict(), "opt": self.opt.state_dict(),
-                           "opt_d": self.opt_d.state_dict(), "ema": self.ema.state_dict(), "step": self.step,
-                           "losses": self.losses, "wall": self.wall()}, self.out / CHECKPOINT)
-
-    def try_resume(self) -> bool:
-        path = self.out / CHECKPOINT
-        if not path.exists():
-            return False
-        state = torch.load(path, weights_only=False)
-        self.vae.load_state_dict(state["vae"])
-        self.disc.load_state_dict(state["disc"])
-        self.opt.load_state_dict(state["opt"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.ema.load_state_dict(state["ema"])
-        self.step, self.losses, self.wall_before = state["step"], state["losses"], state["wall"]
-        return True
-
     def bundle(self, dest: str | Path) -> Path:
         """The servable EMA weights (`vae/`) and what a fresh machine resumes from; the discriminator is small and
         restarts from scratch there."""
@@ -205,25 +182,7 @@ class AutoencoderTrainer:
         self.ema.optimization_step = state["step"]
         self.step, self.wall_before, self.warmup_from = state["step"], state["wall_s"], state["step"]
 
-    def run(self, *, bundle_to: str | Path | None = None, on_checkpoint: Callable[[], None] | None = None) -> Path:
-        """Train to `cfg.steps`, resuming from the folder's checkpoint; returns the exported EMA autoencoder."""
-        self.try_resume()
-        self.vae.train()
-        while self.step < self.cfg.steps:
-            if self.should_stop():
-                self.save_checkpoint()
-                raise InterruptedError(f"stopped at step {self.step}; checkpoint saved")
-            self.losses.append(self.train_step())
-            if self.progress and (self.step % 10 == 0 or self.step == self.cfg.steps):
-                recent = self.losses[-10:]
-                self.progress(self.step, self.cfg.steps, "training",
-                              {k: float(np.mean([r[k] for r in recent])) for k in ("l1", "fft", "disc")})
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
-                self.save_checkpoint()
-                if bundle_to:
-                    self.bundle(bundle_to)
-                if on_checkpoint:
-                    on_checkpoint()
+    def export(self) -> Path:
         final = self.out / "model"
         self.ema_autoencoder().save_pretrained(final)
         (final / "training.json").write_text(json.dumps(self.metadata(), indent=2, default=str))

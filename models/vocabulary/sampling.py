@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from models.sampler_defaults import DEFAULT_SAMPLER
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER
 
 GIF_FRAMES = 24  # trajectory frames kept for a denoising GIF
 # The pipeline's older keyword names, and the field each sets.
