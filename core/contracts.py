@@ -107,7 +107,8 @@ class GenerateParams(BaseModel):
         kind, name = model_kind(info), info["name"]
         check_guide_and_size(info, self.classifier_guidance, self.resolution)
         sizes = info.get("resolutions") or [info.get("resolution")]
-        self.check_superres(name, sizes if kind.makes == "image" else [])
+        one_pass = bool((info.get("superres") or {}).get("one_pass"))
+        self.check_superres(name, sizes if kind.makes == "image" and not one_pass else [])
         try:
             self.format = resolve_formats(self.format, kind.makes or "image")  # type: ignore[assignment]
         except ValueError as exc:
@@ -115,7 +116,7 @@ class GenerateParams(BaseModel):
                     if kind.makes == "volume" else "makes 2D images")
             raise ValueError(f"{name} {what}: {exc}") from exc
         if kind.one_finding and "+" in self.finding:
-            raise ValueError(f"{name} generates one finding per scan; got {self.finding}")
+            raise ValueError(f"{name} generates one finding per {kind.makes}; got {self.finding}")
         for option, why in kind.generate_refuses.items():
             if getattr(self, option):
                 raise ValueError(f"{name}: {why}; leave out {option}")
@@ -130,7 +131,8 @@ class GenerateParams(BaseModel):
         if not given:
             return
         if len(sizes) < 2:
-            raise ValueError(f"{name} has no super-resolution stage, so leave out {' and '.join(given)}")
+            raise ValueError(f"{name} has no super-resolution stage that takes steps (none, or a one-pass detail "
+                             f"network), so leave out {' and '.join(given)}")
         if self.resolution is not None and self.resolution != max(sizes):
             raise ValueError(f"{' and '.join(given)} tune the super-resolution stage, which runs only at "
                              f"resolution={max(sizes)}; got resolution={self.resolution}")

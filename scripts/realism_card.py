@@ -109,15 +109,20 @@ def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], gen
 def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
     """The figures of one resolution."""
     from models.evaluation.realism_measures import distances, diversity_per_finding, label_agreement, pixel_health
+    from models.metrics.autoencoder_eval import high_frequency_power
     from models.metrics.precision_recall import precision_recall
-    from models.metrics.realism import random_cnn_features
+    from models.metrics.realism import random_cnn_features, second_cnn_features, washed_out_share
     from models.qc.memorisation import image_features
 
     judge_f = lambda x: image_features(judge, x)  # noqa: E731
     normal = by_finding.pop("No Finding")
-    return {"pixel_health": pixel_health(generated, real),
-            "distances_judge": distances(judge_f, real, generated, floor),
-            "distances_random_cnn": distances(random_cnn_features(size=size), real, generated, floor),
+    return {"pixel_health": pixel_health(generated, real) | {
+                "washed_out": washed_out_share(generated, floor), "real_washed_out": washed_out_share(real, floor)},
+            "high_frequency_power_log10": {"generated": high_frequency_power(generated, real),
+                                           "real floor": high_frequency_power(floor, real)},
+            "distances_judge": distances(judge_f, real, generated, floor, intervals=True),
+            "distances_random_cnn": distances(random_cnn_features(size=size), real, generated, floor, intervals=True),
+            "distances_second_cnn": distances(second_cnn_features(size=size), real, generated, floor, intervals=True),
             "precision_recall_judge": precision_recall(judge_f(real), judge_f(generated)),
             "label_agreement": label_agreement(judge, by_finding, normal),
             "diversity_ms_ssim": diversity_per_finding(by_finding | {"No Finding": normal}, real, labels),

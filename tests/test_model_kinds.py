@@ -50,7 +50,7 @@ def test_volume_kinds_take_volume_formats_and_refuse_2d_options():
     assert params.format == ["nifti"] and params.qc is False
     with pytest.raises(ValueError, match="png"):
         GenerateParams(finding="normal", format=["png"]).fit_to_model(info)
-    with pytest.raises(ValueError, match="one finding per scan"):
+    with pytest.raises(ValueError, match="one finding per volume"):
         GenerateParams(finding="normal+hyperplasia").fit_to_model(info)
     with pytest.raises(ValueError, match="guidance_interval"):
         GenerateParams(finding="normal", guidance_interval="0:0.5").fit_to_model(info)

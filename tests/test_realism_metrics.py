@@ -12,6 +12,10 @@ from models.metrics.realism import fakes, noise_dominated_share, random_cnn_feat
 from tests.conftest import NIH
 
 
+def real_images(n: int) -> np.ndarray:
+    return real("all")[:n]
+
+
 def real(split: str) -> np.ndarray:
     ds = NIHChestXray(NIH, split, 64)
     return np.stack([((ds[i]["image"][0] + 1) / 2).numpy() for i in range(len(ds))])
@@ -37,3 +41,38 @@ def test_random_cnn_features_are_fixed_and_rank_fakes_by_how_far_they_are():
     floor = frechet_distance(f1(a), ref)
     assert frechet_distance(f1(made["mean image + noise"]), ref) > 2 * floor
     assert {name: im.shape for name, im in made.items()} == dict.fromkeys(made, a.shape)
+
+
+def test_the_second_feature_space_is_fixed_different_and_ranks_fakes():
+    from models.metrics.fid import frechet_distance
+    from models.metrics.realism import fakes, random_cnn_features, second_cnn_features
+
+    real = real_images(40)
+    first, second = random_cnn_features(), second_cnn_features()
+    assert np.array_equal(second(real), second_cnn_features()(real))  # fixed: the same seed, the same features
+    assert second(real).shape[1] != first(real).shape[1]
+    made = fakes(real[20:])
+    reference = second(real[:20])
+    assert frechet_distance(reference, second(made["mean image + noise"])) > frechet_distance(
+        reference, second(made["blurred real"]))
+
+
+def test_the_fid_interval_holds_the_point_and_narrows_with_more_images():
+    from models.metrics.fid import frechet_distance
+    from models.metrics.realism import fid_interval
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (200, 4)), rng.normal(0.5, 1, (200, 4))
+    lo, hi = fid_interval(a, b, n=100)
+    assert lo <= frechet_distance(a, b) <= hi
+    lo_small, hi_small = fid_interval(a[:40], b[:40], n=100)
+    assert hi_small - lo_small > hi - lo
+
+
+def test_washed_out_images_are_those_with_little_lung_contrast():
+    from models.metrics.realism import washed_out_share
+
+    real = real_images(40)
+    grey = np.clip(0.5 + 0.15 * (real - real.mean(axis=(1, 2), keepdims=True)), 0, 1)  # the same, flattened
+    assert washed_out_share(real[20:], real[:20]) < 0.3
+    assert washed_out_share(grey, real) > 0.9

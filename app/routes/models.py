@@ -89,7 +89,7 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
 def superres_defaults(info: dict) -> dict:
     """Where a generator's super-resolution stage starts and how many steps it takes by default (none: {})."""
     sr = info.get("superres")
-    if not sr or len(info.get("resolutions") or []) < 2:
+    if not sr or sr.get("one_pass") or len(info.get("resolutions") or []) < 2:
         return {}
     start = float(sr.get("default_start", 1.0))
     steps = sr.get("default_steps")

@@ -81,6 +81,26 @@ def fourier_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (amp(recon) - amp(target)).abs().mean()
 
 
+def detail_loss(out: torch.Tensor, target: torch.Tensor, cfg, step: int, disc: torch.nn.Module
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, l1, fft) of an image-making network: L1 plus the weighted Fourier term and, from `cfg.disc_start`
+    on, the patch critic's score (hinge generator loss)."""
+    l1, fft = (out - target).abs().mean(), fourier_loss(out, target)
+    loss = l1 + cfg.fft_weight * fft
+    if step >= cfg.disc_start:
+        loss = loss - cfg.disc_weight * disc(out).mean()
+    return loss, l1, fft
+
+
+def critic_step(disc: torch.nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor) -> float:
+    """One hinge-loss update of the patch critic; its loss."""
+    opt.zero_grad(set_to_none=True)
+    hinge = F.relu(1 - disc(real)).mean() + F.relu(1 + disc(fake.detach())).mean()
+    hinge.backward()
+    opt.step()
+    return hinge.detach().item()
+
+
 class ImageCrops:
     """Images (1, R, R) in [-1, 1] of `ds`, decoded when a batch asks for them; kept after the first decode only
     when all fit `budget_bytes` (a full-size data set streams)."""
@@ -134,21 +154,10 @@ class AutoencoderTrainer(CheckpointedTrainer):
             group["lr"] = cfg.lr * lr_factor(self.step - self.warmup_from, cfg.warmup_steps)
         posterior = self.vae.encode(x).latent_dist
         recon = self.vae.decode(posterior.sample(generator=step_generator(cfg.seed, self.step))).sample
-        l1 = (recon - x).abs().mean()
-        fft = fourier_loss(recon, x)
+        loss, l1, fft = detail_loss(recon, x, cfg, self.step, self.disc)
         kl = posterior.kl().mean() / x[0].numel()
-        loss = l1 + cfg.fft_weight * fft + cfg.kl_weight * kl
-        adversarial = self.step >= cfg.disc_start
-        if adversarial:
-            loss = loss - cfg.disc_weight * self.disc(recon).mean()
-        optimise(self.vae, self.opt, self.ema, loss, cfg.grad_clip)
-        d_loss = 0.0
-        if adversarial:
-            self.opt_d.zero_grad(set_to_none=True)
-            hinge = F.relu(1 - self.disc(x)).mean() + F.relu(1 + self.disc(recon.detach())).mean()
-            hinge.backward()
-            self.opt_d.step()
-            d_loss = hinge.detach().item()
+        optimise(self.vae, self.opt, self.ema, loss + cfg.kl_weight * kl, cfg.grad_clip)
+        d_loss = critic_step(self.disc, self.opt_d, x, recon) if self.step >= cfg.disc_start else 0.0
         self.step += 1
         return {"l1": l1.detach().item(), "fft": fft.detach().item(), "kl": kl.detach().item(), "disc": d_loss}
 

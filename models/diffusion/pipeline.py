@@ -13,6 +13,8 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
+from models.diffusion.detail_net import CONFIG as DETAIL_CONFIG
+from models.diffusion.detail_net import DetailStage
 from models.diffusion.guide import (
     GUIDE_FOLDER,
     NoisyFindingClassifier,
@@ -89,7 +91,8 @@ class RadSynthPipeline(DiffusionPipeline):
         self.default_classifier_scale = 0.0
         self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
         self.default_guidance_interval: tuple[float, float] | None = None  # where it applies (None: every step)
-        self.superres: SuperResPipeline | None = None  # optional second stage (models/diffusion/superres.py)
+        # optional second stage: diffusion super-resolution (superres.py) or the one-pass detail network
+        self.superres: SuperResPipeline | DetailStage | None = None
         # redraws base images that are pixel noise or featureless (models/diffusion/noise_check.py)
         self.noise_check: NoiseCheck | None = None
 
@@ -112,7 +115,7 @@ class RadSynthPipeline(DiffusionPipeline):
     def findings(self) -> list[str]:
         return self.unet.findings
 
-    def attach_superres(self, superres: SuperResPipeline) -> None:
+    def attach_superres(self, superres: SuperResPipeline | DetailStage) -> None:
         """Add a super-resolution stage: `resolution=` its output size then samples base -> super-resolution."""
         self.superres = superres
 
@@ -235,7 +238,9 @@ class RadSynthPipeline(DiffusionPipeline):
         for names, request_seeds in named:
             stop = start + len(request_seeds)
             stages = {"base_resolution": int(size), "resolution": int(resolution)}
-            if upscale:
+            if upscale and getattr(self.superres, "one_pass", False):
+                stages["detail_stage"] = "one-pass detail network"
+            elif upscale:
                 stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
                            "superres_aug_step": self.superres.default_aug_step,
                            "superres_keep_low": self.superres.keep_low,
@@ -389,7 +394,9 @@ class RadSynthPipeline(DiffusionPipeline):
         pipe.default_guidance = model_guidance(info)
         pipe.default_guidance_interval = pipe.resolve_guidance_interval(info.get("default_guidance_interval"))
         pipe.noise_check = NoiseCheck.from_json(info.get("noise_check"))
-        if (path / SUPERRES_FOLDER / "radsynth.json").exists():
+        if (path / SUPERRES_FOLDER / DETAIL_CONFIG).exists():
+            pipe.attach_superres(DetailStage.load(path / SUPERRES_FOLDER, device=device))
+        elif (path / SUPERRES_FOLDER / "radsynth.json").exists():
             pipe.attach_superres(SuperResPipeline.load(path / SUPERRES_FOLDER, device=device))
         if (path / GUIDE_FOLDER / "config.json").exists():
             pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))

@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from models.diffusion.samplers import make_scheduler
 from models.diffusion.weights import save_copy
-from models.vocabulary.sampler_defaults import scaled_superres_steps
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER, scaled_superres_steps
 
 SR_KIND = "superres"
 SUPERRES_FOLDER = "superres"  # inside a generator's model folder
@@ -107,6 +107,9 @@ def stage_summary(info: dict) -> dict:
     """The `superres` entry of a generator's radsynth.json, from its stage's own radsynth.json (`info`): how it
     samples by default, and its training steps when known. `GET /models` reports it."""
     scale = int(info["scale"])
+    if info.get("one_pass"):  # the detail network: nothing to tune
+        return {"scale": scale, "kind": info.get("kind"), "one_pass": True} | (
+            {"steps": info["steps"]} if info.get("steps") is not None else {})
     settings = stage_settings(info)
     summary = {"scale": scale} | settings
     return summary | ({"steps": info["steps"]} if info.get("steps") is not None else {})
@@ -134,7 +137,7 @@ class SuperResPipeline:
 
     @torch.inference_mode()
     def __call__(self, low: np.ndarray, seeds: Sequence[int], *, num_inference_steps: int | None = None,
-                 aug_step: int | None = None, sampler: str = "dpmsolver++", batch_size: int = 4,
+                 aug_step: int | None = None, sampler: str = DEFAULT_SAMPLER, batch_size: int = 4,
                  start: float | None = None, keep_low: int | None = None, callback=None) -> np.ndarray:
         """Super-resolve grey [0, 1] images (N, h, w) to (N, h*scale, w*scale) in [0, 1]; image i uses seeds[i].
 

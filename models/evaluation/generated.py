@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER
+
 BATCH = 32
 
 
@@ -31,7 +33,7 @@ def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
     return np.stack(images), seeds, redraws
 
 
-def sample_per_label(pipe, labels: list[list[str]], *, sampler: str = "dpmsolver++", steps: int = 15,
+def sample_per_label(pipe, labels: list[list[str]], *, sampler: str = DEFAULT_SAMPLER, steps: int = 15,
                      guidance: float = 2.0, seed: int = 50_000) -> np.ndarray:
     """One 64-px image per label set (seed + its index), in batches of 32, without classifier guidance."""
     requests = [(names, [seed + i]) for i, names in enumerate(labels)]

@@ -28,14 +28,23 @@ def pixel_health(generated: np.ndarray, real: np.ndarray) -> dict:
 
 
 def distances(features: FeatureFn, real: np.ndarray, generated: np.ndarray, floor: np.ndarray,
-              *, seed: int = 0) -> dict:
-    """FID/KID of the generated images against `real`, beside other real images (`floor`) and the three fakes
-    made from them; `ratio_to_floor` divides each FID by the floor's."""
+              *, seed: int = 0, intervals: bool = False) -> dict:
+    """FID/KID of the generated images against `real`, beside other real images (`floor`) and the fakes made from
+    them (above 64 px also the floor shrunk to 64 px and brought back with bicubic); `ratio_to_floor` divides each
+    FID by the floor's. With `intervals`, each FID carries a 95% bootstrap interval over both image sets."""
+    from models.metrics.autoencoder_eval import bicubic_from
+    from models.metrics.realism import fid_interval
+
     real_f = features(real)
-    rows = {"generated": fid_kid_from_features(real_f, features(generated), seed=seed),
-            "real floor": fid_kid_from_features(real_f, features(floor), seed=seed)}
-    for name, fake in fakes(floor, seed=seed).items():
-        rows[name] = fid_kid_from_features(real_f, features(fake), seed=seed)
+    sets = {"generated": generated, "real floor": floor, **fakes(floor, seed=seed)}
+    if floor.shape[-1] > 64:
+        sets["real 64 px + bicubic"] = bicubic_from(floor)
+    rows = {}
+    for name, images in sets.items():
+        f = features(images)
+        rows[name] = fid_kid_from_features(real_f, f, seed=seed)
+        if intervals:
+            rows[name]["interval95"] = list(fid_interval(real_f, f, seed=seed))
     floor_fid = rows["real floor"]["fid"]
     for row in rows.values():
         row["ratio_to_floor"] = row["fid"] / floor_fid if floor_fid > 0 else float("nan")

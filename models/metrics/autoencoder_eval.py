@@ -38,24 +38,44 @@ def bicubic_from(images: np.ndarray, low: int = 64) -> np.ndarray:
     return up[:, 0].clamp(0, 1).numpy()
 
 
+def measures(outputs: dict[str, np.ndarray], images: np.ndarray, *, fid: bool = False) -> dict[str, dict[str, float]]:
+    """PSNR (mean dB) and high-frequency power of each set of outputs against the `images` they stand for; with
+    `fid`, also FID to them in a fixed random CNN's features."""
+    rows = {name: {"psnr_db": float(psnr(out, images).mean()),
+                   "high_frequency_power_log10": high_frequency_power(out, images)} for name, out in outputs.items()}
+    if fid:
+        from models.metrics.fid import frechet_distance
+        from models.metrics.realism import random_cnn_features
+
+        features = random_cnn_features(size=images.shape[-1])
+        reference = features(images)
+        for name, out in outputs.items():
+            rows[name]["fid_random_cnn"] = frechet_distance(reference, features(out))
+    return rows
+
+
 def evaluate(vae, images: np.ndarray) -> dict[str, dict[str, float]]:
     """PSNR (mean dB) and high-frequency power of the reconstructions and of 64-px + bicubic, on `images`."""
-    rows = {"autoencoder": reconstruct(vae, images), "real 64 px + bicubic": bicubic_from(images)}
-    return {name: {"psnr_db": float(psnr(out, images).mean()),
-                   "high_frequency_power_log10": high_frequency_power(out, images)} for name, out in rows.items()}
+    return measures({"autoencoder": reconstruct(vae, images), "real 64 px + bicubic": bicubic_from(images)}, images)
 
 
 def comparison_figure(vae, images: np.ndarray, path, *, crop: int = 96) -> None:
     """Rows: original, autoencoder, 64 px + bicubic; columns: whole images, then the centre-left crop (ribs)."""
+    rows = {"original": images, "autoencoder": reconstruct(vae, images), "64 px + bicubic": bicubic_from(images)}
+    rows_figure(rows, path, "Held-out radiographs (V), their autoencoder reconstructions and 64 px + bicubic; right "
+                "of each: a zoomed crop", crop=crop)
+
+
+def rows_figure(rows: dict[str, np.ndarray], path, title: str, *, crop: int = 96) -> None:
+    """One row per named set of images; each image beside its centre-left crop (where the ribs are)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = {"original": images, "autoencoder": reconstruct(vae, images), "64 px + bicubic": bicubic_from(images)}
-    n = len(images)
-    fig, axes = plt.subplots(3, 2 * n, figsize=(2.2 * 2 * n, 7))
-    size = images.shape[-1]
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), 2 * n, figsize=(2.2 * 2 * n, 2.35 * len(rows)), squeeze=False)
+    size = next(iter(rows.values())).shape[-1]
     y0, x0 = size // 4, size // 8
     for r, (name, stack) in enumerate(rows.items()):
         for i in range(n):
@@ -65,8 +85,7 @@ def comparison_figure(vae, images: np.ndarray, path, *, crop: int = 96) -> None:
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("Held-out radiographs (V), their autoencoder reconstructions and 64 px + bicubic; right of each: "
-                 "a zoomed crop")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -69,18 +69,75 @@ def random_cnn_features(seed: int = 0, width: int = 64, size: int = 64):
             conv.bias.zero_()
         layers.append(conv)
         c_in = c
-    net = nn.ModuleList(layers).eval()
+    return pooled_features(nn.ModuleList(layers).eval(), size, torch.relu,
+                           lambda x: (x.mean(dim=(2, 3)), x.amax(dim=(2, 3))))
+
+
+def second_cnn_features(seed: int = 7, width: int = 48, size: int = 64):
+    """A second fixed random feature space, built differently from `random_cnn_features` so the two can disagree:
+    another seed, six layers alternating stride 1 and 2 (deeper, finer steps), leaky ReLU, and mean and standard
+    deviation pooling instead of mean and max. Returns f(images (N, H, W) in [0, 1]) -> (N, D)."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    extra = max(0, int(np.log2(size // 64)))
+    plan = [(width // 4, 2)] * extra + [(width // 3, 1), (width // 2, 2), (width // 2, 1), (width, 2),
+                                        (width, 1), (2 * width, 2)]
+    layers, c_in = [], 1
+    for c, stride in plan:
+        conv = nn.Conv2d(c_in, c, 3, padding=1, stride=stride)
+        with torch.no_grad():
+            bound = (6.0 / (9 * c_in)) ** 0.5
+            conv.weight.copy_((torch.rand(conv.weight.shape, generator=gen) * 2 - 1) * bound)
+            conv.bias.zero_()
+        layers.append(conv)
+        c_in = c
+    return pooled_features(nn.ModuleList(layers).eval(), size, lambda x: torch.nn.functional.leaky_relu(x, 0.2),
+                           lambda x: (x.mean(dim=(2, 3)), x.std(dim=(2, 3))))
+
+
+def pooled_features(net, size: int, activation, pool):
+    """f(images (N, H, W) in [0, 1]) -> (N, D): the images resized to `size`, through each layer of `net` and
+    `activation`, with every layer's output pooled by `pool` (a pair of (N, C) tensors) and concatenated."""
+    import torch
 
     @torch.inference_mode()
     def features(images: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(as_size(images, size))[:, None] * 2 - 1
         pooled = []
         for conv in net:
-            x = torch.relu(conv(x))
-            pooled += [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
+            x = activation(conv(x))
+            pooled += list(pool(x))
         return torch.cat(pooled, 1).numpy().astype(np.float64)
 
     return features
+
+
+def fid_interval(real_f: np.ndarray, fake_f: np.ndarray, *, n: int = 200, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the FID between two feature sets, resampling the images of each."""
+    from models.metrics.fid import frechet_distance
+
+    rng = np.random.default_rng(seed)
+    draws = [frechet_distance(real_f[rng.integers(0, len(real_f), len(real_f))],
+                              fake_f[rng.integers(0, len(fake_f), len(fake_f))]) for _ in range(n)]
+    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+
+
+def lung_contrast(images: np.ndarray, size: int = 64) -> np.ndarray:
+    """Per image, the spread of grey values over the chest (the 90th minus the 10th percentile of the central
+    region: rows 15-85%, columns 10-90%): low when the lungs are a hazy grey field."""
+    x = as_size(images, size)
+    r0, r1, c0, c1 = int(0.15 * size), int(0.85 * size), int(0.10 * size), int(0.90 * size)
+    centre = x[:, r0:r1, c0:c1].reshape(len(x), -1)
+    return np.percentile(centre, 90, axis=1) - np.percentile(centre, 10, axis=1)
+
+
+def washed_out_share(images: np.ndarray, reference: np.ndarray, *, quantile: float = 0.05,
+                     size: int = 64) -> float:
+    """Share of `images` whose lung contrast is below the `quantile` of real `reference` images' (washed out)."""
+    limit = np.quantile(lung_contrast(reference, size), quantile)
+    return float((lung_contrast(images, size) < limit).mean())
 
 
 def fakes(real: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:

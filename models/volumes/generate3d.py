@@ -8,6 +8,7 @@ from pathlib import Path
 
 from models import __version__
 from models.vocabulary.output_formats import resolve_formats
+from models.vocabulary.sampler_defaults import DEFAULT_SAMPLER
 from models.volumes.diffusion3d import VolumeOutput
 from models.volumes.geometry import Volume
 from models.volumes.latent3d import load_volume_pipeline
@@ -52,7 +53,7 @@ def write_volumes(out: VolumeOutput, out_dir: Path, *, model_name: str, spacing:
 
 
 def generate_volumes_to_folder(*, model: str | Path, finding: str, n: int, out_dir: str | Path,
-                               formats: str | Sequence[str] = "nifti", sampler: str = "dpmsolver++",
+                               formats: str | Sequence[str] = "nifti", sampler: str = DEFAULT_SAMPLER,
                                steps: int | None = None,
                                guidance: float = 2.0, seed: int | None = None,
                                progress: Callable[[int, int], None] | None = None) -> dict:
