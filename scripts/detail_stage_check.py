@@ -6,7 +6,8 @@ own 64-px images (against the split's real 256-px images).
         --detail bundles/detail-nih256-G/net --split V --out docs/realism/V/detail
 
 FID in two fixed random feature spaces (`random_cnn_features`, `second_cnn_features`) with 95% bootstrap intervals,
-beside the real floor (split G's 256-px images) and blurred real; PSNR where an original exists; high-frequency
+beside the real floor (split G's 256-px images), the same blurred, and the same shrunk to 64 px and brought
+back by bicubic; PSNR where an original exists; high-frequency
 power against the real images (log10, 0 = theirs); seconds per image on this machine. Writes check.json and
 side_by_side.png into --out.
 """
@@ -111,8 +112,8 @@ def main() -> None:
     made, made_s = run_all(methods, base, seeds)
     on_base = {name: scores(images, real, spaces, real_f) | {"seconds_per_image": made_s[name]}
                for name, images in made.items()}
-    references = {"real floor (G)": floor, "blurred real": fakes(real)["blurred real"],
-                  "real 64 px + bicubic": bicubic_from(real)}
+    references = {"real floor (G)": floor, "blurred real (G)": fakes(floor)["blurred real"],
+                  "real 64 px + bicubic (G)": bicubic_from(floor)}
     check = {"split": args.split, "n_real": len(real), "n_floor": len(floor), "generator": args.generator,
              "detail": args.detail, "references": {k: scores(v, real, spaces, real_f) for k, v in references.items()},
              "stage_alone_on_real": stage_alone, "on_base_images": on_base,

@@ -76,3 +76,14 @@ def test_washed_out_images_are_those_with_little_lung_contrast():
     grey = np.clip(0.5 + 0.15 * (real - real.mean(axis=(1, 2), keepdims=True)), 0, 1)  # the same, flattened
     assert washed_out_share(real[20:], real[:20]) < 0.3
     assert washed_out_share(grey, real) > 0.9
+
+
+def test_fid_with_fewer_images_than_dimensions_equals_the_matrix_square_root_formula():
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(40, 90)), rng.normal(0.3, 1.2, size=(47, 90))
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    direct = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(
+        linalg.sqrtm(s1 @ s2)).real
+    assert abs(frechet_distance(a, b) - direct) < 1e-6 * direct

@@ -655,6 +655,43 @@ def noise_check_section(path: Path) -> list[str]:
             *structure_floor_lines(r)]
 
 
+def fid_cell(row: dict, space: str) -> str:
+    """'FID [lo, hi]' of one row in one feature space."""
+    d = row[f"fid_{space}"]
+    lo, hi = d["interval95"]
+    return f"{d['fid']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def detail_stage_section(path: Path) -> list[str]:
+    """The detail stages compared on V (`scripts/detail_stage_check.py`): the served diffusion stage, the one-pass
+    detail network and bicubic, on real images shrunk to 64 px and on the base generator's own images."""
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    head = ["| | FID random CNN [95% CI] | FID second CNN [95% CI] | high-frequency power (log10, real 0) | PSNR | "
+            "s per image |", "|---|---|---|---|---|---|"]
+
+    def rows(block: dict) -> list[str]:
+        return [f"| {name} | {fid_cell(r, 'random_cnn')} | {fid_cell(r, 'second_cnn')} | "
+                f"{r['high_frequency_power_log10']:+.3f} | "
+                f"{'-' if 'psnr_db' not in r else format(r['psnr_db'], '.1f') + ' dB'} | "
+                f"{'-' if 'seconds_per_image' not in r else format(r['seconds_per_image'], '.2f')} |"
+                for name, r in block.items()]
+
+    wash = c["washed_out_share"]
+    return ["## Detail stages compared (V)", "",
+            f"{c['n_real']} real {c['split']} radiographs at 256 px against: the references ({c['n_floor']} other "
+            "real images, of split G; the same blurred; the same shrunk to 64 px and brought back by bicubic), "
+            "each stage on the real images shrunk to 64 px, and each stage on the base generator's own 64-px "
+            "images for the same findings. The detail network trained on split G's 256-px images only.", "",
+            *head, *rows(c["references"]), "", "Each stage on real images shrunk to 64 px:", "", *head,
+            *rows(c["stage_alone_on_real"]), "", "Each stage on the base generator's images:", "", *head,
+            *rows(c["on_base_images"]), "",
+            f"Washed out (lung contrast below the 5th percentile of the real {c['split']} images): base images "
+            f"{pct(wash['base images'])}, real G images {pct(wash['real floor (G)'])}.", "",
+            f"![real and each stage on the base images](realism/{c['split']}/detail/side_by_side.png)", ""]
+
+
 def structure_floor_lines(r: dict) -> list[str]:
     """The check's structure floor (featureless grey fields), when the report has one."""
     floor = r.get("noise_check", {}).get("structure_limit")
@@ -701,6 +738,7 @@ def render(root: Path) -> str:
     out += v_choice_section(root, v, t)
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
+    out += detail_stage_section(root / "V" / "detail" / "check.json")
     out += cost_section(root.parent.parent / "bench" / "results" / "default_job.json")
     out += [line for size in ("64", "256") if size in t for line in size_section(t, size)]
     if checks:
