@@ -22,8 +22,11 @@ from models.progress import progress_bar
 
 
 def main() -> None:
-    args = training_parser(__doc__, DetailConfig.steps).parse_args()
-    cfg = DetailConfig(steps=args.steps)
+    parser = training_parser(__doc__, DetailConfig.steps)
+    parser.add_argument("--disc-weight", type=float, default=DetailConfig.disc_weight,
+                        help="weight of the patch critic's score in the network's loss (from --disc-start on)")
+    args = parser.parse_args()
+    cfg = DetailConfig(steps=args.steps, disc_weight=args.disc_weight)
     train = ImageCrops(NIHRealismSplit(args.roots, {"G"}, cfg.resolution), cfg.resolution)
     val = NIHRealismSplit(args.roots, {"V"}, cfg.resolution)
     originals = np.stack([((val[i]["image"][0] + 1) / 2).numpy() for i in range(len(val))])

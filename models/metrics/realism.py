@@ -126,7 +126,7 @@ def fid_interval(real_f: np.ndarray, fake_f: np.ndarray, *, n: int = 200, seed: 
     draws = np.array([frechet_distance(real_f[rng.integers(0, len(real_f), len(real_f))],
                                        fake_f[rng.integers(0, len(fake_f), len(fake_f))]) for _ in range(n)])
     bias = draws.mean() - frechet_distance(real_f, fake_f)
-    return float(np.quantile(draws, 0.025) - bias), float(np.quantile(draws, 0.975) - bias)
+    return max(0.0, float(np.quantile(draws, 0.025) - bias)), float(np.quantile(draws, 0.975) - bias)
 
 
 def lung_contrast(images: np.ndarray, size: int = 64) -> np.ndarray:

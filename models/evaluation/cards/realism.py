@@ -659,7 +659,7 @@ def fid_cell(row: dict, space: str) -> str:
     """'FID [lo, hi]' of one row in one feature space."""
     d = row[f"fid_{space}"]
     lo, hi = d["interval95"]
-    return f"{d['fid']:.2f} [{lo:.2f}, {hi:.2f}]"
+    return f"{d['fid']:.2f} [{max(0.0, lo):.2f}, {hi:.2f}]"  # a distance is never below 0
 
 
 def detail_stage_section(path: Path) -> list[str]:
@@ -689,7 +689,8 @@ def detail_stage_section(path: Path) -> list[str]:
             *rows(c["on_base_images"]), "",
             f"Washed out (lung contrast below the 5th percentile of the real {c['split']} images): base images "
             f"{pct(wash['base images'])}, real G images {pct(wash['real floor (G)'])}.", "",
-            f"![real and each stage on the base images](realism/{c['split']}/detail/side_by_side.png)", ""]
+            f"![real and each stage on the base images](realism/{c['split']}/detail/side_by_side.png)", "",
+            *([f"Looked at (a note written by hand): {c['look']}", ""] if c.get("look") else [])]
 
 
 def structure_floor_lines(r: dict) -> list[str]:
