@@ -14,10 +14,9 @@ import logging
 import time
 from pathlib import Path
 
-from models.vocabulary.sampling import Sampling
-
 from core.contracts import GenerateParams, JobRecord, JobStatus
 from core.jobs import JobNotFound, JobStore
+from models.vocabulary.sampling import Sampling
 
 log = logging.getLogger("radsynth.worker")
 LOOKAHEAD = 64  # queued jobs inspected per claim
