@@ -75,6 +75,23 @@ class PatchDiscriminator(torch.nn.Module):
         return self.net(x)
 
 
+def adversarial_parts(model: torch.nn.Module, cfg) -> tuple:
+    """(patch critic, the model's optimiser, the critic's optimiser, the model's EMA) of an image network trained
+    with a critic; `cfg` gives lr and ema_decay. The critic is made after the model, so seeded inits stay put."""
+    disc = PatchDiscriminator()
+    return (disc, torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4),
+            torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9)),
+            EMAModel(model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True))
+
+
+def restart_ema_at(trainer, model: torch.nn.Module, state: dict) -> None:
+    """Continue `trainer` from a bundle's `state` (step, wall_s) whose EMA weights `model` now holds: a fresh EMA
+    of them, counting on from that step, and a new warm-up."""
+    trainer.ema = EMAModel(model.parameters(), decay=trainer.cfg.ema_decay, use_ema_warmup=True)
+    trainer.ema.optimization_step = state["step"]
+    trainer.step, trainer.wall_before, trainer.warmup_from = state["step"], state["wall_s"], state["step"]
+
+
 def fourier_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between log amplitude spectra: fine texture counts as much as it weighs in real images."""
     amp = lambda x: torch.log1p(torch.fft.rfft2(x.float(), norm="ortho").abs())  # noqa: E731
@@ -133,10 +150,7 @@ class AutoencoderTrainer(CheckpointedTrainer):
         self.images, self.cfg = images, cfg
         torch.manual_seed(cfg.seed)
         self.vae = new_autoencoder(cfg)
-        self.disc = PatchDiscriminator()
-        self.opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
-        self.ema = EMAModel(self.vae.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
+        self.disc, self.opt, self.opt_d, self.ema = adversarial_parts(self.vae, cfg)
 
     def batch(self) -> torch.Tensor:
         cfg = self.cfg
@@ -187,9 +201,7 @@ class AutoencoderTrainer(CheckpointedTrainer):
         state = json.loads((bundle / RESUME).read_text())
         ema = AutoencoderKL.from_pretrained(bundle / "vae", local_files_only=True, low_cpu_mem_usage=False)
         self.vae.load_state_dict(ema.state_dict())
-        self.ema = EMAModel(self.vae.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
-        self.ema.optimization_step = state["step"]
-        self.step, self.wall_before, self.warmup_from = state["step"], state["wall_s"], state["step"]
+        restart_ema_at(self, self.vae, state)
 
     def export(self) -> Path:
         final = self.out / "model"

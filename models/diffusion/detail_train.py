@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers.training_utils import EMAModel
 
 from models.data.preprocess import resize
-from models.diffusion.autoencoder_train import ImageCrops, PatchDiscriminator, critic_step, detail_loss
+from models.diffusion.autoencoder_train import ImageCrops, adversarial_parts, critic_step, detail_loss, restart_ema_at
 from models.diffusion.detail_net import DetailNet, load_detail_net, save_detail_net
 from models.diffusion.train import lr_factor
 from models.runtime_info import code_version, hardware
@@ -59,10 +58,7 @@ class DetailTrainer(CheckpointedTrainer):
         self.images, self.cfg = images, cfg
         torch.manual_seed(cfg.seed)
         self.net = DetailNet(cfg.scale, cfg.width, cfg.blocks)
-        self.disc = PatchDiscriminator()
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
-        self.ema = EMAModel(self.net.parameters(), decay=cfg.ema_decay, use_ema_warmup=True)
+        self.disc, self.opt, self.opt_d, self.ema = adversarial_parts(self.net, cfg)
         self.low_cache: dict[int, torch.Tensor] = {}
 
     def low(self, i: int) -> torch.Tensor:
@@ -114,12 +110,10 @@ class DetailTrainer(CheckpointedTrainer):
         return dest
 
     def resume_from_bundle(self, bundle: str | Path) -> None:
+        """Continue from a bundle's EMA weights (online weights start equal to them)."""
         bundle = Path(bundle)
-        state = json.loads((bundle / RESUME).read_text())
         self.net.load_state_dict(load_detail_net(bundle / "net").state_dict())
-        self.ema = EMAModel(self.net.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
-        self.ema.optimization_step = state["step"]
-        self.step, self.wall_before, self.warmup_from = state["step"], state["wall_s"], state["step"]
+        restart_ema_at(self, self.net, json.loads((bundle / RESUME).read_text()))
 
     def export(self) -> Path:
         return save_detail_net(self.ema_net(), self.out / "model", self.metadata())

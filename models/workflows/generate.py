@@ -108,12 +108,6 @@ class Acceptance:
         return all(a["probability"] >= self.min_agreement for a in report["label_agreement"].values())
 
 
-def accepted(report: dict | None, min_agreement: float | None, reject_copies: bool) -> bool:
-    """Whether one image's QC report passes: not a flagged copy (when copies are rejected) and the classifier's
-    probability of every requested finding at least `min_agreement` (when given)."""
-    return Acceptance(reject_copies, min_agreement).passes(report)
-
-
 def generate_checked(pipe: RadSynthPipeline, finding: str, seeds: list[int], sampling: Sampling, *, qc=None,
                      accept: Acceptance = Acceptance(), callback: Callable[[int, int], None] | None = None,
                      sampled: GenerationOutput | None = None) -> tuple[GenerationOutput, list[dict] | None]:

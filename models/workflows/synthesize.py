@@ -22,7 +22,7 @@ import numpy as np
 
 from models import __version__
 from models.io.writers import write_png
-from models.workflows.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE, accepted
+from models.workflows.generate import NIH_FIELD_OF_VIEW_MM, REPLACEMENT_SEED_STRIDE, Acceptance
 
 ROWS = "rows.jsonl"
 LABELS = "Data_Entry_2017.csv"
@@ -108,7 +108,7 @@ def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str,
     total = len(items)
     if progress:
         progress(total - len(queue), total)
-    rejected = Counter()
+    rejected, accept = Counter(), Acceptance(reject_copies, min_agreement)
     path = out_dir / ROWS
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed run's half line stays alone on its line
@@ -128,7 +128,7 @@ def synthesize(pipe, out_dir: str | Path, items: list[Item], *, model_name: str,
             for (finding, draws), out in zip(groups, outs, strict=False):
                 reports = qc.run(out.images, out.findings) if qc is not None else [None] * len(draws)
                 for k, (draw, image, report) in enumerate(zip(draws, out.images, reports, strict=True)):
-                    if accepted(report, min_agreement, reject_copies):
+                    if accept.passes(report):
                         row = write_image(out_dir, draw, image, report, out, model_name, bits, k)
                     else:
                         flagged = report and report.get("memorisation") and report["memorisation"].get("flagged")
