@@ -101,6 +101,9 @@ def test_counterfactual_files_belong_to_the_upload(pipe, ens, tmp_path):
     assert ds.SeriesDescription.startswith("Counterfactual: Effusion")
     assert "synthetic" not in str(ds).lower()
     assert np.load(tmp_path / "difference_effusion.npy").shape == image.pixels.shape
+    pm = pydicom.dcmread(tmp_path / "difference_map_effusion.dcm")  # the same map as a float Parametric Map
+    assert (pm.Rows, pm.Columns, pm.StudyInstanceUID) == (*image.pixels.shape, source.StudyInstanceUID)
+    assert np.array_equal(pm.pixel_array, np.load(tmp_path / "difference_effusion.npy"))
     saved = json.loads((tmp_path / "explanation.json").read_text())
     assert saved["counterfactuals"][0]["finding"] == "Effusion" and saved["counterfactuals"][0]["generator"] == \
         "tiny-gen"

@@ -67,6 +67,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from models.data.preprocess import load_image_file
     from models.explain.attribution import explain
     from models.explain.report import write_explanation
+    from models.io.ai_report import ModelDescription
     from models.io.overlay_dicom import source_dataset
 
     folder = resolve_model(args.model, kind="classifier")
@@ -87,7 +88,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                               strength=args.strength)
     files = write_explanation(expl, image.pixels, args.out, source_format=image.source_format,
                               model_name=folder.name, source_dicom=source_dataset(Path(args.image).read_bytes()),
-                              study_key=str(Path(args.image).resolve()), counterfactuals=cfs, generator_name=gen_name)
+                              study_key=str(Path(args.image).resolve()), counterfactuals=cfs, generator_name=gen_name,
+                              model=ModelDescription.from_config(folder.name, ens.config))
     for cf in cfs or []:
         p = cf.probabilities[cf.finding]
         print(f"counterfactual {cf.finding}: p {p['reconstruction']:.3f} regenerated with it, "

@@ -15,25 +15,25 @@ from models.data.preprocess import resize
 from models.explain.attribution import Explanation
 from models.explain.counterfactual import Counterfactual, summaries
 from models.explain.counterfactual_figure import counterfactual_panel
+from models.explain.dicom_results import slug, write_dicom_results
 from models.explain.overlay import overlay_rgb
 from models.explain.verdict import verdict_line
+from models.io.ai_report import ModelDescription
 from models.io.overlay_dicom import overlay_dataset
 from models.io.writers import atomic_write_bytes, dicom_bytes, png_bytes
-from models.vocabulary.findings import normalise
 
 METHOD_NAMES = {"ig": "Integrated gradients", "smoothgrad": "SmoothGrad"}
 
 
-def slug(name: str) -> str:
-    return normalise(name) or "finding"
-
-
 def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path, *, source_format: str,
                       model_name: str = "", source_dicom: Dataset | None = None, study_key: str = "",
-                      counterfactuals: list[Counterfactual] | None = None, generator_name: str = "") -> list[str]:
+                      counterfactuals: list[Counterfactual] | None = None, generator_name: str = "",
+                      model: ModelDescription | None = None) -> list[str]:
     """Write all files of `expl` (and of its counterfactuals); returns their names. Each overlay also comes as
     DICOM: in the study of `source_dicom` (the de-identified upload, whose patient and study attributes only are
-    shared) or, for a PNG or JPEG upload, in a new pseudonymous study keyed by `study_key`."""
+    shared) or, for a PNG or JPEG upload, in a new pseudonymous study keyed by `study_key`; beside them the DICOM
+    AI results (a Parametric Map per map, one Structured Report of the findings) of `models/explain/dicom_results`,
+    described as made by `model` (by default named `model_name`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names: list[str] = ["original.png"]
@@ -67,6 +67,9 @@ def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path
     for k, cf in enumerate(counterfactuals or []):
         names += write_counterfactual(cf, pixels, out, generator_name=generator_name, source_dicom=source_dicom,
                                       study_key=study_key, series_number=950 + k + 1)
+    model = model or ModelDescription(name=model_name or "classifier", version="unknown", trained_on="unknown")
+    names += write_dicom_results(expl, pixels, out, source_dicom=source_dicom, study_key=study_key, model=model,
+                                 counterfactuals=counterfactuals)
     summary = expl.summary() | {"model": model_name, "source_format": source_format}
     if counterfactuals is not None:
         summary["counterfactuals"] = summaries(counterfactuals, generator_name)

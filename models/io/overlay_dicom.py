@@ -97,3 +97,15 @@ def overlay_dataset(rgb: np.ndarray, *, source: Dataset | None, study_key: str, 
     ds.ImageComments = json.dumps(legend, sort_keys=True)[:10240]
     ds.DerivationDescription = ("RadSynth explanation: " + ", ".join(f"{k} {v}" for k, v in legend.items()))[:1024]
     return ds
+
+
+def upload_capture(pixels: np.ndarray, study_key: str) -> Dataset:
+    """A PNG or JPEG upload as a grey Secondary Capture in its pseudonymous study, so that the DICOM results of
+    its explanation (maps, report) have an image to reference."""
+    ds = overlay_dataset(np.clip(pixels, 0, 1), source=None, study_key=study_key, series_uid=generate_uid(),
+                         series_number=1, description="Uploaded image (RadSynth)",
+                         legend={"content": "the uploaded image, stored without any patient attributes"},
+                         contribution="The uploaded PNG or JPEG image, stored as DICOM for its results to "
+                         "reference")
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    return ds

@@ -16,6 +16,7 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
     from models.data.preprocess import load_image_bytes
     from models.explain.attribution import explain
     from models.explain.report import write_explanation
+    from models.io.ai_report import ModelDescription
     from models.io.overlay_dicom import source_dataset
 
     p = ExplainParams.model_validate(ctx.job.params)
@@ -47,7 +48,8 @@ def run(ctx: Context) -> tuple[dict, list[Artifact]]:
             progress=lambda i, n: ctx.progress(done + i, total, "counterfactuals"))
     names = write_explanation(expl, image.pixels, ctx.workdir, source_format=image.source_format,
                               model_name=folder.name, source_dicom=source_dataset(data), study_key=ctx.job.id,
-                              counterfactuals=counterfactuals, generator_name=generator_name)
+                              counterfactuals=counterfactuals, generator_name=generator_name,
+                              model=ModelDescription.from_config(folder.name, ens.config))
     result = expl.summary() | {"model": folder.name, "image_shape": list(image.pixels.shape)}
     if counterfactuals is not None:
         from models.explain.counterfactual import summaries
