@@ -11,15 +11,19 @@ TORCH_PIP_ARGS ?=
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -e ./client
 	touch $@
 
+# --pacs: also a local Orthanc PACS (DICOMweb target `orthanc`) when Debian's orthanc and orthanc-dicomweb are
+# installed; without them the service starts alone and says so. SERVE_ARGS= starts it without.
+SERVE_ARGS ?= --pacs
+
 run: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/radsynth-serve
+	HF_HUB_OFFLINE=1 $(VENV)/bin/radsynth-serve $(SERVE_ARGS)
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=1,
                         help="Celery workers for generate and explain jobs (one per GPU); training has its own")
+    parser.add_argument("--pacs", action="store_true",
+                        help="also start a local Orthanc PACS with DICOMweb (push=orthanc; viewer on port 8042)")
     args = parser.parse_args(argv)
 
     env = os.environ.copy()
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
             print(f"started Redis at {url} (AOF in {data_dir / 'redis'})")
         env["RADSYNTH_REDIS_URL"] = url
+        pacs = start_pacs(sup, data_dir, env) if args.pacs else None
         for i in range(args.workers):
             sup.start(f"worker{i}", worker_command(INTERACTIVE_QUEUE, name=f"interactive{i}"), env)
         sup.start("train-worker", worker_command(TRAIN_QUEUE, name="train"), env)
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("single-user mode: no API key needed (set RADSYNTH_API_KEYS to require keys)")
         print(f"try:  {try_command(base, bool(keys))}")
+        if pacs:
+            print(f"PACS: Orthanc at {pacs}/app/explorer.html; send results there with push=orthanc")
         print(f"logs: {sup.logs}    stop: Ctrl-C\n", flush=True)
         while not stopping:
             sup.watch()
@@ -181,6 +186,22 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping...", flush=True)
         sup.stop()
         print("all processes stopped")
+
+
+def start_pacs(sup: Supervisor, data_dir: Path, env: dict[str, str]) -> str | None:
+    """Start the local Orthanc of --pacs and register it as push target; None (and why) when it cannot run."""
+    from app.local_pacs import missing, orthanc_command, register_target
+
+    why = missing()
+    if why:
+        print(f"--pacs: {why}; starting without a PACS", file=sys.stderr)
+        return None
+    port = 8042 if _port_free(8042) else free_port()
+    cmd, base = orthanc_command(data_dir, port)
+    sup.start("orthanc", cmd, env)
+    register_target(env, base)
+    print(f"started Orthanc at {base} (files in {data_dir / 'orthanc'})")
+    return base
 
 
 def _port_free(port: int) -> bool:

@@ -15,7 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app import errors
 from app.body_limit import BodyLimit
 from app.query_check import reject_unknown_query
-from app.routes import classify, datasets, explain, generate, health, jobs, kinds, models, synthesize, train
+from app.routes import classify, datasets, dicomweb, explain, generate, health, jobs, kinds, models, synthesize, train
 from app.schemas import ErrorBody
 from core.settings import get_settings
 from models import __version__
@@ -49,7 +49,7 @@ def create_app() -> FastAPI:
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"])
     auth_errors = {401: {"model": ErrorBody, "description": "missing or unknown API key"},
                    429: {"model": ErrorBody, "description": "rate limit or job quota reached; see Retry-After"}}
-    for module in (generate, explain, classify, train, datasets, synthesize, kinds, jobs, models):
+    for module in (generate, explain, classify, train, datasets, synthesize, kinds, jobs, models, dicomweb):
         app.include_router(module.router, responses=auth_errors)
     app.include_router(health.router, responses={503: {"model": ErrorBody, "description": "Redis unreachable"}})
     app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")

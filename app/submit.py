@@ -40,6 +40,8 @@ def submit(store: JobStore, settings: Settings, kind: str, owner: str, params: d
 
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise ApiError("invalid_parameter", "Idempotency-Key must be 1-200 characters")
+    if params.get("push"):
+        check_push(settings, params)
     if params.get("webhook"):
         try:
             check_webhook(str(params["webhook"]), parse_allow(settings.webhook_allow))
@@ -57,3 +59,15 @@ def submit(store: JobStore, settings: Settings, kind: str, owner: str, params: d
         raise ApiError("unavailable", "the job queue (Redis) is unreachable; try again shortly",
                        headers={"Retry-After": "5"}) from exc
     return job_out(store.get(record.id, owner))
+
+
+def check_push(settings: Settings, params: dict) -> None:
+    """`push` names a DICOMweb target this deployment configured, and the job writes DICOM to send."""
+    name, targets = params["push"], settings.dicomweb()
+    if name not in targets:
+        known = (f"configured targets: {', '.join(sorted(targets))}" if targets else
+                 "this service has none configured (RADSYNTH_DICOMWEB_TARGETS)")
+        raise ApiError("invalid_parameter", f"unknown DICOMweb target {name!r} in push; {known}")
+    if "dicom" not in params.get("format", ["dicom"]):
+        raise ApiError("invalid_parameter", "push sends the job's DICOM: add dicom to format (e.g. "
+                       "format=png,dicom)")

@@ -64,6 +64,8 @@ class GenerateParams(BaseModel):
         "docs/realism-card.md)")
     superres_steps: int | None = Field(
         None, ge=1, le=200, description="super-resolution steps (default: the model's, scaled by superres_start)")
+    push: str | None = Field(None, max_length=64, description="send every DICOM the job writes to this DICOMweb "
+                             "archive (STOW-RS), by the name the deployment gave it (GET /dicomweb)")
     webhook: HttpUrl | None = Field(None, description="URL that receives the job record when it ends")
 
     @field_validator("format", mode="before")
@@ -165,6 +167,8 @@ class ExplainParams(BaseModel):
                                   "the bundled one")
     strength: float = Field(counterfactual_defaults.STRENGTH, gt=0.0, le=1.0,
                             description="how far a counterfactual noises the upload (share of the schedule)")
+    push: str | None = Field(None, max_length=64, description="send every DICOM the job writes to this DICOMweb "
+                             "archive (STOW-RS), by the name the deployment gave it (GET /dicomweb)")
     webhook: HttpUrl | None = None
 
 

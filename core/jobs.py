@@ -388,6 +388,10 @@ class JobStore:
         self.count_final(rec)
         return rec
 
+    def set_result(self, job_id: str, result: dict) -> JobRecord:
+        """Replace a finished job's result (a later DICOMweb push records its outcome there)."""
+        return self._transition(job_id, lambda rec: {"result": json.dumps(result)} if rec.status in FINAL else {})
+
     def cancel(self, job_id: str, owner: str) -> JobRecord:
         """A queued job becomes cancelled at once (it never runs); a running one is asked to stop."""
         self.get(job_id, owner)

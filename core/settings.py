@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +79,10 @@ class Settings(BaseSettings):
                                   "(waiting generate jobs fill the rest up to batch_max_images)")
     batch_wait: float = Field(0.1, description="seconds a generate job waits for companions when none are queued")
     warm_up: bool = Field(True, description="load the default models in each worker process at start")
+    dicomweb_targets: str = Field("", description="DICOMweb archives a job may push its DICOM to (push=<name>): "
+                                  'JSON such as {"pacs": {"url": "http://orthanc:8042/dicom-web", "username": '
+                                  '"radsynth", "password": "..."}} (or "token" for a bearer token); a request '
+                                  "names a target, never a URL")
     store: Literal["local", "s3"] = Field("local", description="artifact and model store: a local folder or S3")
     s3_bucket: str = Field("", description="bucket of the S3 store (credentials: the usual AWS_* variables)")
     s3_prefix: str = Field("radsynth/", description="key prefix inside the bucket")
@@ -104,6 +108,21 @@ class Settings(BaseSettings):
     def model_search_dirs(self) -> list[Path]:
         extra = [Path(p) for p in self.model_dirs.split(":") if p]
         return [*extra, self.trained_models_dir]  # operator models before trained ones: their names stay theirs
+
+    @field_validator("dicomweb_targets")
+    @classmethod
+    def targets_parse(cls, value: str) -> str:
+        """A malformed archive list stops the service at start, with the reason, not a request later."""
+        from core.dicomweb import parse_targets
+
+        parse_targets(value)
+        return value
+
+    def dicomweb(self) -> dict:
+        """The configured DICOMweb targets by name (core.dicomweb.DicomwebTarget)."""
+        from core.dicomweb import parse_targets
+
+        return parse_targets(self.dicomweb_targets)
 
     def key_owners(self) -> dict[str, str]:
         pairs = [p.split(":", 1) for p in self.api_keys.split(",") if p.strip()]

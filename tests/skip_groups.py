@@ -12,7 +12,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     "browser": (("chromium", "playwright"), "apt-get install chromium (Playwright drives Debian's Chromium)"),
     "DICOM validator": (("dciodvfy", "dicom3tools"), "apt-get install dicom3tools"),
     "compose": (("docker-compose",), "apt-get install docker-compose"),
-    "PACS": (("orthanc",), "apt-get install orthanc (the real Orthanc PACS the DICOM tests store into)"),
+    "PACS": (("orthanc",), "apt-get install orthanc orthanc-dicomweb (the real Orthanc PACS the DICOM tests store "
+             "into and push to over DICOMweb)"),
 }
 _skipped: dict[str, list[str]] = {}
 

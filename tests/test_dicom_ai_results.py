@@ -121,3 +121,14 @@ def test_every_nih_finding_has_a_code_standard_or_declared_private():
         assert code.scheme in ("SCT", "DCM", PRIVATE_SCHEME) and code.value and code.meaning
         assert (code.scheme == PRIVATE_SCHEME) == (finding not in STANDARD_CODES)
     assert finding_code("Pleural_Thickening").scheme == PRIVATE_SCHEME
+
+
+def test_the_docs_table_lists_every_findings_code():
+    from pathlib import Path
+
+    from models.vocabulary.findings import NIH_LABELS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "dicom.md").read_text()
+    for finding in NIH_LABELS:
+        code = finding_code(finding)
+        assert f"| {finding} | " in doc and f"`{code.value}`" in doc, finding

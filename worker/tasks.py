@@ -93,6 +93,10 @@ def _execute(store, record, generation: int, heartbeat: Heartbeat):
     log.info("job %s (%s) delivery %d", job_id, record.kind, record.deliveries)
     try:
         result, artifacts = run_handler(record, heartbeat)
+        if record.params.get("push"):
+            from worker.push import push_record
+
+            result = result | {"push": push_record(record, artifacts)}
         return store.finish(job_id, result=result, artifacts=artifacts, generation=generation)
     except redis.RedisError:
         raise  # the job store is gone, not the job: run_job requeues it when Redis answers

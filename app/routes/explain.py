@@ -47,6 +47,9 @@ async def explain(
     strength: Annotated[float, Form(gt=0.0, le=1.0, description="counterfactual: share of the noise schedule the "
                                     "upload is noised to before it is regenerated without the finding")
                         ] = counterfactual_defaults.STRENGTH,
+    push: Annotated[str | None, Form(max_length=64, description="send the explanation's DICOM (maps, report, "
+                                     "overlays and the de-identified upload) to this DICOMweb archive, by the "
+                                     "name the deployment gave it (GET /dicomweb)")] = None,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
 ) -> JobOut:
     """Queue an explanation of an uploaded X-ray; DICOM is de-identified before it is stored.
@@ -65,7 +68,7 @@ async def explain(
                                        max_pixels=settings.max_pixels)
         params = ExplainParams(upload=upload_id, source_format=fmt, findings=wanted, method=method,
                                n_steps=n_steps, baseline=baseline, model=info["name"], strength=strength,
-                               generator=gen)
+                               generator=gen, push=push or None)
         return submit_with_upload(store, settings, artifacts, "explain", owner, params.model_dump(mode="json"),
                                   idempotency_key)
 

@@ -46,6 +46,9 @@ def generate(
         params.fit_to_model(info)
     except ValueError as exc:
         raise ApiError("invalid_parameter", str(exc)) from exc
+    if params.push and makes_volumes(info):
+        raise ApiError("invalid_parameter", f"push sends 2D DICOM instances; {info['name']} makes volumes, whose "
+                       "DICOM series come zipped: download them from the job instead")
     if params.seed is None:
         params.seed = secrets.randbelow(2**31 - 1000)
     if params.guidance is None:

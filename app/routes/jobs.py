@@ -87,6 +87,29 @@ def get_artifact(job_id: str, name: str, owner: OwnerDep, store: StoreDep, artif
     return FileResponse(path, media_type=match.media_type, filename=name)
 
 
+@router.post("/{job_id}/push", response_model=JobOut, operation_id="push_job", responses=NOT_FOUND | {
+    409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+async def push_job(job_id: str, owner: OwnerDep, store: StoreDep, settings: SettingsDep,
+                   artifacts: ArtifactsDep) -> JobOut:
+    """Send a finished job's DICOM that its DICOMweb archive has not stored (pending or refused instances) again;
+    the job's `result.push` says per instance what happened. Instances already stored are not sent twice."""
+    from core.dicomweb import job_dicom_files, resend_pending
+
+    rec = owned(store, job_id, owner)
+    record = (rec.result or {}).get("push")
+    if rec.status != JobStatus.succeeded or record is None:
+        raise ApiError("conflict", f"job {job_id} has nothing to push: only a succeeded job submitted with "
+                       "push=<target> has DICOM to send again")
+    target = settings.dicomweb().get(record["target"])
+    if target is None:
+        raise ApiError("invalid_parameter", f"DICOMweb target {record['target']!r} is no longer configured "
+                       "(RADSYNTH_DICOMWEB_TARGETS)")
+    files = dict(job_dicom_files(rec.id, rec.kind, rec.params, [a.name for a in rec.artifacts], artifacts))
+    again = await asyncio.to_thread(resend_pending, record, target, files)
+    store.set_result(job_id, (rec.result or {}) | {"push": again})
+    return job_out(store.get(job_id, owner))
+
+
 @router.get("/{job_id}/events", operation_id="job_events", responses=NOT_FOUND | {
     200: {"content": {"text/event-stream": {}}, "description": "progress events until the job ends"}})
 async def job_events(job_id: str, owner: OwnerDep, store: StoreDep, settings: SettingsDep) -> EventSourceResponse:

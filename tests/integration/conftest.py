@@ -17,6 +17,7 @@ from tests.conftest import ADRENAL, NIH, PNEUMONIA_NPZ
 from tests.integration.deployment import wait_until as wait_for
 
 KEYS = {"alice": "key-a-0123456789", "bob": "key-b-9876543210"}
+ORTHANC_PASSWORD = "orthanc-test-secret"
 
 
 
@@ -39,6 +40,11 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volu
 
     port = free_port()
     redis_proc = start_redis(port, root / "redis", log=root / "redis.log")
+    # DICOMweb archives jobs may push to (test_dicomweb.py starts an Orthanc on each port when it needs one)
+    archives = {"pacs": free_port(), "later": free_port()}
+    targets = {"pacs": {"url": f"http://127.0.0.1:{archives['pacs']}/dicom-web", "username": "radsynth",
+                        "password": ORTHANC_PASSWORD},
+               "later": {"url": f"http://127.0.0.1:{archives['later']}/dicom-web"}}
     env = {
         "RADSYNTH_REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "RADSYNTH_DATA_DIR": str(root / "var"),
@@ -55,6 +61,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volu
         "HF_HUB_OFFLINE": "1",
         "RADSYNTH_KIND_MODULES": "tests.integration.echo_kind",  # a toy kind (test_job_kinds.py)
         "OMP_NUM_THREADS": "1",
+        "RADSYNTH_DICOMWEB_TARGETS": json.dumps(targets),
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -72,7 +79,7 @@ def service(tmp_path_factory, tiny_generator_dir, tiny_classifier_dir, tiny_volu
     try:
         wait_for(lambda: probe.control.ping(timeout=0.5), 60, what="the Celery worker")
         yield {"root": root, "env": env, "worker": worker, "redis": redis_proc, "models": models_dir,
-               "worker_log": root / "worker.log"}
+               "worker_log": root / "worker.log", "archives": archives}
     finally:
         worker.terminate()
         try:

@@ -5,10 +5,6 @@ own with the source's geometry; one generate request is one study with one serie
 from __future__ import annotations
 
 import io
-import json
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -26,36 +22,13 @@ from models.io.deidentify import deidentify
 from models.io.overlay_dicom import source_dataset
 from models.workflows.generate import write_outputs
 from tests.conftest import SIIM
-
-ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+from tests.integration.orthanc import running_orthanc
 
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    if not shutil.which(ORTHANC):
-        pytest.skip("Debian orthanc not installed")
-    root = tmp_path_factory.mktemp("orthanc")
-    port = free_port()
-    config = {"Name": "radsynth-test", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
-              "HttpPort": port, "DicomPort": 0, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-              "Plugins": []}
-    (root / "orthanc.json").write_text(json.dumps(config))
-    proc = subprocess.Popen([ORTHANC, str(root / "orthanc.json")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if http.get("/system").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
+    with running_orthanc(tmp_path_factory.mktemp("orthanc"), free_port()) as http:
         yield http
-    finally:
-        http.close()
-        proc.terminate()
-        proc.wait(20)
 
 
 def store(http: httpx.Client, path) -> dict:
