@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from models.data.preprocess import resize
 from models.explain.attribution import Explanation
 from models.explain.counterfactual import Counterfactual
 from models.io.ai_report import ModelDescription, findings_report
@@ -19,6 +20,12 @@ from models.vocabulary.findings import normalise
 
 METHOD_LABELS = {"ig": ("IG", "Integrated gradients"), "smoothgrad": ("SMOOTHGRAD", "SmoothGrad")}
 MAP_SERIES, DIFFERENCE_SERIES, REPORT_SERIES = 920, 970, 990
+
+
+def on_source_grid(values: np.ndarray, source: Dataset) -> np.ndarray:
+    """`values` resampled to the source's Rows x Columns when the explanation ran on another grid."""
+    grid = (int(source.Rows), int(source.Columns))
+    return values if values.shape == grid else resize(np.asarray(values, np.float32), grid)
 
 
 def slug(name: str) -> str:
@@ -37,14 +44,14 @@ def write_dicom_results(expl: Explanation, pixels: np.ndarray, out: Path, *, sou
         names.append("source.dcm")
     label, method = METHOD_LABELS.get(expl.settings["method"], ("ATTRIBUTION", expl.settings["method"]))
     for i, finding in enumerate(f for f in expl.findings if f in expl.attributions):
-        pm = parametric_map(expl.attributions[finding], source, label=label,
+        pm = parametric_map(on_source_grid(expl.attributions[finding], source), source, label=label,
                             explanation=f"{method} for {finding}, logit units per pixel",
                             series_number=MAP_SERIES + i + 1, series_description=f"{method} map: {finding}",
                             model_name=model.name)
         atomic_write_bytes(out / f"map_{slug(finding)}.dcm", dicom_bytes(pm))
         names.append(f"map_{slug(finding)}.dcm")
     for k, cf in enumerate(counterfactuals or []):
-        pm = parametric_map(cf.difference, source, label="COUNTERFACTUAL",
+        pm = parametric_map(on_source_grid(cf.difference, source), source, label="COUNTERFACTUAL",
                             explanation=f"Counterfactual difference for {cf.finding}, grey level (0-1)",
                             series_number=DIFFERENCE_SERIES + k + 1,
                             series_description=f"Counterfactual map: {cf.finding}", model_name=model.name)

@@ -18,7 +18,6 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from models import __version__
-from models.data.preprocess import resize
 from models.io.overlay_dicom import SPACING
 
 UNITLESS = ("1", "UCUM", "no units")
@@ -40,13 +39,6 @@ def with_nominal_geometry(source: Dataset) -> Dataset:
     return geo
 
 
-def on_source_grid(values: np.ndarray, source: Dataset) -> np.ndarray:
-    """`values` resampled to the source's Rows x Columns when the explanation ran on another grid."""
-    grid = (int(source.Rows), int(source.Columns))
-    values = np.asarray(values, dtype=np.float32)
-    return values if values.shape == grid else resize(values, grid).astype(np.float32)
-
-
 def parametric_map(values: np.ndarray, source: Dataset, *, label: str, explanation: str, series_number: int,
                    series_description: str, model_name: str, unit: tuple[str, str, str] = UNITLESS) -> Dataset:
     """A single-frame float Parametric Map of `values` over `source` (a de-identified DICOM header with its
@@ -54,7 +46,9 @@ def parametric_map(values: np.ndarray, source: Dataset, *, label: str, explanati
     quantity in its real-world value mapping; the window spans the values' symmetric range."""
     import highdicom as hd
 
-    grid = on_source_grid(values, source)
+    grid = np.asarray(values, dtype=np.float32)
+    if grid.shape != (int(source.Rows), int(source.Columns)):
+        raise ValueError(f"a map of shape {grid.shape} is not on the source's {source.Rows} x {source.Columns} grid")
     peak = float(np.abs(grid).max()) or 1.0
     mapping = hd.pm.RealWorldValueMapping(
         lut_label=label[:16], lut_explanation=explanation[:64], unit=hd.sr.CodedConcept(*unit),
