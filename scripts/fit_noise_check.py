@@ -1,7 +1,7 @@
 """Fit a generator's noise check on its training split and measure, on V, what it changes.
 
     python -m scripts.fit_noise_check models/pretrained/nih-cxr14 ../shared/data/nih-cxr14-64 \
-        ../shared/data/nih-cxr14-256 [--quantile 0.99] [--out docs/realism/V/noise_check]
+        ../shared/data/nih-cxr14-256 [--quantile 0.99] [--max-attempts 2] [--out docs/realism/V/noise_check]
 
 The limits are the `quantile` of the roughness and the 1 - `quantile` of the structure (band-pass energy) of the
 generator's own training images (split G; models/diffusion/noise_check.py): fixed before any measurement, so a real
@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("generator")
     ap.add_argument("data", nargs="+", help="the NIH folders")
     ap.add_argument("--quantile", type=float, default=0.99)
+    ap.add_argument("--max-attempts", type=int, default=2, help="redraws of a failing image; the least failing "
+                    "candidate is delivered when all fail")
     ap.add_argument("--out", default="docs/realism/V/noise_check")
     args = ap.parse_args()
 
@@ -41,7 +43,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     folder = Path(args.generator)
     g_images, *_ = real_split(args.data, "G", 64)
-    check = fit_noise_check(g_images, quantile=args.quantile, dataset="nih-cxr14 split G")
+    check = fit_noise_check(g_images, quantile=args.quantile, dataset="nih-cxr14 split G",
+                            max_attempts=args.max_attempts)
     meta_path = folder / "radsynth.json"
     meta = json.loads(meta_path.read_text()) | {"noise_check": check.to_json()}
     meta_path.write_text(json.dumps(meta, indent=2, default=str))

@@ -18,7 +18,7 @@ from models.metrics.realism import roughness, structure
 
 DEFAULT_QUANTILE = 0.99  # a real training image is redrawn 1 time in 100: cheap, and rare enough to keep the tail
 STRUCTURE_QUANTILE = 0.01  # and 1 time in 100 for too little structure
-DEFAULT_ATTEMPTS = 2
+DEFAULT_ATTEMPTS = 2  # a model's radsynth.json (noise_check.max_attempts) says its own, chosen on V
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,15 @@ class NoiseCheck:
     def fails(self, images: np.ndarray) -> np.ndarray:
         """Images to redraw: pixel noise or featureless."""
         return self.too_rough(images) | self.featureless(images)
+
+    def violation(self, images: np.ndarray) -> np.ndarray:
+        """How far each image is beyond the limits, as a share of them (<= 0: it passes): of several failing
+        candidates, the one with the smallest is the least noisy or least featureless."""
+        over = (roughness(images, self.size) - self.roughness_limit) / max(abs(self.roughness_limit), 1e-12)
+        if self.structure_limit is None:
+            return over
+        under = (self.structure_limit - structure(images, self.size)) / max(abs(self.structure_limit), 1e-12)
+        return np.maximum(over, under)
 
     def to_json(self) -> dict:
         return asdict(self)

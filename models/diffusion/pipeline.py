@@ -313,23 +313,24 @@ class RadSynthPipeline(DiffusionPipeline):
         fixed stride per attempt (so the delivered image is reproducible from the seed reported); returns redraws
         per image.
 
-        An image still failing after the last attempt is delivered as it is (its count says so)."""
+        An image still failing after the last attempt is delivered as the least failing of its candidates (the
+        smallest violation of the limits); its count says how many were drawn."""
         redraws = np.zeros(len(seeds), dtype=int)
         first = list(seeds)
-        rough = self.noise_check.fails(images)
+        worst = self.noise_check.violation(images)
         for attempt in range(1, self.noise_check.max_attempts + 1):
-            which = np.flatnonzero(rough)
+            which = np.flatnonzero(worst > 0)
             if not len(which):
                 break
             new_seeds = [first[i] + attempt * NOISE_REDRAW_SEED_STRIDE for i in which]
             redo, redo_frames = self.sample_base(cond[which], new_seeds, base)
-            images[which] = redo
-            if frames is not None and redo_frames is not None:
-                frames[:, which] = redo_frames
-            for j, i in enumerate(which):
-                seeds[i] = new_seeds[j]
             redraws[which] = attempt
-            rough[which] = self.noise_check.fails(redo)
+            better = self.noise_check.violation(redo) < worst[which]
+            for j in np.flatnonzero(better):
+                i = which[j]
+                images[i], seeds[i], worst[i] = redo[j], new_seeds[j], self.noise_check.violation(redo[j:j + 1])[0]
+                if frames is not None and redo_frames is not None:
+                    frames[:, i] = redo_frames[:, j]
         return redraws
 
     def resolve_guidance_interval(self, interval: Sequence[float] | None) -> tuple[float, float] | None:
