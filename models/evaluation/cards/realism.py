@@ -640,7 +640,8 @@ def noise_check_section(path: Path) -> list[str]:
             f"Every base image rougher than {c['roughness_limit']:.4f} (mean neighbour difference at {c['size']} px: "
             f"the {c['quantile']:g} quantile of the {c['images']} G images, fixed before any measurement, so a real "
             f"radiograph would be redrawn 1 time in {round(1 / (1 - c['quantile']))}) is drawn again on a new seed, "
-            f"up to {c['max_attempts']} times, before super-resolution; the reported seed is the delivered image's. "
+            f"up to {c['max_attempts']} times, before super-resolution; an image that fails every attempt is "
+            "delivered as the least failing of its candidates; the reported seed is the delivered image's. "
             f"On V ({r['n']} images, one per V image with its findings, CFG {r['sampling']['guidance']:g}):", "",
             "| | noise-dominated (rougher than the roughest real V image) | above the check's limit |",
             "|---|---|---|",
@@ -702,7 +703,19 @@ def structure_floor_lines(r: dict) -> list[str]:
     return [f"The same check redraws featureless images: band-pass energy (difference of Gaussians at 1 and 4 px, at "
             f"{c['size']} px) below {floor:.4f}, the {1 - c['quantile']:.2f} quantile of the G images. On V: raw "
             f"{r['raw']['featureless']} of {r['n']} featureless, delivered {r['delivered']['featureless']}; real V "
-            f"images below the floor: {pct(r['real_V_featureless_share'])}.", ""]
+            f"images below the floor: {pct(r['real_V_featureless_share'])}.", "", *attempts_lines(r)]
+
+
+def attempts_lines(r: dict) -> list[str]:
+    """How many redraws the check allows, as chosen on V (when the report compares them)."""
+    rows = r.get("attempts_compared")
+    if not rows:
+        return []
+    return ["How many redraws, chosen on V (the same 144 requests; only the failing images are redrawn):", "",
+            "| redraws allowed | an image failing all of them is delivered as | delivered featureless | "
+            "redraws took |", "|---|---|---|---|",
+            *[f"| {x['max_attempts']} | {x['delivered_as']} | {x['delivered_featureless']} of {r['n']} | "
+              f"{x['redraw_seconds']:.0f} s |" for x in rows], ""]
 
 
 def render(root: Path) -> str:
