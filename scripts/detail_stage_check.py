@@ -38,14 +38,18 @@ from models.metrics.superres_eval import psnr
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def upscalers(pipe, net) -> dict:
-    """name -> f(images (N, 64, 64), seeds) -> (N, 256, 256), each timed by the caller."""
+def upscalers(pipe, net, fewer_steps: list[int]) -> dict:
+    """name -> f(images (N, 64, 64), seeds) -> (N, 256, 256), each timed by the caller; `fewer_steps`: the
+    diffusion stage also at these step counts (from the same start)."""
     from models.diffusion.detail_net import upscale
     from models.diffusion.pipeline import SUPERRES_SEED_OFFSET
 
-    return {"bicubic": lambda low, seeds: bicubic_up(low),
-            "diffusion stage (served)": lambda low, seeds: pipe.superres(
-                low, [s + SUPERRES_SEED_OFFSET for s in seeds]),
+    def diffusion(steps: int | None):
+        return lambda low, seeds: pipe.superres(low, [s + SUPERRES_SEED_OFFSET for s in seeds],
+                                                num_inference_steps=steps)
+
+    return {"bicubic": lambda low, seeds: bicubic_up(low), "diffusion stage (served)": diffusion(None),
+            **{f"diffusion stage, {n} steps": diffusion(n) for n in fewer_steps},
             "detail net (one pass)": lambda low, seeds: upscale(net, low)}
 
 
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--generator", default=str(ROOT / "models" / "pretrained" / "nih-cxr14"))
     ap.add_argument("--detail", default=str(ROOT / "bundles" / "detail-nih256-G" / "net"))
     ap.add_argument("--split", choices=["V", "T"], default="V")
+    ap.add_argument("--fewer-steps", default="", help="also the diffusion stage at these step counts, e.g. 2,4")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     import torch
@@ -100,7 +105,7 @@ def main() -> None:
     spaces = {"random_cnn": random_cnn_features(size=256), "second_cnn": second_cnn_features(size=256)}
     real_f = {name: f(real) for name, f in spaces.items()}
     seeds = [MIX_SEED + i for i in range(len(real))]
-    methods = upscalers(pipe, net)
+    methods = upscalers(pipe, net, [int(n) for n in args.fewer_steps.split(",") if n])
     shrunk = np.stack([resize(im, 64) for im in real])
     alone, alone_s = run_all(methods, shrunk, seeds)
     stage_alone = {name: scores(made, real, spaces, real_f) | {"psnr_db": float(psnr(made, real).mean()),
