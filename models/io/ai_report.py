@@ -59,8 +59,8 @@ def finding_group(name: str, entry: dict, shortcut: dict | None, source: Dataset
     """TID 1501 measurements and qualitative evaluations of one finding on the source image."""
     import highdicom as hd
 
-    def number(code, value: float) -> hd.sr.Measurement:
-        return hd.sr.Measurement(name=code, value=float(value), unit=concept(UNITLESS), algorithm_id=algorithm)
+    def number(code, value: float) -> hd.sr.Measurement:  # the group names the algorithm once for all of them
+        return hd.sr.Measurement(name=code, value=float(value), unit=concept(UNITLESS))
 
     measurements = [number(codes.DCM.Probability, entry["probability"])]
     if "threshold" in entry:
@@ -85,9 +85,9 @@ def findings_report(summary: dict, source: Dataset, model: ModelDescription, *, 
     image it explains, in the source's study."""
     import highdicom as hd
 
-    parameters = [f"trained on: {model.trained_on}"[:64]]
+    parameters = [f"trained on: {model.trained_on}"]
     if model.threshold_rule:
-        parameters.append(f"threshold: {model.threshold_rule}"[:64])
+        parameters.append(f"threshold: {model.threshold_rule}")
     algorithm = hd.sr.AlgorithmIdentification(name=model.name[:64], version=model.version[:64],
                                               parameters=parameters)
     device = hd.sr.ObserverContext(
