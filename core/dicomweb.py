@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, ValidationError
 
 BOUNDARY = "radsynth-stow-boundary"
 RETRY_DELAYS_S = (0.5, 2.0, 5.0)  # between the attempts at one instance when the archive cannot be reached
@@ -43,9 +43,12 @@ def parse_targets(text: str) -> dict[str, DicomwebTarget]:
     try:
         raw = json.loads(text)
         return {str(name): DicomwebTarget.model_validate(spec) for name, spec in raw.items()}
-    except (ValueError, AttributeError) as exc:
-        raise TargetConfigError("RADSYNTH_DICOMWEB_TARGETS must be JSON such as "
-                                '{"pacs": {"url": "http://orthanc:8042/dicom-web"}}: ' + str(exc)[:200]) from exc
+    except ValidationError as exc:  # name the fields, never echo their values (a password may be among them)
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'target'}: {e['msg']}" for e in exc.errors())
+    except (ValueError, AttributeError):
+        reason = "not a JSON object of targets"
+    raise TargetConfigError("RADSYNTH_DICOMWEB_TARGETS must be JSON such as "
+                            '{"pacs": {"url": "http://orthanc:8042/dicom-web"}}: ' + reason)
 
 
 def sop_instance_uid(data: bytes) -> str:

@@ -43,3 +43,13 @@ def test_a_malformed_target_list_stops_the_service_with_the_reason():
 
     with pytest.raises(ValidationError, match="RADSYNTH_DICOMWEB_TARGETS must be JSON"):
         Settings(dicomweb_targets="pacs=http://x")
+
+
+def test_a_bad_target_is_named_without_echoing_its_password():
+    import pytest
+
+    from core.dicomweb import TargetConfigError, parse_targets
+
+    with pytest.raises(TargetConfigError) as bad:
+        parse_targets('{"pacs": {"url": "not a url", "password": "s3cret-value"}}')
+    assert "url" in str(bad.value) and "s3cret-value" not in str(bad.value)
