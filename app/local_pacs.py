@@ -13,16 +13,24 @@ PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 TARGET = "orthanc"
 
 
-def orthanc_config(storage: Path, port: int) -> dict:
-    """Orthanc on localhost only, no DICOM port, DICOMweb on /dicom-web/ (no login: nothing outside reaches it)."""
+def orthanc_binary() -> str | None:
+    """The installed Orthanc executable (Debian puts it in /usr/sbin), or None."""
+    debian = Path("/usr/sbin/Orthanc")
+    return shutil.which(ORTHANC) or (str(debian) if debian.exists() else None)
+
+
+def orthanc_config(storage: Path, port: int, *, dicomweb: bool = True, users: dict[str, str] | None = None) -> dict:
+    """Orthanc on localhost only, no DICOM port, with DICOMweb on /dicom-web/; HTTP basic login only for `users`
+    (none by default: nothing outside this host reaches it)."""
     return {"Name": "radsynth-local-pacs", "StorageDirectory": str(storage), "IndexDirectory": str(storage),
-            "HttpPort": port, "DicomPort": 0, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-            "Plugins": [str(PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+            "HttpPort": port, "DicomPort": 0, "RemoteAccessAllowed": False, "AuthenticationEnabled": bool(users),
+            "RegisteredUsers": users or {}, "Plugins": [str(PLUGIN)] if dicomweb else [],
+            "DicomWeb": {"Enable": dicomweb, "Root": "/dicom-web/"}}
 
 
 def missing() -> str | None:
     """What is not installed for a local PACS, or None."""
-    if shutil.which(ORTHANC) is None and not Path("/usr/sbin/Orthanc").exists():
+    if orthanc_binary() is None:
         return "Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)"
     if not PLUGIN.exists():
         return "Orthanc's DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)"
@@ -35,8 +43,7 @@ def orthanc_command(data_dir: Path, port: int) -> tuple[list[str], str]:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "orthanc.json"
     config.write_text(json.dumps(orthanc_config(folder / "db", port), indent=1))
-    binary = shutil.which(ORTHANC) or "/usr/sbin/Orthanc"
-    return [binary, str(config)], f"http://localhost:{port}"
+    return [orthanc_binary() or ORTHANC, str(config)], f"http://localhost:{port}"
 
 
 def register_target(env: dict[str, str], base: str) -> None:

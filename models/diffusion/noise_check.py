@@ -45,8 +45,8 @@ class NoiseCheck:
         return structure(images, self.size) < self.structure_limit
 
     def fails(self, images: np.ndarray) -> np.ndarray:
-        """Images to redraw: pixel noise or featureless."""
-        return self.too_rough(images) | self.featureless(images)
+        """Images to redraw: pixel noise or featureless (too rough, or too little structure)."""
+        return self.violation(images) > 0
 
     def violation(self, images: np.ndarray) -> np.ndarray:
         """How far each image is beyond the limits, as a share of them (<= 0: it passes): of several failing

@@ -325,10 +325,10 @@ class RadSynthPipeline(DiffusionPipeline):
             new_seeds = [first[i] + attempt * NOISE_REDRAW_SEED_STRIDE for i in which]
             redo, redo_frames = self.sample_base(cond[which], new_seeds, base)
             redraws[which] = attempt
-            better = self.noise_check.violation(redo) < worst[which]
-            for j in np.flatnonzero(better):
+            beyond = self.noise_check.violation(redo)
+            for j in np.flatnonzero(beyond < worst[which]):
                 i = which[j]
-                images[i], seeds[i], worst[i] = redo[j], new_seeds[j], self.noise_check.violation(redo[j:j + 1])[0]
+                images[i], seeds[i], worst[i] = redo[j], new_seeds[j], beyond[j]
                 if frames is not None and redo_frames is not None:
                     frames[:, i] = redo_frames[:, j]
         return redraws

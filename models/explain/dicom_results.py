@@ -18,7 +18,7 @@ from models.io.parametric_map import parametric_map
 from models.io.writers import atomic_write_bytes, dicom_bytes
 from models.vocabulary.findings import normalise
 
-METHOD_LABELS = {"ig": ("IG", "Integrated gradients"), "smoothgrad": ("SMOOTHGRAD", "SmoothGrad")}
+METHOD_NAMES = {"ig": "Integrated gradients", "smoothgrad": "SmoothGrad"}
 MAP_SERIES, DIFFERENCE_SERIES, REPORT_SERIES = 920, 970, 990
 
 
@@ -42,7 +42,8 @@ def write_dicom_results(expl: Explanation, pixels: np.ndarray, out: Path, *, sou
         source = upload_capture(pixels, study_key)
         atomic_write_bytes(out / "source.dcm", dicom_bytes(source))
         names.append("source.dcm")
-    label, method = METHOD_LABELS.get(expl.settings["method"], ("ATTRIBUTION", expl.settings["method"]))
+    method = METHOD_NAMES.get(expl.settings["method"], expl.settings["method"])
+    label = expl.settings["method"].upper()  # the map's LUT label: IG or SMOOTHGRAD
     for i, finding in enumerate(f for f in expl.findings if f in expl.attributions):
         pm = parametric_map(on_source_grid(expl.attributions[finding], source), source, label=label,
                             explanation=f"{method} for {finding}, logit units per pixel",

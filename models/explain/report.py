@@ -15,14 +15,12 @@ from models.data.preprocess import resize
 from models.explain.attribution import Explanation
 from models.explain.counterfactual import Counterfactual, summaries
 from models.explain.counterfactual_figure import counterfactual_panel
-from models.explain.dicom_results import slug, write_dicom_results
+from models.explain.dicom_results import METHOD_NAMES, slug, write_dicom_results
 from models.explain.overlay import overlay_rgb
 from models.explain.verdict import verdict_line
 from models.io.ai_report import ModelDescription
 from models.io.overlay_dicom import overlay_dataset
 from models.io.writers import atomic_write_bytes, dicom_bytes, png_bytes
-
-METHOD_NAMES = {"ig": "Integrated gradients", "smoothgrad": "SmoothGrad"}
 
 
 def write_explanation(expl: Explanation, pixels: np.ndarray, out_dir: str | Path, *, source_format: str,

@@ -16,9 +16,8 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from models import __version__
-from models.vocabulary.finding_codes import PRIVATE_SCHEME, finding_code
+from models.vocabulary.finding_codes import PRIVATE_SCHEME, UNITLESS, finding_code
 
-UNITLESS = ("1", "UCUM", "no units")
 SHORTCUT_SHARE = ("SHORTCUTSHARE", PRIVATE_SCHEME, "Attribution share on borders and markers")
 SHORTCUT_FLAG = ("SHORTCUTFLAG", PRIVATE_SCHEME, "Explanation flagged as a shortcut")
 CHEST_RADIOGRAPH = ("399208008", "SCT", "Plain chest X-ray")

@@ -19,8 +19,7 @@ from pydicom.dataset import Dataset
 
 from models import __version__
 from models.io.overlay_dicom import SPACING
-
-UNITLESS = ("1", "UCUM", "no units")
+from models.vocabulary.finding_codes import UNITLESS
 
 
 def with_nominal_geometry(source: Dataset) -> Dataset:

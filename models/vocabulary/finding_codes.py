@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 PRIVATE_SCHEME = "99RADSYNTH"
+UNITLESS = ("1", "UCUM", "no units")  # the unit of probabilities, thresholds and attributions
 
 
 class FindingCode(NamedTuple):
