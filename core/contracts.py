@@ -43,6 +43,10 @@ class GenerateParams(BaseModel):
         None, description="where in the noise schedule classifier-free guidance applies, as 'lo:hi' shares of it "
         "(t/T; 0:0.7 leaves the noisiest 30% of steps unguided, 0:1 guides every step); default: the model's own "
         "(GET /models: generate_defaults)", examples=["0:0.7"])
+    guidance_rescale: float | None = Field(
+        None, ge=0.0, le=1.0, description="guidance rescale (Lin et al. 2024): how far the guided prediction's "
+        "spread is brought back to the unguided-by-CFG one's, 0 (plain guidance) to 1; large guidance scales "
+        "otherwise over-expose and wash out images; default: the model's own (GET /models: generate_defaults)")
     classifier_guidance: float | None = Field(
         None, ge=0.0, le=50.0, description="classifier-guidance scale from the generator's noise-aware guide "
         "classifier (0 = off; default: the model's own, see GET /models)")
@@ -98,7 +102,8 @@ class GenerateParams(BaseModel):
     def sampling(self, steps: int | None = None, precision: str = "fp32") -> Sampling:
         """How this request samples, as the pipeline takes it (`steps`: the job's resolved count)."""
         return Sampling(sampler=self.sampler, steps=steps or self.steps, guidance=self.guidance,
-                        guidance_interval=self.interval(), classifier_guidance=self.classifier_guidance,
+                        guidance_interval=self.interval(), guidance_rescale=self.guidance_rescale,
+                        classifier_guidance=self.classifier_guidance,
                         resolution=self.resolution, superres_start=self.superres_start,
                         superres_steps=self.superres_steps, frames=GIF_FRAMES if self.gif else 0,
                         precision=precision)

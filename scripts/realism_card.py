@@ -80,13 +80,17 @@ def settings_from(args, pipe) -> list[dict]:
                  for i in args.cfg_intervals.split(",")] if args.cfg_intervals else \
         [pipe.resolve_guidance_interval(None)]
     intervals = [list(i) if i and tuple(i) != EVERY_STEP else None for i in intervals]
+    rescales = [float(r) for r in args.guidance_rescales.split(",")] if args.guidance_rescales else \
+        [pipe.default_guidance_rescale]
     return [{"cfg": c, "classifier_scale": s} | ({"cfg_interval": i} if i else {})
-            for c in cfgs for s in scales if s == 0 or pipe.guide is not None for i in intervals]
+            | ({"guidance_rescale": r} if r else {})
+            for c in cfgs for s in scales if s == 0 or pipe.guide is not None for i in intervals for r in rescales]
 
 
 def setting_name(setting: dict) -> str:
-    interval = setting.get("cfg_interval")
-    return f"CFG {setting['cfg']:g}" + (f" at t/T {interval[0]:g}-{interval[1]:g}" if interval else "")
+    interval, rescale = setting.get("cfg_interval"), setting.get("guidance_rescale")
+    return f"CFG {setting['cfg']:g}" + (f" at t/T {interval[0]:g}-{interval[1]:g}" if interval else "") + \
+        (f", rescale {rescale:g}" if rescale else "")
 
 
 def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], generated: np.ndarray,
@@ -106,8 +110,9 @@ def memorisation(judge, roots: list[str], train: np.ndarray, ids: list[str], gen
             "closest_distance": float(d.min()), "median_distance": float(np.median(d)), "train_images": len(train)}
 
 
-def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
-    """The figures of one resolution."""
+def block(judge, real, labels, generated, floor, by_finding, size: int, noise_check=None) -> dict:
+    """The figures of one resolution; with the generator's `noise_check`, also the share of featureless images
+    (band-pass structure below its floor) beside real's."""
     from models.evaluation.realism_measures import distances, diversity_per_finding, label_agreement, pixel_health
     from models.metrics.autoencoder_eval import high_frequency_power
     from models.metrics.precision_recall import precision_recall
@@ -116,7 +121,10 @@ def block(judge, real, labels, generated, floor, by_finding, size: int) -> dict:
 
     judge_f = lambda x: image_features(judge, x)  # noqa: E731
     normal = by_finding.pop("No Finding")
-    return {"pixel_health": pixel_health(generated, real) | {
+    featureless = {} if noise_check is None or noise_check.structure_limit is None else {
+        "featureless": float(noise_check.featureless(generated).mean()),
+        "real_featureless": float(noise_check.featureless(real).mean())}
+    return {"pixel_health": pixel_health(generated, real) | featureless | {
                 "washed_out": washed_out_share(generated, floor), "real_washed_out": washed_out_share(real, floor)},
             "high_frequency_power_log10": {"generated": high_frequency_power(generated, real),
                                            "real floor": high_frequency_power(floor, real)},
@@ -162,6 +170,8 @@ def parse_args() -> argparse.Namespace:
                     help="comma list of 'none' or lo:hi, the share t/T of the schedule where classifier-free "
                          "guidance applies (default: none, every step)")
     ap.add_argument("--classifier-scales", default=None, help="classifier-guidance scales (default: the model's)")
+    ap.add_argument("--guidance-rescales", default=None,
+                    help="guidance-rescale shares, 0-1 (comma list; default: the model's)")
     ap.add_argument("--n", type=int, default=16, help="images per finding for label agreement and diversity")
     ap.add_argument("--per-finding-256", type=int, default=8, help="images per finding super-resolved at 256")
     ap.add_argument("--sr-steps", type=int, default=None)
@@ -203,8 +213,9 @@ def main() -> None:
                                  for k in ("splits", "test_auroc", "images_real")},
                   "eligible_findings": eligible, "settings": rows, "chosen": chosen,
                   "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings "
-                          "within +/- 0.05 of it first; then the lowest FID in the judge's features (applied on V "
-                          "only)",
+                          "within +/- 0.05 of it first; then those washed out at most 5 points more often than "
+                          "real; then the lowest geometric mean over the judge's and both random CNNs' features "
+                          "of FID over each space's best (applied on V only)",
                   "real_label_agreement": real_agree}
     if args.choice_only:
         settings_figure(real, {setting_name(r): sets_by_setting[i]["mix"] for i, r in enumerate(rows)},
@@ -213,7 +224,7 @@ def main() -> None:
         print(f"wrote {out}/choice.json")
         return
     by_finding = {f: sets[f] for f in [*eligible, "No Finding"]}
-    card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64)
+    card["64"] = block(judge, real, labels, sets["mix"], floor, dict(by_finding), 64, pipe.noise_check)
     add_agreement_gap(card, "64", judge, by_finding, (real, labels))
     if pipe.noise_check is not None:
         from models.evaluation.realism_measures import pixel_health
@@ -238,18 +249,24 @@ def sweep(args, pipe, judge, real_set: tuple, eligible: list[str], real_agree: d
     """Every guidance setting's images, FID in both feature spaces and label agreement; the chosen setting (the
     rule on V; the only one on T)."""
     from models.evaluation.realism_measures import agreement_gap, choose_setting, distances, label_agreement
-    from models.metrics.realism import random_cnn_features
+    from models.metrics.autoencoder_eval import high_frequency_power
+    from models.metrics.realism import random_cnn_features, second_cnn_features, washed_out_share
     from models.qc.memorisation import image_features
 
     real, labels, floor = real_set
+    spaces = {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=64),
+              "second_cnn": second_cnn_features(size=64)}
     rows, sets_by_setting = [], {}
     for setting in settings_from(args, pipe):
         sets = generate_sets(pipe, labels, eligible, args.n, setting)
         agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
-        fid = distances(lambda x: image_features(judge, x), real, sets["mix"], floor)["generated"]["fid"]
-        texture = distances(random_cnn_features(size=64), real, sets["mix"], floor)["generated"]["fid"]
-        rows.append(setting | {"fid_judge": fid, "fid_random_cnn": texture, "agreement": agree["mean_auroc"],
-                               "agreement_gap": agreement_gap(agree, real_agree)})
+        fids = {f"fid_{name}": distances(f, real, sets["mix"], floor)["generated"]["fid"]
+                for name, f in spaces.items()}
+        rows.append(setting | fids | {"agreement": agree["mean_auroc"],
+                                      "agreement_gap": agreement_gap(agree, real_agree),
+                                      "washed_out": washed_out_share(sets["mix"], floor),
+                                      "real_washed_out": washed_out_share(real, floor),
+                                      "high_frequency_power_log10": high_frequency_power(sets["mix"], real)})
         sets_by_setting[len(rows) - 1] = sets
         print(json.dumps(rows[-1]), flush=True)
     return rows, sets_by_setting, choose_setting(rows) if args.split == "V" else rows[0]
@@ -282,7 +299,7 @@ def block_256(args, models: tuple, card: dict, made: tuple, real_64: tuple, rng:
     high = super_resolve(pipe, low, seeds, args.sr_steps)
     sr_seconds = time.perf_counter() - t0
     by256 = {name: high[len(where) + j * k:len(where) + (j + 1) * k] for j, name in enumerate(by_finding)}
-    card["256"] = block(judge, real256, labels256, high[:len(where)], floor256, dict(by256), 256)
+    card["256"] = block(judge, real256, labels256, high[:len(where)], floor256, dict(by256), 256, pipe.noise_check)
     add_agreement_gap(card, "256", judge, by256, real_64)
     card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
     sr = pipe.superres

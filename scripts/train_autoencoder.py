@@ -18,8 +18,8 @@ from models.progress import progress_bar
 
 
 def main() -> None:
-    args = training_parser(__doc__, AutoencoderConfig.steps).parse_args()
-    cfg = AutoencoderConfig(steps=args.steps)
+    args = training_parser(__doc__, AutoencoderConfig.steps, AutoencoderConfig.disc_weight).parse_args()
+    cfg = AutoencoderConfig(steps=args.steps, disc_weight=args.disc_weight)
     train = ImageCrops(NIHRealismSplit(args.roots, {"G"}, cfg.resolution), cfg.resolution)
     val = NIHRealismSplit(args.roots, {"V"}, cfg.resolution)
     val_images = np.stack([((val[i]["image"][0] + 1) / 2).numpy() for i in range(len(val))])

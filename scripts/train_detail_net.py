@@ -22,10 +22,7 @@ from models.progress import progress_bar
 
 
 def main() -> None:
-    parser = training_parser(__doc__, DetailConfig.steps)
-    parser.add_argument("--disc-weight", type=float, default=DetailConfig.disc_weight,
-                        help="weight of the patch critic's score in the network's loss (from --disc-start on)")
-    args = parser.parse_args()
+    args = training_parser(__doc__, DetailConfig.steps, DetailConfig.disc_weight).parse_args()
     cfg = DetailConfig(steps=args.steps, disc_weight=args.disc_weight)
     train = ImageCrops(NIHRealismSplit(args.roots, {"G"}, cfg.resolution), cfg.resolution)
     val = NIHRealismSplit(args.roots, {"V"}, cfg.resolution)

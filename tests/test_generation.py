@@ -136,3 +136,32 @@ def test_a_models_guidance_interval_is_its_default_and_a_call_can_guide_every_st
         loaded("mass", 1, guidance_interval=(0.6, 0.2), **kw)
     with pytest.raises(ValueError, match="hi <= 1"):  # the bound the API holds requests to
         loaded("mass", 1, guidance_interval=(0.0, 1.5), **kw)
+
+
+def test_guidance_rescale_pulls_the_guided_spread_back_to_the_conditional_one():
+    import torch
+
+    from models.diffusion.pipeline import rescaled_guidance
+
+    cond = torch.randn(3, 1, 8, 8)
+    guided = 5 * cond + torch.randn(3, 1, 8, 8)  # a large scale inflates the prediction's spread
+    assert torch.equal(rescaled_guidance(guided, cond, 0.0), guided)
+    full = rescaled_guidance(guided, cond, 1.0)
+    torch.testing.assert_close(full.std(dim=(1, 2, 3)), cond.std(dim=(1, 2, 3)))
+    half = rescaled_guidance(guided, cond, 0.5)
+    torch.testing.assert_close(half, (full + guided) / 2)
+
+
+def test_a_models_guidance_rescale_is_its_default_and_a_call_can_turn_it_off(tmp_path):
+    model = tiny_pipeline(NIH_LABELS)
+    model.default_guidance_rescale = 0.7
+    loaded = RadSynthPipeline.load(model.save(tmp_path / "gen"))
+    assert loaded.default_guidance_rescale == 0.7
+    kw = {"seeds": [4], "num_inference_steps": 4, "guidance_scale": 6.0}
+    default = loaded("mass", 1, **kw)
+    assert default.extra["guidance_rescale"] == 0.7
+    np.testing.assert_allclose(default.images, loaded("mass", 1, guidance_rescale=0.7, **kw).images, atol=1e-6)
+    plain = loaded("mass", 1, guidance_rescale=0.0, **kw)
+    assert "guidance_rescale" not in plain.extra and np.abs(plain.images - default.images).max() > 1e-3
+    with pytest.raises(ValueError, match="guidance_rescale is a share"):
+        loaded("mass", 1, guidance_rescale=1.5, **kw)

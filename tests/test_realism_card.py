@@ -30,6 +30,20 @@ def test_the_rule_refuses_settings_that_exaggerate_prefers_the_target_band_then_
     assert choose_setting(short[:1] + short[2:])["cfg"] == 2.0  # none in the band: the best allowed FID
 
 
+def test_with_every_space_measured_no_one_space_decides_and_washed_out_settings_drop_out():
+    def row(cfg, judge, texture, second, washed=0.05):
+        return {"cfg": cfg, "agreement_gap": 0.0, "fid_judge": judge, "fid_random_cnn": texture,
+                "fid_second_cnn": second, "washed_out": washed, "real_washed_out": 0.05}
+
+    # the best judge FID loses to a setting that is close in the judge's space and far better in both others
+    rows = [row(1, 100.0, 20.0, 4.0), row(2, 110.0, 10.0, 2.0), row(3, 1000.0, 9.0, 1.9)]
+    assert choose_setting(rows)["cfg"] == 2
+    # a setting washed out 10 points more often than real drops out, unless every one is
+    rows[1]["washed_out"] = 0.15
+    assert choose_setting(rows)["cfg"] == 1
+    assert choose_setting([rows[1]])["cfg"] == 2
+
+
 def test_agreement_gap_is_over_findings_both_score():
     gen = {"per_finding": {"Mass": {"auroc": 0.8}, "Effusion": {"auroc": 0.6}}}
     real = {"per_finding": {"Mass": {"auroc": 0.7}, "Effusion": {"auroc": float("nan")}}}
@@ -124,19 +138,27 @@ def test_the_card_names_each_missed_target_with_its_distance_and_nothing_met(tmp
     """A missed target is stated with how far it is and what would close it."""
     from models.evaluation.cards.realism import missed_section
 
-    def block(ratio: float, beats_blur: bool, gap: float) -> dict:
+    def block(ratio: float, texture_fid: float, gap: float, *, hf: float = 0.0, featureless: float = 0.0,
+              washed: float = 0.05) -> dict:
         return {"distances_judge": {"generated": {"ratio_to_floor": ratio}},
-                "distances_random_cnn": {"beats_blur": beats_blur, "generated": {"fid": 9.0},
-                                         "blurred real": {"fid": 7.5}},
+                "distances_random_cnn": {"generated": {"fid": texture_fid}, "blurred real": {"fid": 7.5}},
+                "distances_second_cnn": {"generated": {"fid": 1.0}, "blurred real": {"fid": 0.5}},
+                "high_frequency_power_log10": {"generated": hf, "real floor": 0.05},
+                "pixel_health": {"featureless": featureless, "washed_out": washed, "real_washed_out": 0.05},
+                "n_generated": 100,
                 "label_agreement_gap": gap, "label_agreement_gap_interval": {"low": gap - 0.1, "high": gap + 0.1},
                 "label_agreement": {"per_finding": {"Mass": {"n_finding": 12}}}}
 
-    card = {"64": block(1.5, False, 0.02), "256": block(3.0, True, 0.08), "eligible_findings": ["Mass"],
+    card = {"64": block(3.0, 16.5, 0.02, featureless=0.01, washed=0.2),
+            "256": block(3.0, 9.0, 0.08, hf=-0.25), "eligible_findings": ["Mass"],
             "base_seconds_per_image_batched": 1.6}
     lines = [line for line in missed_section(card, tmp_path / "no-curve.json", None) if line.startswith("- ")]
-    assert len(lines) == 3
-    assert "random CNN), 64 px: 9.00 against 7.50, 20% above" in lines[0]
-    assert "256 px: 3.00 against 2.0, 1.5x over" in lines[1]
-    assert "gap, 256 px: +0.080" in lines[2] and "0.030 outside" in lines[2]
-    met = {"64": block(1.5, True, 0.02), "eligible_findings": ["Mass"], "base_seconds_per_image_batched": 1.6}
+    assert len(lines) == 6, lines
+    assert "FID / real floor (judge), 64 px: 3.00 against 2.5, 1.2x over" in lines[0]
+    assert "(random CNN), 64 px: 2.20 against 2 (16.50 vs 7.50), 1.1x over" in lines[1]
+    assert "featureless images delivered, 64 px: 1 of 100" in lines[2]
+    assert "washed-out share, 64 px: 20.0% against real 5.0%" in lines[3]
+    assert "high-frequency power, 256 px: -0.25 log10 against +/- 0.1, 0.15 outside" in lines[4]
+    assert "gap, 256 px: +0.080" in lines[5] and "0.030 outside" in lines[5]
+    met = {"64": block(2.5, 15.0, 0.02, hf=0.1), "eligible_findings": ["Mass"], "base_seconds_per_image_batched": 1.6}
     assert missed_section(met, tmp_path / "no-curve.json", None) == []

@@ -83,6 +83,8 @@ def generate_defaults(info: dict, settings: Settings) -> dict | None:
             "resolution": output_resolution(info), **superres_defaults(info),
             "qc": fields["qc"].default and kind.qc,
             **({"guidance_interval": info["default_guidance_interval"]} if info.get("default_guidance_interval")
+               else {}),
+            **({"guidance_rescale": info["default_guidance_rescale"]} if info.get("default_guidance_rescale")
                else {})}
 
 

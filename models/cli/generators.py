@@ -47,7 +47,7 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
                           fid_every=args.fid_every, fid_samples=args.fid_samples, device=args.device,
                           bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                           prediction_type=args.prediction, min_snr_gamma=args.min_snr or None,
-                          snapshot_every=args.snapshot_every, num_workers=args.workers,
+                          snapshot_every=args.snapshot_every, num_workers=args.workers, augment=not args.no_augment,
                           dataset_name=args.name or "+".join(Path(d).name for d in args.data))
     features = None
     if args.fid_every:
@@ -90,9 +90,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     bar, update = progress_bar(args.steps or 0, f"generate {args.finding}")
     sampling = Sampling(sampler=args.sampler, steps=args.steps, guidance=args.guidance,
-                        guidance_interval=args.guidance_interval, classifier_guidance=args.classifier_guidance,
-                        resolution=args.resolution, superres_start=args.superres_start,
-                        superres_steps=args.superres_steps, frames=GIF_FRAMES if args.gif else 0)
+                        guidance_interval=args.guidance_interval, guidance_rescale=args.guidance_rescale,
+                        classifier_guidance=args.classifier_guidance, resolution=args.resolution,
+                        superres_start=args.superres_start, superres_steps=args.superres_steps,
+                        frames=GIF_FRAMES if args.gif else 0)
     checks = args.qc or args.reject_copies or args.min_agreement is not None
     request = GenerationRequest(
         model=args.model, finding=args.finding, n=args.n, sampling=sampling, seed=args.seed, formats=args.format,
@@ -132,6 +133,9 @@ def add_train_generator(sub) -> None:
     tg.add_argument("--prediction", choices=["v_prediction", "epsilon"], default="v_prediction",
                     help="what the UNet predicts (v-prediction converges to cleaner images)")
     tg.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: plain MSE)")
+    tg.add_argument("--no-augment", action="store_true", help="train on the images as they are: the affine and "
+                    "exposure jitter otherwise applied can leak into what the generator draws (tilted black "
+                    "borders, off-range exposure)")
     tg.add_argument("--snapshot-every", type=int, default=0, help="keep the EMA weights every N steps (fp16)")
     tg.add_argument("--bundle", default=None, help="at every checkpoint also write a servable, resumable "
                     "folder with the EMA weights here")
@@ -187,6 +191,9 @@ def add_generate(sub) -> None:
     gen.add_argument("--guidance-interval", type=guidance_interval_arg, default=None, metavar="LO:HI",
                      help="where in the noise schedule classifier-free guidance applies (t/T; 0:1 every step; "
                      "default: the model's)")
+    gen.add_argument("--guidance-rescale", type=float, default=None, metavar="SHARE",
+                     help="guidance rescale, 0 (plain guidance) to 1, against washed-out images at large guidance "
+                     "(default: the model's)")
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--gif", action="store_true", help="also write a denoising GIF")
     gen.add_argument("--bits", type=int, choices=[8, 16], default=8)

@@ -34,6 +34,7 @@ from models.vocabulary.model_kinds import GENERATOR
 from models.vocabulary.sampler_defaults import (
     DEFAULT_GUIDANCE,
     checked_guidance_interval,
+    checked_guidance_rescale,
     default_steps,
     model_guidance,
 )
@@ -57,6 +58,9 @@ class BaseSampling:
     # Classifier-free guidance only where lo <= t / T <= hi (Kynkaeenniemi et al. 2024); elsewhere the plain
     # conditional prediction, with no unconditional pass. None: every step.
     guidance_interval: tuple[float, float] | None = None
+    # Guidance rescale (Lin et al. 2024): the guided prediction's standard deviation brought back towards the
+    # conditional one's by this share, against the over-exposure a large scale brings. 0: plain guidance.
+    guidance_rescale: float = 0.0
 
     def guidance_at(self, t: int, num_train_timesteps: int) -> float:
         """The classifier-free guidance scale of the step at training timestep `t`."""
@@ -91,6 +95,7 @@ class RadSynthPipeline(DiffusionPipeline):
         self.default_classifier_scale = 0.0
         self.default_guidance = DEFAULT_GUIDANCE  # classifier-free guidance when a call names none
         self.default_guidance_interval: tuple[float, float] | None = None  # where it applies (None: every step)
+        self.default_guidance_rescale = 0.0  # guidance rescale when a call names none
         # optional second stage: diffusion super-resolution (superres.py) or the one-pass detail network
         self.superres: SuperResPipeline | DetailStage | None = None
         # redraws base images that are pixel noise or featureless (models/diffusion/noise_check.py)
@@ -196,6 +201,8 @@ class RadSynthPipeline(DiffusionPipeline):
         `guidance_scale` None takes the model's chosen classifier-free guidance (`default_guidance`).
         `guidance_interval` (lo, hi) applies classifier-free guidance only at steps with lo <= t / T <= hi (None:
         the model's `default_guidance_interval`; (0, 1): every step).
+        `guidance_rescale` (0-1) moves the guided prediction's spread towards the conditional one's (None: the
+        model's `default_guidance_rescale`).
         `classifier_scale` > 0 adds classifier guidance from the attached guide (None: the model's default).
         `resolution` above the base size runs the super-resolution stage on every image (its own seed + a fixed
         offset); None delivers the largest size the generator has. Frames stay at the base size.
@@ -226,7 +233,9 @@ class RadSynthPipeline(DiffusionPipeline):
                                              superres_steps=superres_steps)
         base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                             classifier_scale=classifier_scale, precision=s.precision, num_frames=s.frames,
-                            guidance_interval=self.resolve_guidance_interval(s.guidance_interval))
+                            guidance_interval=self.resolve_guidance_interval(s.guidance_interval),
+                            guidance_rescale=self.default_guidance_rescale if s.guidance_rescale is None
+                            else checked_guidance_rescale(s.guidance_rescale))
         images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
             and s.redraw_noise else None
@@ -249,6 +258,8 @@ class RadSynthPipeline(DiffusionPipeline):
                 stages["noise_redraws"] = redraws[start:stop].tolist()
             if base.guidance_interval is not None:
                 stages["guidance_interval"] = list(base.guidance_interval)
+            if base.guidance_rescale:
+                stages["guidance_rescale"] = base.guidance_rescale
             outputs.append(GenerationOutput(
                 images=images[start:stop], seeds=seeds[start:stop], findings=names, sampler=sampler.lower(),
                 steps=steps, guidance_scale=float(guidance_scale), classifier_scale=classifier_scale,
@@ -294,7 +305,8 @@ class RadSynthPipeline(DiffusionPipeline):
                 eps = self.unet(model_in, t.expand(model_in.shape[0]), labels).float()
             if guided:
                 eps_cond, eps_uncond = eps.chunk(2)
-                eps = eps_uncond + scale * (eps_cond - eps_uncond)
+                eps = rescaled_guidance(eps_uncond + scale * (eps_cond - eps_uncond), eps_cond,
+                                        base.guidance_rescale)
             if classifier_scale > 0:
                 eps = self.classifier_guided(eps, x_t.float(), t, targets, alphas, classifier_scale, clips_itself)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
@@ -372,6 +384,8 @@ class RadSynthPipeline(DiffusionPipeline):
                 "default_guidance": self.default_guidance}
         if self.default_guidance_interval is not None:
             info["default_guidance_interval"] = list(self.default_guidance_interval)
+        if self.default_guidance_rescale:
+            info["default_guidance_rescale"] = self.default_guidance_rescale
         if self.guide is not None:
             save_copy(self.guide, path / GUIDE_FOLDER, half)
             info |= {"guide": True, "default_classifier_scale": self.default_classifier_scale}
@@ -394,6 +408,7 @@ class RadSynthPipeline(DiffusionPipeline):
         info = json.loads((path / "radsynth.json").read_text()) if (path / "radsynth.json").exists() else {}
         pipe.default_guidance = model_guidance(info)
         pipe.default_guidance_interval = pipe.resolve_guidance_interval(info.get("default_guidance_interval"))
+        pipe.default_guidance_rescale = checked_guidance_rescale(float(info.get("default_guidance_rescale", 0.0)))
         pipe.noise_check = NoiseCheck.from_json(info.get("noise_check"))
         if (path / SUPERRES_FOLDER / DETAIL_CONFIG).exists():
             pipe.attach_superres(DetailStage.load(path / SUPERRES_FOLDER, device=device))
@@ -402,6 +417,16 @@ class RadSynthPipeline(DiffusionPipeline):
         if (path / GUIDE_FOLDER / "config.json").exists():
             pipe.attach_guide(load_guide(path / GUIDE_FOLDER, device), info.get("default_classifier_scale", 0.0))
         return pipe
+
+
+def rescaled_guidance(guided: torch.Tensor, conditional: torch.Tensor, share: float) -> torch.Tensor:
+    """`guided` with its per-image standard deviation moved `share` of the way to `conditional`'s (Lin et al.
+    2024, eq. 15-16; the prediction here is v, as in their v-prediction models)."""
+    if share <= 0:
+        return guided
+    dims = tuple(range(1, guided.ndim))
+    matched = guided * (conditional.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(1e-8))
+    return share * matched + (1 - share) * guided
 
 
 def new_scheduler(num_train_timesteps: int = 1000, prediction_type: str = "epsilon") -> DDPMScheduler:

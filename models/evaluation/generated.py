@@ -24,7 +24,8 @@ def sample(pipe, requests: list[tuple], setting: dict, bar_update=None,
         chunk = [(names, [seed]) for names, seed in requests[start:start + BATCH]]
         for o in pipe.sample_requests(chunk, guidance_scale=setting["cfg"], resolution=pipe.resolutions[0],
                                       classifier_scale=setting["classifier_scale"], redraw_noise=redraw_noise,
-                                      guidance_interval=setting.get("cfg_interval") or EVERY_STEP):
+                                      guidance_interval=setting.get("cfg_interval") or EVERY_STEP,
+                                      guidance_rescale=setting.get("guidance_rescale", 0.0)):
             images.append(o.images[0])
             seeds.append(o.seeds[0])
             redraws.append(o.extra.get("noise_redraws", [0])[0])

@@ -129,16 +129,27 @@ def agreement_gap_interval(judge, by_finding: Mapping[str, np.ndarray], normal: 
     return {"low": float(low), "high": float(high), "draws": len(gaps), "findings": scored}
 
 
+SPACES = ("fid_judge", "fid_random_cnn", "fid_second_cnn")
+
+
 def choose_setting(rows: Sequence[dict], *, tolerance: float = 0.05) -> dict:
     """The rule, applied on the validation split: settings whose label agreement does not exceed the judge's
     agreement on real images by more than `tolerance` are allowed; of those, the ones within +/- `tolerance` of
-    it (the card's target band) come first, and among them (else among all allowed) the lowest judge-feature FID
-    wins."""
+    it (the card's target band) come first. Where the rows measure the washed-out share, settings more than 5
+    points above real's drop out (unless all would). Then, where the rows carry FID in all three feature spaces,
+    the lowest geometric mean of each space's FID over that space's best wins (no one space decides); in older
+    rows with the judge's only, the lowest judge-feature FID."""
     allowed = [r for r in rows if not r["agreement_gap"] > tolerance]
     if not allowed:
         raise ValueError("every setting exaggerates the findings beyond the tolerance; add smaller scales")
     in_band = [r for r in allowed if abs(r["agreement_gap"]) <= tolerance]
-    return min(in_band or allowed, key=lambda r: r["fid_judge"])
+    pool = in_band or allowed
+    if all("washed_out" in r for r in pool):
+        pool = [r for r in pool if r["washed_out"] <= r["real_washed_out"] + tolerance] or pool
+    if not all(all(k in r for k in SPACES) for r in pool):
+        return min(pool, key=lambda r: r["fid_judge"])
+    best = {k: min(r[k] for r in pool) for k in SPACES}
+    return min(pool, key=lambda r: sum(np.log(r[k] / best[k]) for k in SPACES))
 
 
 def diversity_per_finding(generated: Mapping[str, np.ndarray], real: np.ndarray, labels: Sequence[Sequence[str]],

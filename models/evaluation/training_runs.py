@@ -12,13 +12,17 @@ RESUME = "resume.json"
 HISTORY = "eval_V.json"
 
 
-def training_parser(doc: str, steps: int) -> argparse.ArgumentParser:
+def training_parser(doc: str, steps: int, disc_weight: float) -> argparse.ArgumentParser:
+    """The command line of a critic-trained image network: data, run folder, bundle, steps, V checks, critic
+    weight."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("roots", nargs="+", help="NIH folders of 256-px images")
     parser.add_argument("--out", required=True, help="run folder (checkpoint, evaluations)")
     parser.add_argument("--bundle", default=None, help="refresh this bundle at every checkpoint; resume from it")
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--disc-weight", type=float, default=disc_weight,
+                        help="weight of the patch critic's score in the network's loss (from its start step on)")
     return parser
 
 

@@ -97,7 +97,8 @@ VOLUME_GENERATOR = register(ModelKind(
     "generator3d", "3D volume generator", makes="volume", trains_on="volume", train_options=("latent",),
     train_runner="worker.kinds.train:train_volume_job", max_images=8, one_finding=True,
     generate_refuses={"gif": "gif (a denoising GIF) is for 2D models; every volume comes with a slice-sweep GIF",
-                      "guidance_interval": "guidance_interval is for 2D models: a volume is guided at every step"}))
+                      "guidance_interval": "guidance_interval is for 2D models: a volume is guided at every step",
+                      "guidance_rescale": "guidance_rescale is for 2D models: a volume's guidance is not rescaled"}))
 CLASSIFIER = register(ModelKind(
     "classifier", "classifier ensemble", trains_on="image", train_runner="worker.kinds.train:train_classifier_job"))
 AUGMENTATION_STUDY = register(ModelKind(

@@ -42,6 +42,14 @@ def checked_guidance_interval(lo: float, hi: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def checked_guidance_rescale(share: float) -> float:
+    """A guidance-rescale share when 0 <= share <= 1; ValueError saying what to fix otherwise."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"guidance_rescale is a share from 0 (plain guidance) to 1 (the conditional prediction's "
+                         f"spread kept); got {share:g}")
+    return float(share)
+
+
 def scaled_superres_steps(default_steps: int, start: float) -> int:
     """A super-resolution stage's steps when a run starts at `start` of its schedule and names none: its steps from
     pure noise at the same density (half the schedule, half the steps)."""

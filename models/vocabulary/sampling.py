@@ -23,6 +23,7 @@ class Sampling:
     steps: int | None = None
     guidance: float | None = None  # classifier-free guidance scale
     guidance_interval: tuple[float, float] | None = None  # (lo, hi) shares of the schedule, t/T
+    guidance_rescale: float | None = None  # 0-1: the guided prediction's spread moved towards the conditional's
     classifier_guidance: float | None = None  # scale of the noise-aware guide classifier
     resolution: int | None = None  # delivered side; above the base size the super-resolution stage runs
     superres_start: float | None = None

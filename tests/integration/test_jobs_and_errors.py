@@ -161,6 +161,8 @@ def test_bad_uploads_get_a_clear_4xx(client, case, status, code, fragment):
     ("finding=mass&guidance_interval=0.8:0.2", "lo < hi"),
     ("finding=mass&guidance_interval=early", "'lo:hi'"),
     ("finding=normal&model=tiny-3d&guidance_interval=0:0.5", "2D models"),
+    ("finding=mass&guidance_rescale=1.5", "guidance_rescale"),
+    ("finding=normal&model=tiny-3d&guidance_rescale=0.5", "2D models"),
 ])
 def test_bad_generate_parameters_get_422_with_the_valid_values(client, query, fragment):
     r = client.post(f"/generate?{query}", headers=headers())
@@ -200,9 +202,11 @@ def test_health_metrics_models_findings(client):
     assert job["params"]["steps"] == gen["steps"] and job["params"]["sampler"] == gen["sampler"]
     assert job["params"]["guidance"] == gen["guidance"] == 2.0  # tiny-gen keeps the pipeline's default
     assert "guidance_interval" not in job["result"]  # tiny-gen has no default interval: every step
-    asked = wait_job(client, client.post("/generate?finding=mass&n=1&qc=false&guidance_interval=0:0.50",
-                                         headers=headers()).json()["id"])
+    assert "guidance_rescale" not in gen and "guidance_rescale" not in job["result"]  # no default rescale
+    asked = wait_job(client, client.post("/generate?finding=mass&n=1&qc=false&guidance_interval=0:0.50"
+                                         "&guidance_rescale=0.5", headers=headers()).json()["id"])
     assert asked["params"]["guidance_interval"] == "0:0.5" and asked["result"]["guidance_interval"] == [0.0, 0.5]
+    assert asked["params"]["guidance_rescale"] == 0.5 and asked["result"]["guidance_rescale"] == 0.5
     f = client.get("/findings?model=tiny-gen", headers=headers()).json()
     assert "Consolidation" in f["findings"] and "No Finding" in f["findings"]
     assert client.get("/findings?model=unknown", headers=headers()).status_code == 422
