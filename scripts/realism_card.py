@@ -246,30 +246,46 @@ def main() -> None:
 
 
 def sweep(args, pipe, judge, real_set: tuple, eligible: list[str], real_agree: dict) -> tuple[list, dict, dict]:
-    """Every guidance setting's images, FID in both feature spaces and label agreement; the chosen setting (the
-    rule on V; the only one on T)."""
-    from models.evaluation.realism_measures import agreement_gap, choose_setting, distances, label_agreement
-    from models.metrics.autoencoder_eval import high_frequency_power
-    from models.metrics.realism import random_cnn_features, second_cnn_features, washed_out_share
-    from models.qc.memorisation import image_features
+    """Every guidance setting's images, FID in the three feature spaces and label agreement; the chosen setting
+    (the rule on V; the only one on T)."""
+    from models.evaluation.realism_measures import choose_setting
 
-    real, labels, floor = real_set
-    spaces = {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=64),
-              "second_cnn": second_cnn_features(size=64)}
+    spaces = feature_spaces(judge)
     rows, sets_by_setting = [], {}
     for setting in settings_from(args, pipe):
-        sets = generate_sets(pipe, labels, eligible, args.n, setting)
-        agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
-        fids = {f"fid_{name}": distances(f, real, sets["mix"], floor)["generated"]["fid"]
-                for name, f in spaces.items()}
-        rows.append(setting | fids | {"agreement": agree["mean_auroc"],
-                                      "agreement_gap": agreement_gap(agree, real_agree),
-                                      "washed_out": washed_out_share(sets["mix"], floor),
-                                      "real_washed_out": washed_out_share(real, floor),
-                                      "high_frequency_power_log10": high_frequency_power(sets["mix"], real)})
+        row, sets = measure_setting(pipe, judge, spaces, real_set, (eligible, args.n, real_agree), setting)
+        rows.append(row)
         sets_by_setting[len(rows) - 1] = sets
         print(json.dumps(rows[-1]), flush=True)
     return rows, sets_by_setting, choose_setting(rows) if args.split == "V" else rows[0]
+
+
+def feature_spaces(judge) -> dict:
+    """The three fixed feature spaces of the choice at 64 px: the judge's and two random CNNs'."""
+    from models.metrics.realism import random_cnn_features, second_cnn_features
+    from models.qc.memorisation import image_features
+
+    return {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=64),
+            "second_cnn": second_cnn_features(size=64)}
+
+
+def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple, setting: dict) -> tuple[dict, dict]:
+    """One setting's row (FID in each space, label agreement and its gap to real, washed-out share, high-frequency
+    power) and its image sets; `agreement` is (eligible findings, images per finding, the judge's agreement on
+    the real images)."""
+    from models.evaluation.realism_measures import agreement_gap, distances, label_agreement
+    from models.metrics.autoencoder_eval import high_frequency_power
+    from models.metrics.realism import washed_out_share
+
+    real, labels, floor = real_set
+    eligible, n, real_agree = agreement
+    sets = generate_sets(pipe, labels, eligible, n, setting)
+    agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
+    fids = {f"fid_{name}": distances(f, real, sets["mix"], floor)["generated"]["fid"] for name, f in spaces.items()}
+    return setting | fids | {"agreement": agree["mean_auroc"], "agreement_gap": agreement_gap(agree, real_agree),
+                             "washed_out": washed_out_share(sets["mix"], floor),
+                             "real_washed_out": washed_out_share(real, floor),
+                             "high_frequency_power_log10": high_frequency_power(sets["mix"], real)}, sets
 
 
 def add_agreement_gap(card: dict, size: str, judge, by_finding: dict, real_64: tuple) -> None:

@@ -116,6 +116,16 @@ def test_a_bundle_serves_and_resumes_on_a_fresh_run_folder(tmp_path):
     fresh.run(resume=False)
     assert fresh.step == 6 and len(fresh.losses) == 6
 
+    # a bundle committed with its EMA weights only resumes from them
+    import shutil
+
+    shutil.rmtree(tmp_path / "bundle" / "online")
+    lean = GeneratorTrainer(dataset(), tmp_path / "lean", GeneratorConfig(steps=6, checkpoint_every=2, **TINY))
+    lean.resume_from_bundle(tmp_path / "bundle")
+    assert lean.step == 4
+    for name, value in lean.unet.state_dict().items():
+        assert torch.allclose(value, served.unet.state_dict()[name]), name
+
 
 def test_min_snr_weight_caps_the_easy_timesteps():
     from models.diffusion.train import min_snr_weight

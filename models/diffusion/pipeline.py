@@ -231,11 +231,7 @@ class RadSynthPipeline(DiffusionPipeline):
         sr_start, sr_steps = self.superres_plan(resolution, superres_start, superres_steps)
         progress_total = self.progress_total(num_images, steps, resolution=resolution, superres_start=superres_start,
                                              superres_steps=superres_steps)
-        base = BaseSampling(sampler=sampler, steps=steps, guidance_scale=guidance_scale,
-                            classifier_scale=classifier_scale, precision=s.precision, num_frames=s.frames,
-                            guidance_interval=self.resolve_guidance_interval(s.guidance_interval),
-                            guidance_rescale=self.default_guidance_rescale if s.guidance_rescale is None
-                            else checked_guidance_rescale(s.guidance_rescale))
+        base = self.base_sampling(s, steps, guidance_scale, classifier_scale)
         images, frames = self.sample_base(cond, seeds, base, callback=callback, progress_total=progress_total)
         redraws = self.redraw_noisy(images, frames, cond, seeds, base) if self.noise_check is not None \
             and s.redraw_noise else None
@@ -266,6 +262,14 @@ class RadSynthPipeline(DiffusionPipeline):
                 frames=None if frames is None else frames[:, start:stop], extra=dict(stages)))
             start = stop
         return outputs
+
+    def base_sampling(self, s: Sampling, steps: int, guidance_scale: float, classifier_scale: float) -> BaseSampling:
+        """How a call's base stage samples: `s` with the model's defaults filled in."""
+        rescale = self.default_guidance_rescale if s.guidance_rescale is None else s.guidance_rescale
+        return BaseSampling(sampler=s.sampler, steps=steps, guidance_scale=guidance_scale,
+                            classifier_scale=classifier_scale, precision=s.precision, num_frames=s.frames,
+                            guidance_interval=self.resolve_guidance_interval(s.guidance_interval),
+                            guidance_rescale=checked_guidance_rescale(rescale))
 
     @torch.inference_mode()
     def sample_base(self, cond: torch.Tensor, seeds: Sequence[int], base: BaseSampling, *,

@@ -192,7 +192,7 @@ class GeneratorTrainer:
         return True
 
     def resume_from_bundle(self, bundle: str | Path) -> None:
-        """Start from a bundled run (see `bundle`): online and EMA weights, step count, loss history.
+        """Start from a bundled run (see `bundle`): online (else EMA) and EMA weights, step count, loss history.
 
         The optimiser's moments are not bundled (they would triple its size); they rebuild within the warmup.
         """
@@ -200,10 +200,11 @@ class GeneratorTrainer:
         state = json.loads((bundle / BUNDLE_STATE).read_text())
         if state["labels"] != self.labels:
             raise ValueError(f"bundle {bundle} was trained on other findings: {state['labels']}")
-        online = FindingUNet.from_pretrained(bundle / "online", local_files_only=True, low_cpu_mem_usage=False,
-                                               torch_dtype=torch.float32)
         ema = FindingUNet.from_pretrained(bundle / "unet", local_files_only=True, low_cpu_mem_usage=False,
-                                               torch_dtype=torch.float32)
+                                          torch_dtype=torch.float32)
+        # A bundle may carry its EMA weights only (what a commit should hold); training then goes on from them.
+        online = FindingUNet.from_pretrained(bundle / "online", local_files_only=True, low_cpu_mem_usage=False,
+                                             torch_dtype=torch.float32) if (bundle / "online").exists() else ema
         self.unet.load_state_dict(online.state_dict())
         self.ema = EMAModel(ema.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=True)
         self.ema.optimization_step = state["step"]

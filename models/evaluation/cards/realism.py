@@ -758,6 +758,39 @@ def detail_stage_section(path: Path) -> list[str]:
             *([f"Looked at (a note written by hand): {c['look']}", ""] if c.get("look") else [])]
 
 
+def base_choice_section(path: Path) -> list[str]:
+    """Base generators compared on V at the served settings (`scripts/compare_bases.py`), with the choice."""
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    chosen = c["chosen"]
+    first = c["settings"][0]
+    floors = ", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in first["floor_fid"].items())
+
+    def cell(r: dict, space: str) -> str:
+        lo, hi = r["fid_intervals"][space]
+        return f"{r[f'fid_{space}']:.2f} [{max(0.0, lo):.2f}, {hi:.2f}]"
+
+    lines = ["## Base generators compared (V)", "",
+             f"Each base sampled at the served settings (CFG {first['cfg']:g} at {interval_name(first)}, the noise "
+             f"check's redraws), one image per V image with its findings ({c['n_real']}) and {c['n_per_finding']} "
+             "per finding for label agreement, the same seeds for every row. FID against the V images with 95% "
+             f"bootstrap intervals; the floor (as many G images): {floors}. Rule: {c['rule']}.", "",
+             "| base | guidance rescale | FID judge | FID random CNN | FID second CNN | agreement minus real | "
+             "washed out (real) | featureless (real) | high-frequency power | s per image |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in c["settings"]:
+        mark = "**" if r == chosen else ""
+        lines.append(f"| {mark}{r['base']}{mark} | {r.get('guidance_rescale', 0):g} | {cell(r, 'judge')} | "
+                     f"{cell(r, 'random_cnn')} | {cell(r, 'second_cnn')} | {r['agreement_gap']:+.3f} | "
+                     f"{pct(r['washed_out'])} ({pct(r['real_washed_out'])}) | {pct(r['featureless'])} "
+                     f"({pct(r['real_featureless'])}) | {r['high_frequency_power_log10']:+.2f} | "
+                     f"{r['seconds_per_image']:.1f} |")
+    lines += ["", f"Chosen: **{chosen['base']}**, guidance rescale {chosen.get('guidance_rescale', 0):g}.", "",
+              f"![the same V requests per base and setting](realism/V/{path.parent.name}/{c['figure']})", ""]
+    return lines + ([f"Looked at (a note written by hand): {c['look']}", ""] if c.get("look") else [])
+
+
 def structure_floor_lines(r: dict) -> list[str]:
     """The check's structure floor (featureless grey fields), when the report has one."""
     floor = r.get("noise_check", {}).get("structure_limit")
@@ -817,6 +850,7 @@ def render(root: Path) -> str:
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
     out += detail_stage_section(root / "V" / "detail" / "check.json")
+    out += base_choice_section(root / "V" / "base_choice" / "choice.json")
     out += cost_section(root.parent.parent / "bench" / "results" / "default_job.json")
     out += [line for size in ("64", "256") if size in t for line in size_section(t, size)]
     if checks:

@@ -1,0 +1,111 @@
+"""Compare base generators (UNet weights) on the validation split at the served sampling settings, and choose one
+by the realism card's rule.
+
+    python -m scripts.compare_bases models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
+        ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
+        --unet "served=models/pretrained/nih-cxr14/unet" --unet "no augmentation=runs/base64-noaug-bundle/unet" \
+        --guidance-rescales 0,0.7 --n 12 --out docs/realism/V/base_choice
+
+Each UNet replaces the generator's base (its guidance, interval, noise check and seeds stay the served ones) and
+makes, for every guidance-rescale share, one image per V image with that image's findings plus `n` per eligible
+finding and `n` "No Finding" (the realism card's sets and seeds). Each row has FID in the judge's and both random
+CNNs' features (with 95% bootstrap intervals for the V images), label agreement and its gap to the judge's on the
+real V images, washed-out, featureless (below the noise check's structure floor) and noise-dominated shares as
+delivered, high-frequency power, and seconds per image. The choice is `choose_setting` over all rows. Writes
+choice.json and settings.png (the same requests per row, beside real V images) into --out. No T image is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.evaluation.real_images import real_split
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("generator", help="the served generator folder (its settings and noise check are used)")
+    ap.add_argument("judge", help="the judge's classifier folder (trained on split J only)")
+    ap.add_argument("data", nargs="+", help="the NIH folders")
+    ap.add_argument("--unet", action="append", required=True, metavar="NAME=DIR",
+                    help="a base to compare: a name and a UNet folder (repeat)")
+    ap.add_argument("--guidance-rescales", default="0", help="guidance-rescale shares to try with each base")
+    ap.add_argument("--n", type=int, default=12, help="images per finding for label agreement")
+    ap.add_argument("--out", required=True)
+    return ap.parse_args()
+
+
+def load_base(pipe, folder: str) -> None:
+    """Put the UNet weights of `folder` into `pipe`'s base (same architecture)."""
+    import torch
+
+    from models.diffusion.unet import FindingUNet
+
+    unet = FindingUNet.from_pretrained(folder, local_files_only=True, torch_dtype=torch.float32)
+    pipe.unet.load_state_dict(unet.state_dict())
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from models.classifier.ensemble import ClassifierEnsemble
+    from models.diffusion.pipeline import RadSynthPipeline
+    from models.evaluation.realism_measures import choose_setting, real_label_agreement
+    from models.metrics.fid import frechet_distance
+    from models.metrics.realism import fid_interval, noise_dominated_share
+    from scripts.realism_card import feature_spaces, measure_setting, real_split_counts, settings_figure
+
+    torch.set_grad_enabled(False)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = RadSynthPipeline.load(args.generator)
+    judge = ClassifierEnsemble.load(args.judge)
+    real, labels, _, _ = real_split(args.data, "V", 64)
+    eligible = [f for f, c in real_split_counts(args.data).items() if c >= 30 and f != "No Finding"]
+    real_agree = real_label_agreement(judge, real, labels, eligible)
+    g_images, *_ = real_split(args.data, "G", 64)
+    floor = g_images[np.random.default_rng(0).choice(len(g_images), min(len(real), len(g_images)), replace=False)]
+    spaces = feature_spaces(judge)
+    real_f = {name: f(real) for name, f in spaces.items()}
+    served = {"cfg": pipe.default_guidance, "classifier_scale": pipe.default_classifier_scale}
+    if pipe.default_guidance_interval:
+        served["cfg_interval"] = list(pipe.default_guidance_interval)
+    rows, mixes = [], {}
+    for spec in args.unet:
+        name, folder = spec.split("=", 1)
+        load_base(pipe, folder)
+        for rescale in (float(r) for r in args.guidance_rescales.split(",")):
+            setting = served | {"base": name, "unet": folder} | ({"guidance_rescale": rescale} if rescale else {})
+            t0 = time.perf_counter()
+            row, sets = measure_setting(pipe, judge, spaces, (real, labels, floor), (eligible, args.n, real_agree),
+                                        setting)
+            mix = sets["mix"]
+            row |= {"seconds_per_image": (time.perf_counter() - t0) / len(sets["seeds"]),
+                    "featureless": float(pipe.noise_check.featureless(mix).mean()),
+                    "real_featureless": float(pipe.noise_check.featureless(real).mean()),
+                    "noise_dominated": noise_dominated_share(mix, real, 64),
+                    "fid_intervals": {k: list(fid_interval(real_f[k], f(mix))) for k, f in spaces.items()},
+                    "floor_fid": {k: frechet_distance(f(floor), real_f[k]) for k, f in spaces.items()}}
+            rows.append(row)
+            mixes[f"{name}" + (f", rescale {rescale:g}" if rescale else "")] = mix
+            print(json.dumps(row, default=float), flush=True)
+    chosen = choose_setting(rows)
+    settings_figure(real, mixes, out / "settings.png", "V")
+    (out / "choice.json").write_text(json.dumps({
+        "split": "V", "generator": args.generator, "judge": args.judge, "n_real": len(real), "n_per_finding": args.n,
+        "eligible_findings": eligible, "real_label_agreement": real_agree, "settings": rows, "chosen": chosen,
+        "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings within "
+                "+/- 0.05 of it first; then those washed out at most 5 points more often than real; then the "
+                "lowest geometric mean over the judge's and both random CNNs' features of FID over each space's "
+                "best", "figure": "settings.png"}, indent=2, default=float))
+    print(f"chosen: {chosen['base']} (rescale {chosen.get('guidance_rescale', 0):g}); wrote {out}/choice.json")
+
+
+if __name__ == "__main__":
+    main()
