@@ -50,6 +50,17 @@ def load_base(pipe, folder: str) -> None:
     pipe.unet.load_state_dict(unet.state_dict())
 
 
+def reference_fids(spaces: dict, real_f: dict, floor: np.ndarray) -> dict:
+    """FID against V, in each space, of the real floor (G images) and the simple fakes made from it (blurred real,
+    real + noise, mean + noise): what a base must be read beside."""
+    from models.metrics.fid import frechet_distance
+    from models.metrics.realism import fakes
+
+    sets = {"real floor": floor, **fakes(floor)}
+    return {name: {k: frechet_distance(f(images), real_f[k]) for k, f in spaces.items()}
+            for name, images in sets.items()}
+
+
 def main() -> None:
     args = parse_args()
     import torch
@@ -99,6 +110,7 @@ def main() -> None:
     settings_figure(real, mixes, out / "settings.png", "V")
     (out / "choice.json").write_text(json.dumps({
         "split": "V", "generator": args.generator, "judge": args.judge, "n_real": len(real), "n_per_finding": args.n,
+        "references": reference_fids(spaces, real_f, floor),
         "eligible_findings": eligible, "real_label_agreement": real_agree, "settings": rows, "chosen": chosen,
         "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings within "
                 "+/- 0.05 of it first; then those washed out at most 5 points more often than real; then the "

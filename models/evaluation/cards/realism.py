@@ -45,6 +45,10 @@ REPRODUCE = (
     "    --cfg-intervals 0:0.8,0:0.9 --n 12 --choice-only --out docs/realism/V/guidance_interval_wider",
     "python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
     "    --n 12 --per-finding-256 12 --out docs/realism/T            # the figures",
+    "python -m scripts.compare_bases models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA \\",
+    "    --unet 'served (step 2,400, augmented)=models/pretrained/nih-cxr14/unet' \\",
+    "    --unet 'no augmentation (step 4,500)=bundles/nih-base64-G/unet' --guidance-rescales 0,0.7 \\",
+    "    --out docs/realism/V/base_choice                     # base generators compared (V)",
     "python -m scripts.render_realism_card docs/realism",
     "python -m scripts.superres_check models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
     "    --split T --steps 30 --aug-step 100 --start 1 --keep-low 0 --out docs/realism/T/superres   # s = 100",
@@ -766,6 +770,9 @@ def base_choice_section(path: Path) -> list[str]:
     chosen = c["chosen"]
     first = c["settings"][0]
     floors = ", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in first["floor_fid"].items())
+    blur = c.get("references", {}).get("blurred real")
+    if blur:
+        floors += "; blurred real: " + ", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in blur.items())
 
     def cell(r: dict, space: str) -> str:
         lo, hi = r["fid_intervals"][space]
@@ -788,7 +795,8 @@ def base_choice_section(path: Path) -> list[str]:
                      f"{r['seconds_per_image']:.1f} |")
     lines += ["", f"Chosen: **{chosen['base']}**, guidance rescale {chosen.get('guidance_rescale', 0):g}.", "",
               f"![the same V requests per base and setting](realism/V/{path.parent.name}/{c['figure']})", ""]
-    return lines + ([f"Looked at (a note written by hand): {c['look']}", ""] if c.get("look") else [])
+    return lines + [line for k in ("note", "look") if c.get(k)
+                    for line in (c[k] if k == "note" else f"Looked at (a note written by hand): {c[k]}", "")]
 
 
 def structure_floor_lines(r: dict) -> list[str]:
