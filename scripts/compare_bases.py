@@ -68,7 +68,6 @@ def main() -> None:
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
     from models.evaluation.realism_measures import choose_setting, real_label_agreement
-    from models.metrics.fid import frechet_distance
     from models.metrics.realism import fid_interval, noise_dominated_share
     from scripts.realism_card import feature_spaces, measure_setting, real_split_counts, settings_figure
 
@@ -84,6 +83,7 @@ def main() -> None:
     floor = g_images[np.random.default_rng(0).choice(len(g_images), min(len(real), len(g_images)), replace=False)]
     spaces = feature_spaces(judge)
     real_f = {name: f(real) for name, f in spaces.items()}
+    references = reference_fids(spaces, real_f, floor)  # once: the floor and fakes are the same for every row
     served = {"cfg": pipe.default_guidance, "classifier_scale": pipe.default_classifier_scale}
     if pipe.default_guidance_interval:
         served["cfg_interval"] = list(pipe.default_guidance_interval)
@@ -101,8 +101,7 @@ def main() -> None:
                     "featureless": float(pipe.noise_check.featureless(mix).mean()),
                     "real_featureless": float(pipe.noise_check.featureless(real).mean()),
                     "noise_dominated": noise_dominated_share(mix, real, 64),
-                    "fid_intervals": {k: list(fid_interval(real_f[k], f(mix))) for k, f in spaces.items()},
-                    "floor_fid": {k: frechet_distance(f(floor), real_f[k]) for k, f in spaces.items()}}
+                    "fid_intervals": {k: list(fid_interval(real_f[k], f(mix))) for k, f in spaces.items()}}
             rows.append(row)
             mixes[f"{name}" + (f", rescale {rescale:g}" if rescale else "")] = mix
             print(json.dumps(row, default=float), flush=True)
@@ -110,7 +109,7 @@ def main() -> None:
     settings_figure(real, mixes, out / "settings.png", "V")
     (out / "choice.json").write_text(json.dumps({
         "split": "V", "generator": args.generator, "judge": args.judge, "n_real": len(real), "n_per_finding": args.n,
-        "references": reference_fids(spaces, real_f, floor),
+        "references": references,
         "eligible_findings": eligible, "real_label_agreement": real_agree, "settings": rows, "chosen": chosen,
         "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings within "
                 "+/- 0.05 of it first; then those washed out at most 5 points more often than real; then the "

@@ -769,10 +769,8 @@ def base_choice_section(path: Path) -> list[str]:
     c = json.loads(path.read_text())
     chosen = c["chosen"]
     first = c["settings"][0]
-    floors = ", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in first["floor_fid"].items())
-    blur = c.get("references", {}).get("blurred real")
-    if blur:
-        floors += "; blurred real: " + ", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in blur.items())
+    floors = "; blurred real: ".join(", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in c["references"][name].items())
+                                     for name in ("real floor", "blurred real"))
 
     def cell(r: dict, space: str) -> str:
         lo, hi = r["fid_intervals"][space]
