@@ -270,22 +270,34 @@ def feature_spaces(judge) -> dict:
 
 
 def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple, setting: dict) -> tuple[dict, dict]:
-    """One setting's row (FID in each space, label agreement and its gap to real, washed-out share, high-frequency
-    power) and its image sets; `agreement` is (eligible findings, images per finding, the judge's agreement on
-    the real images)."""
+    """One setting's row (FID in each space with its 95% bootstrap interval, label agreement and its gap to real,
+    washed-out, featureless and noise-dominated shares as delivered, high-frequency power, seconds per image) and
+    its image sets; `agreement` is (eligible findings, images per finding, the judge's agreement on the real
+    images)."""
     from models.evaluation.realism_measures import agreement_gap, distances, label_agreement
     from models.metrics.autoencoder_eval import high_frequency_power
-    from models.metrics.realism import washed_out_share
+    from models.metrics.realism import fid_interval, noise_dominated_share, washed_out_share
 
     real, labels, floor = real_set
     eligible, n, real_agree = agreement
+    started = time.perf_counter()
     sets = generate_sets(pipe, labels, eligible, n, setting)
+    seconds = (time.perf_counter() - started) / len(sets["seeds"])
+    mix = sets["mix"]
     agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
-    fids = {f"fid_{name}": distances(f, real, sets["mix"], floor)["generated"]["fid"] for name, f in spaces.items()}
-    return setting | fids | {"agreement": agree["mean_auroc"], "agreement_gap": agreement_gap(agree, real_agree),
-                             "washed_out": washed_out_share(sets["mix"], floor),
-                             "real_washed_out": washed_out_share(real, floor),
-                             "high_frequency_power_log10": high_frequency_power(sets["mix"], real)}, sets
+    features = {name: (f(real), f(mix)) for name, f in spaces.items()}
+    fids = {f"fid_{name}": distances(f, real, mix, floor)["generated"]["fid"] for name, f in spaces.items()}
+    row = setting | fids | {"agreement": agree["mean_auroc"], "agreement_gap": agreement_gap(agree, real_agree),
+                            "washed_out": washed_out_share(mix, floor),
+                            "real_washed_out": washed_out_share(real, floor),
+                            "high_frequency_power_log10": high_frequency_power(mix, real),
+                            "noise_dominated": noise_dominated_share(mix, real, 64), "seconds_per_image": seconds,
+                            "fid_intervals": {k: list(fid_interval(*fs)) for k, fs in features.items()}}
+    check = pipe.noise_check
+    if check is not None and check.structure_limit is not None:
+        row |= {"featureless": float(check.featureless(mix).mean()),
+                "real_featureless": float(check.featureless(real).mean())}
+    return row, sets
 
 
 def add_agreement_gap(card: dict, size: str, judge, by_finding: dict, real_64: tuple) -> None:
