@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from models.evaluation.real_images import real_split
-
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,23 +60,14 @@ def reference_fids(spaces: dict, real_f: dict, floor: np.ndarray) -> dict:
 
 def main() -> None:
     args = parse_args()
-    import torch
+    from models.evaluation.realism_measures import choose_setting
+    from scripts.realism_card import feature_spaces, load_setup, measure_setting, settings_figure
 
-    from models.classifier.ensemble import ClassifierEnsemble
-    from models.diffusion.pipeline import RadSynthPipeline
-    from models.evaluation.realism_measures import choose_setting, real_label_agreement
-    from scripts.realism_card import feature_spaces, measure_setting, real_split_counts, settings_figure
-
-    torch.set_grad_enabled(False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pipe = RadSynthPipeline.load(args.generator)
-    judge = ClassifierEnsemble.load(args.judge)
-    real, labels, _, _ = real_split(args.data, "V", 64)
-    eligible = [f for f, c in real_split_counts(args.data).items() if c >= 30 and f != "No Finding"]
-    real_agree = real_label_agreement(judge, real, labels, eligible)
-    g_images, *_ = real_split(args.data, "G", 64)
-    floor = g_images[np.random.default_rng(0).choice(len(g_images), min(len(real), len(g_images)), replace=False)]
+    setup = load_setup(args.generator, args.judge, args.data, "V")
+    pipe, judge, real, labels, floor = setup.pipe, setup.judge, setup.real, setup.labels, setup.floor
+    eligible, real_agree = setup.eligible, setup.real_agree
     spaces = feature_spaces(judge)
     # once: the floor and fakes are the same for every row
     references = reference_fids(spaces, {name: f(real) for name, f in spaces.items()}, floor)

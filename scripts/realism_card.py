@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -181,28 +183,56 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
+@dataclass
+class RealismSetup:
+    """What every realism run starts from: the generator and judge, the split's real 64-px images with their
+    findings, the judge's agreement on them, and the floor (as many G images, drawn by `rng`, which later draws
+    the 256-px floor)."""
+
+    pipe: Any
+    judge: Any
+    real: np.ndarray
+    labels: list
+    ids: list
+    eligible: list[str]
+    real_agree: dict
+    g_images: np.ndarray
+    g_ids: list
+    floor: np.ndarray
+    rng: np.random.Generator
+
+
+def load_setup(generator: str, judge_dir: str, data: list[str], split: str) -> RealismSetup:
+    """Load the models and the real images of `split` and draw the G floor (seed 0)."""
     import torch
 
     from models.classifier.ensemble import ClassifierEnsemble
     from models.diffusion.pipeline import RadSynthPipeline
     from models.evaluation.realism_measures import real_label_agreement
-    from models.evaluation.weights import weight_hashes
 
     torch.set_grad_enabled(False)
+    pipe = RadSynthPipeline.load(generator)
+    judge = ClassifierEnsemble.load(judge_dir)
+    real, labels, ids, _ = real_split(data, split, 64)
+    eligible = [f for f, c in real_split_counts(data).items() if c >= 30 and f != "No Finding"]
+    rng = np.random.default_rng(0)
+    g_images, _, g_ids, _ = real_split(data, "G", 64)
+    floor = g_images[rng.choice(len(g_images), min(len(real), len(g_images)), replace=False)]
+    return RealismSetup(pipe, judge, real, labels, ids, eligible, real_label_agreement(judge, real, labels, eligible),
+                        g_images, g_ids, floor, rng)
+
+
+def main() -> None:
+    args = parse_args()
+    from models.evaluation.weights import weight_hashes
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pipe = RadSynthPipeline.load(args.generator)
+    setup = load_setup(args.generator, args.judge, args.data, args.split)
+    pipe, judge, real, labels, ids = setup.pipe, setup.judge, setup.real, setup.labels, setup.ids
+    eligible, real_agree, g_images, g_ids, floor, rng = (setup.eligible, setup.real_agree, setup.g_images,
+                                                         setup.g_ids, setup.floor, setup.rng)
     args.cfg = args.cfg or str(pipe.default_guidance)
-    judge = ClassifierEnsemble.load(args.judge)
-    real, labels, ids, _ = real_split(args.data, args.split, 64)
-    g_counts = real_split_counts(args.data)
-    eligible = [f for f, c in g_counts.items() if c >= 30 and f != "No Finding"]
-    real_agree = real_label_agreement(judge, real, labels, eligible)
-    rng = np.random.default_rng(0)
-    g_images, _, g_ids, _ = real_split(args.data, "G", 64)
-    floor = g_images[rng.choice(len(g_images), min(len(real), len(g_images)), replace=False)]
     started = time.perf_counter()
     rows, sets_by_setting, chosen = sweep(args, pipe, judge, (real, labels, floor), eligible, real_agree)
     sets = sets_by_setting[rows.index(chosen)]
@@ -211,6 +241,7 @@ def main() -> None:
                   "weights_sha256": weight_hashes(Path(args.generator)),  # as scripts/model_card.py records them
                   "judge_info": {k: json.loads((Path(args.judge) / "radsynth.json").read_text()).get(k)
                                  for k in ("splits", "test_auroc", "images_real")},
+                  "n_real": len(real), "n_per_finding": args.n,
                   "eligible_findings": eligible, "settings": rows, "chosen": chosen,
                   "rule": "label agreement at most 0.05 above the judge's on real images; of those, the settings "
                           "within +/- 0.05 of it first; then those washed out at most 5 points more often than "

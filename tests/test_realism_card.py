@@ -162,3 +162,30 @@ def test_the_card_names_each_missed_target_with_its_distance_and_nothing_met(tmp
     assert "gap, 256 px: +0.080" in lines[5] and "0.030 outside" in lines[5]
     met = {"64": block(2.5, 15.0, 0.02, hf=0.1), "eligible_findings": ["Mass"], "base_seconds_per_image_batched": 1.6}
     assert missed_section(met, tmp_path / "no-curve.json", None) == []
+
+
+def test_a_v_sweep_of_one_base_joins_the_base_comparison_and_the_rule_chooses_over_all_rows():
+    from scripts.add_base_rows import merged
+
+    def row(base, cfg, judge, gap):
+        return {"base": base, "cfg": cfg, "agreement_gap": gap, "fid_judge": judge, "fid_random_cnn": 10.0,
+                "fid_second_cnn": 1.0, "washed_out": 0.1, "real_washed_out": 0.1, "fid_intervals": {}}
+
+    comparison = {"n_real": 144, "n_per_finding": 12,
+                  "settings": [row("old", 20, 85.0, 0.03), row("new", 20, 48.0, 0.08)]}
+    sweep = {"split": "V", "n_per_finding": 12, "settings": [
+        {k: v for k, v in row("x", cfg, judge, gap).items() if k != "base"}
+        for cfg, judge, gap in ((14, 55.0, 0.04), (20, 48.0, 0.08))]}
+    out = merged(comparison, sweep, "new", "runs/new/unet")
+    # the row already compared is not added twice; the new base at a scale inside the band wins
+    assert [(r["base"], r["cfg"]) for r in out["settings"]] == [("old", 20), ("new", 20), ("new", 14)]
+    assert (out["chosen"]["base"], out["chosen"]["cfg"], out["chosen"]["unet"]) == ("new", 14, "runs/new/unet")
+    with pytest.raises(SystemExit, match="same --n"):
+        merged(comparison, sweep | {"n_per_finding": 16}, "new", "u")
+    with pytest.raises(SystemExit, match="only V rows"):
+        merged(comparison, sweep | {"split": "T"}, "new", "u")
+    with pytest.raises(SystemExit, match="--sweep-n"):
+        merged(comparison, {k: v for k, v in sweep.items() if k != "n_per_finding"}, "new", "u")
+    with pytest.raises(SystemExit, match="FID intervals"):
+        merged(comparison, sweep | {"settings": [{k: v for k, v in sweep["settings"][0].items()
+                                                  if k != "fid_intervals"}]}, "new", "u")

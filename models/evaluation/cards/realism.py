@@ -780,21 +780,24 @@ def base_choice_section(path: Path) -> list[str]:
         return f"{r[f'fid_{space}']:.2f} [{max(0.0, lo):.2f}, {hi:.2f}]"
 
     lines = ["## Base generators compared (V)", "",
-             f"Each base sampled at the served settings (CFG {first['cfg']:g} at {interval_name(first)}, the noise "
-             f"check's redraws), one image per V image with its findings ({c['n_real']}) and {c['n_per_finding']} "
+             f"Each base sampled at the served settings (guidance at {interval_name(first)}, the noise check's "
+             f"redraws) and the scale in the row, one image per V image with its findings ({c['n_real']}) and "
+             f"{c['n_per_finding']} "
              "per finding for label agreement, the same seeds for every row. FID against the V images with 95% "
              f"bootstrap intervals; the floor (as many G images): {floors}. Rule: {c['rule']}.", "",
-             "| base | guidance rescale | FID judge | FID random CNN | FID second CNN | agreement minus real | "
+             "| base | CFG | guidance rescale | FID judge | FID random CNN | FID second CNN | agreement minus real | "
              "washed out (real) | featureless (real) | high-frequency power | s per image |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in c["settings"]:
         mark = "**" if r == chosen else ""
-        lines.append(f"| {mark}{r['base']}{mark} | {r.get('guidance_rescale', 0):g} | {cell(r, 'judge')} | "
-                     f"{cell(r, 'random_cnn')} | {cell(r, 'second_cnn')} | {r['agreement_gap']:+.3f} | "
+        lines.append(f"| {mark}{r['base']}{mark} | {r['cfg']:g} | {r.get('guidance_rescale', 0):g} | "
+                     f"{cell(r, 'judge')} | {cell(r, 'random_cnn')} | {cell(r, 'second_cnn')} | "
+                     f"{r['agreement_gap']:+.3f} | "
                      f"{pct(r['washed_out'])} ({pct(r['real_washed_out'])}) | {pct(r['featureless'])} "
                      f"({pct(r['real_featureless'])}) | {r['high_frequency_power_log10']:+.2f} | "
                      f"{r['seconds_per_image']:.1f} |")
-    lines += ["", f"Chosen: **{chosen['base']}**, guidance rescale {chosen.get('guidance_rescale', 0):g}.", "",
+    lines += ["", f"Chosen: **{chosen['base']}** at CFG {chosen['cfg']:g}, guidance rescale "
+              f"{chosen.get('guidance_rescale', 0):g}.", "",
               f"![the same V requests per base and setting](realism/V/{path.parent.name}/{c['figure']})", ""]
     return lines + [line for k in ("note", "look") if c.get(k)
                     for line in (c[k] if k == "note" else f"Looked at (a note written by hand): {c[k]}", "")]
