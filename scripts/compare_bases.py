@@ -3,12 +3,13 @@ by the realism card's rule.
 
     python -m scripts.compare_bases models/pretrained/nih-cxr14 bundles/judge-nih-J64 \
         ../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256 \
-        --unet "served=models/pretrained/nih-cxr14/unet" --unet "no augmentation=runs/base64-noaug-bundle/unet" \
-        --guidance-rescales 0,0.7 --n 12 --out docs/realism/V/base_choice
+        --unet "served=models/pretrained/nih-cxr14/unet" --unet "no augmentation=bundles/nih-base64-G/unet@12,14" \
+        [--guidance-rescales 0,0.7] --n 12 --out docs/realism/V/base_choice
 
-Each UNet replaces the generator's base (its guidance, interval, noise check and seeds stay the served ones) and
-makes, for every guidance-rescale share, one image per V image with that image's findings plus `n` per eligible
-finding and `n` "No Finding" (the realism card's sets and seeds). Each row has FID in the judge's and both random
+Each UNet replaces the generator's base (its interval, noise check and seeds stay the served ones; its guidance is
+the served scale or the ones given after @) and makes, for every scale and guidance-rescale share, one image per V
+image with that image's findings plus `n` per eligible finding and `n` "No Finding" (the realism card's sets and
+seeds). Each row has FID in the judge's and both random
 CNNs' features (with 95% bootstrap intervals for the V images), label agreement and its gap to the judge's on the
 real V images, washed-out, featureless (below the noise check's structure floor) and noise-dominated shares as
 delivered, high-frequency power, and seconds per image. The choice is `choose_setting` over all rows. Writes
@@ -29,12 +30,22 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("generator", help="the served generator folder (its settings and noise check are used)")
     ap.add_argument("judge", help="the judge's classifier folder (trained on split J only)")
     ap.add_argument("data", nargs="+", help="the NIH folders")
-    ap.add_argument("--unet", action="append", required=True, metavar="NAME=DIR",
-                    help="a base to compare: a name and a UNet folder (repeat)")
+    ap.add_argument("--unet", action="append", required=True, metavar="NAME=DIR[@CFG,...]",
+                    help="a base to compare: a name and a UNet folder, optionally with its own classifier-free "
+                         "guidance scales (default: the served one) (repeat)")
     ap.add_argument("--guidance-rescales", default="0", help="guidance-rescale shares to try with each base")
     ap.add_argument("--n", type=int, default=12, help="images per finding for label agreement")
     ap.add_argument("--out", required=True)
     return ap.parse_args()
+
+
+def base_spec(spec: str, served_cfg: float) -> tuple[str, str, list[float]]:
+    """'NAME=DIR[@CFG,...]' -> the name, the UNet folder and its guidance scales (default: the served one)."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not rest:
+        raise SystemExit(f"--unet {spec!r}: expected NAME=DIR[@CFG,...]")
+    folder, _, scales = rest.partition("@")
+    return name, folder, [float(c) for c in scales.split(",")] if scales else [served_cfg]
 
 
 def load_base(pipe, folder: str) -> None:
@@ -76,15 +87,16 @@ def main() -> None:
         served["cfg_interval"] = list(pipe.default_guidance_interval)
     rows, mixes = [], {}
     for spec in args.unet:
-        name, folder = spec.split("=", 1)
+        name, folder, scales = base_spec(spec, served["cfg"])
         load_base(pipe, folder)
-        for rescale in (float(r) for r in args.guidance_rescales.split(",")):
-            setting = served | {"base": name, "unet": folder} | ({"guidance_rescale": rescale} if rescale else {})
+        for cfg, rescale in ((c, float(r)) for c in scales for r in args.guidance_rescales.split(",")):
+            setting = served | {"cfg": cfg, "base": name, "unet": folder} | (
+                {"guidance_rescale": rescale} if rescale else {})
             row, sets = measure_setting(pipe, judge, spaces, (real, labels, floor), (eligible, args.n, real_agree),
                                         setting)
             mix = sets["mix"]
             rows.append(row)
-            mixes[f"{name}" + (f", rescale {rescale:g}" if rescale else "")] = mix
+            mixes[f"{name}, CFG {cfg:g}" + (f", rescale {rescale:g}" if rescale else "")] = mix
             print(json.dumps(row, default=float), flush=True)
     chosen = choose_setting(rows)
     settings_figure(real, mixes, out / "settings.png", "V")

@@ -8,8 +8,9 @@ generator's own training images (split G; models/diffusion/noise_check.py): fixe
 radiograph is redrawn about 1 time in 100 for each. The script writes the check into the
 model's radsynth.json, then samples one 64-px image per V image with its findings at the model's defaults (the
 realism card's seeds), raw and through the check, and reports the noise-dominated share (rougher than the roughest
-real V image) and the featureless share (less structure than the floor) of both, how many images were redrawn and
-what the redraws cost. Reads no test-split image.
+real V image), the featureless share (less structure than the floor) and the washed-out share (less chest contrast
+than the contrast floor) of both, how many images were redrawn and what the redraws cost. An earlier report's
+comparison of redraw counts (`attempts_compared`) is kept. Reads no test-split image.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.evaluation.generated import MIX_SEED, sample
     from models.evaluation.real_images import real_split
-    from models.metrics.realism import noise_dominated_share, roughness, structure
+    from models.metrics.realism import lung_contrast, noise_dominated_share, roughness, structure
 
     torch.set_grad_enabled(False)
     folder = Path(args.generator)
@@ -70,12 +71,15 @@ def main() -> None:
     report = {"split": "V", "n": len(real), "noise_check": check.to_json(),
               "real_V_redrawn_share": float(check.fails(real).mean()),
               "real_V_featureless_share": float(check.featureless(real).mean()),
+              "real_V_washed_out_share": float(check.washed_out(real).mean()),
               "raw": {"noise_dominated": noise_dominated_share(raw, real),
                       "above_limit": int(check.too_rough(raw).sum()),
-                      "featureless": int(check.featureless(raw).sum()), "failing": int(len(flagged))},
+                      "featureless": int(check.featureless(raw).sum()),
+                      "washed_out": int(check.washed_out(raw).sum()), "failing": int(len(flagged))},
               "delivered": {"noise_dominated": noise_dominated_share(delivered, real),
                             "above_limit": int(check.too_rough(delivered).sum()),
-                            "featureless": int(check.featureless(delivered).sum())},
+                            "featureless": int(check.featureless(delivered).sum()),
+                            "washed_out": int(check.washed_out(delivered).sum())},
               "redrawn": int(len(flagged)), "redrawn_share": len(flagged) / len(raw),
               "seconds": {"raw_batch_per_image": raw_s / len(raw), "redraws": redraw_s},
               "roughness": {"real_V_max": float(roughness(real).max()), "raw_max": float(roughness(raw).max()),
@@ -83,9 +87,16 @@ def main() -> None:
               "structure": {"floor": check.structure_limit, "real_V_min": float(structure(real).min()),
                             "raw_min": float(structure(raw).min()),
                             "delivered_min": float(structure(delivered).min())},
+              "contrast": {"floor": check.contrast_limit, "real_V_min": float(lung_contrast(real).min()),
+                           "raw_min": float(lung_contrast(raw).min()),
+                           "delivered_min": float(lung_contrast(delivered).min())},
               "sampling": {"guidance": pipe.default_guidance, "seeds": f"{MIX_SEED} + V index"}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    if "attempts_compared" in earlier:
+        report["attempts_compared"] = earlier["attempts_compared"]
+        report["attempts_compared_with"] = earlier.get("attempts_compared_with", earlier["noise_check"])
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if len(flagged):
         from models.io.writers import grid, write_png

@@ -139,10 +139,13 @@ def main() -> None:
     steps = args.steps or pipe.superres.default_steps
     low = sample_per_label(pipe, labels, guidance=guidance)
     seeds = [50_000 + i + SUPERRES_SEED_OFFSET for i in range(len(low))]  # as sample_per_label's, offset
+    interval = pipe.default_guidance_interval
+    where = "t/T {:g}-{:g}".format(*interval) if interval else "every step"
 
     def result(rows: list[dict]) -> dict:
         return {"split": "V", "n": len(real), "size": SIZE, "generator": args.generator, "judge": args.judge,
-                "base": f"dpmsolver++ 15 steps, CFG {guidance}, no classifier guidance, seeds 50000 + index",
+                "base": f"dpmsolver++ 15 steps, CFG {guidance:g} at {where}, no classifier guidance, the noise "
+                        "check's redraws, seeds 50000 + index",
                 "superres_steps": steps, "default_aug_step": pipe.superres.default_aug_step,
                 "reference": spaces.reference, "rows": rows}
 

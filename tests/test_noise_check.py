@@ -149,3 +149,36 @@ def test_featureless_base_images_are_redrawn(pipe):
     checked = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
     redraws = np.array(checked.extra["noise_redraws"])
     assert (redraws[s < floor] >= 1).all() and (redraws[s >= floor] == 0).all()
+
+
+def test_washed_out_hazes_fail_the_check_on_contrast_alone_and_real_radiographs_rarely_do():
+    """A hazy grey field with faint lungs can keep enough band-pass structure to pass the structure floor: the
+    contrast floor (the 1 - quantile of the training images' chest contrast) refuses it."""
+    from models.metrics.realism import lung_contrast
+
+    real = real_fixture_images()
+    check = fit_noise_check(real, quantile=0.95)
+    assert check.contrast_limit == pytest.approx(np.quantile(lung_contrast(real), 0.05))
+    assert check.washed_out(real).mean() <= 0.05 + 1.5 / len(real)
+    # the same radiographs with their grey levels squeezed towards mid-grey: edges kept, contrast gone
+    haze = np.clip(0.6 + 0.2 * (real[:4] - real[:4].mean(axis=(1, 2), keepdims=True)), 0, 1).astype(np.float32)
+    assert check.washed_out(haze).all() and not check.too_rough(haze).any()
+    assert check.fails(haze).all()
+    # of two failing candidates the less washed-out one has the smaller violation
+    fainter = np.clip(0.6 + 0.1 * (real[:1] - real[:1].mean()), 0, 1).astype(np.float32)
+    assert check.violation(fainter)[0] > check.violation(haze[:1])[0] > 0
+    without = NoiseCheck.from_json({k: v for k, v in check.to_json().items() if k != "contrast_limit"})
+    assert without.contrast_limit is None and not without.washed_out(haze).any()  # a model fitted before
+
+
+def test_washed_out_base_images_are_redrawn(pipe):
+    from models.metrics.realism import lung_contrast
+
+    seeds = [31, 32, 33, 34, 35, 36]
+    raw = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+    c = lung_contrast(raw.images, pipe.unet.config.sample_size)
+    limit = float(np.median(c))
+    pipe.noise_check = NoiseCheck(roughness_limit=1.0, contrast_limit=limit, size=pipe.unet.config.sample_size)
+    checked = pipe("mass", len(seeds), seeds=seeds, **SAMPLING)
+    redraws = np.array(checked.extra["noise_redraws"])
+    assert (redraws[c < limit] >= 1).all() and (redraws[c >= limit] == 0).all()

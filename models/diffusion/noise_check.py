@@ -1,10 +1,12 @@
 """The noise check: a generated image rougher than almost every real training image is pixel noise, not anatomy;
-one with less structure than almost every real training image is a featureless grey field, not a radiograph.
+one with less structure than almost every real training image is a featureless grey field, and one with less
+contrast over the chest than almost every real training image is a washed-out haze: neither is a radiograph.
 
 Roughness is the mean neighbour difference at the base size (`models.metrics.realism.roughness`), structure the
-band-pass energy at the scale of ribs and edges (`models.metrics.realism.structure`). The limits are a high
-quantile of roughness and a low quantile of structure of the generator's own training images, so a real
-radiograph fails either only that often; the pipeline redraws failing base images on new seeds before they reach
+band-pass energy at the scale of ribs and edges (`models.metrics.realism.structure`), contrast the spread of grey
+values over the chest (`models.metrics.realism.lung_contrast`). The limits are a high quantile of roughness and a
+low quantile of structure and of contrast of the generator's own training images, so a real radiograph fails each
+only that often; the pipeline redraws failing base images on new seeds before they reach
 super-resolution or the user.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from models.metrics.realism import roughness, structure
+from models.metrics.realism import lung_contrast, roughness, structure
 
 DEFAULT_QUANTILE = 0.99  # a real training image is redrawn 1 time in 100: cheap, and rare enough to keep the tail
 STRUCTURE_QUANTILE = 0.01  # and 1 time in 100 for too little structure
@@ -24,7 +26,8 @@ DEFAULT_ATTEMPTS = 2  # a model's radsynth.json (noise_check.max_attempts) says 
 @dataclass(frozen=True)
 class NoiseCheck:
     """Redraw base images rougher than `roughness_limit` or (when set) with less band-pass structure than
-    `structure_limit` (both measured at `size` px), up to `max_attempts` times."""
+    `structure_limit` or less chest contrast than `contrast_limit` (all measured at `size` px), up to
+    `max_attempts` times."""
 
     roughness_limit: float
     structure_limit: float | None = None
@@ -33,6 +36,7 @@ class NoiseCheck:
     images: int = 0
     dataset: str = ""
     max_attempts: int = DEFAULT_ATTEMPTS
+    contrast_limit: float | None = None
 
     def too_rough(self, images: np.ndarray) -> np.ndarray:
         """Boolean mask of images (N, H, W) in [0, 1] rougher than the limit."""
@@ -44,18 +48,25 @@ class NoiseCheck:
             return np.zeros(len(images), dtype=bool)
         return structure(images, self.size) < self.structure_limit
 
+    def washed_out(self, images: np.ndarray) -> np.ndarray:
+        """Boolean mask of images with less chest contrast than the limit (none without a contrast limit)."""
+        if self.contrast_limit is None:
+            return np.zeros(len(images), dtype=bool)
+        return lung_contrast(images, self.size) < self.contrast_limit
+
     def fails(self, images: np.ndarray) -> np.ndarray:
-        """Images to redraw: pixel noise or featureless (too rough, or too little structure)."""
+        """Images to redraw: pixel noise, featureless or washed out (too rough, too little structure or
+        contrast)."""
         return self.violation(images) > 0
 
     def violation(self, images: np.ndarray) -> np.ndarray:
         """How far each image is beyond the limits, as a share of them (<= 0: it passes): of several failing
-        candidates, the one with the smallest is the least noisy or least featureless."""
-        over = (roughness(images, self.size) - self.roughness_limit) / max(abs(self.roughness_limit), 1e-12)
-        if self.structure_limit is None:
-            return over
-        under = (self.structure_limit - structure(images, self.size)) / max(abs(self.structure_limit), 1e-12)
-        return np.maximum(over, under)
+        candidates, the one with the smallest is the least noisy, featureless or washed out."""
+        worst = (roughness(images, self.size) - self.roughness_limit) / max(abs(self.roughness_limit), 1e-12)
+        for limit, measure in ((self.structure_limit, structure), (self.contrast_limit, lung_contrast)):
+            if limit is not None:
+                worst = np.maximum(worst, (limit - measure(images, self.size)) / max(abs(limit), 1e-12))
+        return worst
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -69,12 +80,14 @@ class NoiseCheck:
 
 def fit_noise_check(real: np.ndarray, *, quantile: float = DEFAULT_QUANTILE, size: int = 64, dataset: str = "",
                     max_attempts: int = DEFAULT_ATTEMPTS) -> NoiseCheck:
-    """The check whose limit is the `quantile` of the roughness of `real` (N, H, W) training images."""
+    """The check whose limits are the `quantile` of the roughness of `real` (N, H, W) training images and the
+    1 - `quantile` of their structure and chest contrast."""
     if not 0.5 <= quantile <= 1.0:
         raise ValueError("quantile must be in [0.5, 1]")
     if len(real) < 20:
         raise ValueError(f"a roughness limit needs at least 20 real images, got {len(real)}")
     limit = float(np.quantile(roughness(real, size), quantile))
     floor = float(np.quantile(structure(real, size), 1.0 - quantile))
+    contrast = float(np.quantile(lung_contrast(real, size), 1.0 - quantile))
     return NoiseCheck(roughness_limit=limit, structure_limit=floor, size=size, quantile=quantile, images=len(real),
-                      dataset=dataset, max_attempts=max_attempts)
+                      dataset=dataset, max_attempts=max_attempts, contrast_limit=contrast)

@@ -812,7 +812,22 @@ def structure_floor_lines(r: dict) -> list[str]:
     return [f"The same check redraws featureless images: band-pass energy (difference of Gaussians at 1 and 4 px, at "
             f"{c['size']} px) below {floor:.4f}, the {1 - c['quantile']:.2f} quantile of the G images. On V: raw "
             f"{r['raw']['featureless']} of {r['n']} featureless, delivered {r['delivered']['featureless']}; real V "
-            f"images below the floor: {pct(r['real_V_featureless_share'])}.", "", *attempts_lines(r)]
+            f"images below the floor: {pct(r['real_V_featureless_share'])}.", "", *contrast_floor_lines(r),
+            *attempts_lines(r)]
+
+
+def contrast_floor_lines(r: dict) -> list[str]:
+    """The check's contrast floor (washed-out hazes), when the report has one."""
+    floor = r.get("noise_check", {}).get("contrast_limit")
+    if floor is None or "washed_out" not in r.get("raw", {}):
+        return []
+    c = r["noise_check"]
+    return [f"And washed-out ones: chest contrast (the 90th minus the 10th percentile of the grey values over the "
+            f"central region, at {c['size']} px) below {floor:.4f}, the {1 - c['quantile']:.2f} quantile of the G "
+            f"images. On V: raw {r['raw']['washed_out']} of {r['n']} below it, delivered "
+            f"{r['delivered']['washed_out']}; real V images below it: {pct(r['real_V_washed_out_share'])}. The card's "
+            "washed-out share uses a higher bar (real's 5th percentile), so it still counts the hazier images the "
+            "check lets through.", ""]
 
 
 def attempts_lines(r: dict) -> list[str]:
@@ -820,7 +835,9 @@ def attempts_lines(r: dict) -> list[str]:
     rows = r.get("attempts_compared")
     if not rows:
         return []
-    return ["How many redraws, chosen on V (the same 144 requests; only the failing images are redrawn):", "",
+    before = ("" if "attempts_compared_with" not in r or r["attempts_compared_with"] == r["noise_check"]
+              else ", measured with the check's earlier limits")
+    return [f"How many redraws, chosen on V (the same 144 requests; only the failing images are redrawn{before}):", "",
             "| redraws allowed | an image failing all of them is delivered as | delivered featureless | "
             "redraws took |", "|---|---|---|---|",
             *[f"| {x['max_attempts']} | {x['delivered_as']} | {x['delivered_featureless']} of {r['n']} | "
