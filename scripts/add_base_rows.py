@@ -30,7 +30,10 @@ def merged(comparison: dict, sweep: dict, base: str, unet: str, sweep_n: int | N
         raise SystemExit(f"the sweep is on split {sweep['split']}; only V rows may choose a base")
     known = {(r["base"], r["cfg"], tuple(r.get("cfg_interval") or ()), r.get("guidance_rescale", 0))
              for r in comparison["settings"]}
-    added = [r | {"base": base, "unet": unet} for r in sweep["settings"]
+    from models.evaluation.weights import folder_digest
+
+    digest = folder_digest(Path(unet))
+    added = [r | {"base": base, "unet": unet, "unet_sha256": digest} for r in sweep["settings"]
              if (base, r["cfg"], tuple(r.get("cfg_interval") or ()), r.get("guidance_rescale", 0)) not in known]
     missing = [r for r in added if "fid_intervals" not in r]
     if missing:

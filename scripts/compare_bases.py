@@ -72,6 +72,7 @@ def reference_fids(spaces: dict, real_f: dict, floor: np.ndarray) -> dict:
 def main() -> None:
     args = parse_args()
     from models.evaluation.realism_measures import choose_setting
+    from models.evaluation.weights import folder_digest
     from scripts.realism_card import feature_spaces, load_setup, measure_setting, settings_figure
 
     out = Path(args.out)
@@ -89,9 +90,9 @@ def main() -> None:
     for spec in args.unet:
         name, folder, scales = base_spec(spec, served["cfg"])
         load_base(pipe, folder)
+        weights = {"base": name, "unet": folder, "unet_sha256": folder_digest(Path(folder))}
         for cfg, rescale in ((c, float(r)) for c in scales for r in args.guidance_rescales.split(",")):
-            setting = served | {"cfg": cfg, "base": name, "unet": folder} | (
-                {"guidance_rescale": rescale} if rescale else {})
+            setting = served | {"cfg": cfg} | weights | ({"guidance_rescale": rescale} if rescale else {})
             row, sets = measure_setting(pipe, judge, spaces, (real, labels, floor), (eligible, args.n, real_agree),
                                         setting)
             mix = sets["mix"]

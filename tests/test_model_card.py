@@ -59,15 +59,18 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
     assert card["256"]["superres_aug_step"] == served["default_aug_step"], "measured at another conditioning step"
 
 
-def test_the_served_guidance_is_the_one_chosen_on_v_for_these_weights():
-    """The default classifier-free guidance comes from the V sweep of the bundled weights, by the card's rule, and
-    the T card was measured at it."""
+def test_the_served_base_and_guidance_are_the_ones_chosen_on_v():
+    """The default generator's base weights and classifier-free guidance are the row the V comparison of bases
+    chose by the card's rule (scripts/compare_bases.py, with V sweeps joined by scripts/add_base_rows.py), and
+    the T card was measured at that guidance."""
     from models.evaluation.realism_measures import choose_setting
+    from models.evaluation.weights import folder_digest
 
-    choice = json.loads((REALISM_T.parent.parent / "V" / "choice.json").read_text())
-    assert choice["split"] == "V" and choice["weights_sha256"] == hashes(DEFAULT_GENERATOR), "docs/realism/V/" \
-        "choice.json was measured on other weights: run scripts/realism_card.py --split V --choice-only"
-    assert choose_setting(choice["settings"]) == choice["chosen"]
+    choice = json.loads((REALISM_T.parent.parent / "V" / "base_choice" / "choice.json").read_text())
+    assert choice["split"] == "V" and choose_setting(choice["settings"]) == choice["chosen"]
+    served_unet = folder_digest(BUNDLED_DIR / DEFAULT_GENERATOR / "unet")
+    assert choice["chosen"]["unet_sha256"] == served_unet, "docs/realism/V/base_choice chose other base weights: " \
+        "run scripts/compare_bases.py"
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
     assert served["default_guidance"] == choice["chosen"]["cfg"] == json.loads(REALISM_T.read_text())["chosen"]["cfg"]
     # and a request that names none gets it (GET /models shows it, the API fills it in)

@@ -164,8 +164,13 @@ def test_the_card_names_each_missed_target_with_its_distance_and_nothing_met(tmp
     assert missed_section(met, tmp_path / "no-curve.json", None) == []
 
 
-def test_a_v_sweep_of_one_base_joins_the_base_comparison_and_the_rule_chooses_over_all_rows():
+def test_a_v_sweep_of_one_base_joins_the_base_comparison_and_the_rule_chooses_over_all_rows(tmp_path):
+    from models.evaluation.weights import folder_digest
     from scripts.add_base_rows import merged
+
+    unet = tmp_path / "unet"
+    unet.mkdir()
+    (unet / "diffusion_pytorch_model.safetensors").write_bytes(b"weights")
 
     def row(base, cfg, judge, gap):
         return {"base": base, "cfg": cfg, "agreement_gap": gap, "fid_judge": judge, "fid_random_cnn": 10.0,
@@ -176,16 +181,32 @@ def test_a_v_sweep_of_one_base_joins_the_base_comparison_and_the_rule_chooses_ov
     sweep = {"split": "V", "n_per_finding": 12, "settings": [
         {k: v for k, v in row("x", cfg, judge, gap).items() if k != "base"}
         for cfg, judge, gap in ((14, 55.0, 0.04), (20, 48.0, 0.08))]}
-    out = merged(comparison, sweep, "new", "runs/new/unet")
+    out = merged(comparison, sweep, "new", str(unet))
     # the row already compared is not added twice; the new base at a scale inside the band wins
     assert [(r["base"], r["cfg"]) for r in out["settings"]] == [("old", 20), ("new", 20), ("new", 14)]
-    assert (out["chosen"]["base"], out["chosen"]["cfg"], out["chosen"]["unet"]) == ("new", 14, "runs/new/unet")
+    assert (out["chosen"]["base"], out["chosen"]["cfg"], out["chosen"]["unet"]) == ("new", 14, str(unet))
+    assert out["chosen"]["unet_sha256"] == folder_digest(unet)  # the weights it measured, wherever they move
     with pytest.raises(SystemExit, match="same --n"):
-        merged(comparison, sweep | {"n_per_finding": 16}, "new", "u")
+        merged(comparison, sweep | {"n_per_finding": 16}, "new", str(unet))
     with pytest.raises(SystemExit, match="only V rows"):
-        merged(comparison, sweep | {"split": "T"}, "new", "u")
+        merged(comparison, sweep | {"split": "T"}, "new", str(unet))
     with pytest.raises(SystemExit, match="--sweep-n"):
-        merged(comparison, {k: v for k, v in sweep.items() if k != "n_per_finding"}, "new", "u")
+        merged(comparison, {k: v for k, v in sweep.items() if k != "n_per_finding"}, "new", str(unet))
     with pytest.raises(SystemExit, match="FID intervals"):
         merged(comparison, sweep | {"settings": [{k: v for k, v in sweep["settings"][0].items()
-                                                  if k != "fid_intervals"}]}, "new", "u")
+                                                  if k != "fid_intervals"}]}, "new", str(unet))
+
+
+def test_a_folder_digest_follows_the_weights_not_the_path(tmp_path):
+    from models.evaluation.weights import folder_digest
+
+    a, b = tmp_path / "a", tmp_path / "elsewhere" / "b"
+    for folder in (a, b):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"same bytes")
+    assert folder_digest(a) == folder_digest(b)
+    (b / "model.safetensors").write_bytes(b"other bytes")
+    assert folder_digest(a) != folder_digest(b)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        folder_digest(tmp_path / "empty")

@@ -15,3 +15,15 @@ def weight_hashes(*folders: Path) -> dict[str, str]:
     paths = sorted(p for folder in folders for p in Path(folder).resolve().rglob("*.safetensors"))
     return {str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in paths}
+
+
+def folder_digest(folder: Path) -> str:
+    """One SHA-256 over the weights files of `folder` (their names relative to it and their bytes): the same
+    weights give the same digest wherever the folder lives."""
+    digest = hashlib.sha256()
+    paths = sorted(Path(folder).rglob("*.safetensors"))
+    if not paths:
+        raise FileNotFoundError(f"no weights (*.safetensors) under {folder}")
+    for p in paths:
+        digest.update(str(p.relative_to(folder)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return digest.hexdigest()

@@ -22,8 +22,7 @@ AGREEMENT_BAND = 0.05  # label agreement within +/- this of the judge's on real 
 REPRODUCE = (
     "DATA='../shared/data/nih-cxr14-64 ../shared/data/nih-cxr14-256'",
     "python -m scripts.train_judge $DATA                      # bundles/judge-nih-J64 (split J)",
-    "python -m scripts.assemble_generator bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 20 --sr-steps 30 \\",
-    "    --sr-aug-step 250 --sr-start 0.5 --sr-keep-low 4 --cfg-interval 0:0.8   # defaults chosen on V (below)",
+    "# the V sweeps below up to the base comparison were measured on the step-2,400 base served before",
     "python -m scripts.sampler_sweep $DATA                    # docs/realism/V/samplers (V)",
     "python -m scripts.superres_sweep $DATA                   # docs/realism/V/superres (V)",
     "python -m scripts.superres_sweep $DATA --aug-steps 250 --steps 15 --starts 0.5,0.7 \\",
@@ -38,17 +37,17 @@ REPRODUCE = (
     "    --out docs/realism/V/superres_cfg20_keep             # how coarse the kept content is (V)",
     "python -m scripts.superres_choice docs/realism/V/superres_cfg20/sweep.json \\",
     "    docs/realism/V/superres_cfg20_keep/sweep.json        # the stage's default (rule in the section)",
-    "python -m scripts.fit_noise_check models/pretrained/nih-cxr14 $DATA   # noise check: limit from G, measured on V",
-    "python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V --cfg 20 \\",
-    "    --cfg-intervals none,0:0.7,0.2:0.8 --n 12 --choice-only --out docs/realism/V/guidance_interval",
-    "python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V --cfg 20 \\",
-    "    --cfg-intervals 0:0.8,0:0.9 --n 12 --choice-only --out docs/realism/V/guidance_interval_wider",
+    "python -m scripts.fit_noise_check models/pretrained/nih-cxr14 $DATA --max-attempts 6   # limits from G; V",
+    "python -m scripts.compare_bases models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --n 12 \\",
+    "    --unet 'served (step 2,400, augmented)=models/pretrained/nih-cxr14/unet' \\",
+    "    --unet 'no augmentation (step 4,500)=bundles/nih-base64-G/unet@12,14' \\",
+    "    --out docs/realism/V/base_choice                     # base generators compared (V)",
+    "python -m scripts.assemble_generator bundles/nih-base64-G bundles/nih-sr256-GJ $DATA --cfg 14 --sr-steps 30 \\",
+    "    --sr-aug-step 250 --sr-start 0.5 --sr-keep-low 4 --cfg-interval 0:0.8   # the chosen base and guidance",
+    "python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split V --cfg 14 \\",
+    "    --cfg-intervals 0:0.7,0:0.8 --n 12 --choice-only --out docs/realism/V/guidance_interval",
     "python -m scripts.realism_card models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA --split T \\",
     "    --n 12 --per-finding-256 12 --out docs/realism/T            # the figures",
-    "python -m scripts.compare_bases models/pretrained/nih-cxr14 bundles/judge-nih-J64 $DATA \\",
-    "    --unet 'served (step 2,400, augmented)=models/pretrained/nih-cxr14/unet' \\",
-    "    --unet 'no augmentation (step 4,500)=bundles/nih-base64-G/unet' --guidance-rescales 0,0.7 \\",
-    "    --out docs/realism/V/base_choice                     # base generators compared (V)",
     "python -m scripts.render_realism_card docs/realism",
     "python -m scripts.superres_check models/pretrained/nih-cxr14/superres ../shared/data/nih-cxr14-256 \\",
     "    --split T --steps 30 --aug-step 100 --start 1 --keep-low 0 --out docs/realism/T/superres   # s = 100",
@@ -672,6 +671,9 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     if not runs:
         return []
     rows = [r for _, run in runs for r in run["settings"] if r["cfg"] == chosen_t["cfg"]]
+    if not rows:  # the runs were measured at a scale the T card has not been read at yet
+        scale = runs[0][1]["settings"][0]["cfg"]
+        rows, chosen_t = [r for _, run in runs for r in run["settings"] if r["cfg"] == scale], {"cfg": scale}
     chosen = choose_setting(rows)
     every = next((r for r in rows if not r.get("cfg_interval")), None)
     real = runs[0][1]["real_label_agreement"]["mean_auroc"]
