@@ -23,6 +23,32 @@ from pathlib import Path
 import numpy as np
 
 
+def measured(check, real: np.ndarray, raw: np.ndarray, delivered: np.ndarray, redrawn: int) -> dict:
+    """What the check does on V: each limit's count among the raw and the delivered images, and the real V
+    images' shares below each."""
+    from models.metrics.realism import lung_contrast, noise_dominated_share, roughness, structure
+
+    def counts(images: np.ndarray) -> dict:
+        return {"noise_dominated": noise_dominated_share(images, real),
+                "above_limit": int(check.too_rough(images).sum()),
+                "featureless": int(check.featureless(images).sum()),
+                "washed_out": int(check.washed_out(images).sum())}
+
+    def extremes(measure, floor, key: str, pick) -> dict:
+        return {"floor": floor} | {f"{name}_{key}": float(pick(measure(x))) for name, x in
+                                  (("real_V", real), ("raw", raw), ("delivered", delivered))}
+
+    return {"split": "V", "n": len(real), "noise_check": check.to_json(),
+            "real_V_redrawn_share": float(check.fails(real).mean()),
+            "real_V_featureless_share": float(check.featureless(real).mean()),
+            "real_V_washed_out_share": float(check.washed_out(real).mean()),
+            "raw": counts(raw) | {"failing": redrawn}, "delivered": counts(delivered),
+            "redrawn": redrawn, "redrawn_share": redrawn / len(raw),
+            "roughness": extremes(roughness, check.roughness_limit, "max", np.max),
+            "structure": extremes(structure, check.structure_limit, "min", np.min),
+            "contrast": extremes(lung_contrast, check.contrast_limit, "min", np.min)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("generator")
@@ -39,7 +65,6 @@ def main() -> None:
     from models.diffusion.pipeline import RadSynthPipeline
     from models.evaluation.generated import MIX_SEED, sample
     from models.evaluation.real_images import real_split
-    from models.metrics.realism import lung_contrast, noise_dominated_share, roughness, structure
 
     torch.set_grad_enabled(False)
     folder = Path(args.generator)
@@ -68,29 +93,9 @@ def main() -> None:
         for j, i in enumerate(flagged):
             seeds[i] = redo_seeds[j]
     redraw_s = time.perf_counter() - t0
-    report = {"split": "V", "n": len(real), "noise_check": check.to_json(),
-              "real_V_redrawn_share": float(check.fails(real).mean()),
-              "real_V_featureless_share": float(check.featureless(real).mean()),
-              "real_V_washed_out_share": float(check.washed_out(real).mean()),
-              "raw": {"noise_dominated": noise_dominated_share(raw, real),
-                      "above_limit": int(check.too_rough(raw).sum()),
-                      "featureless": int(check.featureless(raw).sum()),
-                      "washed_out": int(check.washed_out(raw).sum()), "failing": int(len(flagged))},
-              "delivered": {"noise_dominated": noise_dominated_share(delivered, real),
-                            "above_limit": int(check.too_rough(delivered).sum()),
-                            "featureless": int(check.featureless(delivered).sum()),
-                            "washed_out": int(check.washed_out(delivered).sum())},
-              "redrawn": int(len(flagged)), "redrawn_share": len(flagged) / len(raw),
-              "seconds": {"raw_batch_per_image": raw_s / len(raw), "redraws": redraw_s},
-              "roughness": {"real_V_max": float(roughness(real).max()), "raw_max": float(roughness(raw).max()),
-                            "delivered_max": float(roughness(delivered).max())},
-              "structure": {"floor": check.structure_limit, "real_V_min": float(structure(real).min()),
-                            "raw_min": float(structure(raw).min()),
-                            "delivered_min": float(structure(delivered).min())},
-              "contrast": {"floor": check.contrast_limit, "real_V_min": float(lung_contrast(real).min()),
-                           "raw_min": float(lung_contrast(raw).min()),
-                           "delivered_min": float(lung_contrast(delivered).min())},
-              "sampling": {"guidance": pipe.default_guidance, "seeds": f"{MIX_SEED} + V index"}}
+    report = measured(check, real, raw, delivered, len(flagged)) | {
+        "seconds": {"raw_batch_per_image": raw_s / len(raw), "redraws": redraw_s},
+        "sampling": {"guidance": pipe.default_guidance, "seeds": f"{MIX_SEED} + V index"}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     earlier = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
