@@ -9,11 +9,11 @@ by the realism card's rule.
 Each UNet replaces the generator's base (its interval, noise check and seeds stay the served ones; its guidance is
 the served scale or the ones given after @) and makes, for every scale and guidance-rescale share, one image per V
 image with that image's findings plus `n` per eligible finding and `n` "No Finding" (the realism card's sets and
-seeds). Each row has FID in the judge's and both random
-CNNs' features (with 95% bootstrap intervals for the V images), label agreement and its gap to the judge's on the
-real V images, washed-out, featureless (below the noise check's structure floor) and noise-dominated shares as
-delivered, high-frequency power, and seconds per image. The choice is `choose_setting` over all rows. Writes
-choice.json and settings.png (the same requests per row, beside real V images) into --out. No T image is read.
+seeds). Each row has FID in the judge's and both random CNNs' features (with 95% bootstrap intervals for the V
+images), label agreement and its gap to the judge's on the real V images, washed-out, featureless (below the noise
+check's structure floor) and noise-dominated shares as delivered, high-frequency power, and seconds per image. The
+choice is `choose_setting` over all rows. Writes choice.json and settings.png (the same requests per row, beside
+real V images) into --out. No T image is read.
 """
 
 from __future__ import annotations

@@ -305,8 +305,9 @@ def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple
     washed-out, featureless and noise-dominated shares as delivered, high-frequency power, seconds per image) and
     its image sets; `agreement` is (eligible findings, images per finding, the judge's agreement on the real
     images)."""
-    from models.evaluation.realism_measures import agreement_gap, distances, label_agreement
+    from models.evaluation.realism_measures import agreement_gap, label_agreement
     from models.metrics.autoencoder_eval import high_frequency_power
+    from models.metrics.fid import frechet_distance
     from models.metrics.realism import fid_interval, noise_dominated_share, washed_out_share
 
     real, labels, floor = real_set
@@ -316,8 +317,8 @@ def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple
     seconds = (time.perf_counter() - started) / len(sets["seeds"])
     mix = sets["mix"]
     agree = label_agreement(judge, {f: sets[f] for f in eligible}, sets["No Finding"])
-    features = {name: (f(real), f(mix)) for name, f in spaces.items()}
-    fids = {f"fid_{name}": distances(f, real, mix, floor)["generated"]["fid"] for name, f in spaces.items()}
+    features = {name: (f(real), f(mix)) for name, f in spaces.items()}  # once per space: FID and its interval
+    fids = {f"fid_{name}": frechet_distance(*fs) for name, fs in features.items()}
     row = setting | fids | {"agreement": agree["mean_auroc"], "agreement_gap": agreement_gap(agree, real_agree),
                             "washed_out": washed_out_share(mix, floor),
                             "real_washed_out": washed_out_share(real, floor),
