@@ -2,6 +2,7 @@
 
     python -m bench.bench_service [--repeats 5] [--small 20] [--cold 2]
     python -m bench.bench_service --default-only [--repeats 3] [--superres-start 0.5]   # the default job
+    python -m bench.bench_service --default-only --detail bundles/detail-nih256-G/net   # ... beside the detail net
 
 A real Redis, API (uvicorn) and Celery worker with the bundled models, all on this machine. The client waits for
 the end of each job on its server-sent-events stream (as the web page does) and then downloads every image.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,6 +40,23 @@ def deployment() -> Deployment:
     env = {"RADSYNTH_DEFAULT_GENERATOR": GENERATOR.name, "RADSYNTH_DEFAULT_CLASSIFIER": CLASSIFIER.name,
            "OMP_NUM_THREADS": str(THREADS)}
     return Deployment(Path(tempfile.mkdtemp(prefix="radsynth-bench-")), GENERATOR, CLASSIFIER, env=env)
+
+
+DETAIL_MODEL = "nih-cxr14-detail-stage"
+
+
+def with_detail_stage(net: Path, root: Path) -> str:
+    """A copy of the served generator whose second stage is the one-pass detail network in `net`, in a folder
+    the service finds through RADSYNTH_MODEL_DIRS; returns the `model` query parameter that selects it."""
+    from models.diffusion.superres import SUPERRES_FOLDER
+
+    folder = root / DETAIL_MODEL
+    shutil.copytree(GENERATOR, folder)
+    shutil.rmtree(folder / SUPERRES_FOLDER)
+    shutil.copytree(net, folder / SUPERRES_FOLDER)
+    os.environ["RADSYNTH_MODEL_DIRS"] = os.pathsep.join(filter(None, [os.environ.get("RADSYNTH_MODEL_DIRS"),
+                                                                      str(root)]))
+    return f"model={DETAIL_MODEL}"
 
 
 def run_job(d: Deployment, params: dict) -> tuple[float, float, dict]:
@@ -143,7 +162,8 @@ def default_job(d: Deployment, repeats: int, variants: dict[str, dict] | None = 
             done, total, job = run_job(d, {"finding": "consolidation", "seed": 300 + i} | extra)
             times[name].append(total)
             results[name] = {k: job["result"].get(k) for k in ("resolution", "steps", "superres_steps",
-                                                                "superres_start", "guidance", "guidance_interval")}
+                                                                "superres_start", "detail_stage", "guidance",
+                                                                "guidance_interval")}
     child = d.pool_children("default")[0]
     out = {"seconds": times["default"], "median_s": median(times["default"]), "pool_rss_mb": rss_mb(child),
            "main_rss_mb": rss_mb(d.procs["default"].pid), "result": results["default"]}
@@ -165,8 +185,12 @@ def main() -> None:
     ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                     help="with --default-only: also the same job with these query parameters, interleaved "
                     "(repeatable; e.g. superres_start=0.5,superres_steps=20)")
+    ap.add_argument("--detail", type=Path, default=None, help="with --default-only: also the served generator "
+                    "with this one-pass detail network as its second stage, interleaved")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.detail:
+        args.also.append(with_detail_stage(args.detail, Path(tempfile.mkdtemp(prefix="radsynth-bench-models-"))))
     d = deployment()
     if args.default_only:
         try:
@@ -180,7 +204,8 @@ def main() -> None:
               f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 30 s); worker pool "
               f"RSS {result['pool_rss_mb']:.0f} MB")
         for name, part in result["variants"].items():
-            print(f"with {name} ({part['result']['superres_steps']} super-resolution steps): median "
+            stage = part["result"].get("detail_stage") or f"{part['result']['superres_steps']} super-resolution steps"
+            print(f"with {name} ({stage}): median "
                   f"{part['median_s']:.1f} s, {part['ratio_to_default']:.2f} x the default")
         command = "python -m bench.bench_service " + " ".join(sys.argv[1:])
         print(f"wrote {save('default_job', result | {'threads': THREADS, 'command': command})}")

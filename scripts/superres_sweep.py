@@ -13,8 +13,9 @@ same seeds. Each is scored at 256 px as the realism curve scores a snapshot: FID
 judge's features (trained on split J only) and in the fixed random CNN's at 256 px, beside the floor (as many
 real G images) and the blurred-real fake, the noise-dominated share (rougher than the roughest real V image at
 256 px), and seconds per image on this machine. Bicubic upsampling of the same base images is the row for "no
-super-resolution". Writes sweep.json (after every row: a stopped sweep keeps its rows), sweep.png and
-samples.png. No test-split image is read.
+super-resolution"; `--detail` adds the one-pass detail network on the same images. The second random CNN
+(another depth, pooling and seed) scores every row too. Writes sweep.json (after every row: a stopped sweep
+keeps its rows), sweep.png and samples.png. No test-split image is read.
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ def plot_bars(rows: list[dict], reference: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(14, 0.45 * len(rows) + 1.5), dpi=100)
+    spaces = [s for s in ("judge", "random_cnn", "second_cnn") if f"fid_{s}" in rows[0]]
+    fig, axes = plt.subplots(1, len(spaces), figsize=(7 * len(spaces), 0.45 * len(rows) + 1.5), dpi=100)
     names = [r["name"] for r in rows]
-    for ax, space, label in zip(axes, ("judge", "random_cnn"), ("FID against V (judge's features)",
-                                                              "FID against V (random CNN, 256 px)"), strict=True):
+    for ax, space in zip(axes, spaces, strict=True):
+        label = {"judge": "FID against V (judge's features)", "random_cnn": "FID against V (random CNN, 256 px)",
+                 "second_cnn": "FID against V (second CNN, 256 px)"}[space]
         ax.barh(names, [r[f"fid_{space}"] for r in rows], color=["C1" if r["aug_step"] is None else "C0"
                                                                    for r in rows])
         for name, colour in (("real floor (G vs V)", "C2"), ("blurred real", "C3")):
@@ -82,7 +85,8 @@ def plot_bars(rows: list[dict], reference: dict, path: Path) -> None:
         ax.invert_yaxis()
         ax.set_xlabel(label)
         ax.legend(fontsize=7)
-    axes[1].set_yticklabels([])
+    for ax in axes[1:]:
+        ax.set_yticklabels([])
     save_figure(fig, f"Super-resolution of the base generator's images on V ({rows[0]['n']} images at 256 px)", path)
 
 
@@ -103,6 +107,21 @@ def with_base_low_frequencies(high: np.ndarray, low: np.ndarray, factor: int | N
     return ((kept + 1) / 2)[:, 0].numpy()
 
 
+def detail_images(folder: str, low: np.ndarray) -> np.ndarray:
+    from models.diffusion.detail_net import DetailStage
+
+    return DetailStage.load(folder)(low)
+
+
+def detail_row(folder: str, low: np.ndarray, spaces) -> dict:
+    """The one-pass detail network on the same base images, as a row the super-resolution choice can weigh."""
+    started = time.perf_counter()
+    high = detail_images(folder, low)
+    seconds = (time.perf_counter() - started) / len(low)
+    return {"aug_step": None, "stage": "detail", "detail": folder, "start": 1.0, "steps": 1,
+            "name": "detail net (one pass)", "seconds_per_image": seconds, "n": len(low)} | spaces.measure(high)
+
+
 def main() -> None:
     ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "superres")
     ap.add_argument("--aug-steps", default="100,200,250,50", help="noise-conditioning steps s (comma list)")
@@ -114,6 +133,8 @@ def main() -> None:
     ap.add_argument("--starts", default="1", help="where sampling starts, as a share of the noise schedule (comma "
                     "list; < 1: from the upsampled base image noised to that level; START:STEPS gives that start "
                     "its own number of steps)")
+    ap.add_argument("--detail", default=None, help="also the one-pass detail network in this folder (e.g. "
+                    "bundles/detail-nih256-G/net) on the same base images")
     args = ap.parse_args()
 
     import torch
@@ -175,6 +196,9 @@ def main() -> None:
         update(i + 1, len(settings), name, {"fid_judge": rows[-1]["fid_judge"],
                                                    "fid_random_cnn": rows[-1]["fid_random_cnn"]})
         (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
+    if args.detail:
+        rows.append(detail_row(args.detail, low, spaces))
+        grids[rows[-1]["name"]] = detail_images(args.detail, low[:8])
     bar.close()
     (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
     plot(rows, spaces.reference, out / "sweep.png")

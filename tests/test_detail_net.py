@@ -82,6 +82,10 @@ def test_a_generator_serves_the_detail_network_as_its_one_pass_stage(tmp_path):
     size = pipe.unet.config.sample_size
     assert out.images.shape == (2, 4 * size, 4 * size) and out.extra["detail_stage"] == "one-pass detail network"
     assert "superres_steps" not in out.extra and calls[-1] == (3, 3)  # 2 base steps + one pass
+    from models.workflows.generate import write_outputs
+
+    written = write_outputs(out, tmp_path / "out", model_name="g")
+    assert written["detail_stage"] == "one-pass detail network" and "superres_steps" not in written
     pipe.save(tmp_path / "gen")
     info = json.loads((tmp_path / "gen" / "radsynth.json").read_text())
     assert info["superres"] == {"scale": 4, "kind": "detail_net", "one_pass": True, "steps": 7}

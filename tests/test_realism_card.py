@@ -105,6 +105,21 @@ def test_the_super_resolution_choice_keeps_to_the_time_budget_then_takes_the_bes
     assert choose(rows, seconds, 10.0)[0]["name"] == "full"  # none in budget: the best FID of all
 
 
+def test_the_detail_network_is_a_candidate_timed_by_its_own_benchmark_variant():
+    from models.evaluation.superres_choice import choose, job_seconds
+
+    rows = [{"aug_step": 250, "start": 0.5, "steps": 15, "name": "half", "fid_judge": 100.0, "noise_dominated": 0.0},
+            {"aug_step": None, "stage": "detail", "start": 1.0, "steps": 1, "name": "detail net",
+             "fid_judge": 110.0, "noise_dominated": 0.0}]
+    bench = {"median_s": 17.0, "result": {"superres_start": 0.5, "superres_steps": 15},
+             "variants": {"model=detail": {"median_s": 5.0, "result": {"detail_stage": "one-pass detail network",
+                                                                       "superres_start": None}}}}
+    seconds = job_seconds(bench)
+    assert choose(rows, seconds, 8.0)[0]["name"] == "detail net"  # the only one in budget
+    assert choose(rows, seconds, 20.0)[0]["name"] == "half"  # both in budget: the lower FID
+    assert [c["job_seconds"] for c in choose(rows, seconds, 8.0)[1]] == [17.0, 5.0]
+
+
 def test_the_agreement_gap_interval_surrounds_the_gap_over_the_findings_it_scores():
     from models.classifier.ensemble import ClassifierEnsemble
     from models.evaluation.realism_measures import agreement_gap_interval, label_agreement

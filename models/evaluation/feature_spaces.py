@@ -1,4 +1,4 @@
-"""Fixed feature spaces for FID on V: the judge's and a random CNN's, with the floor and simple fakes scored."""
+"""Fixed feature spaces for FID on V: the judge's and two random CNNs', with the floor and simple fakes scored."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import numpy as np
 
 
 class Spaces:
-    """The two feature spaces, with V's features and the floor and fakes already scored."""
+    """The three feature spaces, with V's features and the floor and fakes already scored."""
 
     def __init__(self, judge_dir: str, real: np.ndarray, floor: np.ndarray, size: int = 64):
         from models.classifier.ensemble import ClassifierEnsemble
         from models.metrics.fid import frechet_distance
-        from models.metrics.realism import fakes, random_cnn_features
+        from models.metrics.realism import fakes, random_cnn_features, second_cnn_features
         from models.qc.memorisation import image_features
 
         judge = ClassifierEnsemble.load(judge_dir)
-        self.features = {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=size)}
+        self.features = {"judge": lambda x: image_features(judge, x), "random_cnn": random_cnn_features(size=size),
+                         "second_cnn": second_cnn_features(size=size)}
         self.real, self.size = real, size
         self.real_f = {name: f(real) for name, f in self.features.items()}
         self.reference: dict[str, dict[str, float]] = {}

@@ -21,7 +21,7 @@ from models.vocabulary.sampling import Sampling
 # How the second stage sampled, when there was one.
 SUPERRES_KEYS = ("superres_steps", "superres_start", "superres_aug_step", "superres_keep_low")
 # What else a job's result and each file's provenance report when the sampling had it.
-SAMPLING_KEYS = (*SUPERRES_KEYS, "guidance_interval", "guidance_rescale")
+SAMPLING_KEYS = (*SUPERRES_KEYS, "detail_stage", "guidance_interval", "guidance_rescale")
 
 
 def provenance(model_name: str, out: GenerationOutput, seed: int) -> dict:
