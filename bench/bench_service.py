@@ -18,6 +18,7 @@ the end of each job on its server-sent-events stream (as the web page does) and 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -48,12 +49,16 @@ DETAIL_MODEL = "nih-cxr14-detail-stage"
 def with_detail_stage(net: Path, root: Path) -> str:
     """A copy of the served generator whose second stage is the one-pass detail network in `net`, in a folder
     the service finds through RADSYNTH_MODEL_DIRS; returns the `model` query parameter that selects it."""
-    from models.diffusion.superres import SUPERRES_FOLDER
+    from models.diffusion.detail_net import DetailStage
+    from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
 
     folder = root / DETAIL_MODEL
     shutil.copytree(GENERATOR, folder)
     shutil.rmtree(folder / SUPERRES_FOLDER)
     shutil.copytree(net, folder / SUPERRES_FOLDER)
+    info = json.loads((folder / "radsynth.json").read_text())
+    info["superres"] = stage_summary(DetailStage.load(folder / SUPERRES_FOLDER).info())
+    (folder / "radsynth.json").write_text(json.dumps(info, indent=2))
     os.environ["RADSYNTH_MODEL_DIRS"] = os.pathsep.join(filter(None, [os.environ.get("RADSYNTH_MODEL_DIRS"),
                                                                       str(root)]))
     return f"model={DETAIL_MODEL}"

@@ -29,14 +29,35 @@ def copy_servable(src: Path, dest: Path) -> None:
             shutil.copy2(src / name, dest / name)
 
 
+SECOND_STAGE_SPLITS = {False: "splits G+J, no labels", True: "split G (256 px), no labels"}
+
+
+def configured_superres(folder: Path, args: argparse.Namespace) -> dict:
+    """The diffusion stage's radsynth.json with the defaults chosen on V written into it."""
+    sr_info = json.loads((folder / "radsynth.json").read_text())
+    if args.sr_steps:
+        sr_info["default_steps"] = args.sr_steps
+    if args.sr_aug_step is not None:
+        sr_info["default_aug_step"] = args.sr_aug_step
+    if args.sr_start is not None:
+        sr_info["default_start"] = args.sr_start
+    sr_info["keep_low"] = args.sr_keep_low
+    sr_info.pop("keep_low_factor", None)
+    (folder / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
+    return sr_info
+
+
 def main() -> None:
     from models.catalog import BUNDLED_DIR, DEFAULT_CLASSIFIER, DEFAULT_GENERATOR
     from models.cli.generators import guidance_interval_arg
+    from models.diffusion.detail_net import CONFIG as DETAIL_CONFIG
+    from models.diffusion.detail_net import DetailStage
     from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", help="the base generator's bundle (servable folder)")
-    ap.add_argument("superres", help="the super-resolution bundle")
+    ap.add_argument("superres", help="the second stage: the super-resolution bundle, or a one-pass detail network "
+                    "folder (e.g. bundles/detail-nih256-G/net)")
     ap.add_argument("data", nargs="+", help="the NIH folders the base trained on (split G)")
     ap.add_argument("--out", default=str(BUNDLED_DIR / DEFAULT_GENERATOR))
     ap.add_argument("--cfg", type=float, default=2.0, help="default classifier-free guidance (chosen on V)")
@@ -63,20 +84,15 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
     copy_servable(Path(args.base), out)
-    copy_servable(Path(args.superres), out / SUPERRES_FOLDER)
-    sr_info = json.loads((out / SUPERRES_FOLDER / "radsynth.json").read_text())
-    if args.sr_steps:
-        sr_info["default_steps"] = args.sr_steps
-    if args.sr_aug_step is not None:
-        sr_info["default_aug_step"] = args.sr_aug_step
-    if args.sr_start is not None:
-        sr_info["default_start"] = args.sr_start
-    sr_info["keep_low"] = args.sr_keep_low
-    sr_info.pop("keep_low_factor", None)
-    (out / SUPERRES_FOLDER / "radsynth.json").write_text(json.dumps(sr_info, indent=2))
+    if (Path(args.superres) / DETAIL_CONFIG).exists():
+        shutil.copytree(args.superres, out / SUPERRES_FOLDER)
+        sr_info = DetailStage.load(out / SUPERRES_FOLDER).info()
+    else:
+        copy_servable(Path(args.superres), out / SUPERRES_FOLDER)
+        sr_info = configured_superres(out / SUPERRES_FOLDER, args)
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])
-    info |= {"superres": stage_summary(sr_info) | {"trained_on": "splits G+J, no labels"},
+    info |= {"superres": stage_summary(sr_info) | {"trained_on": SECOND_STAGE_SPLITS[bool(sr_info.get("one_pass"))]},
              "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
              "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,
              "qc": {"classifier": DEFAULT_CLASSIFIER}}

@@ -179,7 +179,7 @@ def main() -> None:
     for i, (s, start, n_steps) in enumerate(settings):
         started = time.perf_counter()
         high = pipe.superres(low, seeds, num_inference_steps=n_steps, aug_step=s, batch_size=8, start=start,
-                             keep_low=False)
+                             keep_low=0)
         seconds = (time.perf_counter() - started) / len(low)
         name = f"s = {s}" + (f", start {start:g}" if start < 1 else "") + (f", {n_steps} steps" if n_steps != steps
                                                                            else "")

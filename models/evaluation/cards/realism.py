@@ -608,8 +608,16 @@ def sr_manner(block: dict) -> str:
     return where + (f", keeping the base image's content at 1/{factor} of the side" if factor else "")
 
 
-def superres_choice_section(folder: Path, change: dict | None = None) -> list[str]:
-    """The super-resolution default re-chosen on V at the present guidance (`scripts/superres_choice.py`)."""
+CFG20_INTRO = ("The guidance moved to CFG 20 after the sections above were measured, so the stage's default was "
+               "chosen again on base images drawn at it")
+NEW_BASE_INTRO = ("The base changed (the no-augmentation base at step 4,500, CFG 14, guidance at t/T 0-0.8) after "
+                  "the section above was measured, so the second stage was chosen again on its images, the one-pass "
+                  "detail network (`bundles/detail-nih256-G`) among the candidates")
+
+
+def superres_choice_section(folder: Path, change: dict | None = None, *, intro: str = CFG20_INTRO,
+                            title: str = "Super-resolution at the chosen guidance (V)") -> list[str]:
+    """The second stage's default re-chosen on V at the present base and guidance (`scripts/superres_choice.py`)."""
     if not (folder / "choice.json").exists():
         return []
     sweep, choice = (json.loads((folder / name).read_text()) for name in ("sweep.json", "choice.json"))
@@ -619,27 +627,33 @@ def superres_choice_section(folder: Path, change: dict | None = None) -> list[st
     rows = sweep["rows"] + [r for r in extra if r["name"] not in names]
     timed = {c["name"]: c["job_seconds"] for c in choice["candidates"]}
     ref, chosen = sweep["reference"], choice["chosen"]
+    second = "second_cnn" in ref
     rel = f"realism/V/{folder.name}"
-    out = ["## Super-resolution at the chosen guidance (V)", "", f"![settings on V]({rel}/sweep.png)", "",
-           f"The guidance moved to CFG 20 after the sections above were measured, so the stage's default was chosen "
-           f"again on base images drawn at it ({sweep['base']}; {sweep['n']} V images stored at 256 px, scored "
-           f"there). \"Base's coarse content\" puts the base image back at 64 px after the stage "
-           "(`keep_base_low_frequencies`: the output minus its own 4x4 average plus the base image, upsampled; the "
-           "low-frequency consistency of SR3 and ILVR, applied once): the stage then adds only the detail finer than "
-           f"a base pixel. Floor: judge {ref['judge']['real floor (G vs V)']:.1f}, random CNN "
-           f"{ref['random_cnn']['real floor (G vs V)']:.2f}; blurred real: judge {ref['judge']['blurred real']:.1f}, "
-           f"random CNN {ref['random_cnn']['blurred real']:.2f}.", "",
-           "| super-resolution | steps | s per image (sweep) | default job, s | FID judge | FID random CNN | "
-           "noise-dominated |", "|---|---|---|---|---|---|---|"]
+    space_names = {"judge": "judge", "random_cnn": "random CNN", "second_cnn": "second CNN"}
+    floors = "; ".join(f"{label}: " + ", ".join(
+        f"{space_names[space]} {ref[space][key]:.{1 if space == 'judge' else 2}f}" for space in ref)
+        for label, key in (("Floor", "real floor (G vs V)"), ("blurred real", "blurred real")))
+    out = [f"## {title}", "", f"![settings on V]({rel}/sweep.png)", "",
+           f"{intro} ({sweep['base']}; {sweep['n']} V images stored at 256 px, scored there). \"Base's coarse "
+           "content\" puts the base image back at 64 px after the stage (`keep_base_low_frequencies`: the output "
+           "minus its own 4x4 average plus the base image, upsampled; the low-frequency consistency of SR3 and ILVR, "
+           f"applied once): the stage then adds only the detail finer than a base pixel. {floors}.", "",
+           "| second stage | steps | s per image (sweep) | default job, s | FID judge | FID random CNN | "
+           + ("FID second CNN | " if second else "") + "noise-dominated |",
+           "|---|---|---|---|---|---|" + ("---|" if second else "") + "---|"]
     for r in rows:
         job = timed.get(r["name"])
         mark = "**" if r["name"] == chosen["name"] else ""
-        out.append(f"| {mark}{r['name']}{mark} | {r.get('steps', '-') if r['aug_step'] is not None else '-'} | "
-                   f"{r['seconds_per_image']:.1f} | {'-' if job is None else f'{job:.1f}'} | {r['fid_judge']:.1f} | "
-                   f"{r['fid_random_cnn']:.2f} | {pct(r['noise_dominated'])} |")
+        steps = "one pass" if r.get("stage") == "detail" else r.get("steps", "-") if r["aug_step"] is not None \
+            else "-"
+        out.append(f"| {mark}{r['name']}{mark} | {steps} | {r['seconds_per_image']:.2f} | "
+                   f"{'-' if job is None else f'{job:.1f}'} | {r['fid_judge']:.1f} | {r['fid_random_cnn']:.2f} | "
+                   + (f"{r['fid_second_cnn']:.2f} | " if second else "") + f"{pct(r['noise_dominated'])} |")
     out += ["", f"Rule: {choice['rule']} (budget {choice['budget_s']:g} s; job times from "
             f"`{choice['bench_command']}`). Chosen: **{chosen['name']}**. `scripts/superres_choice.py` applies it.",
             "", f"![the same base images per setting]({rel}/samples.png)", ""]
+    if choice.get("look"):
+        out += [f"Looked at (a note written by hand): {choice['look']}", ""]
     if more[1].exists():
         out += [f"![the base image's coarse content kept at several sizes]({rel}_keep/samples.png)", ""]
     return out + t_change(change)
@@ -875,7 +889,9 @@ def render(root: Path) -> str:
            *conditioning_section(root / "V" / "superres" / "sweep.json", default_aug_step, t.get("previous_256")),
            *start_section(root / "V" / "superres_start" / "sweep.json", root / "V" / "superres" / "sweep.json",
                           default_aug_step),
-           *superres_choice_section(root / "V" / "superres_cfg20", t.get("previous_superres"))]
+           *superres_choice_section(root / "V" / "superres_cfg20", t.get("previous_superres")),
+           *superres_choice_section(root / "V" / "superres_cfg14", t.get("previous_second_stage"),
+                                    intro=NEW_BASE_INTRO, title="Second stage on the new base (V)")]
     out += v_choice_section(root, v, t)
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
@@ -926,6 +942,14 @@ def v_choice_section(root: Path, v: dict | None, t: dict) -> list[str]:
     return out
 
 
+def second_stage_words(result: dict) -> str:
+    """A benchmarked job's second stage, in words."""
+    if result.get("detail_stage"):
+        return "the one-pass detail network"
+    return (f"super-resolution {result['superres_steps']} steps from {result.get('superres_start') or 1.0:g} of "
+            "its schedule")
+
+
 def cost_section(bench: Path) -> list[str]:
     """The default job's time through the real service, and its variants side by side."""
     out: list[str] = []
@@ -934,8 +958,7 @@ def cost_section(bench: Path) -> list[str]:
     b = json.loads(bench.read_text())
     out += ["## Cost of the default job", "",
             f"`POST /generate?finding=consolidation` with every default ({b['result']['resolution']} px, 4 images, "
-            f"base {b['result']['steps']} steps + super-resolution {b['result']['superres_steps']} steps from "
-            f"{b['result'].get('superres_start', 1.0):g} of its schedule, QC, "
+            f"base {b['result']['steps']} steps + {second_stage_words(b['result'])}, QC, "
             f"PNG + DICOM) on a warm worker with {b['threads']} CPU threads, end to end through the real API, "
             f"Redis and Celery worker: median **{b['median_s']:.1f} s** over {len(b['seconds'])} requests "
             f"(target <= 30 s: {'met' if b['median_s'] <= 30 else 'missed'}; the figure depends on the CPU, so "
@@ -948,8 +971,7 @@ def cost_section(bench: Path) -> list[str]:
         if name.startswith("guidance_interval"):
             what = f"classifier-free guidance at {interval_name({'cfg_interval': r.get('guidance_interval')})}"
         else:
-            what = (f"super-resolution starting at {r['superres_start']:g} of its schedule, "
-                    f"{r['superres_steps']} steps")
+            what = second_stage_words(r)
         out += [f"The same request with `{name}` ({what}), interleaved with it: median **{part['median_s']:.1f} "
                 f"s**, {part['ratio_to_default']:.2f} x the default.", ""]
     if b.get("note"):
