@@ -2,7 +2,7 @@
 
     python -m bench.bench_service [--repeats 5] [--small 20] [--cold 2]
     python -m bench.bench_service --default-only [--repeats 3] [--superres-start 0.5]   # the default job
-    python -m bench.bench_service --default-only --detail bundles/detail-nih256-G/net   # ... beside the detail net
+    python -m bench.bench_service --default-only --also-model runs/nih-cxr14-diffusion-sr   # ... beside another
 
 A real Redis, API (uvicorn) and Celery worker with the bundled models, all on this machine. The client waits for
 the end of each job on its server-sent-events stream (as the web page does) and then downloads every image.
@@ -18,7 +18,6 @@ the end of each job on its server-sent-events stream (as the web page does) and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -43,32 +42,19 @@ def deployment() -> Deployment:
     return Deployment(Path(tempfile.mkdtemp(prefix="radsynth-bench-")), GENERATOR, CLASSIFIER, env=env)
 
 
-DETAIL_MODEL = "nih-cxr14-detail-stage"
-
-
-def with_detail_stage(net: Path, root: Path) -> str:
-    """A copy of the served generator whose second stage is the one-pass detail network in `net`, in a folder
-    the service finds through RADSYNTH_MODEL_DIRS; returns the `model` query parameter that selects it."""
-    from models.diffusion.detail_net import DetailStage
-    from models.diffusion.superres import SUPERRES_FOLDER, stage_summary
-
-    folder = root / DETAIL_MODEL
-    shutil.copytree(GENERATOR, folder)
-    shutil.rmtree(folder / SUPERRES_FOLDER)
-    shutil.copytree(net, folder / SUPERRES_FOLDER)
-    info = json.loads((folder / "radsynth.json").read_text())
-    info["superres"] = stage_summary(DetailStage.load(folder / SUPERRES_FOLDER).info())
-    (folder / "radsynth.json").write_text(json.dumps(info, indent=2))
-    os.environ["RADSYNTH_MODEL_DIRS"] = os.pathsep.join(filter(None, [os.environ.get("RADSYNTH_MODEL_DIRS"),
-                                                                      str(root)]))
-    return f"model={DETAIL_MODEL}"
+def with_model(folder: Path, models: Path) -> str:
+    """A copy of the generator `folder` (e.g. the default assembled with another second stage) in the
+    deployment's model folder `models`; returns the `model` query parameter that selects it."""
+    shutil.copytree(folder, models / folder.name)
+    return f"model={folder.name}"
 
 
 def run_job(d: Deployment, params: dict) -> tuple[float, float, dict]:
     """POST, wait on the event stream, download every PNG; returns (seconds to done, seconds total, job)."""
     t0 = time.perf_counter()
     r = d.http.post("/generate", params=params)
-    r.raise_for_status()
+    if r.is_error:
+        raise SystemExit(f"POST /generate {params}: {r.status_code} {r.text}")
     job = wait_on_events(d.http, r.json()["id"])
     done = time.perf_counter() - t0
     assert job and job["status"] == "succeeded", job
@@ -190,13 +176,13 @@ def main() -> None:
     ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                     help="with --default-only: also the same job with these query parameters, interleaved "
                     "(repeatable; e.g. superres_start=0.5,superres_steps=20)")
-    ap.add_argument("--detail", type=Path, default=None, help="with --default-only: also the served generator "
-                    "with this one-pass detail network as its second stage, interleaved")
+    ap.add_argument("--also-model", type=Path, action="append", default=[], metavar="FOLDER",
+                    help="with --default-only: also the same job on this generator folder (its folder name is the "
+                    "model's name; e.g. the default assembled with another second stage), interleaved")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.detail:
-        args.also.append(with_detail_stage(args.detail, Path(tempfile.mkdtemp(prefix="radsynth-bench-models-"))))
     d = deployment()
+    args.also += [with_model(folder, d.root / "models") for folder in args.also_model]
     if args.default_only:
         try:
             d.start_redis()
@@ -206,7 +192,7 @@ def main() -> None:
         finally:
             d.stop_all()
         print(f"default job (4 images at {result['result']['resolution']} px, QC, PNG + DICOM): median "
-              f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 30 s); worker pool "
+              f"{result['median_s']:.1f} s over {args.repeats} on {THREADS} threads (target <= 8 s); worker pool "
               f"RSS {result['pool_rss_mb']:.0f} MB")
         for name, part in result["variants"].items():
             stage = part["result"].get("detail_stage") or f"{part['result']['superres_steps']} super-resolution steps"

@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--noise-quantile", type=float, default=0.99,
                     help="the noise check redraws base images rougher than this quantile of the G images "
                          "(models/diffusion/noise_check.py; 0: no check)")
+    ap.add_argument("--noise-attempts", type=int, default=6,
+                    help="draws per image the noise check allows (chosen on V by scripts/fit_noise_check.py)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
     args = ap.parse_args()
 
@@ -107,7 +109,8 @@ def main() -> None:
 
         g = NIHRealismSplit(args.data, {"G"}, base)
         info["noise_check"] = fit_noise_check(real_images(g, len(g)), quantile=args.noise_quantile,
-                                              size=base, dataset="nih-cxr14 split G").to_json()
+                                              size=base, dataset="nih-cxr14 split G",
+                                              max_attempts=args.noise_attempts).to_json()
     (out / "radsynth.json").write_text(json.dumps(info, indent=2, default=str))
     index = write_index_of(out, NIHRealismSplit(args.data, {"G"}, base), NIHRealismSplit(args.data, {"V"}, base))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -363,9 +363,12 @@ def block_256(args, models: tuple, card: dict, made: tuple, real_64: tuple, rng:
     add_agreement_gap(card, "256", judge, by256, real_64)
     card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
     sr = pipe.superres
-    card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
-                    "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
-                    "superres_aug_step": sr.default_aug_step}
+    if getattr(sr, "one_pass", False):
+        card["256"] |= {"detail_stage": "one-pass detail network", "detail_steps": sr.metadata.get("steps")}
+    else:
+        card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
+                        "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,
+                        "superres_aug_step": sr.default_aug_step}
     side_by_side(real256, labels256, by256, Path(args.out) / "side_by_side_256.png", args.split)
 
 

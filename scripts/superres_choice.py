@@ -1,8 +1,8 @@
 """Choose the super-resolution stage's default (where it starts, its steps, whether it keeps the base image's
 coarse content) from a V sweep and the default-job benchmark, and write the choice beside the sweep.
 
-    python -m scripts.superres_choice docs/realism/V/superres_cfg20/sweep.json \
-        docs/realism/V/superres_cfg20_keep/sweep.json [--bench bench/results/default_job.json] [--budget-s 30]
+    python -m scripts.superres_choice docs/realism/V/superres_cfg14/sweep.json \
+        [--bench bench/results/default_job.json] [--budget-s 8]
 
 Rule: of the super-resolution settings with no noise-dominated image on V, those whose default job
 (`POST /generate?finding=consolidation`, 4 images at 256 px, timed side by side by `bench.bench_service
@@ -26,7 +26,7 @@ def main() -> None:
                     "images; per-row steps); the choice is written beside the first")
     ap.add_argument("--bench", default="bench/results/default_job.json",
                     help="the default-job benchmark with the candidates' starts and steps")
-    ap.add_argument("--budget-s", type=float, default=30.0, help="seconds per default job (the target: 30)")
+    ap.add_argument("--budget-s", type=float, default=8.0, help="seconds per default job (the target: 8)")
     args = ap.parse_args()
     rows, seen = [], set()
     for path in args.sweeps:

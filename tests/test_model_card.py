@@ -53,10 +53,8 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
         assert (REALISM_T.parent / figure).exists() and f"realism/T/{figure}" in text
     assert f"{card['64']['n_generated']} generated images" in text
     check = json.loads((REALISM_T.parent / "superres" / "superres_check.json").read_text())
-    assert check["split"] == "T" and check["model"].endswith(f"{DEFAULT_GENERATOR}/superres")
+    assert check["split"] == "T"  # the diffusion stage on real images (history: the detail network replaced it)
     assert "realism/T/superres/superres_check.png" in text and f"The {check['n']} real T images" in text
-    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "superres" / "radsynth.json").read_text())
-    assert card["256"]["superres_aug_step"] == served["default_aug_step"], "measured at another conditioning step"
 
 
 def test_the_served_base_and_guidance_are_the_ones_chosen_on_v():
@@ -89,7 +87,9 @@ def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_meas
 
     v_runs = REALISM_T.parent.parent / "V"
     runs = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
-    assert runs and all(r["split"] == "V" and r["weights_sha256"] == hashes(DEFAULT_GENERATOR) for r in runs)
+    base = {k: v for k, v in hashes(DEFAULT_GENERATOR).items() if "/superres/" not in k}  # the runs are at 64 px
+    assert runs and all(r["split"] == "V" and {k: v for k, v in r["weights_sha256"].items()
+                                               if "/superres/" not in k} == base for r in runs)
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
     rows = [s for r in runs for s in r["settings"] if s["cfg"] == served["default_guidance"]]
     chosen = choose_setting(rows).get("cfg_interval")
@@ -97,29 +97,37 @@ def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_meas
     assert json.loads(REALISM_T.read_text())["chosen"].get("cfg_interval") == chosen, "the T card measured another"
 
 
-def test_the_served_super_resolution_is_the_one_chosen_on_v_and_the_t_card_measured_it():
-    """Start, steps and kept coarse content of the stage come from the V choice (scripts/superres_choice.py)."""
+def test_the_served_second_stage_is_the_one_chosen_on_v_and_the_t_card_measured_it():
+    """The second stage (the one-pass detail network, or the diffusion stage with its start, steps and kept
+    coarse content) is the V choice of scripts/superres_choice.py on the served base, within the job budget."""
+    from models.diffusion.detail_net import WEIGHTS
     from models.diffusion.superres import keep_low_of
     from models.evaluation.superres_choice import choose, job_seconds
 
-    choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg20" / "choice.json").read_text())
+    choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg14" / "choice.json").read_text())
     bench = json.loads((ROOT / "bench" / "results" / "default_job.json").read_text())
     assert choose(choice["candidates"], job_seconds(bench), choice["budget_s"])[0]["name"] == choice["chosen"]["name"]
-    chosen = choice["chosen"]
-    served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "superres" / "radsynth.json").read_text())
-    assert served["default_start"] == chosen["start"]
-    assert round(served["default_steps"] * chosen["start"]) == chosen["steps"]
-    assert served["keep_low"] == keep_low_of({"scale": served["scale"]} | chosen)
+    chosen, stage = choice["chosen"], BUNDLED_DIR / DEFAULT_GENERATOR / "superres"
     card = json.loads(REALISM_T.read_text())["256"]
-    card_keep = keep_low_of({"scale": served["scale"], "keep_low": card["superres_keep_low"],
-                             "keep_low_factor": card.get("superres_keep_low_factor")})
-    assert (card["superres_start"], card["superres_steps"], card_keep) == (
-        served["default_start"], chosen["steps"], served["keep_low"]), "the T card measured another setting"
     from app.routes.models import generate_defaults
     from core.settings import get_settings
     from models.catalog import describe
 
     shown = generate_defaults(describe(BUNDLED_DIR / DEFAULT_GENERATOR), get_settings())
+    if chosen.get("stage") == "detail":
+        served = (stage / WEIGHTS).read_bytes()
+        assert served == (ROOT / chosen["detail"] / WEIGHTS).read_bytes(), "another detail network is served"
+        assert card.get("detail_stage"), "the T card measured another second stage"
+        assert shown.get("superres_steps") is None
+        return
+    served = json.loads((stage / "radsynth.json").read_text())
+    assert served["default_start"] == chosen["start"]
+    assert round(served["default_steps"] * chosen["start"]) == chosen["steps"]
+    assert served["keep_low"] == keep_low_of({"scale": served["scale"]} | chosen)
+    card_keep = keep_low_of({"scale": served["scale"], "keep_low": card["superres_keep_low"],
+                             "keep_low_factor": card.get("superres_keep_low_factor")})
+    assert (card["superres_start"], card["superres_steps"], card_keep) == (
+        served["default_start"], chosen["steps"], served["keep_low"]), "the T card measured another setting"
     assert (shown["superres_start"], shown["superres_steps"]) == (chosen["start"], chosen["steps"])
 
 

@@ -14,6 +14,9 @@ from models.diffusion.superres import SuperResPipeline
 from models.diffusion.superres_train import SuperResConfig, SuperResPairs, SuperResTrainer
 from tests.conftest import NIH256
 
+ROOT = Path(__file__).resolve().parents[1]
+SR_BUNDLE = ROOT / "bundles" / "nih-sr256-GJ"  # the trained diffusion stage (the default generator serves another)
+
 TINY = {"crop": 32, "block_out_channels": (8, 16, 16), "batch_size": 4, "warmup_steps": 5, "lr": 2e-3,
         "checkpoint_every": 10}
 
@@ -163,16 +166,15 @@ def test_a_request_can_start_the_super_resolution_stage_part_way(tmp_path):
                                                                           "resolution": 64})
 
 
-def test_the_bundled_stage_samples_at_the_conditioning_step_its_validation_sweep_chose():
-    """The service's default s is the one `scripts/superres_sweep.py` found most realistic on V (judge first)."""
+def test_the_trained_stage_samples_at_the_conditioning_step_it_is_given():
+    """The conditioning step s that `scripts/superres_sweep.py` found most realistic on V (judge first) changes
+    what the trained stage draws; the stage's own default is used where none is given."""
     import json
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    sweep = json.loads((root / "docs" / "realism" / "V" / "superres" / "sweep.json").read_text())
+    sweep = json.loads((ROOT / "docs" / "realism" / "V" / "superres" / "sweep.json").read_text())
     chosen = min((r for r in sweep["rows"] if r["aug_step"] is not None), key=lambda r: r["fid_judge"])["aug_step"]
-    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
-    assert pipe.default_aug_step == chosen
+    pipe = SuperResPipeline.load(SR_BUNDLE)
+    pipe.default_aug_step = chosen
 
     low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
     by_default = pipe(low, seeds=[5], num_inference_steps=2)
@@ -183,14 +185,11 @@ def test_the_bundled_stage_samples_at_the_conditioning_step_its_validation_sweep
 def test_a_partial_start_runs_the_asked_steps_from_the_noised_input():
     """start < 1 begins from the upsampled input noised to that level: the asked number of steps, and a result
     that stays nearer the input than sampling from pure noise with as few steps."""
-    from pathlib import Path
-
     import torch
 
     from models.diffusion.superres import upsample
 
-    root = Path(__file__).resolve().parents[1]
-    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
+    pipe = SuperResPipeline.load(SR_BUNDLE)
     low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
     calls: list[tuple[int, int]] = []
     partial = pipe(low, seeds=[5], num_inference_steps=3, start=0.3, callback=lambda i, n: calls.append((i, n)))
@@ -205,12 +204,9 @@ def test_a_partial_start_runs_the_asked_steps_from_the_noised_input():
 def test_keeping_the_base_images_coarse_content_makes_the_output_agree_with_it_at_its_size():
     """keep_low puts the base image back at its own size (the judge of realism sees that size) and leaves the
     stage's finer detail in place."""
-    from pathlib import Path
-
     import torch.nn.functional as F
 
-    root = Path(__file__).resolve().parents[1]
-    pipe = SuperResPipeline.load(root / "models" / "pretrained" / "nih-cxr14" / "superres")
+    pipe = SuperResPipeline.load(SR_BUNDLE)
     low = ((pairs()[0][0][:, ::4, ::4] + 1) / 2).numpy()
     plain = pipe(low, seeds=[5], num_inference_steps=2, keep_low=0)
     kept = pipe(low, seeds=[5], num_inference_steps=2, keep_low=4)
@@ -258,11 +254,12 @@ def test_a_generators_super_resolution_summary_says_what_its_stage_does(tmp_path
     pipe.attach_superres(SuperResPipeline(sr.eval(), new_scheduler(prediction_type="v_prediction"), default_steps=6,
                                           default_start=0.5, keep_low=8))
     saved = pipe.save(tmp_path / "cascade")
-    bundled = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "nih-cxr14"
-    for folder in (saved, bundled):
+    from models.diffusion.pipeline import RadSynthPipeline
+
+    for folder in (saved, ROOT / "models" / "pretrained" / "nih-cxr14"):
         top = json.loads((folder / "radsynth.json").read_text())["superres"]
-        stage = json.loads((folder / "superres" / "radsynth.json").read_text())
-        assert {k: top[k] for k in stage_summary(stage)} == stage_summary(stage)
+        stage = stage_summary(RadSynthPipeline.load(folder).superres.info())
+        assert {k: top[k] for k in stage} == stage
     top = json.loads((saved / "radsynth.json").read_text())["superres"]
     assert (top["default_start"], top["keep_low"]) == (0.5, 8)
 
@@ -290,10 +287,7 @@ def test_loading_the_bundled_stage_prints_no_accelerate_warning():
     import subprocess
     import sys
 
-    from models.catalog import resolve_model
-
-    stage = resolve_model("nih-cxr14") / "superres"
-    code = f"from models.diffusion.superres import SuperResPipeline; SuperResPipeline.load({str(stage)!r})"
+    code = f"from models.diffusion.superres import SuperResPipeline; SuperResPipeline.load({str(SR_BUNDLE)!r})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "accelerate" not in out.stderr.lower(), out.stderr
