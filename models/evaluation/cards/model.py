@@ -19,9 +19,10 @@ def f(x, digits: int = 3) -> str:
 MODELS_TABLE = [
     "| model | what | its card |",
     "|---|---|---|",
-    "| `nih-cxr14` (default generator) | a 64-px finding-conditional base (v-prediction, min-SNR-5, trained on split "
-    "G) and a 64->256 super-resolution stage (trained on the 256-px images of G and J, no labels); the service "
-    "delivers 256 x 256 by default, `resolution=64` the base image | [realism-card.md](realism-card.md), measured on "
+    "| `nih-cxr14` (default generator) | a 64-px finding-conditional base (v-prediction, min-SNR-5, no augmentation, "
+    "step 4,500, trained on split G; CFG 14 at t/T 0-0.8) and a one-pass 64->256 detail network (trained on the "
+    "256-px images of G only, no labels); the service delivers 256 x 256 by default, `resolution=64` the base image "
+    "| [realism-card.md](realism-card.md), measured on "
     "split T with a judge trained on split J only |",
     "| `nih-cxr14-256-classifier` (default classifier: `/explain`, `/classify`) | 3 small CNNs trained from scratch at "
     "256 px on splits G and J, source-blind (the two NIH folders' finding rates balanced in the loss), calibrated and "
@@ -50,7 +51,7 @@ def render(c: dict) -> str:
         "`docs/model-card.json`, and `tests/test_model_card.py` fails if they change).",
         "",
         "Denoising trajectory of the default generator (consolidation, 4 seeds; the base stage's 15 steps, then the "
-        "super-resolved 256-px images): ![denoising](figures/denoising_consolidation.gif)",
+        "256-px images of the detail network): ![denoising](figures/denoising_consolidation.gif)",
         "",
         "Explanations of real uploads (integrated gradients, 50 steps, averaged over the ensemble):",
         "",
