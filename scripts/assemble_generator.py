@@ -88,6 +88,8 @@ def main() -> None:
     copy_servable(Path(args.base), out)
     if (Path(args.superres) / DETAIL_CONFIG).exists():
         shutil.copytree(args.superres, out / SUPERRES_FOLDER)
+        meta = json.loads((out / SUPERRES_FOLDER / DETAIL_CONFIG).read_text()) | {"keep_low": args.sr_keep_low}
+        (out / SUPERRES_FOLDER / DETAIL_CONFIG).write_text(json.dumps(meta, indent=2))
         sr_info = DetailStage.load(out / SUPERRES_FOLDER).info()
     else:
         copy_servable(Path(args.superres), out / SUPERRES_FOLDER)

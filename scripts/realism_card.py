@@ -364,7 +364,8 @@ def block_256(args, models: tuple, card: dict, made: tuple, real_64: tuple, rng:
     card["256"]["superres_seconds_per_image"] = sr_seconds / len(high)
     sr = pipe.superres
     if getattr(sr, "one_pass", False):
-        card["256"] |= {"detail_stage": "one-pass detail network", "detail_steps": sr.metadata.get("steps")}
+        card["256"] |= {"detail_stage": "one-pass detail network", "detail_steps": sr.metadata.get("steps"),
+                        "superres_keep_low": sr.keep_low}
     else:
         card["256"] |= {"superres_steps": args.sr_steps or sr.steps_from(sr.default_start),
                         "superres_start": sr.default_start, "superres_keep_low": sr.keep_low,

@@ -39,7 +39,7 @@ def plot(rows: list[dict], reference: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if len({r["aug_step"] for r in rows if r["aug_step"] is not None}) == 1:
+    if len({r["aug_step"] for r in rows if r["aug_step"] is not None}) <= 1:
         return plot_bars(rows, reference, path)
     sr = sorted((r for r in rows if r["aug_step"] is not None and r.get("start", 1) == 1 and not r.get("keep_low")),
                 key=lambda r: r["aug_step"])
@@ -107,19 +107,22 @@ def with_base_low_frequencies(high: np.ndarray, low: np.ndarray, factor: int | N
     return ((kept + 1) / 2)[:, 0].numpy()
 
 
-def detail_images(folder: str, low: np.ndarray) -> np.ndarray:
+def detail_images(folder: str, low: np.ndarray, keep_low: int = 0) -> np.ndarray:
     from models.diffusion.detail_net import DetailStage
 
-    return DetailStage.load(folder)(low)
+    return DetailStage.load(folder)(low, keep_low=keep_low)
 
 
-def detail_row(folder: str, low: np.ndarray, spaces) -> dict:
-    """The one-pass detail network on the same base images, as a row the super-resolution choice can weigh."""
+def detail_row(folder: str, low: np.ndarray, spaces, keep_low: int = 0) -> dict:
+    """The one-pass detail network on the same base images (with the base image's coarse content put back at
+    1/`keep_low` of the side, or not), as a row the second stage's choice can weigh."""
     started = time.perf_counter()
-    high = detail_images(folder, low)
+    high = detail_images(folder, low, keep_low)
     seconds = (time.perf_counter() - started) / len(low)
+    kept = f", base's coarse content{'' if keep_low == 4 else f' at 1/{keep_low}'}" if keep_low else ""
     return {"aug_step": None, "stage": "detail", "detail": folder, "start": 1.0, "steps": 1,
-            "name": "detail net (one pass)", "seconds_per_image": seconds, "n": len(low)} | spaces.measure(high)
+            "name": f"detail net (one pass){kept}", "seconds_per_image": seconds, "n": len(low),
+            **({"keep_low": keep_low} if keep_low else {})} | spaces.measure(high)
 
 
 def main() -> None:
@@ -174,7 +177,7 @@ def main() -> None:
             | spaces.measure(bicubic(low, SIZE))]
     grids = {"real V": real[:8], "bicubic": bicubic(low[:8], SIZE)}
     settings = [(int(s), *start_and_steps(start, steps)) for start in args.starts.split(",")
-                for s in args.aug_steps.split(",")]
+                for s in args.aug_steps.split(",") if s]  # --aug-steps "": the detail network's rows only
     bar, update = progress_bar(len(settings), "superres-sweep")
     for i, (s, start, n_steps) in enumerate(settings):
         started = time.perf_counter()
@@ -196,9 +199,10 @@ def main() -> None:
         update(i + 1, len(settings), name, {"fid_judge": rows[-1]["fid_judge"],
                                                    "fid_random_cnn": rows[-1]["fid_random_cnn"]})
         (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
-    if args.detail:
-        rows.append(detail_row(args.detail, low, spaces))
-        grids[rows[-1]["name"]] = detail_images(args.detail, low[:8])
+    for factor in ([0] + ([int(f) for f in args.keep_low_factors.split(",")] if args.keep_low else [])
+                   if args.detail else []):
+        rows.append(detail_row(args.detail, low, spaces, factor))
+        grids[rows[-1]["name"]] = detail_images(args.detail, low[:8], factor)
     bar.close()
     (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
     plot(rows, spaces.reference, out / "sweep.png")

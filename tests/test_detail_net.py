@@ -97,3 +97,24 @@ def test_a_generator_serves_the_detail_network_as_its_one_pass_stage(tmp_path):
     GenerateParams(finding="mass").fit_to_model(model)
     with pytest.raises(ValueError, match="one-pass detail network"):
         GenerateParams(finding="mass", superres_start=0.5).fit_to_model(model)
+
+
+def test_the_detail_stage_can_put_the_base_image_back_at_its_own_size(tmp_path):
+    """With keep_low the delivered image, seen at the base size, is the base image the noise check passed; the
+    factor is saved with the stage and read back."""
+    import json
+
+    import torch.nn.functional as F
+
+    from models.diffusion.detail_net import CONFIG, DetailStage
+
+    net = DetailNet(scale=4, width=8, blocks=1)
+    low = np.random.default_rng(1).random((2, 16, 16)).astype(np.float32) * 0.6 + 0.2
+    coarse = lambda x: F.avg_pool2d(torch.from_numpy(x)[:, None], 4)[:, 0].numpy()  # noqa: E731
+    plain, kept = DetailStage(net)(low), DetailStage(net, {"keep_low": 4})(low)
+    gap = lambda x: np.abs(coarse(x) - low).mean()  # noqa: E731
+    assert gap(kept) < 0.5 * gap(plain) and gap(kept) < 0.02
+    DetailStage(net, {"keep_low": 4, "config": {"width": 8}}).save(tmp_path / "stage")
+    assert json.loads((tmp_path / "stage" / CONFIG).read_text())["keep_low"] == 4
+    loaded = DetailStage.load(tmp_path / "stage")
+    assert loaded.keep_low == 4 and np.allclose(loaded(low), kept, atol=1e-5)

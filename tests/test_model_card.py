@@ -115,9 +115,14 @@ def test_the_served_second_stage_is_the_one_chosen_on_v_and_the_t_card_measured_
 
     shown = generate_defaults(describe(BUNDLED_DIR / DEFAULT_GENERATOR), get_settings())
     if chosen.get("stage") == "detail":
+        from models.diffusion.detail_net import DetailStage
+
         served = (stage / WEIGHTS).read_bytes()
         assert served == (ROOT / chosen["detail"] / WEIGHTS).read_bytes(), "another detail network is served"
-        assert card.get("detail_stage"), "the T card measured another second stage"
+        assert DetailStage.load(stage).keep_low == int(chosen.get("keep_low") or 0)
+        assert card.get("detail_stage") and int(card.get("superres_keep_low") or 0) == int(chosen.get("keep_low")
+                                                                                          or 0), \
+            "the T card measured another second stage"
         assert shown.get("superres_steps") is None
         return
     served = json.loads((stage / "radsynth.json").read_text())

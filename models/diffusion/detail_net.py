@@ -87,24 +87,35 @@ class DetailStage:
     so no steps, start, conditioning step or seeds (the same input always gives the same output)."""
 
     one_pass = True
-    default_start, default_aug_step, keep_low = 1.0, None, 0
+    default_start, default_aug_step = 1.0, None
 
     def __init__(self, net: DetailNet, metadata: dict | None = None):
         self.net, self.metadata = net.eval(), metadata or {}
         self.scale = net.scale
+        # > 0: the base image is put back at 1/keep_low of the output's side, so what the noise check passed at
+        # the base size is what is delivered there (keep_base_low_frequencies)
+        self.keep_low = int(self.metadata.get("keep_low") or 0)
 
     def steps_from(self, start: float) -> int:
         return 1
 
-    def __call__(self, low: np.ndarray, seeds=None, *, callback=None, **_: object) -> np.ndarray:
+    def __call__(self, low: np.ndarray, seeds=None, *, callback=None, keep_low: int | None = None,
+                 **_: object) -> np.ndarray:
         out = upscale(self.net, low)
+        factor = self.keep_low if keep_low is None else int(keep_low)
+        if factor:
+            from models.diffusion.superres import keep_base_low_frequencies
+
+            kept = keep_base_low_frequencies(torch.from_numpy(out)[:, None] * 2 - 1,
+                                             torch.from_numpy(np.asarray(low, np.float32))[:, None] * 2 - 1, factor)
+            out = ((kept + 1) / 2)[:, 0].numpy()
         if callback:
             callback(1, 1)
         return out
 
     def info(self) -> dict:
         return {"kind": DETAIL_KIND, "scale": self.scale, "one_pass": True, "width": self.net.width,
-                "blocks": self.net.blocks, "steps": self.metadata.get("steps")}
+                "blocks": self.net.blocks, "steps": self.metadata.get("steps"), "keep_low": self.keep_low}
 
     def save(self, path: str | Path, *, metadata: dict | None = None, half: bool = False) -> Path:
         return save_detail_net(self.net, Path(path), self.metadata | (metadata or {}))

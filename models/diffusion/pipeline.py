@@ -245,6 +245,8 @@ class RadSynthPipeline(DiffusionPipeline):
             stages = {"base_resolution": int(size), "resolution": int(resolution)}
             if upscale and getattr(self.superres, "one_pass", False):
                 stages["detail_stage"] = "one-pass detail network"
+                if self.superres.keep_low:
+                    stages["superres_keep_low"] = self.superres.keep_low
             elif upscale:
                 stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
                            "superres_aug_step": self.superres.default_aug_step,

@@ -109,6 +109,7 @@ def stage_summary(info: dict) -> dict:
     scale = int(info["scale"])
     if info.get("one_pass"):  # the detail network: nothing to tune
         return {"scale": scale, "kind": info.get("kind"), "one_pass": True} | (
+            {"keep_low": int(info["keep_low"])} if info.get("keep_low") else {}) | (
             {"steps": info["steps"]} if info.get("steps") is not None else {})
     settings = stage_settings(info)
     summary = {"scale": scale} | settings

@@ -867,7 +867,9 @@ def second_stage(block: dict, default_aug_step: int | None) -> dict[str, str]:
                 "judge": "The detail network learned from the 256-px images of G only (no labels), so the judge has "
                          "seen none of the patients of any stage.",
                 "row": "| one-pass detail network | G (256 px, no labels) |",
-                "sampling": "the 256-px image from the one-pass detail network"}
+                "sampling": "the 256-px image from the one-pass detail network" + (
+                    f", keeping the base image's content at 1/{block['superres_keep_low']} of the side"
+                    if block.get("superres_keep_low") else "")}
     return {"title": "64->256 super-resolution",
             "judge": "The super-resolution stage learned its detail from the 256-px images of G and J (no labels), "
                      "so at 256 px the judge has seen the patients that taught the detail stage.",
