@@ -125,7 +125,7 @@ def detail_row(folder: str, low: np.ndarray, spaces, keep_low: int = 0) -> dict:
             **({"keep_low": keep_low} if keep_low else {})} | spaces.measure(high)
 
 
-def main() -> None:
+def parse_args():
     ap = sweep_parser(__doc__, ROOT / "docs" / "realism" / "V" / "superres")
     ap.add_argument("--aug-steps", default="100,200,250,50", help="noise-conditioning steps s (comma list)")
     ap.add_argument("--steps", type=int, default=None, help="super-resolution steps (default: the model's)")
@@ -138,7 +138,11 @@ def main() -> None:
                     "its own number of steps)")
     ap.add_argument("--detail", default=None, help="also the one-pass detail network in this folder (e.g. "
                     "bundles/detail-nih256-G/net) on the same base images")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     import torch
 

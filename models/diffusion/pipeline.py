@@ -168,6 +168,14 @@ class RadSynthPipeline(DiffusionPipeline):
         return self.sample_requests([(findings, seeds)], sampling, callback=callback)[0]
 
     @torch.inference_mode()
+    def second_stage_record(self, start: float, steps: int) -> dict:
+        """What the 256-px stage did, for the output's provenance."""
+        if getattr(self.superres, "one_pass", False):
+            return {"detail_stage": "one-pass detail network"} | (
+                {"superres_keep_low": self.superres.keep_low} if self.superres.keep_low else {})
+        return {"superres_steps": steps, "superres_start": start, "superres_aug_step": self.superres.default_aug_step,
+                "superres_keep_low": self.superres.keep_low, "superres_seed_offset": SUPERRES_SEED_OFFSET}
+
     def superres_plan(self, resolution: int, superres_start: float | None,
                       superres_steps: int | None) -> tuple[float, int]:
         """(start, steps) of the super-resolution stage for a request at `resolution`; (1.0, 0) when none runs."""
@@ -243,15 +251,8 @@ class RadSynthPipeline(DiffusionPipeline):
         for names, request_seeds in named:
             stop = start + len(request_seeds)
             stages = {"base_resolution": int(size), "resolution": int(resolution)}
-            if upscale and getattr(self.superres, "one_pass", False):
-                stages["detail_stage"] = "one-pass detail network"
-                if self.superres.keep_low:
-                    stages["superres_keep_low"] = self.superres.keep_low
-            elif upscale:
-                stages |= {"superres_steps": sr_steps, "superres_start": sr_start,
-                           "superres_aug_step": self.superres.default_aug_step,
-                           "superres_keep_low": self.superres.keep_low,
-                           "superres_seed_offset": SUPERRES_SEED_OFFSET}
+            if upscale:
+                stages |= self.second_stage_record(sr_start, sr_steps)
             if redraws is not None:
                 stages["noise_redraws"] = redraws[start:stop].tolist()
             if base.guidance_interval is not None:
