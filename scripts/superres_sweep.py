@@ -113,16 +113,16 @@ def detail_images(folder: str, low: np.ndarray, keep_low: int = 0) -> np.ndarray
     return DetailStage.load(folder)(low, keep_low=keep_low)
 
 
-def detail_row(folder: str, low: np.ndarray, spaces, keep_low: int = 0) -> dict:
+def detail_row(folder: str, low: np.ndarray, spaces, keep_low: int = 0) -> tuple[dict, np.ndarray]:
     """The one-pass detail network on the same base images (with the base image's coarse content put back at
-    1/`keep_low` of the side, or not), as a row the second stage's choice can weigh."""
+    1/`keep_low` of the side, or not), as a row the second stage's choice can weigh, and its images."""
     started = time.perf_counter()
     high = detail_images(folder, low, keep_low)
     seconds = (time.perf_counter() - started) / len(low)
     kept = f", base's coarse content{'' if keep_low == 4 else f' at 1/{keep_low}'}" if keep_low else ""
     return {"aug_step": None, "stage": "detail", "detail": folder, "start": 1.0, "steps": 1,
             "name": f"detail net (one pass){kept}", "seconds_per_image": seconds, "n": len(low),
-            **({"keep_low": keep_low} if keep_low else {})} | spaces.measure(high)
+            **({"keep_low": keep_low} if keep_low else {})} | spaces.measure(high), high
 
 
 def parse_args():
@@ -205,8 +205,9 @@ def main() -> None:
         (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
     for factor in ([0] + ([int(f) for f in args.keep_low_factors.split(",")] if args.keep_low else [])
                    if args.detail else []):
-        rows.append(detail_row(args.detail, low, spaces, factor))
-        grids[rows[-1]["name"]] = detail_images(args.detail, low[:8], factor)
+        row, high = detail_row(args.detail, low, spaces, factor)
+        rows.append(row)
+        grids[row["name"]] = high[:8]
     bar.close()
     (out / "sweep.json").write_text(json.dumps(result(rows), indent=2))
     plot(rows, spaces.reference, out / "sweep.png")
