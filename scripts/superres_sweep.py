@@ -96,15 +96,13 @@ def start_and_steps(text: str, default_steps: int) -> tuple[float, int]:
     return float(start), int(steps) if steps else default_steps
 
 
-def with_base_low_frequencies(high: np.ndarray, low: np.ndarray, factor: int | None = None) -> np.ndarray:
-    """keep_base_low_frequencies on [0, 1] numpy images."""
-    import torch
-
-    from models.diffusion.superres import keep_base_low_frequencies
-
-    kept = keep_base_low_frequencies(torch.from_numpy(high)[:, None] * 2 - 1, torch.from_numpy(low)[:, None] * 2 - 1,
-                                      factor)
-    return ((kept + 1) / 2)[:, 0].numpy()
+def diffusion_stage(pipe, folder: str):
+    """The generator's diffusion super-resolution stage, which the sweep's diffusion rows sample; SystemExit naming
+    the fix when it has none (the detail network's rows alone need none: `--aug-steps ''`)."""
+    if pipe.superres is None or getattr(pipe.superres, "one_pass", False):
+        raise SystemExit(f"{folder} has no diffusion super-resolution stage: pass --generator with one (the "
+                         "bundles README assembles it), or --aug-steps '' to score the detail network's rows only")
+    return pipe.superres
 
 
 def detail_images(folder: str, low: np.ndarray, keep_low: int = 0) -> np.ndarray:
@@ -147,6 +145,7 @@ def main() -> None:
     import torch
 
     from models.diffusion.pipeline import SUPERRES_SEED_OFFSET, RadSynthPipeline
+    from models.diffusion.superres import keep_base_low_frequencies_01
     from models.evaluation.feature_spaces import Spaces
     from models.evaluation.figures import labelled_grid
     from models.evaluation.generated import sample_per_label
@@ -161,10 +160,12 @@ def main() -> None:
     floor = g_real[np.random.default_rng(0).choice(len(g_real), min(len(real), len(g_real)), replace=False)]
     spaces = Spaces(args.judge, real, floor, size=SIZE)
     pipe = RadSynthPipeline.load(args.generator)
-    if pipe.superres is None:
-        raise SystemExit(f"{args.generator} has no super-resolution stage")
+    settings = [(int(s), *start_and_steps(start, args.steps or 0)) for start in args.starts.split(",")
+                for s in args.aug_steps.split(",") if s]  # --aug-steps "": the detail network's rows only
+    stage = diffusion_stage(pipe, args.generator) if settings else None
     guidance = pipe.default_guidance
-    steps = args.steps or pipe.superres.default_steps
+    steps = args.steps or (stage.default_steps if stage else None)
+    settings = [(s, start, n or steps) for s, start, n in settings]
     low = sample_per_label(pipe, labels, guidance=guidance)
     seeds = [50_000 + i + SUPERRES_SEED_OFFSET for i in range(len(low))]  # as sample_per_label's, offset
     interval = pipe.default_guidance_interval
@@ -174,18 +175,16 @@ def main() -> None:
         return {"split": "V", "n": len(real), "size": SIZE, "generator": args.generator, "judge": args.judge,
                 "base": f"dpmsolver++ 15 steps, CFG {guidance:g} at {where}, no classifier guidance, the noise "
                         "check's redraws, seeds 50000 + index",
-                "superres_steps": steps, "default_aug_step": pipe.superres.default_aug_step,
+                "superres_steps": steps, "default_aug_step": stage.default_aug_step if stage else None,
                 "reference": spaces.reference, "rows": rows}
 
     rows = [{"aug_step": None, "name": "bicubic", "seconds_per_image": 0.0, "n": len(real)}
             | spaces.measure(bicubic(low, SIZE))]
     grids = {"real V": real[:8], "bicubic": bicubic(low[:8], SIZE)}
-    settings = [(int(s), *start_and_steps(start, steps)) for start in args.starts.split(",")
-                for s in args.aug_steps.split(",") if s]  # --aug-steps "": the detail network's rows only
     bar, update = progress_bar(len(settings), "superres-sweep")
     for i, (s, start, n_steps) in enumerate(settings):
         started = time.perf_counter()
-        high = pipe.superres(low, seeds, num_inference_steps=n_steps, aug_step=s, batch_size=8, start=start,
+        high = stage(low, seeds, num_inference_steps=n_steps, aug_step=s, batch_size=8, start=start,
                              keep_low=0)
         seconds = (time.perf_counter() - started) / len(low)
         name = f"s = {s}" + (f", start {start:g}" if start < 1 else "") + (f", {n_steps} steps" if n_steps != steps
@@ -195,8 +194,8 @@ def main() -> None:
         grids[name] = high[:8]
         plain = rows[-1]
         for factor in [int(f) for f in args.keep_low_factors.split(",")] if args.keep_low else []:
-            kept = with_base_low_frequencies(high, low, factor)
-            label = "base's coarse content" + ("" if factor == pipe.superres.scale else f" at 1/{factor}")
+            kept = keep_base_low_frequencies_01(high, low, factor)
+            label = "base's coarse content" + ("" if factor == stage.scale else f" at 1/{factor}")
             rows.append(plain | {"name": f"{name}, {label}", "keep_low": factor}
                         | spaces.measure(kept))
             grids[rows[-1]["name"]] = kept[:8]

@@ -118,3 +118,28 @@ def test_the_detail_stage_can_put_the_base_image_back_at_its_own_size(tmp_path):
     assert json.loads((tmp_path / "stage" / CONFIG).read_text())["keep_low"] == 4
     loaded = DetailStage.load(tmp_path / "stage")
     assert loaded.keep_low == 4 and np.allclose(loaded(low), kept, atol=1e-5)
+
+
+def test_the_second_stage_sweep_asks_for_a_diffusion_stage_only_for_its_diffusion_rows():
+    """A generator serving the detail network can have its detail rows scored; asking for diffusion rows of it
+    says what to pass instead of failing inside the sampler."""
+    import pytest
+
+    from models.diffusion.detail_net import DetailStage
+    from models.vocabulary.findings import NIH_LABELS
+    from scripts.superres_sweep import diffusion_stage
+    from tests.conftest import tiny_pipeline
+
+    pipe = tiny_pipeline(NIH_LABELS)
+    with pytest.raises(SystemExit, match="no diffusion super-resolution stage"):
+        diffusion_stage(pipe, "g")
+    pipe.attach_superres(DetailStage(DetailNet(scale=4, width=8, blocks=1)))
+    with pytest.raises(SystemExit, match="--aug-steps ''"):
+        diffusion_stage(pipe, "g")
+    from models.diffusion.pipeline import new_scheduler
+    from models.diffusion.superres import SuperResPipeline, SuperResUNet
+
+    stage = SuperResPipeline(SuperResUNet(sample_size=64, block_out_channels=(8, 16), norm_num_groups=4).eval(),
+                             new_scheduler(prediction_type="v_prediction"), default_steps=2)
+    pipe.attach_superres(stage)
+    assert diffusion_stage(pipe, "g") is stage

@@ -104,11 +104,9 @@ class DetailStage:
         out = upscale(self.net, low)
         factor = self.keep_low if keep_low is None else int(keep_low)
         if factor:
-            from models.diffusion.superres import keep_base_low_frequencies
+            from models.diffusion.superres import keep_base_low_frequencies_01
 
-            kept = keep_base_low_frequencies(torch.from_numpy(out)[:, None] * 2 - 1,
-                                             torch.from_numpy(np.asarray(low, np.float32))[:, None] * 2 - 1, factor)
-            out = ((kept + 1) / 2)[:, 0].numpy()
+            out = keep_base_low_frequencies_01(out, low, factor)
         if callback:
             callback(1, 1)
         return out

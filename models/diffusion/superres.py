@@ -70,6 +70,13 @@ def keep_base_low_frequencies(high: torch.Tensor, low: torch.Tensor, factor: int
     return (high + F.interpolate(missing, size=high.shape[-2:], mode="bicubic", align_corners=False)).clamp(-1, 1)
 
 
+def keep_base_low_frequencies_01(high: np.ndarray, low: np.ndarray, factor: int | None = None) -> np.ndarray:
+    """keep_base_low_frequencies on (N, H, W) and (N, h, w) numpy images in [0, 1] (what the stages return)."""
+    kept = keep_base_low_frequencies(torch.from_numpy(np.asarray(high, np.float32))[:, None] * 2 - 1,
+                                      torch.from_numpy(np.asarray(low, np.float32))[:, None] * 2 - 1, factor)
+    return ((kept + 1) / 2)[:, 0].numpy()
+
+
 def noise_condition(low_up: torch.Tensor, aug_step: torch.Tensor, scheduler: DDPMScheduler,
                     generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
     """The forward-diffusion sample of the upsampled low-res image at step s (s = 0: unchanged)."""
