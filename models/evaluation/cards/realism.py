@@ -780,8 +780,9 @@ def detail_stage_section(path: Path) -> list[str]:
             *([f"Looked at (a note written by hand): {c['look']}", ""] if c.get("look") else [])]
 
 
-def base_choice_section(path: Path) -> list[str]:
-    """Base generators compared on V at the served settings (`scripts/compare_bases.py`), with the choice."""
+def base_choice_section(path: Path, title: str = "Base generators compared (V)") -> list[str]:
+    """Base generators (or one base's guidance settings) compared on V at the served settings
+    (`scripts/compare_bases.py`), with the choice."""
     if not path.exists():
         return []
     c = json.loads(path.read_text())
@@ -794,7 +795,7 @@ def base_choice_section(path: Path) -> list[str]:
         lo, hi = r["fid_intervals"][space]
         return f"{r[f'fid_{space}']:.2f} [{max(0.0, lo):.2f}, {hi:.2f}]"
 
-    lines = ["## Base generators compared (V)", "",
+    lines = [f"## {title}", "",
              f"Each base sampled at the served settings (guidance at {interval_name(first)}, the noise check's "
              f"redraws) and the scale in the row, one image per V image with its findings ({c['n_real']}) and "
              f"{c['n_per_finding']} "
@@ -914,6 +915,8 @@ def render(root: Path) -> str:
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
     out += detail_stage_section(root / "V" / "detail" / "check.json")
     out += base_choice_section(root / "V" / "base_choice" / "choice.json")
+    out += base_choice_section(root / "V" / "base_steps" / "choice.json", "Base training steps compared (V)")
+    out += base_choice_section(root / "V" / "guidance_rescale" / "choice.json", "Guidance rescale (V)")
     out += cost_section(root.parent.parent / "bench" / "results" / "default_job.json")
     out += [line for size in ("64", "256") if size in t for line in size_section(t, size)]
     if checks:
