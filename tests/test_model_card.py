@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "docs" / "model-card.json"
 CARD_3D = ROOT / "docs" / "model-card-3d.json"
 REALISM_T = ROOT / "docs" / "realism" / "T" / "card.json"
+SECOND_STAGE_CHOICE = "superres_base5250"  # the V choice of the second stage made on the served base
 ENSEMBLE_REPORT = ROOT / "docs" / "explain" / "ensemble" / "report.json"
 VOLUME_MODEL = "adrenal3d"
 QC_CLASSIFIER = "nih-cxr14-64-classifier"  # the default generator's QC index was built with it
@@ -58,19 +59,24 @@ def test_realism_card_was_measured_on_the_bundled_generator_and_shows_its_figure
 
 
 def test_the_served_base_and_guidance_are_the_ones_chosen_on_v():
-    """The default generator's base weights and classifier-free guidance are the row the V comparison of bases
-    chose by the card's rule (scripts/compare_bases.py, with V sweeps joined by scripts/add_base_rows.py), and
-    the T card was measured at that guidance."""
+    """The default generator's classifier-free guidance is the row the V comparison of bases chose by the card's
+    rule (scripts/compare_bases.py, with V sweeps joined by scripts/add_base_rows.py); its base weights are the
+    row the later comparison of training steps at that guidance chose by the same rule; the T card was measured
+    at that guidance."""
     from models.evaluation.realism_measures import choose_setting
     from models.evaluation.weights import folder_digest
 
-    choice = json.loads((REALISM_T.parent.parent / "V" / "base_choice" / "choice.json").read_text())
-    assert choice["split"] == "V" and choose_setting(choice["settings"]) == choice["chosen"]
+    v_runs = REALISM_T.parent.parent / "V"
+    by_cfg, by_steps = (json.loads((v_runs / name / "choice.json").read_text()) for name in ("base_choice",
+                                                                                             "base_steps"))
+    for choice in (by_cfg, by_steps):
+        assert choice["split"] == "V" and choose_setting(choice["settings"]) == choice["chosen"]
     served_unet = folder_digest(BUNDLED_DIR / DEFAULT_GENERATOR / "unet")
-    assert choice["chosen"]["unet_sha256"] == served_unet, "docs/realism/V/base_choice chose other base weights: " \
+    assert by_steps["chosen"]["unet_sha256"] == served_unet, "docs/realism/V/base_steps chose other base weights: " \
         "run scripts/compare_bases.py"
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
-    assert served["default_guidance"] == choice["chosen"]["cfg"] == json.loads(REALISM_T.read_text())["chosen"]["cfg"]
+    assert served["default_guidance"] == by_cfg["chosen"]["cfg"] == by_steps["chosen"]["cfg"] == json.loads(
+        REALISM_T.read_text())["chosen"]["cfg"]
     # and a request that names none gets it (GET /models shows it, the API fills it in)
     from app.routes.models import generate_defaults
     from core.settings import get_settings
@@ -86,10 +92,12 @@ def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_meas
     from models.evaluation.realism_measures import choose_setting
 
     v_runs = REALISM_T.parent.parent / "V"
-    runs = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
     base = {k: v for k, v in hashes(DEFAULT_GENERATOR).items() if "/superres/" not in k}  # the runs are at 64 px
-    assert runs and all(r["split"] == "V" and {k: v for k, v in r["weights_sha256"].items()
-                                               if "/superres/" not in k} == base for r in runs)
+    base_of = lambda run: {k: v for k, v in run["weights_sha256"].items() if "/superres/" not in k}  # noqa: E731
+    every = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
+    runs = [r for r in every if base_of(r) == base]  # the runs on the served base (earlier bases had their own)
+    assert runs, "no guidance-interval run on the served base weights: run scripts/realism_card.py --cfg-intervals"
+    assert all(r["split"] == "V" for r in runs)
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())
     rows = [s for r in runs for s in r["settings"] if s["cfg"] == served["default_guidance"]]
     chosen = choose_setting(rows).get("cfg_interval")
@@ -104,7 +112,7 @@ def test_the_served_second_stage_is_the_one_chosen_on_v_and_the_t_card_measured_
     from models.diffusion.superres import keep_low_of
     from models.evaluation.superres_choice import choose, job_seconds
 
-    choice = json.loads((REALISM_T.parent.parent / "V" / "superres_cfg14" / "choice.json").read_text())
+    choice = json.loads((REALISM_T.parent.parent / "V" / SECOND_STAGE_CHOICE / "choice.json").read_text())
     bench = json.loads((ROOT / "bench" / "results" / "default_job.json").read_text())
     assert choose(choice["candidates"], job_seconds(bench), choice["budget_s"])[0]["name"] == choice["chosen"]["name"]
     chosen, stage = choice["chosen"], BUNDLED_DIR / DEFAULT_GENERATOR / "superres"

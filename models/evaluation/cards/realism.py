@@ -614,6 +614,11 @@ NEW_BASE_INTRO = ("The base changed (the no-augmentation base at step 4,500, CFG
                   "the section above was measured, so the second stage was chosen again on its images, the one-pass "
                   "detail network (`bundles/detail-nih256-G`) among the candidates")
 
+TRAINED_ON_INTRO = ("The base changed again (the same run trained on to step 5,250, chosen on V at CFG 14 in \"Base "
+                    "training steps compared\"), so the one-pass candidates were scored again on its images; the "
+                    "diffusion stage's rows were not redrawn, since its default job (16.9 s) is outside the 8-s budget "
+                    "whatever its FID")
+
 
 def superres_choice_section(folder: Path, change: dict | None = None, *, intro: str = CFG20_INTRO,
                             title: str = "Super-resolution at the chosen guidance (V)") -> list[str]:
@@ -909,7 +914,9 @@ def render(root: Path) -> str:
                           default_aug_step),
            *superres_choice_section(root / "V" / "superres_cfg20", t.get("previous_superres")),
            *superres_choice_section(root / "V" / "superres_cfg14", t.get("previous_second_stage"),
-                                    intro=NEW_BASE_INTRO, title="Second stage on the new base (V)")]
+                                    intro=NEW_BASE_INTRO, title="Second stage on the new base (V)"),
+           *superres_choice_section(root / "V" / "superres_base5250", t.get("previous_base"),
+                                    intro=TRAINED_ON_INTRO, title="Second stage on the base trained on (V)")]
     out += v_choice_section(root, v, t)
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
