@@ -167,7 +167,6 @@ class RadSynthPipeline(DiffusionPipeline):
         sampling = sampling if sampling is not None else Sampling.from_keywords(**keywords)
         return self.sample_requests([(findings, seeds)], sampling, callback=callback)[0]
 
-    @torch.inference_mode()
     def second_stage_record(self, start: float, steps: int) -> dict:
         """What the 256-px stage did, for the output's provenance."""
         if getattr(self.superres, "one_pass", False):
@@ -176,6 +175,7 @@ class RadSynthPipeline(DiffusionPipeline):
         return {"superres_steps": steps, "superres_start": start, "superres_aug_step": self.superres.default_aug_step,
                 "superres_keep_low": self.superres.keep_low, "superres_seed_offset": SUPERRES_SEED_OFFSET}
 
+    @torch.inference_mode()
     def superres_plan(self, resolution: int, superres_start: float | None,
                       superres_steps: int | None) -> tuple[float, int]:
         """(start, steps) of the super-resolution stage for a request at `resolution`; (1.0, 0) when none runs."""
