@@ -160,12 +160,11 @@ def main() -> None:
     floor = g_real[np.random.default_rng(0).choice(len(g_real), min(len(real), len(g_real)), replace=False)]
     spaces = Spaces(args.judge, real, floor, size=SIZE)
     pipe = RadSynthPipeline.load(args.generator)
-    settings = [(int(s), *start_and_steps(start, args.steps or 0)) for start in args.starts.split(",")
-                for s in args.aug_steps.split(",") if s]  # --aug-steps "": the detail network's rows only
-    stage = diffusion_stage(pipe, args.generator) if settings else None
+    aug_steps = [int(s) for s in args.aug_steps.split(",") if s]  # --aug-steps "": the detail network's rows only
+    stage = diffusion_stage(pipe, args.generator) if aug_steps else None
     guidance = pipe.default_guidance
     steps = args.steps or (stage.default_steps if stage else None)
-    settings = [(s, start, n or steps) for s, start, n in settings]
+    settings = [(s, *start_and_steps(start, steps)) for start in args.starts.split(",") for s in aug_steps]
     low = sample_per_label(pipe, labels, guidance=guidance)
     seeds = [50_000 + i + SUPERRES_SEED_OFFSET for i in range(len(low))]  # as sample_per_label's, offset
     interval = pipe.default_guidance_interval
