@@ -77,6 +77,9 @@ def main() -> None:
     ap.add_argument("--noise-attempts", type=int, default=6,
                     help="draws per image the noise check allows (chosen on V by scripts/fit_noise_check.py)")
     ap.add_argument("--choice", default=None, help="the V card whose choice these defaults are (recorded)")
+    ap.add_argument("--superres-choice", default=None, metavar="FOLDER",
+                    help="the V folder of scripts/superres_choice.py that chose the second stage on this base "
+                         "(recorded as superres.chosen_in; the model-card test checks the served stage against it)")
     args = ap.parse_args()
 
     from models.data.nih import NIHRealismSplit
@@ -96,7 +99,10 @@ def main() -> None:
         sr_info = configured_superres(out / SUPERRES_FOLDER, args)
     info = json.loads((out / "radsynth.json").read_text())
     base = int(info["resolution"])
-    info |= {"superres": stage_summary(sr_info) | {"trained_on": SECOND_STAGE_SPLITS[bool(sr_info.get("one_pass"))]},
+    summary = stage_summary(sr_info) | {"trained_on": SECOND_STAGE_SPLITS[bool(sr_info.get("one_pass"))]}
+    if args.superres_choice:
+        summary["chosen_in"] = args.superres_choice
+    info |= {"superres": summary,
              "resolutions": [base, base * int(sr_info["scale"])], "default_guidance": args.cfg,
              "default_classifier_scale": 0.0, "trained_on_splits": "G", "defaults_chosen_on": args.choice,
              "qc": {"classifier": DEFAULT_CLASSIFIER}}

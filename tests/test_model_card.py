@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "docs" / "model-card.json"
 CARD_3D = ROOT / "docs" / "model-card-3d.json"
 REALISM_T = ROOT / "docs" / "realism" / "T" / "card.json"
-SECOND_STAGE_CHOICE = "superres_base5250"  # the V choice of the second stage made on the served base
 ENSEMBLE_REPORT = ROOT / "docs" / "explain" / "ensemble" / "report.json"
 VOLUME_MODEL = "adrenal3d"
 QC_CLASSIFIER = "nih-cxr14-64-classifier"  # the default generator's QC index was built with it
@@ -112,7 +111,8 @@ def test_the_served_second_stage_is_the_one_chosen_on_v_and_the_t_card_measured_
     from models.diffusion.superres import keep_low_of
     from models.evaluation.superres_choice import choose, job_seconds
 
-    choice = json.loads((REALISM_T.parent.parent / "V" / SECOND_STAGE_CHOICE / "choice.json").read_text())
+    chosen_in = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())["superres"]["chosen_in"]
+    choice = json.loads((ROOT / chosen_in / "choice.json").read_text())
     bench = json.loads((ROOT / "bench" / "results" / "default_job.json").read_text())
     assert choose(choice["candidates"], job_seconds(bench), choice["budget_s"])[0]["name"] == choice["chosen"]["name"]
     chosen, stage = choice["chosen"], BUNDLED_DIR / DEFAULT_GENERATOR / "superres"
