@@ -225,3 +225,32 @@ def test_a_folder_digest_follows_the_weights_not_the_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no weights"):
         folder_digest(tmp_path / "empty")
+
+
+def test_the_interval_table_pools_only_the_runs_on_the_base_the_t_card_measured(tmp_path):
+    """Runs of earlier base weights are named beside the table, not pooled into its choice."""
+    import json
+
+    from models.evaluation.cards.realism import guidance_interval_section
+
+    def row(hi: float, judge: float) -> dict:
+        return {"cfg": 14.0, "cfg_interval": [0.0, hi], "agreement": 0.62, "agreement_gap": 0.02,
+                "fid_judge": judge, "fid_random_cnn": 9.0, "fid_second_cnn": 1.0, "washed_out": 0.05,
+                "real_washed_out": 0.05}
+
+    def run(folder: str, unet: str, rows: list[dict]) -> None:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "choice.json").write_text(json.dumps({
+            "weights_sha256": {"m/unet/w.safetensors": unet, "m/superres/w.safetensors": "sr"},
+            "settings": rows, "real_label_agreement": {"mean_auroc": 0.6}}))
+
+    run("guidance_interval", "old", [row(0.7, 30.0), row(0.8, 35.0)])  # better FIDs, but another base
+    run("guidance_interval_base9", "new", [row(0.7, 45.0), row(0.8, 42.0)])
+    t = {"chosen": {"cfg": 14.0, "cfg_interval": [0.0, 0.8]},
+         "weights_sha256": {"m/unet/w.safetensors": "new", "m/superres/w.safetensors": "other sr"}}
+    text = "\n".join(guidance_interval_section(tmp_path, t))
+    assert "| **0-0.8** | 42.0 |" in text and "30.0" not in text
+    assert "over these 2 settings" in text and "the T card above was read at it" in text
+    assert "`guidance_interval` (other base weights): chosen there 0-0.7" in text
+    t_other = t | {"weights_sha256": {"m/unet/w.safetensors": "unmeasured"}}  # no run on it: the latest run
+    assert "| **0-0.8** | 42.0 |" in "\n".join(guidance_interval_section(tmp_path, t_other))

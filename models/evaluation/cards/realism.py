@@ -621,6 +621,25 @@ TRAINED_ON_INTRO = ("The base changed again (the same run trained on to step 5,2
                     "whatever its FID")
 
 
+LATER_BASE_INTRO = ("The base changed again (the same run trained on to step {step}, chosen on V at CFG 14 in \"Base "
+                    "training steps compared\", with its guidance interval chosen again on its images), so the "
+                    "one-pass candidates were scored again on its images")
+
+
+def later_base_sections(v_root: Path, changes: dict[str, dict]) -> list[str]:
+    """The second stage chosen again on each base snapshot served after step 5,250 (folders superres_base<step>),
+    with that change of base read on T (`changes`: the T card's base_changes, by step)."""
+    out = []
+    folders = [(int(f.name.removeprefix("superres_base")), f) for f in v_root.glob("superres_base*")
+               if f.name.removeprefix("superres_base").isdigit()]
+    for step, folder in sorted(folders):
+        if step > 5250:  # step 5,250's section has its own introduction
+            out += superres_choice_section(folder, changes.get(str(step), {}).get("256"),
+                                           intro=LATER_BASE_INTRO.format(step=f"{step:,}"),
+                                           title=f"Second stage on the base at step {step:,} (V)")
+    return out
+
+
 def superres_choice_section(folder: Path, change: dict | None = None, *, intro: str = CFG20_INTRO,
                             title: str = "Super-resolution at the chosen guidance (V)") -> list[str]:
     """The second stage's default re-chosen on V at the present base and guidance (`scripts/superres_choice.py`)."""
@@ -679,6 +698,14 @@ def interval_name(setting: dict) -> str:
     return "every step" if not interval else "t/T {:g}-{:g}".format(*interval)
 
 
+def runs_on_base(runs: list[tuple[str, dict]], weights: dict[str, str]) -> list[tuple[str, dict]]:
+    """The V runs drawn with the base weights of `weights` (the 64-px stage: the second stage's files are left out)."""
+    def base(w: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in w.items() if "/superres/" not in k}
+
+    return [(name, run) for name, run in runs if base(run.get("weights_sha256", {})) == base(weights) != {}]
+
+
 def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     """Classifier-free guidance limited to an interval of the schedule: every V run of
     `realism_card.py --cfg-intervals` (folders V/guidance_interval*) at the served scale, pooled and chosen by
@@ -686,9 +713,14 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     from models.evaluation.realism_measures import choose_setting
 
     chosen_t = t["chosen"]
-    runs = [(p.parent.name, json.loads(p.read_text())) for p in sorted(v_root.glob("guidance_interval*/choice.json"))]
-    if not runs:
+    every_run = [(p.parent.name, json.loads(p.read_text()))
+                 for p in sorted(v_root.glob("guidance_interval*/choice.json"))]
+    if not every_run:
         return []
+    runs = runs_on_base(every_run, t.get("weights_sha256", {})) or every_run[-1:]
+    earlier = [f"- `{name}` (other base weights): chosen there "
+               f"{interval_name(choose_setting(run['settings'])).removeprefix('t/T ')}"
+               for name, run in every_run if (name, run) not in runs]
     rows = [r for _, run in runs for r in run["settings"] if r["cfg"] == chosen_t["cfg"]]
     if not rows:  # the runs were measured at a scale the T card has not been read at yet
         scale = runs[0][1]["settings"][0]["cfg"]
@@ -718,6 +750,9 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
                 if served else ". It is not served yet: the T card has not been read at it.")
     out += ["", reading + " Judge-FID differences of a point or two are inside the step-to-step spread of the "
             "curve above; the random-CNN FID and the agreement move more.", ""]
+    if earlier:
+        out += [f"The table pools the runs on the base weights the T card measured ({', '.join(n for n, _ in runs)})"
+                "; earlier bases had their own runs:", *earlier, ""]
     out += [f"![the same V requests per setting ({name})](realism/V/{name}/settings.png)" for name, _ in runs] + [""]
     return out + t_change(t.get("previous_interval"))
 
@@ -919,14 +954,16 @@ def render(root: Path) -> str:
            *superres_choice_section(root / "V" / "superres_cfg14", t.get("previous_second_stage"),
                                     intro=NEW_BASE_INTRO, title="Second stage on the new base (V)"),
            *superres_choice_section(root / "V" / "superres_base5250", t.get("previous_base"),
-                                    intro=TRAINED_ON_INTRO, title="Second stage on the base trained on (V)")]
+                                    intro=TRAINED_ON_INTRO, title="Second stage on the base trained on (V)"),
+           *later_base_sections(root / "V", t.get("base_changes", {}))]
     out += v_choice_section(root, v, t)
     out += guidance_interval_section(root / "V", t)
     out += noise_check_section(root / "V" / "noise_check" / "report.json")
     out += detail_stage_section(root / "V" / "detail" / "check.json")
     out += base_choice_section(root / "V" / "base_choice" / "choice.json")
+    latest = max(t.get("base_changes", {}).items(), key=lambda kv: int(kv[0]), default=(None, {}))[1]
     out += base_choice_section(root / "V" / "base_steps" / "choice.json", "Base training steps compared (V)",
-                               t.get("previous_base_64"))
+                               latest.get("64", t.get("previous_base_64")))
     out += base_choice_section(root / "V" / "guidance_rescale" / "choice.json", "Guidance rescale (V)")
     out += cost_section(root.parent.parent / "bench" / "results" / "default_job.json")
     out += [line for size in ("64", "256") if size in t for line in size_section(t, size)]
