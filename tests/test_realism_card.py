@@ -254,3 +254,20 @@ def test_the_interval_table_pools_only_the_runs_on_the_base_the_t_card_measured(
     assert "`guidance_interval` (other base weights): chosen there 0-0.7" in text
     t_other = t | {"weights_sha256": {"m/unet/w.safetensors": "unmeasured"}}  # no run on it: the latest run
     assert "| **0-0.8** | 42.0 |" in "\n".join(guidance_interval_section(tmp_path, t_other))
+
+
+def test_each_later_base_snapshot_gets_its_second_stage_section_with_its_change_on_t(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from models.evaluation.cards.realism import later_base_sections
+
+    measured = Path(__file__).resolve().parent.parent / "docs" / "realism" / "V" / "superres_base5250"
+    for step in (5250, 9000):
+        shutil.copytree(measured, tmp_path / f"superres_base{step}")
+    change = {"what": "256 px, the base trained on", "before": {"judge FID / floor": 3.66},
+              "after": {"judge FID / floor": 3.10}}
+    text = "\n".join(later_base_sections(tmp_path, {"9000": {"256": change}}))
+    assert text.count("## Second stage on the base at step") == 1 and "at step 9,000 (V)" in text
+    assert "trained on to step 9,000" in text and "realism/V/superres_base9000/sweep.png" in text
+    assert "3.66" in text and "3.10" in text  # the change read on T
