@@ -20,7 +20,7 @@ MODELS_TABLE = [
     "| model | what | its card |",
     "|---|---|---|",
     "| `nih-cxr14` (default generator) | a 64-px finding-conditional base (v-prediction, min-SNR-5, no augmentation, "
-    "step 5,250, trained on split G; CFG 14 at t/T 0-0.8) and a one-pass 64->256 detail network (trained on the "
+    "step 6,500, trained on split G; CFG 14 at t/T 0-0.7) and a one-pass 64->256 detail network (trained on the "
     "256-px images of G only, no labels); the service delivers 256 x 256 by default, `resolution=64` the base image "
     "| [realism-card.md](realism-card.md), measured on "
     "split T with a judge trained on split J only |",

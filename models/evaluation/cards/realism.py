@@ -375,8 +375,9 @@ def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> 
     gain = flattened_gain(fit)
     base = (f"the base generator's curve on V (the augmented run, steps {fit['steps'][0]:,}-{fit['steps'][-1]:,}, "
             f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but training on without augmentation "
-            "to step 4,500 lowered the judge-feature FID on V at the served settings by a third, and on to step 5,250 "
-            "by a quarter more (base comparison sections): longer training without augmentation is the first lever, "
+            "to step 4,500 lowered the judge-feature FID on V at the served settings by a third, on to step 5,250 "
+            "by a quarter more, and on to step 6,500 by a tenth more (base comparison sections): longer training "
+            "without augmentation is the first lever, "
             "a larger base the next"
             if gain is not None else "see the curve section for the projected training")
     sr = ""
@@ -829,7 +830,6 @@ def base_choice_section(path: Path, title: str = "Base generators compared (V)",
         return []
     c = json.loads(path.read_text())
     chosen = c["chosen"]
-    first = c["settings"][0]
     floors = "; blurred real: ".join(", ".join(f"{SPACE_NAMES[k]} {v:.2f}" for k, v in c["references"][name].items())
                                      for name in ("real floor", "blurred real"))
 
@@ -838,23 +838,25 @@ def base_choice_section(path: Path, title: str = "Base generators compared (V)",
         return f"{r[f'fid_{space}']:.2f} [{max(0.0, lo):.2f}, {hi:.2f}]"
 
     lines = [f"## {title}", "",
-             f"Each base sampled at the served settings (guidance at {interval_name(first)}, the noise check's "
+             "Each base sampled at the served settings (guidance at the interval in the row, the noise check's "
              f"redraws) and the scale in the row, one image per V image with its findings ({c['n_real']}) and "
              f"{c['n_per_finding']} "
              "per finding for label agreement, the same seeds for every row. FID against the V images with 95% "
              f"bootstrap intervals; the floor (as many G images): {floors}. Rule: {c['rule']}.", "",
-             "| base | CFG | guidance rescale | FID judge | FID random CNN | FID second CNN | agreement minus real | "
-             "washed out (real) | featureless (real) | high-frequency power | s per image |",
+             "| base | CFG (guided at t/T) | guidance rescale | FID judge | FID random CNN | FID second CNN | "
+             "agreement minus real | washed out (real) | featureless (real) | high-frequency power | s per image |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in c["settings"]:
         mark = "**" if r == chosen else ""
-        lines.append(f"| {mark}{r['base']}{mark} | {r['cfg']:g} | {r.get('guidance_rescale', 0):g} | "
+        lines.append(f"| {mark}{r['base']}{mark} | {r['cfg']:g} ({interval_name(r).removeprefix('t/T ')}) | "
+                     f"{r.get('guidance_rescale', 0):g} | "
                      f"{cell(r, 'judge')} | {cell(r, 'random_cnn')} | {cell(r, 'second_cnn')} | "
                      f"{r['agreement_gap']:+.3f} | "
                      f"{pct(r['washed_out'])} ({pct(r['real_washed_out'])}) | {pct(r['featureless'])} "
                      f"({pct(r['real_featureless'])}) | {r['high_frequency_power_log10']:+.2f} | "
                      f"{r['seconds_per_image']:.1f} |")
-    lines += ["", f"Chosen: **{chosen['base']}** at CFG {chosen['cfg']:g}, guidance rescale "
+    lines += ["", f"Chosen: **{chosen['base']}** at CFG {chosen['cfg']:g} ({interval_name(chosen)}), guidance "
+              "rescale "
               f"{chosen.get('guidance_rescale', 0):g}.", "",
               f"![the same V requests per base and setting](realism/V/{path.parent.name}/{c['figure']})", ""]
     return lines + [line for k in ("note", "look") if c.get(k)
