@@ -245,11 +245,12 @@ def test_the_interval_table_pools_only_the_runs_on_the_base_the_t_card_measured(
             "settings": rows, "real_label_agreement": {"mean_auroc": 0.6}}))
 
     run("guidance_interval", "old", [row(0.7, 30.0), row(0.8, 35.0)])  # better FIDs, but another base
-    run("guidance_interval_base9", "new", [row(0.7, 45.0), row(0.8, 42.0)])
+    run("guidance_interval_base9", "new", [row(0.7, 45.0), row(0.8, 42.0), row(0.8, 20.0) | {"cfg": 12.0}])
     t = {"chosen": {"cfg": 14.0, "cfg_interval": [0.0, 0.8]},
          "weights_sha256": {"m/unet/w.safetensors": "new", "m/superres/w.safetensors": "other sr"}}
     text = "\n".join(guidance_interval_section(tmp_path, t))
     assert "| **0-0.8** | 42.0 |" in text and "30.0" not in text
+    assert "| 0-0.8 | 20.0 |" not in text and "- CFG 12 at t/T 0-0.8: judge FID 20.0" in text  # another scale
     assert "over these 2 settings" in text and "the T card above was read at it" in text
     assert "`guidance_interval` (other base weights): chosen there 0-0.7" in text
     t_other = t | {"weights_sha256": {"m/unet/w.safetensors": "unmeasured"}}  # no run on it: the latest run

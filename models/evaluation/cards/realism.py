@@ -751,6 +751,13 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
                 if served else ". It is not served yet: the T card has not been read at it.")
     out += ["", reading + " Judge-FID differences of a point or two are inside the step-to-step spread of the "
             "curve above; the random-CNN FID and the agreement move more.", ""]
+    other = [r for _, run in runs for r in run["settings"] if r["cfg"] != chosen_t["cfg"]]
+    if other:
+        out += ["Other scales drawn with the same weights and requests (outside the choice above, which is made at "
+                "the scale the base comparison chose):", *[
+                    f"- CFG {r['cfg']:g} at {interval_name(r)}: judge FID {r['fid_judge']:.1f}, random CNN "
+                    f"{r['fid_random_cnn']:.2f}, second CNN {r['fid_second_cnn']:.2f}, agreement minus real "
+                    f"{r['agreement_gap']:+.3f}" for r in other], ""]
     if earlier:
         out += [f"The table pools the runs on the base weights the T card measured ({', '.join(n for n, _ in runs)})"
                 "; earlier bases had their own runs:", *earlier, ""]
