@@ -88,13 +88,13 @@ def test_the_served_base_and_guidance_are_the_ones_chosen_on_v():
 def test_the_served_guidance_interval_is_the_one_chosen_on_v_and_the_t_card_measured_it():
     """Where in the schedule the guidance applies comes from the V comparisons of intervals (every V run at the
     served scale, pooled, by the card's rule); the T card's setting is the served one."""
+    from models.evaluation.cards.realism import runs_on_base
     from models.evaluation.realism_measures import choose_setting
 
     v_runs = REALISM_T.parent.parent / "V"
-    base = {k: v for k, v in hashes(DEFAULT_GENERATOR).items() if "/superres/" not in k}  # the runs are at 64 px
-    base_of = lambda run: {k: v for k, v in run["weights_sha256"].items() if "/superres/" not in k}  # noqa: E731
-    every = [json.loads(p.read_text()) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
-    runs = [r for r in every if base_of(r) == base]  # the runs on the served base (earlier bases had their own)
+    every = [(p.parent.name, json.loads(p.read_text())) for p in sorted(v_runs.glob("guidance_interval*/choice.json"))]
+    # the runs on the served base, which are at 64 px (earlier bases had their own)
+    runs = [r for _, r in runs_on_base(every, hashes(DEFAULT_GENERATOR))]
     assert runs, "no guidance-interval run on the served base weights: run scripts/realism_card.py --cfg-intervals"
     assert all(r["split"] == "V" for r in runs)
     served = json.loads((BUNDLED_DIR / DEFAULT_GENERATOR / "radsynth.json").read_text())

@@ -377,8 +377,7 @@ def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> 
             f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but training on without augmentation "
             "to step 4,500 lowered the judge-feature FID on V at the served settings by a third, on to step 5,250 "
             "by a quarter more, and on to step 6,500 by a tenth more (base comparison sections): longer training "
-            "without augmentation is the first lever, "
-            "a larger base the next"
+            "without augmentation is the first lever, a larger base the next"
             if gain is not None else "see the curve section for the projected training")
     sr = ""
     if default_check:
@@ -721,7 +720,7 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     runs = runs_on_base(every_run, t.get("weights_sha256", {})) or every_run[-1:]
     earlier = [f"- `{name}` (other base weights): chosen there "
                f"{interval_name(choose_setting(run['settings'])).removeprefix('t/T ')}"
-               for name, run in every_run if (name, run) not in runs]
+               for name, run in every_run if name not in {n for n, _ in runs}]
     rows = [r for _, run in runs for r in run["settings"] if r["cfg"] == chosen_t["cfg"]]
     if not rows:  # the runs were measured at a scale the T card has not been read at yet
         scale = runs[0][1]["settings"][0]["cfg"]
