@@ -3,12 +3,13 @@
 #   bash scripts/serve_base_snapshot.sh STEP      (after `radsynth train-generator ... --out runs/base64-noaug`)
 # 1. assembles runs/base64-noaug/snapshots/step_STEP with the served second stage and puts it in
 #    models/pretrained/nih-cxr14 (the served generator is kept in runs/gen-served-prev);
-# 2. measures it on V at the served CFG with guidance at t/T 0-0.7 and 0-0.8 (the interval choice on these weights),
+# 2. measures it on V at the served CFG with guidance at t/T 0-0.7, 0-0.75 and 0-0.8 (the interval choice on these weights),
 #    and joins those rows to docs/realism/V/base_steps (scripts/add_base_rows.py); if another base wins, the served
 #    generator is put back and the script stops;
 # 3. chooses the second stage again on its images (docs/realism/V/superres_baseSTEP), redraws the sample sheet,
-# 4. reads T into runs/t-card. Commit the V choice before looking at T; put T in place in a later commit.
-# About 35 minutes on two cores. Check the `--choice` text below against what V chose before committing.
+# 4. reads T into runs/t-card. Commit the V choice before looking at T; put T in place in a later commit with
+#    scripts/merge_t_card.py (it keeps the card's record of earlier changes).
+# About 42 minutes on two cores. Check the `--choice` text below against what V chose before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."; source .venv/bin/activate; export HF_HUB_OFFLINE=1
 STEP=$1; S=$(printf "%07d" "$STEP"); NICE=$(python -c "print(f'{int($STEP):,}')")
@@ -30,7 +31,7 @@ python -m scripts.assemble_generator "$B" bundles/detail-nih256-G/net $D --cfg $
 rm -rf runs/gen-served-prev; cp -r $G runs/gen-served-prev
 rm -rf $G; cp -r "runs/gen-$STEP" $G; cp runs/gen-served-prev/samples.png $G/samples.png
 echo "assembled $(date)"
-python -m scripts.realism_card $G bundles/judge-nih-J64 $D --split V --cfg $CFG --cfg-intervals 0:0.7,0:0.8 \
+python -m scripts.realism_card $G bundles/judge-nih-J64 $D --split V --cfg $CFG --cfg-intervals 0:0.7,0:0.75,0:0.8 \
   --n 12 --choice-only --out "docs/realism/V/guidance_interval_base$STEP"
 echo "interval done $(date)"
 cp docs/realism/V/base_steps/choice.json runs/base_steps_before.json
@@ -54,4 +55,4 @@ echo "second stage done $(date)"
 python -m scripts.bundled_samples
 echo "samples done $(date)"
 python -m scripts.realism_card $G bundles/judge-nih-J64 $D --split T --n 12 --per-finding-256 12 --out runs/t-card
-echo "T done $(date)"
+echo "T done $(date); after committing V: python -m scripts.merge_t_card runs/t-card docs/realism/T --step $STEP --what ... --look ..."
