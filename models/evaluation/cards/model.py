@@ -19,11 +19,7 @@ def f(x, digits: int = 3) -> str:
 MODELS_TABLE = [
     "| model | what | its card |",
     "|---|---|---|",
-    "| `nih-cxr14` (default generator) | a 64-px finding-conditional base (v-prediction, min-SNR-5, no augmentation, "
-    "step 6,500, trained on split G; CFG 14 at t/T 0-0.7) and a one-pass 64->256 detail network (trained on the "
-    "256-px images of G only, no labels); the service delivers 256 x 256 by default, `resolution=64` the base image "
-    "| [realism-card.md](realism-card.md), measured on "
-    "split T with a judge trained on split J only |",
+    "{generator_row}",
     "| `nih-cxr14-256-classifier` (default classifier: `/explain`, `/classify`) | 3 small CNNs trained from scratch at "
     "256 px on splits G and J, source-blind (the two NIH folders' finding rates balanced in the loss), calibrated and "
     "thresholded on V | [explain/ensemble.md](explain/ensemble.md), measured on split T |",
@@ -33,13 +29,25 @@ MODELS_TABLE = [
 ]
 
 
+def generator_row(folder: Path = ROOT / "models" / "pretrained" / "nih-cxr14") -> str:
+    """The default generator's row, with the training step and guidance its radsynth.json records."""
+    meta = json.loads((folder / "radsynth.json").read_text())
+    low, high = meta["default_guidance_interval"]
+    return ("| `nih-cxr14` (default generator) | a 64-px finding-conditional base (v-prediction, min-SNR-5, no "
+            f"augmentation, step {meta['steps']:,}, trained on split {meta['trained_on_splits']}; CFG "
+            f"{meta['default_guidance']:g} at t/T {low:g}-{high:g}) and a one-pass 64->256 detail network (trained on "
+            "the 256-px images of G only, no labels); the service delivers 256 x 256 by default, `resolution=64` the "
+            "base image | [realism-card.md](realism-card.md), measured on split T with a judge trained on split J "
+            "only |")
+
+
 def render(c: dict) -> str:
     """The 2D part of the card: the models, the 64-px classifier's figures and how to remake them."""
     cl, data = c["classifier"], c["data"]
     lines = [
         "# Model card: the bundled RadSynth models",
         "",
-        *MODELS_TABLE,
+        *(row.format(generator_row=generator_row()) if "{generator_row}" in row else row for row in MODELS_TABLE),
         "",
         "The generator measured in earlier versions of this card (`nih-cxr14-64`: epsilon prediction, 900 steps, "
         "classifier guidance 40) is retired: on unseen patients half of its images were pixel noise and its guide "
