@@ -327,8 +327,9 @@ def reading(card: dict) -> list[str]:
             f"- The judge is weak: its own AUROC on T averages {statistics.mean(judge_auc):.2f} over these findings "
             f"(304 training images at 64 px), and it separates *real* T images of a finding from \"No Finding\" ones "
             f"at {real:.2f}. Label agreement of generated images can only be read against that, not against 1.",
-            f"- The images are recognisable chest radiographs ({noise}), but blurry: "
-            "few ribs, no vessels or devices. In the random CNN's features, which weigh fine texture, "
+            f"- The images are recognisable chest radiographs ({noise}), but softer than real: "
+            "ribs in some (the note under the side-by-side figure counts them), few vessels, no devices. In the "
+            "random CNN's features, which weigh fine texture, "
             f"{texture_reading(card)}; in the judge's features they beat blur but sit far above the floor.",
             "- The base generator is the limit, not the super-resolution stage (which, checked alone on real "
             "images, restores their high-frequency power: the section below). Its realism curve "
@@ -376,7 +377,8 @@ def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> 
     base = (f"the base generator's curve on V (the augmented run, steps {fit['steps'][0]:,}-{fit['steps'][-1]:,}, "
             f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but training on without augmentation "
             "to step 4,500 lowered the judge-feature FID on V at the served settings by a third, on to step 5,250 "
-            "by a quarter more, and on to step 6,500 by a tenth more (base comparison sections): longer training "
+            "by a quarter more, on to step 6,500 by a tenth more, and on to step 7,750 (at t/T 0-0.7) by a seventh "
+            "more (base comparison sections): longer training "
             "without augmentation is the first lever, a larger base the next"
             if gain is not None else "see the curve section for the projected training")
     sr = ""
