@@ -9,7 +9,7 @@
 # 3. chooses the second stage again on its images (docs/realism/V/superres_baseSTEP), redraws the sample sheet,
 # 4. reads T into runs/t-card. Commit the V choice before looking at T; put T in place in a later commit with
 #    scripts/merge_t_card.py (it keeps the card's record of earlier changes).
-# About 42 minutes on two cores. Check the `--choice` text below against what V chose before committing.
+# About 47 minutes on two cores. Check the `--choice` text below against what V chose before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."; source .venv/bin/activate; export HF_HUB_OFFLINE=1
 STEP=$1; S=$(printf "%07d" "$STEP"); NICE=$(python -c "print(f'{int($STEP):,}')")
