@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -272,3 +274,21 @@ def test_each_later_base_snapshot_gets_its_second_stage_section_with_its_change_
     assert text.count("## Second stage on the base at step") == 1 and "at step 9,000 (V)" in text
     assert "trained on to step 9,000" in text and "realism/V/superres_base9000/sweep.png" in text
     assert "3.66" in text and "3.10" in text  # the change read on T
+
+
+def test_the_training_gains_come_from_the_rows_and_skip_settings_outside_the_agreement_band(tmp_path):
+    """Each step's best in-band judge FID, in step order, with the drop from the step before."""
+    from models.evaluation.cards.base_gains import training_gains
+
+    def row(base: str, fid: float, gap: float, hi: float = 0.8) -> dict:
+        return {"base": base, "fid_judge": fid, "agreement_gap": gap, "cfg": 14.0, "cfg_interval": [0.0, hi]}
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"settings": [row("served (step 2,400, augmented)", 80.0, 0.0)]}))
+    second.write_text(json.dumps({"settings": [row("no augmentation, step 5,000", 30.0, 0.09),
+                                               row("no augmentation, step 5,000", 40.0, 0.01, hi=0.7),
+                                               row("no augmentation, step 5,000", 60.0, -0.02)]}))
+    text = training_gains([first, second], 0.05)
+    assert "80.0 (step 2,400, CFG 14, t/T 0-0.8, augmented) -> 40.0 (step 5,000, CFG 14, t/T 0-0.7)" in text
+    assert text.endswith("50% lower at each step")
+    assert training_gains([first, tmp_path / "missing.json"], 0.05) is None

@@ -9,6 +9,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from models.evaluation.cards.base_gains import training_gains
+
 FLOOR_RATIO_BARS = {"64": 2.5, "256": 3.0}  # FID at most this multiple of the real floor (judge's features)
 BLUR_RATIO_BAR = 2.0  # FID in each fixed random feature space at most this multiple of blurred real's
 RANDOM_SPACES = ("random_cnn", "second_cnn")
@@ -374,12 +376,12 @@ def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> 
     'Done when': the measured curve, extrapolated)."""
     fit = (json.loads(curve_path.read_text()).get("fit") or {}) if curve_path.exists() else {}
     gain = flattened_gain(fit)
+    steps = training_gains([FOLDER / "V" / "base_choice" / "choice.json", FOLDER / "V" / "base_steps" / "choice.json"],
+                           AGREEMENT_BAND) or "see the base comparison sections"
     base = (f"the base generator's curve on V (the augmented run, steps {fit['steps'][0]:,}-{fit['steps'][-1]:,}, "
-            f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but training on without augmentation "
-            "to step 4,500 lowered the judge-feature FID on V at the served settings by a third, on to step 5,250 "
-            "by a quarter more, on to step 6,500 by a tenth more, and on to step 7,750 (at t/T 0-0.7) by a seventh "
-            "more (base comparison sections): longer training "
-            "without augmentation is the first lever, a larger base the next"
+            f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but trained on without augmentation "
+            f"{steps} (base comparison sections): longer training without augmentation is the first lever, a larger "
+            "base the next"
             if gain is not None else "see the curve section for the projected training")
     sr = ""
     if default_check:

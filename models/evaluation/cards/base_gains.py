@@ -1,0 +1,46 @@
+"""What training the base on bought, step by step, read from the V comparisons' rows (never typed by hand)."""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import pairwise
+from pathlib import Path
+
+STEP = re.compile(r"step ([\d,]+)")
+
+
+def best_in_band(rows: list[dict], band: float) -> dict[int, dict]:
+    """Per training step, the row with the lowest judge-feature FID among those whose label-agreement gap is
+    inside +/- `band` (the rows the V rule could serve)."""
+    best: dict[int, dict] = {}
+    for row in rows:
+        found = STEP.search(row.get("base", ""))
+        if not found or abs(row.get("agreement_gap", 0.0)) > band:
+            continue
+        step = int(found.group(1).replace(",", ""))
+        if step not in best or row["fid_judge"] < best[step]["fid_judge"]:
+            best[step] = row
+    return best
+
+
+def setting_name(row: dict) -> str:
+    """'CFG 14, t/T 0-0.7' for one row, marked when its base trained with augmentation."""
+    lo, hi = row.get("cfg_interval", (0.0, 1.0))
+    augmented = ", augmented" if re.search(r"\baugmented\b", row.get("base", "")) else ""
+    return f"CFG {row['cfg']:g}, t/T {lo:g}-{hi:g}{augmented}"
+
+
+def training_gains(choice_paths: list[Path], band: float) -> str | None:
+    """One sentence: the judge-feature FID on V at each measured step's best in-band setting, and how much lower
+    each step is than the one before; None when fewer than two steps were measured."""
+    rows = [row for path in choice_paths if path.exists() for row in json.loads(path.read_text())["settings"]]
+    best = best_in_band(rows, band)
+    if len(best) < 2:
+        return None
+    steps = sorted(best)
+    chain = " -> ".join(f"{best[s]['fid_judge']:.1f} (step {s:,}, {setting_name(best[s])})" for s in steps)
+    drops = ", ".join(f"{100 * (1 - best[b]['fid_judge'] / best[a]['fid_judge']):.0f}%"
+                      for a, b in pairwise(steps))
+    return (f"the judge-feature FID on V at each measured step's best setting inside the agreement band went "
+            f"{chain}: {drops} lower at each step")
