@@ -302,13 +302,14 @@ def feature_spaces(judge) -> dict:
 
 def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple, setting: dict) -> tuple[dict, dict]:
     """One setting's row (FID in each space with its 95% bootstrap interval, label agreement and its gap to real,
-    washed-out, featureless and noise-dominated shares as delivered, high-frequency power, seconds per image) and
+    washed-out, featureless and noise-dominated shares as delivered, the share the noise check redrew, mean
+    roughness, high-frequency power, seconds per image) and
     its image sets; `agreement` is (eligible findings, images per finding, the judge's agreement on the real
     images)."""
     from models.evaluation.realism_measures import agreement_gap, label_agreement
     from models.metrics.autoencoder_eval import high_frequency_power
     from models.metrics.fid import frechet_distance
-    from models.metrics.realism import fid_interval, noise_dominated_share, washed_out_share
+    from models.metrics.realism import fid_interval, noise_dominated_share, roughness, washed_out_share
 
     real, labels, floor = real_set
     eligible, n, real_agree = agreement
@@ -324,6 +325,10 @@ def measure_setting(pipe, judge, spaces: dict, real_set: tuple, agreement: tuple
                             "real_washed_out": washed_out_share(real, floor),
                             "high_frequency_power_log10": high_frequency_power(mix, real),
                             "noise_dominated": noise_dominated_share(mix, real, 64), "seconds_per_image": seconds,
+                            # the share the noise check had to redraw: the raw failure rate, sharper than the
+                            # delivered shares, which the redraws bring near 0
+                            "redrawn_share": float(np.mean([r > 0 for r in sets["noise_redraws"]])),
+                            "roughness": float(roughness(mix).mean()), "real_roughness": float(roughness(real).mean()),
                             "fid_intervals": {k: list(fid_interval(*fs)) for k, fs in features.items()}}
     check = pipe.noise_check
     if check is not None and check.structure_limit is not None:

@@ -735,13 +735,22 @@ def guidance_interval_section(v_root: Path, t: dict) -> list[str]:
     out = ["## Guidance in an interval of the schedule (V)", "",
            "Classifier-free guidance applied only at steps with lo <= t/T <= hi, the plain conditional prediction "
            "elsewhere (Kynkaanniemi et al. 2024: guidance at the noisiest steps drives samples to a few "
-           f"over-drawn modes). CFG {chosen_t['cfg']:g}, one image per V image and 12 per finding, as in the choice "
-           f"above, the same seeds in every run; the judge's agreement on the real V images: {real:.3f}.", "",
-           "| guided at t/T | FID judge | FID random CNN | label agreement | minus real |", "|---|---|---|---|---|"]
+           "over-drawn modes; a lower end above 0 leaves the last, least noisy steps unguided, where a large scale "
+           "turns the small difference between the two predictions into pixel grain). "
+           f"CFG {chosen_t['cfg']:g}, one image per V image and 12 per finding, as in the choice "
+           f"above, the same seeds in every run; the judge's agreement on the real V images: {real:.3f}."
+           + ("" if "real_roughness" not in rows[0] else
+              " Redrawn: the share of requests the noise check had to redraw (too rough, featureless or washed "
+              "out); roughness: the mean neighbour difference of the delivered images (real V "
+              f"{rows[0]['real_roughness']:.4f}; '-': not recorded in that run)."), "",
+           "| guided at t/T | FID judge | FID random CNN | FID second CNN | label agreement | minus real | redrawn "
+           "| roughness |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "**" if r == chosen else ""
+        raw = (f"{pct(r['redrawn_share'])} | {r['roughness']:.4f}" if "redrawn_share" in r else "- | -")
         out.append(f"| {mark}{interval_name(r).removeprefix('t/T ')}{mark} | {r['fid_judge']:.1f} | "
-                   f"{r['fid_random_cnn']:.2f} | {r['agreement']:.3f} | {r['agreement_gap']:+.3f} |")
+                   f"{r['fid_random_cnn']:.2f} | {r.get('fid_second_cnn', float('nan')):.2f} | {r['agreement']:.3f} | "
+                   f"{r['agreement_gap']:+.3f} | {raw} |")
     served = chosen.get("cfg_interval") == chosen_t.get("cfg_interval")
     reading = f"The choice rule (above), over these {len(rows)} settings, takes {interval_name(chosen)}"
     if every is not None and every is not chosen:
