@@ -288,7 +288,8 @@ def test_the_training_gains_come_from_the_rows_and_skip_settings_outside_the_agr
     second.write_text(json.dumps({"settings": [row("no augmentation, step 5,000", 30.0, 0.09),
                                                row("no augmentation, step 5,000", 40.0, 0.01, hi=0.7),
                                                row("no augmentation, step 5,000", 60.0, -0.02)]}))
-    text = training_gains([first, second], 0.05)
+    text, last_lowered = training_gains([first, second], 0.05)
+    assert last_lowered
     assert "80.0 (step 2,400, CFG 14, t/T 0-0.8, augmented) -> 40.0 (step 5,000, CFG 14, t/T 0-0.7)" in text
-    assert text.endswith("50% lower at each step")
+    assert text.endswith("50% lower from each step to the next")
     assert training_gains([first, tmp_path / "missing.json"], 0.05) is None

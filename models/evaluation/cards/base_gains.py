@@ -31,16 +31,23 @@ def setting_name(row: dict) -> str:
     return f"CFG {row['cfg']:g}, t/T {lo:g}-{hi:g}{augmented}"
 
 
-def training_gains(choice_paths: list[Path], band: float) -> str | None:
+def training_gains(choice_paths: list[Path], band: float) -> tuple[str, bool] | None:
     """One sentence: the judge-feature FID on V at each measured step's best in-band setting, and how much lower
-    each step is than the one before; None when fewer than two steps were measured."""
+    each step is than the one before; with whether the last step lowered it. None when fewer than two steps were
+    measured."""
     rows = [row for path in choice_paths if path.exists() for row in json.loads(path.read_text())["settings"]]
     best = best_in_band(rows, band)
     if len(best) < 2:
         return None
     steps = sorted(best)
     chain = " -> ".join(f"{best[s]['fid_judge']:.1f} (step {s:,}, {setting_name(best[s])})" for s in steps)
-    drops = ", ".join(f"{100 * (1 - best[b]['fid_judge'] / best[a]['fid_judge']):.0f}%"
-                      for a, b in pairwise(steps))
+    changes = ", ".join(change(best[a]["fid_judge"], best[b]["fid_judge"]) for a, b in pairwise(steps))
+    last_lowered = best[steps[-1]]["fid_judge"] < best[steps[-2]]["fid_judge"]
     return (f"the judge-feature FID on V at each measured step's best setting inside the agreement band went "
-            f"{chain}: {drops} lower at each step")
+            f"{chain}: {changes} from each step to the next"), last_lowered
+
+
+def change(before: float, after: float) -> str:
+    """'26% lower' or '17% higher'."""
+    share = after / before - 1
+    return f"{100 * abs(share):.0f}% {'higher' if share > 0 else 'lower'}"

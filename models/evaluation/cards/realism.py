@@ -376,12 +376,16 @@ def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> 
     'Done when': the measured curve, extrapolated)."""
     fit = (json.loads(curve_path.read_text()).get("fit") or {}) if curve_path.exists() else {}
     gain = flattened_gain(fit)
-    steps = training_gains([FOLDER / "V" / "base_choice" / "choice.json", FOLDER / "V" / "base_steps" / "choice.json"],
-                           AGREEMENT_BAND) or "see the base comparison sections"
+    steps, last_lowered = training_gains(
+        [FOLDER / "V" / "base_choice" / "choice.json", FOLDER / "V" / "base_steps" / "choice.json"],
+        AGREEMENT_BAND) or ("see the base comparison sections", True)
+    lever = ("longer training without augmentation is the first lever, a larger base the next" if last_lowered else
+             "longer training without augmentation was the lever, but the last snapshot measured did not lower it: "
+             "whether more training still helps needs two more doublings of steps at the served settings; a larger "
+             "base is the next lever")
     base = (f"the base generator's curve on V (the augmented run, steps {fit['steps'][0]:,}-{fit['steps'][-1]:,}, "
             f"{doublings(fit['steps']):.1f} doublings at CFG 2) is nearly flat, but trained on without augmentation "
-            f"{steps} (base comparison sections): longer training without augmentation is the first lever, a larger "
-            "base the next"
+            f"{steps} (base comparison sections): {lever}"
             if gain is not None else "see the curve section for the projected training")
     sr = ""
     if default_check:
