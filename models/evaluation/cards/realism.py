@@ -371,13 +371,13 @@ def interval_reading(ci: dict, band: float = AGREEMENT_BAND) -> str:
     return "the interval sits inside the band"
 
 
-def missed_section(card: dict, curve_path: Path, default_check: dict | None) -> list[str]:
+def missed_section(card: dict, curve_path: Path, default_check: dict | None, v_root: Path = FOLDER / "V") -> list[str]:
     """Each missed target at the service's defaults: by how much, and what compute would close it (the target's
     'Done when': the measured curve, extrapolated)."""
     fit = (json.loads(curve_path.read_text()).get("fit") or {}) if curve_path.exists() else {}
     gain = flattened_gain(fit)
     steps, last_lowered = training_gains(
-        [FOLDER / "V" / "base_choice" / "choice.json", FOLDER / "V" / "base_steps" / "choice.json"],
+        [v_root / "base_choice" / "choice.json", v_root / "base_steps" / "choice.json"],
         AGREEMENT_BAND) or ("see the base comparison sections", True)
     lever = ("longer training without augmentation is the first lever, a larger base the next" if last_lowered else
              "longer training without augmentation was the lever, but the last snapshot measured did not lower it: "
@@ -968,7 +968,8 @@ def render(root: Path) -> str:
            f"{interval_name(t['chosen'])}, classifier guidance "
            f"{t['chosen']['classifier_scale']}; {stage['sampling']}.",
            "", "## Targets (T)", "", *targets(t, [c for c, _ in checks], bench_result(root)), "",
-           *missed_section(t, Path("bundles/nih-base64-G/curve.json"), default_check(checks, default_aug_step, t)),
+           *missed_section(t, Path("bundles/nih-base64-G/curve.json"), default_check(checks, default_aug_step, t),
+                           root / "V"),
            *reading(t), "",
            *curve_section(Path("bundles/nih-base64-G/curve.json")),
            *sampler_section(root / "V" / "samplers" / "sweep.json"),
