@@ -24,11 +24,16 @@ def best_in_band(rows: list[dict], band: float) -> dict[int, dict]:
     return best
 
 
+def interval_name(setting: dict) -> str:
+    """Where a setting's classifier-free guidance applies, in words."""
+    interval = setting.get("cfg_interval")
+    return "every step" if not interval else "t/T {:g}-{:g}".format(*interval)
+
+
 def setting_name(row: dict) -> str:
     """'CFG 14, t/T 0-0.7' for one row, marked when its base trained with augmentation."""
-    lo, hi = row.get("cfg_interval", (0.0, 1.0))
     augmented = ", augmented" if re.search(r"\baugmented\b", row.get("base", "")) else ""
-    return f"CFG {row['cfg']:g}, t/T {lo:g}-{hi:g}{augmented}"
+    return f"CFG {row['cfg']:g}, {interval_name(row)}{augmented}"
 
 
 def training_gains(choice_paths: list[Path], band: float) -> tuple[str, bool] | None:

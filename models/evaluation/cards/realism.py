@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from models.evaluation.cards.base_gains import training_gains
+from models.evaluation.cards.base_gains import interval_name, training_gains
 
 FLOOR_RATIO_BARS = {"64": 2.5, "256": 3.0}  # FID at most this multiple of the real floor (judge's features)
 BLUR_RATIO_BAR = 2.0  # FID in each fixed random feature space at most this multiple of blurred real's
@@ -698,12 +698,6 @@ def t_change(change: dict | None) -> list[str]:
         return []
     return [f"On T, {change['what']}: " + "; ".join(
         f"{name} {change['before'][name]:.2f} -> {change['after'][name]:.2f}" for name in change["after"]) + ".", ""]
-
-
-def interval_name(setting: dict) -> str:
-    """Where a setting's classifier-free guidance applies, in words."""
-    interval = setting.get("cfg_interval")
-    return "every step" if not interval else "t/T {:g}-{:g}".format(*interval)
 
 
 def runs_on_base(runs: list[tuple[str, dict]], weights: dict[str, str]) -> list[tuple[str, dict]]:
